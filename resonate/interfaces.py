@@ -1,0 +1,173 @@
+# -*- test-case-name: tests.test_plugins -*-
+"""
+Every interface of the server, and nothing else.
+
+A store is a provider of L{IStore}, made by an L{IStoreProvider} plugin that
+lives in a C{twisted/plugins/} dropin.  A third party ships its own store by
+shipping one dropin; nothing in C{resonate} changes.  Its transactions call
+the pure state machine in L{resonate.model}, and its tests subclass the
+shared suite in L{resonate.testing.store}.
+
+Times are Unix epoch milliseconds.  Stores never read a clock: every method
+that needs the time takes C{now}.
+"""
+
+from twisted.plugin import IPlugin
+from zope.interface import Attribute, Interface
+
+
+class IPromiseStore(Interface):
+    """
+    Durable promises.  Each method is one transaction and returns a
+    C{Deferred}.
+    """
+
+    def readPromise(promiseId, now):
+        """
+        Read a promise, timing it out first if it is overdue.
+
+        @return: a C{Deferred} firing with a
+            L{resonate.model.promise.Decision}.
+        """
+
+    def createPromise(request, now):
+        """
+        Create a promise, or deduplicate, per
+        L{resonate.model.promise.decideCreate}.
+
+        @param request: a L{resonate.model.promise.CreatePromise}.
+        @return: a C{Deferred} firing with a C{Decision}.
+        """
+
+    def completePromise(request, now):
+        """
+        Complete a promise, or deduplicate, per
+        L{resonate.model.promise.decideComplete}.
+
+        @param request: a L{resonate.model.promise.CompletePromise}.
+        @return: a C{Deferred} firing with a C{Decision}.
+        """
+
+    def searchPromises(query, now):
+        """
+        Time out every overdue promise, then search, newest first, in the
+        same transaction.
+
+        @param query: a L{resonate.model.promise.PromiseQuery}.
+        @return: a C{Deferred} firing with a
+            L{resonate.model.promise.SearchPage}.
+        """
+
+    def timeoutPromises(now, limit):
+        """
+        Time out at most C{limit} overdue promises.
+
+        @return: a C{Deferred} firing with the number timed out.
+        """
+
+
+class IScheduleStore(Interface):
+    """
+    Schedules: cron expressions that create promises.  (Added by the
+    schedules work; no store provides it yet.)
+    """
+
+
+class ILockStore(Interface):
+    """
+    Distributed locks with a per-process heartbeat.  (Added by the locks
+    work; no store provides it yet.)
+    """
+
+
+class ITaskStore(Interface):
+    """
+    Tasks: promises routed to workers.  (Added by the tasks work; no store
+    provides it yet.)
+    """
+
+
+class IStore(IPromiseStore):
+    """
+    Everything the server keeps.
+    """
+
+    def close():
+        """
+        Finish the transactions already accepted, then release every
+        resource.  Called last on shutdown.
+
+        @return: a C{Deferred} that fires once the store is closed.
+        """
+
+
+class IStoreProvider(IPlugin):
+    """
+    A plugin that makes stores of one kind.
+
+    Instances live in C{twisted/plugins/} dropins and are found with
+    C{twisted.plugin.getPlugins(IStoreProvider)}.
+    """
+
+    name = Attribute(
+        "The store kind this provider makes: the value of "
+        "aio.subsystems.store.config.kind that selects it."
+    )
+
+    description = Attribute("One line describing the store, for --help.")
+
+    def makeStore(config, reactor):
+        """
+        Open (and create or migrate) a store, synchronously, before the
+        reactor runs, so that a bad path or address stops startup.
+
+        @param config: a L{resonate.config.StoreConfig}: the store section
+            of the configuration.
+        @param reactor: the reactor the store delivers results on.
+        @return: a provider of L{IStore}.
+        @raise resonate.errors.StoreFailure: the store cannot be opened.
+        """
+
+
+class IPromiseRows(Interface):
+    """
+    Promise rows inside one open, synchronous transaction.
+
+    Stores whose transactions run synchronously (in memory, or in a thread
+    of their own) provide this and run the shared transaction scripts of
+    L{resonate.store.scripts} over it, so the read-decide-write sequence is
+    written once.
+    """
+
+    def readPromise(promiseId):
+        """
+        @return: the stored L{resonate.model.promise.Promise} or L{None}.
+        """
+
+    def insertPromise(promise):
+        """
+        Insert a new promise unless one with its id exists.
+
+        @return: C{True} if inserted.
+        """
+
+    def updatePromise(promise):
+        """
+        Replace a stored promise, on condition that it is still pending.
+
+        @return: C{True} if a row was updated.
+        """
+
+    def overduePromises(now, limit):
+        """
+        @param limit: the most to return, or L{None} for all.
+        @return: a list of pending promises whose timeout is C{<= now}.
+        """
+
+    def searchPromises(query):
+        """
+        @param query: a L{resonate.model.promise.PromiseQuery}.
+        @return: a list of at most C{query.limit} C{(sortId, promise)} pairs,
+            newest (largest C{sortId}) first, older than C{query.sortId} when
+            that is set.
+        """

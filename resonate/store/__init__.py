@@ -1,0 +1,3 @@
+"""
+Store providers: in memory, SQLite, and what third parties plug in.
+"""

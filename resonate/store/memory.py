@@ -1,0 +1,100 @@
+# -*- test-case-name: tests.test_store_memory -*-
+"""
+The in-memory store: the executable reference for every other store.
+
+It is little more than a dict around the shared transaction scripts, which
+is the point: where a SQL store disagrees with it, the SQL store is wrong.
+Nothing survives a restart; use it for tests and C{kind: memory}.
+"""
+
+from twisted.internet.defer import maybeDeferred, succeed
+from zope.interface import implementer
+
+from resonate.interfaces import IPromiseRows, IStore
+from resonate.model.promise import State, matchesQuery
+from resonate.store import scripts
+
+
+@implementer(IPromiseRows)
+class MemoryPromiseRows:
+    """
+    Promise rows in a dict, with a counter standing in for C{sort_id}.
+    """
+
+    def __init__(self):
+        self._promises = {}
+        self._sortIds = {}
+        self._lastSortId = 0
+
+    def readPromise(self, promiseId):
+        return self._promises.get(promiseId)
+
+    def insertPromise(self, promise):
+        if promise.id in self._promises:
+            return False
+        self._lastSortId += 1
+        self._promises[promise.id] = promise
+        self._sortIds[promise.id] = self._lastSortId
+        return True
+
+    def updatePromise(self, promise):
+        stored = self._promises.get(promise.id)
+        if stored is None or stored.state is not State.PENDING:
+            return False
+        self._promises[promise.id] = promise
+        return True
+
+    def overduePromises(self, now, limit):
+        overdue = [
+            p
+            for p in self._promises.values()
+            if p.state is State.PENDING and p.timeout <= now
+        ]
+        overdue.sort(key=lambda p: (p.timeout, self._sortIds[p.id]))
+        return overdue if limit is None else overdue[:limit]
+
+    def searchPromises(self, query):
+        found = []
+        for promiseId, sortId in sorted(
+            self._sortIds.items(), key=lambda item: item[1], reverse=True
+        ):
+            if query.sortId is not None and sortId >= query.sortId:
+                continue
+            promise = self._promises[promiseId]
+            if matchesQuery(query, promise):
+                found.append((sortId, promise))
+                if len(found) == query.limit:
+                    break
+        return found
+
+
+@implementer(IStore)
+class MemoryStore:
+    """
+    An L{IStore} kept in memory.  Each method runs its transaction at once
+    on the caller's thread; they cannot interleave.
+    """
+
+    def __init__(self):
+        self._rows = MemoryPromiseRows()
+
+    def _run(self, script, *args):
+        return maybeDeferred(script, self._rows, *args)
+
+    def readPromise(self, promiseId, now):
+        return self._run(scripts.readPromise, promiseId, now)
+
+    def createPromise(self, request, now):
+        return self._run(scripts.createPromise, request, now)
+
+    def completePromise(self, request, now):
+        return self._run(scripts.completePromise, request, now)
+
+    def searchPromises(self, query, now):
+        return self._run(scripts.searchPromises, query, now)
+
+    def timeoutPromises(self, now, limit):
+        return self._run(scripts.timeoutPromises, now, limit)
+
+    def close(self):
+        return succeed(None)
