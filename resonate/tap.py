@@ -1,6 +1,114 @@
+# -*- test-case-name: tests.test_tap -*-
+"""
+C{twist resonate}: command-line options and the service they make.
+
+C{makeService} is a thin wrapper over L{buildService}, which takes the
+reactor and an already opened store, so tests can build the real service
+tree around fakes.
+"""
+
+import sys
+
 from twisted.python import usage
-from twisted.application import service
+
+from resonate.config import ConfigError, flagsFromOptions, loadConfig, usageParameters
+from resonate.store.providers import (
+    InvalidStoreProvider,
+    UnknownStoreKind,
+    findStoreProvider,
+    makeStore,
+    storeProviders,
+)
+
+
 class Options(usage.Options):
-    pass
-def makeService(options):
-    return service.MultiService()
+    """
+    Every configuration key is also a flag; flags override the file, which
+    overrides the defaults.
+    """
+
+    synopsis = "[options]"
+    longdesc = (
+        "Run the Resonate durable promises server.  Every key of the "
+        "configuration file is also a flag; flags override the file."
+    )
+    optParameters = [
+        ["config", "c", None, "YAML configuration file (e.g. etc/resonate.yml)."],
+    ] + usageParameters()
+
+    def opt_help_stores(self):
+        """
+        List the installed store kinds and exit.
+        """
+        for name, provider in sorted(storeProviders().items()):
+            print(f"{name:12} {provider.description}")
+        sys.exit(0)
+
+    def postOptions(self):
+        try:
+            self.config = loadConfig(self["config"], flagsFromOptions(self))
+        except ConfigError as e:
+            raise usage.UsageError(str(e))
+        try:
+            self.storeProvider = findStoreProvider(self.config.storeConfig().kind)
+        except (UnknownStoreKind, InvalidStoreProvider) as e:
+            raise usage.UsageError(str(e))
+
+
+def buildService(config, store, reactor):
+    """
+    Assemble the server around an open store.
+
+    @param config: a L{resonate.config.Config}.
+    @param store: an L{resonate.interfaces.IStore} provider.
+    @param reactor: the reactor to listen and schedule with.
+    @return: a L{resonate.services.server.ResonateService}.
+    """
+    from resonate.api.http import APISite, HTTPAPI
+    from resonate.api.operations import Operations
+    from resonate.services.background import BackgroundService
+    from resonate.services.listen import ListeningService, endpointForAddress
+    from resonate.services.server import ResonateService
+    from resonate.services.timeouts import PromiseTimeouts
+
+    operations = Operations(store, reactor, config.get("api.size"))
+    site = APISite(
+        HTTPAPI(operations).resource(),
+        maxBodySize=config.get("api.subsystems.http.maxBodySize"),
+        reactor=reactor,
+    )
+    http = ListeningService(
+        "http",
+        endpointForAddress(reactor, config.get("api.subsystems.http.addr")),
+        site,
+        onFailure=lambda failure: reactor.stop(),
+    )
+    timeouts = BackgroundService(
+        "timeout-promises",
+        config.get("system.timeoutInterval"),
+        PromiseTimeouts(store, reactor, config.get("system.timeoutBatchSize")),
+        reactor,
+    )
+    return ResonateService(
+        store,
+        operations,
+        listeners=[http],
+        loops=[timeouts],
+        grace=config.get("api.subsystems.http.timeout"),
+        clock=reactor,
+    )
+
+
+def makeService(options, reactor=None):
+    """
+    Open the store (synchronously, before the reactor runs, so that a bad
+    path stops startup with one clear line) and build the server.
+    """
+    if reactor is None:
+        from twisted.internet import reactor
+    config = options.config
+    try:
+        store = makeStore(options.storeProvider, config.storeConfig(), reactor)
+    except Exception as e:
+        raise SystemExit(f"error: cannot open the {config.storeConfig().kind} store: {e}")
+    return buildService(config, store, reactor)

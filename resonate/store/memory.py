@@ -98,3 +98,15 @@ class MemoryStore:
 
     def close(self):
         return succeed(None)
+
+
+class MemoryStoreProvider:
+    """
+    Makes L{MemoryStore}s (C{kind: memory}).
+    """
+
+    name = "memory"
+    description = "in memory; nothing survives a restart"
+
+    def makeStore(self, config, reactor):
+        return MemoryStore()

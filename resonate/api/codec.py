@@ -1,0 +1,401 @@
+# -*- test-case-name: tests.test_api_codec -*-
+"""
+The JSON wire format of the v0.5 API: parsing with validation, rendering.
+
+Parsing collects every problem it finds, one per field, and raises a single
+L{ValidationError}; nothing malformed ever reaches a store.  JSON C{null}
+counts as absent everywhere, because the real SDKs send C{"tags": null} and
+C{"headers": null}.
+"""
+
+import base64
+import binascii
+import json
+
+from resonate.errors import ValidationError
+from resonate.model.promise import (
+    ALL_STATES,
+    COMPLETION_STATES,
+    SEARCH_STATES,
+    CompletePromise,
+    CreatePromise,
+    PromiseQuery,
+    State,
+    Value,
+)
+
+INT64_MAX = 2**63 - 1
+
+#: The largest page a search may ask for.
+MAX_SEARCH_LIMIT = 100
+
+_TRUE = frozenset(["1", "t", "T", "TRUE", "true", "True"])
+_FALSE = frozenset(["0", "f", "F", "FALSE", "false", "False"])
+
+
+class _Problems:
+    """
+    Accumulates field problems; raises them all at once.
+    """
+
+    def __init__(self):
+        self.details = []
+
+    def add(self, field, message):
+        self.details.append((field, message))
+
+    def check(self):
+        if self.details:
+            raise ValidationError(self.details)
+
+
+def parseBool(text):
+    """
+    Parse a boolean the way Go's C{strconv.ParseBool} does.
+
+    @return: C{True} or C{False}, or L{None} if C{text} is not a boolean.
+    """
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    return None
+
+
+def parseJSONObject(body):
+    """
+    Decode a request body that must be a JSON object.
+
+    @param body: C{bytes}.
+    @return: a C{dict}.
+    @raise ValidationError: the body is not a JSON object.
+    """
+    try:
+        decoded = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValidationError([("body", f"invalid JSON: {e}")])
+    if not isinstance(decoded, dict):
+        raise ValidationError([("body", "must be a JSON object")])
+    return decoded
+
+
+def _isInteger(value):
+    # bool is an int subclass; JSON true is not a number.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _parseStringMap(problems, field, value):
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        problems.add(field, "must be an object of strings")
+        return {}
+    result = {}
+    for key, item in value.items():
+        if not isinstance(item, str):
+            problems.add(f"{field}.{key}", "must be a string")
+        else:
+            result[key] = item
+    return result
+
+
+def _parseValue(problems, field, value):
+    if value is None:
+        return Value()
+    if not isinstance(value, dict):
+        problems.add(field, "must be an object")
+        return Value()
+    headers = _parseStringMap(problems, f"{field}.headers", value.get("headers"))
+    data = value.get("data")
+    if data is not None:
+        if not isinstance(data, str):
+            problems.add(f"{field}.data", "must be a base64 string")
+            data = None
+        else:
+            try:
+                data = base64.b64decode(data, validate=True)
+            except (binascii.Error, ValueError):
+                problems.add(f"{field}.data", "must be valid base64")
+                data = None
+    return Value(headers=headers, data=data)
+
+
+def parseHeaders(problems, headers):
+    """
+    Read the C{idempotency-key} and C{strict} request headers.
+
+    @param headers: a callable from a lower-case header name to its value
+        (C{str}) or L{None}.
+    @return: C{(idempotencyKey, strict)}.
+    """
+    idempotencyKey = headers("idempotency-key") or None
+    strictText = headers("strict")
+    strict = False
+    if strictText is not None:
+        strict = parseBool(strictText)
+        if strict is None:
+            problems.add("strict", f"must be a boolean, got {strictText!r}")
+            strict = False
+    return idempotencyKey, strict
+
+
+def parseCreatePromise(body, headers):
+    """
+    Parse C{POST /promises}.
+
+    @param body: the decoded JSON object.
+    @param headers: see L{parseHeaders}.
+    @return: a L{CreatePromise}.
+    @raise ValidationError: one detail per bad field.
+    """
+    problems = _Problems()
+    promiseId = body.get("id")
+    if promiseId is None or promiseId == "":
+        problems.add("id", "is required")
+    elif not isinstance(promiseId, str):
+        problems.add("id", "must be a string")
+    timeout = body.get("timeout")
+    if timeout is None:
+        problems.add("timeout", "is required")
+    elif not _isInteger(timeout):
+        problems.add("timeout", "must be an integer (epoch milliseconds)")
+    elif not 0 <= timeout <= INT64_MAX:
+        problems.add("timeout", "must be between 0 and 2^63-1")
+    param = _parseValue(problems, "param", body.get("param"))
+    tags = _parseStringMap(problems, "tags", body.get("tags"))
+    idempotencyKey, strict = parseHeaders(problems, headers)
+    problems.check()
+    return CreatePromise(
+        id=promiseId,
+        timeout=timeout,
+        param=param,
+        tags=tags,
+        idempotencyKey=idempotencyKey,
+        strict=strict,
+    )
+
+
+def parseState(text):
+    """
+    Parse a completion state, case-insensitively.
+
+    @return: a L{State} a client may complete with, or L{None}.
+    """
+    if not isinstance(text, str):
+        return None
+    try:
+        state = State(text.upper())
+    except ValueError:
+        return None
+    return state if state in COMPLETION_STATES else None
+
+
+def parseCompletePromise(promiseId, body, headers):
+    """
+    Parse C{PATCH /promises/{id}}.
+
+    @return: a L{CompletePromise}.
+    @raise ValidationError: one detail per bad field.
+    """
+    problems = _Problems()
+    rawState = body.get("state")
+    state = parseState(rawState)
+    if rawState is None:
+        problems.add("state", "is required")
+    elif state is None:
+        problems.add(
+            "state", "must be one of RESOLVED, REJECTED, REJECTED_CANCELED"
+        )
+    value = _parseValue(problems, "value", body.get("value"))
+    idempotencyKey, strict = parseHeaders(problems, headers)
+    problems.check()
+    return CompletePromise(
+        id=promiseId,
+        state=state,
+        value=value,
+        idempotencyKey=idempotencyKey,
+        strict=strict,
+    )
+
+
+def parseSearchArgs(args):
+    """
+    Parse the query of C{GET /promises} (without a cursor).
+
+    @param args: a C{dict} from C{str} name to a list of C{str} values.
+    @return: a L{PromiseQuery}.
+    @raise ValidationError: one detail per bad parameter.
+    """
+    problems = _Problems()
+    pattern = _single(args, "id", "*")
+    if pattern == "":
+        problems.add("id", "must not be empty")
+    stateText = _single(args, "state", None)
+    states = ALL_STATES
+    if stateText is not None:
+        states = SEARCH_STATES.get(stateText.lower())
+        if states is None:
+            problems.add("state", "must be one of pending, resolved, rejected")
+    tags = {}
+    for name, values in args.items():
+        if name == "tags":
+            problems.add("tags", "must be given as tags[key]=value")
+        elif name.startswith("tags[") and name.endswith("]"):
+            tags[name[len("tags[") : -1]] = values[-1]
+    limit = MAX_SEARCH_LIMIT
+    limitText = _single(args, "limit", None)
+    if limitText is not None:
+        try:
+            limit = int(limitText)
+        except ValueError:
+            limit = None
+        if limit is None or not 1 <= limit <= MAX_SEARCH_LIMIT:
+            problems.add("limit", f"must be an integer from 1 to {MAX_SEARCH_LIMIT}")
+    problems.check()
+    return PromiseQuery(id=pattern, states=states, tags=tags, limit=limit)
+
+
+def _single(args, name, default):
+    values = args.get(name)
+    return values[-1] if values else default
+
+
+def encodeCursor(query):
+    """
+    Encode the query of the next page as an opaque, URL-safe cursor.
+    """
+    claims = {
+        "id": query.id,
+        "states": sorted(state.value for state in query.states),
+        "tags": query.tags,
+        "limit": query.limit,
+        "sortId": query.sortId,
+    }
+    raw = json.dumps(claims, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def decodeCursor(cursor):
+    """
+    Decode a cursor made by L{encodeCursor}.
+
+    @return: a L{PromiseQuery}.
+    @raise ValidationError: the cursor is not one of ours.
+    """
+    invalid = ValidationError([("cursor", "is invalid")])
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        claims = json.loads(raw)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise invalid
+    if not isinstance(claims, dict):
+        raise invalid
+    pattern = claims.get("id")
+    states = claims.get("states")
+    tags = claims.get("tags")
+    limit = claims.get("limit")
+    sortId = claims.get("sortId")
+    valid = (
+        isinstance(pattern, str)
+        and pattern != ""
+        and isinstance(states, list)
+        and states
+        and all(s in State._value2member_map_ for s in states)
+        and isinstance(tags, dict)
+        and all(isinstance(v, str) for v in tags.values())
+        and _isInteger(limit)
+        and 1 <= limit <= MAX_SEARCH_LIMIT
+        and _isInteger(sortId)
+    )
+    if not valid:
+        raise invalid
+    return PromiseQuery(
+        id=pattern,
+        states=frozenset(State(s) for s in states),
+        tags=tags,
+        limit=limit,
+        sortId=sortId,
+    )
+
+
+def renderValue(value):
+    """
+    Render a param or value; empty parts are omitted, so an empty value
+    renders as C{{}}.
+    """
+    rendered = {}
+    if value.headers:
+        rendered["headers"] = value.headers
+    if value.data is not None:
+        rendered["data"] = base64.b64encode(value.data).decode("ascii")
+    return rendered
+
+
+def renderPromise(promise):
+    """
+    Render a promise as the v0.5 API does: optional fields are omitted when
+    they have no value.
+    """
+    rendered = {
+        "id": promise.id,
+        "state": promise.state.value,
+        "param": renderValue(promise.param),
+        "value": renderValue(promise.value),
+        "timeout": promise.timeout,
+    }
+    if promise.idempotencyKeyForCreate is not None:
+        rendered["idempotencyKeyForCreate"] = promise.idempotencyKeyForCreate
+    if promise.idempotencyKeyForComplete is not None:
+        rendered["idempotencyKeyForComplete"] = promise.idempotencyKeyForComplete
+    rendered["createdOn"] = promise.createdOn
+    if promise.completedOn is not None:
+        rendered["completedOn"] = promise.completedOn
+    if promise.tags:
+        rendered["tags"] = promise.tags
+    return rendered
+
+
+def renderSearchPage(page):
+    """
+    Render a search page with its cursor (L{None} on a short page).
+    """
+    return {
+        "cursor": encodeCursor(page.next) if page.next is not None else None,
+        "promises": [renderPromise(p) for p in page.promises],
+    }
+
+
+_ERROR_TYPES = {
+    "validation": "FieldValidationError",
+    "request": "RequestError",
+    "server": "ServerError",
+}
+
+
+def renderError(error):
+    """
+    Render a L{resonate.errors.ResonateError} as the error envelope, with one
+    detail per field problem (or one detail with the message).
+    """
+    status = error.status
+    detail = {
+        "@type": _ERROR_TYPES[status.domain],
+        "domain": status.domain,
+        "metadata": {
+            "url": f"https://docs.resonatehq.io/reference/error-codes#{status.value}"
+        },
+    }
+    if error.details:
+        details = [
+            dict(detail, message=f"{field} {message}", field=field)
+            for field, message in error.details
+        ]
+    else:
+        details = [dict(detail, message=error.message)]
+    return {
+        "error": {
+            "code": status.value,
+            "message": status.message,
+            "details": details,
+        }
+    }

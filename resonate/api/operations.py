@@ -1,0 +1,100 @@
+# -*- test-case-name: tests.test_api_operations -*-
+"""
+The operations every protocol adapter calls.
+
+This is where a request is admitted (at most C{api.size} in flight, none
+while shutting down), where its one C{now} is read from the injected clock,
+and where the store is called.  HTTP and gRPC share it, so they cannot
+disagree about anything but the wire.
+"""
+
+from twisted.internet.defer import Deferred, succeed
+
+from resonate.errors import ResonateError
+from resonate.status import Status
+
+
+class Operations:
+    """
+    Admission control, time and the store, for the protocol adapters.
+
+    @ivar inFlight: how many operations are running.
+    """
+
+    def __init__(self, store, clock, size):
+        """
+        @param store: an L{resonate.interfaces.IStore} provider.
+        @param clock: an C{IReactorTime}; C{now} is read from it once per
+            operation.
+        @param size: the most operations in flight; beyond it, 503 (5031).
+        """
+        self._store = store
+        self._clock = clock
+        self._size = size
+        self._stopping = False
+        self._drained = []
+        self.inFlight = 0
+
+    def now(self):
+        """
+        The current time in Unix epoch milliseconds.
+        """
+        return int(self._clock.seconds() * 1000)
+
+    async def _run(self, method, *args):
+        if self._stopping:
+            raise ResonateError(Status.SHUTTING_DOWN)
+        if self.inFlight >= self._size:
+            raise ResonateError(Status.API_SUBMISSION_QUEUE_FULL)
+        self.inFlight += 1
+        try:
+            return await method(*args, self.now())
+        finally:
+            self.inFlight -= 1
+            if self.inFlight == 0 and self._drained:
+                waiting, self._drained = self._drained, []
+                for d in waiting:
+                    # A waiter may have given up (timed out) already.
+                    if not d.called:
+                        d.callback(None)
+
+    def readPromise(self, promiseId):
+        """
+        @return: a coroutine producing a L{resonate.model.promise.Decision}.
+        """
+        return self._run(self._store.readPromise, promiseId)
+
+    def createPromise(self, request):
+        """
+        @param request: a L{resonate.model.promise.CreatePromise}.
+        @return: a coroutine producing a C{Decision}.
+        """
+        return self._run(self._store.createPromise, request)
+
+    def completePromise(self, request):
+        """
+        @param request: a L{resonate.model.promise.CompletePromise}.
+        @return: a coroutine producing a C{Decision}.
+        """
+        return self._run(self._store.completePromise, request)
+
+    def searchPromises(self, query):
+        """
+        @param query: a L{resonate.model.promise.PromiseQuery}.
+        @return: a coroutine producing a L{resonate.model.promise.SearchPage}.
+        """
+        return self._run(self._store.searchPromises, query)
+
+    def stop(self):
+        """
+        Refuse new operations (503, 5030) from now on.
+
+        @return: a C{Deferred} that fires once the operations in flight have
+            finished.
+        """
+        self._stopping = True
+        if self.inFlight == 0:
+            return succeed(None)
+        d = Deferred()
+        self._drained.append(d)
+        return d

@@ -1,0 +1,3 @@
+"""
+The service tree: listeners, background loops, and the order they stop in.
+"""

@@ -1,0 +1,82 @@
+# -*- test-case-name: tests.test_services_background -*-
+"""
+Background loops that cannot die.
+
+A bare C{LoopingCall} stops for good the first time its function fails.
+L{BackgroundService} logs and counts a failed iteration and carries on, never
+runs two iterations at once, and on stop waits for the running one.
+"""
+
+import inspect
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, ensureDeferred, succeed
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+
+
+class BackgroundService(Service):
+    """
+    Call C{work()} every C{interval} seconds on C{clock}.
+
+    @ivar iterations: how many iterations have finished.
+    @ivar failures: how many of them failed.
+    """
+
+    _log = Logger()
+
+    def __init__(self, name, interval, work, clock):
+        """
+        @param name: names the loop in logs.
+        @param interval: seconds between the starts of iterations.
+        @param work: a callable returning a result, a C{Deferred} or a
+            coroutine.
+        @param clock: the C{IReactorTime} to schedule on.
+        """
+        self.setName(name)
+        self._interval = interval
+        self._work = work
+        self._loop = LoopingCall(lambda: ensureDeferred(self._iterate()))
+        self._loop.clock = clock
+        self._running = None
+        self.iterations = 0
+        self.failures = 0
+
+    async def _iterate(self):
+        done = Deferred()
+        self._running = done
+        try:
+            result = self._work()
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            self.failures += 1
+            self._log.failure("background loop {name} failed; it will run again",
+                              name=self.name)
+        finally:
+            self.iterations += 1
+            self._running = None
+            done.callback(None)
+
+    def startService(self):
+        super().startService()
+        # The first iteration runs at once: overdue work from before a
+        # restart is picked up immediately.
+        self._loop.start(self._interval, now=True)
+
+    def stopService(self):
+        """
+        Stop scheduling iterations.
+
+        @return: a C{Deferred} that fires once the running iteration, if any,
+            has finished.
+        """
+        super().stopService()
+        if self._loop.running:
+            self._loop.stop()
+        running = self._running
+        if running is None:
+            return succeed(None)
+        waiting = Deferred()
+        running.addBoth(lambda result: waiting.callback(None) or result)
+        return waiting

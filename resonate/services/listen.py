@@ -1,0 +1,106 @@
+# -*- test-case-name: tests.test_services_listen -*-
+"""
+Listening on the configured addresses.
+"""
+
+from twisted.application.service import Service
+from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint
+from twisted.logger import Logger
+
+
+def parseAddress(addr):
+    """
+    Split a C{host:port} address as the configuration writes it.  An empty
+    host means every interface; an IPv6 host is written in brackets.
+
+    @return: C{(host, port)}, with C{host} L{None} for every interface.
+    @raise ValueError: C{addr} is not C{host:port}.
+    """
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"address must be host:port, got {addr!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return (host or None), int(port)
+
+
+def endpointForAddress(reactor, addr, backlog=1024):
+    """
+    A server endpoint for C{addr}; see L{parseAddress}.
+    """
+    host, port = parseAddress(addr)
+    if host is None:
+        return TCP4ServerEndpoint(reactor, port, backlog=backlog)
+    if ":" in host:
+        return TCP6ServerEndpoint(reactor, port, backlog=backlog, interface=host)
+    return TCP4ServerEndpoint(reactor, port, backlog=backlog, interface=host)
+
+
+def _formatAddress(address):
+    host = address.host
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{address.port}"
+
+
+class ListeningService(Service):
+    """
+    Listen with C{factory} on C{endpoint} while running, and say so in the
+    log (C{starting http server addr=0.0.0.0:8001}) with the address actually
+    bound, so that port 0 can be used.
+
+    @ivar port: the C{IListeningPort} once listening, else L{None}.
+    """
+
+    _log = Logger()
+
+    def __init__(self, name, endpoint, factory, onFailure=None):
+        """
+        @param name: what is served, for the log (C{"http"}).
+        @param onFailure: called with the failure if listening fails; the
+            server cannot run without its listener.
+        """
+        self.setName(name)
+        self._endpoint = endpoint
+        self._factory = factory
+        self._onFailure = onFailure
+        self._listening = None
+        self.port = None
+
+    def startService(self):
+        super().startService()
+        self._listening = self._endpoint.listen(self._factory)
+        self._listening.addCallbacks(self._listened, self._failed)
+
+    def _listened(self, port):
+        self.port = port
+        self._log.info(
+            "starting {name} server addr={addr}",
+            name=self.name,
+            addr=_formatAddress(port.getHost()),
+        )
+        return port
+
+    def _failed(self, failure):
+        self._log.critical(
+            "cannot start {name} server: {error}",
+            name=self.name,
+            error=failure.getErrorMessage(),
+        )
+        if self._onFailure is not None:
+            self._onFailure(failure)
+
+    def stopService(self):
+        """
+        Stop accepting connections.
+
+        @return: a C{Deferred} that fires once the port is closed.
+        """
+        super().stopService()
+        listening, self._listening = self._listening, None
+        if listening is None:
+            return None
+        listening.cancel()
+        return listening.addCallback(
+            lambda port: port.stopListening() if port is not None else None
+        )

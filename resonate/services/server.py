@@ -1,0 +1,70 @@
+# -*- test-case-name: tests.test_services_server -*-
+"""
+The whole server as one service, and the order it stops in.
+"""
+
+from twisted.application.service import MultiService
+from twisted.internet.defer import DeferredList, ensureDeferred
+from twisted.logger import Logger
+
+
+class ResonateService(MultiService):
+    """
+    The server: listeners, background loops and the store.
+
+    C{MultiService} stops its children all at once; this one stops them in
+    order, so that nothing is lost: the listeners stop accepting, requests
+    already in flight finish (up to C{grace} seconds), the background loops
+    finish their iteration, and only then is the store closed.
+    """
+
+    _log = Logger()
+
+    def __init__(self, store, operations, listeners, loops, grace, clock):
+        """
+        @param store: the L{resonate.interfaces.IStore}; closed last.
+        @param operations: the L{resonate.api.operations.Operations} whose
+            in-flight requests are awaited.
+        @param listeners: C{IService}s that accept connections.
+        @param loops: background C{IService}s.
+        @param grace: seconds to wait for in-flight requests on stop.
+        @param clock: the C{IReactorTime} timing C{grace}.
+        """
+        super().__init__()
+        self.store = store
+        self.operations = operations
+        self._listeners = list(listeners)
+        self._loops = list(loops)
+        self._grace = grace
+        self._clock = clock
+        for child in self._listeners + self._loops:
+            child.setServiceParent(self)
+
+    def stopService(self):
+        return ensureDeferred(self._stop())
+
+    async def _stop(self):
+        self.running = 0
+        self._log.info("stopping: no new connections")
+        await DeferredList(
+            [ensureDeferred(_stop(s)) for s in self._listeners]
+        )
+        drained = self.operations.stop()
+        drained.addTimeout(self._grace, self._clock, self._gaveUp)
+        await drained
+        await DeferredList([ensureDeferred(_stop(s)) for s in self._loops])
+        await self.store.close()
+        self._log.info("stopped: store closed")
+
+    def _gaveUp(self, result, timeout):
+        self._log.warn(
+            "{count} requests still in flight after {timeout}s; stopping anyway",
+            count=self.operations.inFlight,
+            timeout=timeout,
+        )
+
+
+async def _stop(service):
+    result = service.stopService()
+    if result is not None:
+        await result

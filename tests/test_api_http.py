@@ -1,0 +1,454 @@
+# -*- test-case-name: tests.test_api_http -*-
+"""
+The HTTP API over real sockets on 127.0.0.1: every row of the contract's
+status-code tables, the error envelope, validation, search and the limits.
+
+The table in L{CASES} is data: each case sets the scene with plain requests,
+then sends one request and checks the status, the error code and fields of
+the body.  L{HTTPAPITestsMixin} runs it against a store; it is run against
+every store provider below.
+"""
+
+import base64
+
+from twisted.internet.defer import Deferred
+from twisted.trial import unittest
+
+from resonate.store.memory import MemoryStore
+from tests.apitools import NOW, LiveAPI
+
+LATER = NOW + 60_000
+B64 = base64.b64encode(b"hello").decode()
+
+
+def create(promiseId, timeout=LATER, ikey=None, strict=None, **fields):
+    return ("create", promiseId, dict(timeout=timeout, ikey=ikey, strict=strict, **fields))
+
+
+def complete(promiseId, state, ikey=None, strict=None, **fields):
+    return ("complete", promiseId, dict(state=state, ikey=ikey, strict=strict, **fields))
+
+
+def read(promiseId):
+    return ("read", promiseId, {})
+
+
+def at(ms):
+    return ("now", ms, {})
+
+
+# name, scene, request, expected HTTP code, expected error code or None,
+# expected body fields (for successes).
+CASES = [
+    # POST /promises
+    ("create new", [], create("p", ikey="ik"), 201, None,
+     {"id": "p", "state": "PENDING", "timeout": LATER, "createdOn": NOW,
+      "idempotencyKeyForCreate": "ik", "param": {}, "value": {}}),
+    ("create new without key", [], create("p"), 201, None,
+     {"state": "PENDING", "param": {}, "value": {}}),
+    ("create pending, same key", [create("p", ikey="ik")],
+     create("p", ikey="ik"), 200, None, {"state": "PENDING"}),
+    ("create pending, same key, strict", [create("p", ikey="ik")],
+     create("p", ikey="ik", strict=True), 200, None, {"state": "PENDING"}),
+    ("create pending, other key", [create("p", ikey="ik")],
+     create("p", ikey="other"), 409, 4090, None),
+    ("create pending, no key on request", [create("p", ikey="ik")],
+     create("p"), 409, 4090, None),
+    ("create pending, no key stored", [create("p")],
+     create("p", ikey="ik"), 409, 4090, None),
+    ("create pending, no keys at all", [create("p")],
+     create("p"), 409, 4090, None),
+    ("create completed, same key", [create("p", ikey="ik"), complete("p", "RESOLVED")],
+     create("p", ikey="ik"), 200, None, {"state": "RESOLVED"}),
+    ("create completed, same key, strict",
+     [create("p", ikey="ik"), complete("p", "RESOLVED")],
+     create("p", ikey="ik", strict=True), 409, 4090, None),
+    ("create completed, other key", [create("p", ikey="ik"), complete("p", "REJECTED")],
+     create("p", ikey="x"), 409, 4090, None),
+    ("create overdue, same key", [create("p", ikey="ik"), at(LATER)],
+     create("p", ikey="ik"), 200, None,
+     {"state": "REJECTED_TIMEDOUT", "completedOn": LATER}),
+    ("create overdue, same key, strict", [create("p", ikey="ik"), at(LATER)],
+     create("p", ikey="ik", strict=True), 409, 4090, None),
+    ("create overdue timer, same key",
+     [create("p", ikey="ik", tags={"resonate:timeout": "true"}), at(LATER)],
+     create("p", ikey="ik"), 200, None, {"state": "RESOLVED", "completedOn": LATER}),
+    ("create with timeout in the past", [], create("p", timeout=NOW - 1), 201, None,
+     {"state": "PENDING", "timeout": NOW - 1}),
+    ("create with param and tags", [],
+     create("p", param={"headers": {"a": "b"}, "data": B64}, tags={"k": "v"}), 201, None,
+     {"param": {"headers": {"a": "b"}, "data": B64}, "tags": {"k": "v"}}),
+    ("create with null param parts and tags (the SDK sends these)", [],
+     create("p", param={"headers": None, "data": None}, tags=None), 201, None,
+     {"param": {}}),
+
+    # GET /promises/{id}
+    ("read", [create("p", ikey="ik")], read("p"), 200, None,
+     {"id": "p", "state": "PENDING"}),
+    ("read missing", [], read("nope"), 404, 4040, None),
+    ("read overdue", [create("p"), at(LATER)], read("p"), 200, None,
+     {"state": "REJECTED_TIMEDOUT", "completedOn": LATER, "value": {}}),
+    ("read just before timeout", [create("p"), at(LATER - 1)], read("p"), 200, None,
+     {"state": "PENDING"}),
+    ("read overdue timer", [create("p", tags={"resonate:timeout": "true"}), at(LATER + 5)],
+     read("p"), 200, None, {"state": "RESOLVED", "completedOn": LATER}),
+    ("read id with slashes", [create("a/b/c")], read("a/b/c"), 200, None, {"id": "a/b/c"}),
+    ("read id percent-encoded", [create("a b?#%")], read("a%20b%3F%23%25"), 200, None,
+     {"id": "a b?#%"}),
+    ("read unicode id", [create("ü.1")], read("%C3%BC.1"), 200, None, {"id": "ü.1"}),
+
+    # PATCH /promises/{id}
+    ("complete missing", [], complete("nope", "RESOLVED"), 404, 4040, None),
+    ("resolve", [create("p")], complete("p", "RESOLVED", ikey="c", value={"data": B64}),
+     201, None, {"state": "RESOLVED", "completedOn": NOW, "idempotencyKeyForComplete": "c",
+                 "value": {"data": B64}}),
+    ("reject", [create("p")], complete("p", "REJECTED"), 201, None, {"state": "REJECTED"}),
+    ("cancel", [create("p")], complete("p", "REJECTED_CANCELED"), 201, None,
+     {"state": "REJECTED_CANCELED"}),
+    ("state is case-insensitive", [create("p")], complete("p", "resolved"), 201, None,
+     {"state": "RESOLVED"}),
+    ("complete overdue", [create("p"), at(LATER)], complete("p", "RESOLVED"), 200, None,
+     {"state": "REJECTED_TIMEDOUT", "completedOn": LATER}),
+    ("complete overdue, strict", [create("p"), at(LATER)],
+     complete("p", "RESOLVED", strict=True), 403, 4033, None),
+    ("complete overdue timer", [create("p", tags={"resonate:timeout": "true"}), at(LATER)],
+     complete("p", "RESOLVED"), 403, 4030, None),
+    ("complete overdue timer, strict",
+     [create("p", tags={"resonate:timeout": "true"}), at(LATER)],
+     complete("p", "RESOLVED", strict=True), 403, 4030, None),
+    ("complete again, same key", [create("p"), complete("p", "RESOLVED", ikey="c")],
+     complete("p", "RESOLVED", ikey="c"), 200, None, {"state": "RESOLVED"}),
+    ("complete again, same key, other state",
+     [create("p"), complete("p", "RESOLVED", ikey="c")],
+     complete("p", "REJECTED", ikey="c"), 200, None, {"state": "RESOLVED"}),
+    ("complete again, same key, strict",
+     [create("p"), complete("p", "RESOLVED", ikey="c")],
+     complete("p", "RESOLVED", ikey="c", strict=True), 200, None, {"state": "RESOLVED"}),
+    ("complete again, same key, strict, other state",
+     [create("p"), complete("p", "RESOLVED", ikey="c")],
+     complete("p", "REJECTED", ikey="c", strict=True), 403, 4030, None),
+    ("complete again, other key", [create("p"), complete("p", "REJECTED", ikey="c")],
+     complete("p", "REJECTED", ikey="d"), 403, 4031, None),
+    ("complete again, no keys", [create("p"), complete("p", "REJECTED_CANCELED")],
+     complete("p", "REJECTED_CANCELED"), 403, 4032, None),
+    ("complete timed out, any key", [create("p"), at(LATER), read("p")],
+     complete("p", "RESOLVED", ikey="whatever"), 200, None, {"state": "REJECTED_TIMEDOUT"}),
+    ("complete timed out, strict", [create("p"), at(LATER), read("p")],
+     complete("p", "RESOLVED", strict=True), 403, 4033, None),
+    ("complete timed-out timer", [create("p", tags={"resonate:timeout": "true"}),
+                                  at(LATER), read("p")],
+     complete("p", "RESOLVED"), 403, 4030, None),
+
+    # validation
+    ("create without id", [], ("post", "/promises", {"timeout": LATER}), 400, 4000, None),
+    ("create with empty id", [], ("post", "/promises", {"id": "", "timeout": LATER}),
+     400, 4000, None),
+    ("create without timeout", [], ("post", "/promises", {"id": "p"}), 400, 4000, None),
+    ("create with negative timeout", [], create("p", timeout=-1), 400, 4000, None),
+    ("create with timeout past int64", [], create("p", timeout=2**63), 400, 4000, None),
+    ("create with string timeout", [], create("p", timeout="soon"), 400, 4000, None),
+    ("create with float timeout", [], create("p", timeout=1.5), 400, 4000, None),
+    ("create with non-object param", [], create("p", param="x"), 400, 4000, None),
+    ("create with bad base64", [], create("p", param={"data": "%%%"}), 400, 4000, None),
+    ("create with non-string data", [], create("p", param={"data": 3}), 400, 4000, None),
+    ("create with non-string header", [], create("p", param={"headers": {"a": 1}}),
+     400, 4000, None),
+    ("create with non-string tag", [], create("p", tags={"a": 1}), 400, 4000, None),
+    ("create with non-object tags", [], create("p", tags=["a"]), 400, 4000, None),
+    ("create with bad strict", [], ("post", "/promises", {"id": "p", "timeout": LATER},
+                                    {"strict": "yes"}), 400, 4000, None),
+    ("create with invalid JSON", [], ("raw", "POST", "/promises", b"{nope"), 400, 4000, None),
+    ("create with JSON array", [], ("raw", "POST", "/promises", b"[]"), 400, 4000, None),
+    ("create with empty body", [], ("raw", "POST", "/promises", b""), 400, 4000, None),
+    ("create with non-UTF-8 body", [], ("raw", "POST", "/promises", b'{"id": "\xff"}'),
+     400, 4000, None),
+    ("create with unknown fields", [], create("p", extra={"x": 1}), 201, None,
+     {"state": "PENDING"}),
+    ("complete without state", [create("p")], ("patch", "/promises/p", {}), 400, 4000, None),
+    ("complete to PENDING", [create("p")], complete("p", "PENDING"), 400, 4000, None),
+    ("complete to REJECTED_TIMEDOUT", [create("p")], complete("p", "REJECTED_TIMEDOUT"),
+     400, 4000, None),
+    ("complete to unknown state", [create("p")], complete("p", "DONE"), 400, 4000, None),
+    ("complete with non-object value", [create("p")], complete("p", "RESOLVED", value=[]),
+     400, 4000, None),
+    ("complete with bad strict", [create("p")],
+     ("patch", "/promises/p", {"state": "RESOLVED"}, {"strict": "maybe"}), 400, 4000, None),
+    ("strict parses like Go: True", [create("p", ikey="ik"), complete("p", "RESOLVED")],
+     ("post", "/promises", {"id": "p", "timeout": LATER},
+      {"Strict": "True", "Idempotency-Key": "ik"}), 409, 4090, None),
+    ("strict parses like Go: 0", [create("p", ikey="ik"), complete("p", "RESOLVED")],
+     ("post", "/promises", {"id": "p", "timeout": LATER},
+      {"strict": "0", "idempotency-key": "ik"}), 200, None, {"state": "RESOLVED"}),
+
+    # routing
+    ("unknown path", [], ("get", "/nope"), 404, 4045, None),
+    ("wrong method", [], ("delete", "/promises/p"), 405, 4050, None),
+]
+
+
+class HTTPAPITestsMixin:
+    """
+    The case table and the search, envelope and limit tests, against the
+    store C{makeStore} returns.
+    """
+
+    def makeStore(self):
+        raise NotImplementedError()
+
+    async def startAPI(self, **kwargs):
+        store = self.makeStore()
+        return await LiveAPI(self, store=store, **kwargs).start()
+
+    async def perform(self, api, step):
+        kind = step[0]
+        if kind == "create":
+            _, promiseId, kw = step
+            return await api.create(promiseId, **kw)
+        if kind == "complete":
+            _, promiseId, kw = step
+            return await api.complete(promiseId, **kw)
+        if kind == "read":
+            return await api.request("GET", "/promises/" + step[1])
+        if kind == "now":
+            api.setNow(step[1])
+            return None
+        if kind == "raw":
+            _, method, path, raw = step
+            return await api.request(method, path, raw=raw)
+        method, path, *rest = step
+        body = rest[0] if rest else None
+        headers = rest[1] if len(rest) > 1 else None
+        return await api.request(method.upper(), path, body, headers=headers)
+
+    async def test_cases(self):
+        """
+        Every row of the case table answers as the contract says.
+        """
+        for name, scene, request, code, errorCode, fields in CASES:
+            api = await self.startAPI()
+            for step in scene:
+                await self.perform(api, step)
+            response = await self.perform(api, request)
+            self.assertEqual(response.code, code, f"{name}: {response!r}")
+            if errorCode is not None:
+                self.assertEqual(response.errorCode, errorCode, name)
+                self.assertEqual(response.code, errorCode // 10, name)
+            for key, value in (fields or {}).items():
+                self.assertEqual(response.body.get(key), value, f"{name}: {key}")
+
+    async def test_errorEnvelope(self):
+        """
+        Errors carry the envelope: code, message and details with a type,
+        domain and documentation link; JSON content type.
+        """
+        api = await self.startAPI()
+        response = await api.request("GET", "/promises/nope")
+        self.assertEqual(response.headers.getRawHeaders("content-type"),
+                         ["application/json"])
+        error = response.body["error"]
+        self.assertEqual(error["code"], 4040)
+        self.assertEqual(error["message"], "The specified promise was not found")
+        [detail] = error["details"]
+        self.assertEqual(detail["@type"], "RequestError")
+        self.assertEqual(detail["domain"], "request")
+        self.assertEqual(detail["metadata"]["url"],
+                         "https://docs.resonatehq.io/reference/error-codes#4040")
+
+    async def test_validationDetailsPerField(self):
+        """
+        Validation reports one detail per bad field, naming it.
+        """
+        api = await self.startAPI()
+        response = await api.request(
+            "POST", "/promises", {"param": 1, "tags": {"a": 2}}, {"strict": "x"}
+        )
+        self.assertEqual(response.code, 400)
+        fields = sorted(d["field"] for d in response.body["error"]["details"])
+        self.assertEqual(fields, ["id", "param", "strict", "tags.a", "timeout"])
+        for detail in response.body["error"]["details"]:
+            self.assertEqual(detail["@type"], "FieldValidationError")
+            self.assertEqual(detail["domain"], "validation")
+
+    async def test_roundTrip(self):
+        """
+        Headers and binary data round-trip byte-exact.
+        """
+        api = await self.startAPI()
+        data = base64.b64encode(bytes(range(256))).decode()
+        headers = {"resonate:format-py": '{"py/object": "x"}', "ü": "✓"}
+        created = await api.create("p", param={"headers": headers, "data": data})
+        self.assertEqual(created.body["param"], {"headers": headers, "data": data})
+        done = await api.complete("p", "RESOLVED", value={"headers": headers, "data": data})
+        self.assertEqual(done.body["value"], {"headers": headers, "data": data})
+        read = await api.request("GET", "/promises/p")
+        self.assertEqual(read.body["param"], {"headers": headers, "data": data})
+        self.assertEqual(read.body["value"], {"headers": headers, "data": data})
+
+    async def search(self, api, query):
+        return await api.request("GET", "/promises" + query)
+
+    async def test_search(self):
+        """
+        Search filters by id pattern, state group and tags, newest first.
+        """
+        api = await self.startAPI()
+        await api.create("a.1", tags={"k": "v"})
+        await api.create("a.2", tags={"k": "w"})
+        await api.create("b.1", tags={"k": "v", "x": "y"})
+        await api.complete("a.2", "REJECTED_CANCELED")
+        await api.create("a.3", timeout=NOW + 10)
+        api.setNow(NOW + 10)
+
+        async def ids(query):
+            response = await self.search(api, query)
+            self.assertEqual(response.code, 200, response)
+            return [p["id"] for p in response.body["promises"]]
+
+        self.assertEqual(await ids(""), ["a.3", "b.1", "a.2", "a.1"])
+        self.assertEqual(await ids("?id=a.*"), ["a.3", "a.2", "a.1"])
+        self.assertEqual(await ids("?id=*.1"), ["b.1", "a.1"])
+        self.assertEqual(await ids("?id=a.1"), ["a.1"])
+        self.assertEqual(await ids("?state=pending"), ["b.1", "a.1"])
+        self.assertEqual(await ids("?state=REJECTED"), ["a.3", "a.2"])
+        self.assertEqual(await ids("?state=resolved"), [])
+        self.assertEqual(await ids("?tags[k]=v"), ["b.1", "a.1"])
+        self.assertEqual(await ids("?tags[k]=v&tags[x]=y"), ["b.1"])
+        self.assertEqual(await ids("?id=a.*&state=pending&tags[k]=v"), ["a.1"])
+
+    async def test_searchWildcards(self):
+        """
+        C{*} is the only wildcard: C{_} and C{%} match themselves.
+        """
+        api = await self.startAPI()
+        for promiseId in ["a_b", "axb", "a%b", "a%%b"]:
+            await api.create(promiseId)
+
+        async def ids(pattern):
+            response = await self.search(api, "?id=" + pattern)
+            return sorted(p["id"] for p in response.body["promises"])
+
+        self.assertEqual(await ids("a_b"), ["a_b"])
+        self.assertEqual(await ids("a%25b"), ["a%b"])
+        self.assertEqual(await ids("a%25*"), ["a%%b", "a%b"])
+        self.assertEqual(await ids("*"), ["a%%b", "a%b", "a_b", "axb"])
+
+    async def test_searchSweepsTimeouts(self):
+        """
+        Search times out every overdue promise first, and that sticks.
+        """
+        api = await self.startAPI()
+        await api.create("p", timeout=NOW + 5)
+        api.setNow(NOW + 5)
+        response = await self.search(api, "?state=pending")
+        self.assertEqual(response.body["promises"], [])
+        response = await self.search(api, "")
+        [promise] = response.body["promises"]
+        self.assertEqual(promise["state"], "REJECTED_TIMEDOUT")
+        self.assertEqual(promise["completedOn"], NOW + 5)
+
+    async def test_searchPaging(self):
+        """
+        A cursor is returned only with a full page; it carries the whole
+        query; the last page may be empty.
+        """
+        api = await self.startAPI()
+        for i in range(5):
+            await api.create(f"p{i}", tags={"t": "1"})
+        await api.create("other")
+        seen = []
+        response = await self.search(api, "?id=p*&tags[t]=1&limit=2")
+        pages = 0
+        while True:
+            pages += 1
+            self.assertEqual(response.code, 200, response)
+            seen.extend(p["id"] for p in response.body["promises"])
+            cursor = response.body["cursor"]
+            if cursor is None:
+                break
+            self.assertEqual(len(response.body["promises"]), 2)
+            # Other parameters are ignored when a cursor is given.
+            response = await self.search(api, f"?cursor={cursor}&limit=0&id=")
+        self.assertEqual(seen, ["p4", "p3", "p2", "p1", "p0"])
+        self.assertEqual(pages, 3)
+        response = await self.search(api, "?id=p*&limit=5")
+        self.assertIsNotNone(response.body["cursor"])
+        response = await self.search(api, f"?cursor={response.body['cursor']}")
+        self.assertEqual(response.body, {"cursor": None, "promises": []})
+
+    async def test_searchValidation(self):
+        """
+        Bad search parameters answer 400 with the field named.
+        """
+        api = await self.startAPI()
+        for query, field in [
+            ("?id=", "id"),
+            ("?state=done", "state"),
+            ("?limit=0", "limit"),
+            ("?limit=101", "limit"),
+            ("?limit=ten", "limit"),
+            ("?tags=x", "tags"),
+            ("?cursor=garbage", "cursor"),
+            ("?cursor=eyJpZCI6MX0", "cursor"),
+        ]:
+            response = await self.search(api, query)
+            self.assertEqual(response.code, 400, query)
+            self.assertEqual(response.errorCode, 4000, query)
+            self.assertEqual(response.body["error"]["details"][0]["field"], field, query)
+
+    async def test_bodyTooLarge(self):
+        """
+        A body over the limit answers 413 with the envelope, at once.
+        """
+        api = await self.startAPI(maxBodySize=1000)
+        response = await api.create("p", param={"data": base64.b64encode(b"x" * 2000).decode()})
+        self.assertEqual(response.code, 413)
+        self.assertEqual(response.errorCode, 4130)
+        ok = await api.create("q", param={"data": B64})
+        self.assertEqual(ok.code, 201)
+
+    async def test_overload(self):
+        """
+        Beyond C{api.size} requests in flight, the API answers 503 (5031)
+        at once instead of queueing.
+        """
+        api = await self.startAPI(size=1)
+        blocked = Deferred()
+        store = api.store
+        original = store.readPromise
+
+        def slowRead(promiseId, now):
+            return blocked.addCallback(lambda _: original(promiseId, now))
+
+        store.readPromise = slowRead
+        first = api.request("GET", "/promises/p")
+        from twisted.internet.defer import ensureDeferred
+        first = ensureDeferred(first)
+        while api.operations.inFlight == 0:
+            from twisted.internet import reactor
+            from twisted.internet.task import deferLater
+            await deferLater(reactor, 0.01)
+        second = await api.request("POST", "/promises", {"id": "q", "timeout": LATER})
+        self.assertEqual(second.code, 503)
+        self.assertEqual(second.errorCode, 5031)
+        store.readPromise = original
+        blocked.callback(None)
+        self.assertEqual((await first).code, 404)
+
+    async def test_shuttingDown(self):
+        """
+        Once stopping, the API answers 503 (5030).
+        """
+        api = await self.startAPI()
+        await api.operations.stop()
+        response = await api.create("p")
+        self.assertEqual(response.code, 503)
+        self.assertEqual(response.errorCode, 5030)
+
+
+class MemoryHTTPAPITests(HTTPAPITestsMixin, unittest.TestCase):
+    """
+    The HTTP API over the memory store.
+    """
+
+    def makeStore(self):
+        return MemoryStore()

@@ -1,0 +1,17 @@
+"""
+The store providers that ship with resonate.
+"""
+
+from resonate.store.providers import LazyStoreProvider
+
+memory = LazyStoreProvider(
+    "memory",
+    "in memory; nothing survives a restart (tests and development)",
+    "resonate.store.memory.MemoryStoreProvider",
+)
+
+sqlite = LazyStoreProvider(
+    "sqlite",
+    "SQLite, embedded (the default)",
+    "resonate.store.sqlite.SQLiteStoreProvider",
+)

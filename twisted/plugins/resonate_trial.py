@@ -1,0 +1,28 @@
+"""
+The C{counts} trial reporter: C{trial --reporter=counts}.
+"""
+
+from twisted.plugin import IPlugin
+from twisted.trial.itrial import IReporter
+from zope.interface import implementer
+
+
+@implementer(IPlugin, IReporter)
+class _Reporter:
+    def __init__(self, name, module, description, longOpt, shortOpt, klass):
+        self.name = name
+        self.module = module
+        self.description = description
+        self.longOpt = longOpt
+        self.shortOpt = shortOpt
+        self.klass = klass
+
+
+counts = _Reporter(
+    "Counts",
+    "resonate.testing.reporter",
+    "tree output and a final 'N passed, N failed, N skipped' line",
+    "counts",
+    None,
+    "CountsReporter",
+)
