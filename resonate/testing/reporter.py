@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_reporter -*-
 """
-A trial reporter whose last line is C{N passed, N failed, N skipped}: the
-line CI reads.  Select it with C{trial --reporter=counts}.
+A trial reporter whose last line is C{N passed, N failed}: the line CI
+reads (skips are counted on the line before it).  Select it with C{trial --reporter=counts}.
 """
 
 from twisted.trial.reporter import TreeReporter
@@ -24,5 +24,5 @@ class CountsReporter(TreeReporter):
         )
         skipped = len(self.skips) + len(self.expectedFailures)
         self._stream.write(
-            f"\n{self.successes} passed, {failed} failed, {skipped} skipped\n"
+            f"\n{skipped} skipped\n{self.successes} passed, {failed} failed\n"
         )

@@ -21,7 +21,7 @@ class _Reporter:
 counts = _Reporter(
     "Counts",
     "resonate.testing.reporter",
-    "tree output and a final 'N passed, N failed, N skipped' line",
+    "tree output and a final 'N passed, N failed' line",
     "counts",
     None,
     "CountsReporter",
