@@ -81,7 +81,7 @@ def buildService(config, store, reactor):
         "http",
         endpointForAddress(reactor, config.get("api.subsystems.http.addr")),
         site,
-        onFailure=lambda failure: reactor.stop(),
+        onFailure=lambda failure: reactor.callWhenRunning(reactor.stop),
     )
     timeouts = BackgroundService(
         "timeout-promises",

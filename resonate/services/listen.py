@@ -6,6 +6,7 @@ Listening on the configured addresses.
 from twisted.application.service import Service
 from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 
 def parseAddress(addr):
@@ -43,6 +44,13 @@ def _formatAddress(address):
     return f"{host}:{address.port}"
 
 
+class CannotListen(SystemExit):
+    """
+    A listener could not bind its address at startup.  As a C{SystemExit}
+    it ends C{twist} with status 1 and this one line, not a traceback.
+    """
+
+
 class ListeningService(Service):
     """
     Listen with C{factory} on C{endpoint} while running, and say so in the
@@ -57,8 +65,8 @@ class ListeningService(Service):
     def __init__(self, name, endpoint, factory, onFailure=None):
         """
         @param name: what is served, for the log (C{"http"}).
-        @param onFailure: called with the failure if listening fails; the
-            server cannot run without its listener.
+        @param onFailure: called with the failure if listening fails after
+            startup; the server cannot run without its listener.
         """
         self.setName(name)
         self._endpoint = endpoint
@@ -68,9 +76,22 @@ class ListeningService(Service):
         self.port = None
 
     def startService(self):
+        """
+        Listen.  TCP endpoints bind at once, so a taken port is known here
+        and stops startup with L{CannotListen}.
+        """
         super().startService()
-        self._listening = self._endpoint.listen(self._factory)
-        self._listening.addCallbacks(self._listened, self._failed)
+        listening = self._endpoint.listen(self._factory)
+        outcome = []
+        listening.addBoth(lambda result: outcome.append(result) or result)
+        if outcome and isinstance(outcome[0], Failure):
+            listening.addErrback(lambda failure: None)
+            self.running = 0
+            raise CannotListen(
+                f"error: cannot start {self.name} server: "
+                f"{outcome[0].getErrorMessage()}"
+            )
+        self._listening = listening.addCallbacks(self._listened, self._failed)
 
     def _listened(self, port):
         self.port = port
