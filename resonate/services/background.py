@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_services_background -*-
+# -*- test-case-name: tests.test_services -*-
 """
 Background loops that cannot die.
 

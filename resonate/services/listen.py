@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_services_listen -*-
+# -*- test-case-name: tests.test_services -*-
 """
 Listening on the configured addresses.
 """

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_services_server -*-
+# -*- test-case-name: tests.test_services -*-
 """
 The whole server as one service, and the order it stops in.
 """

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_services_background -*-
+# -*- test-case-name: tests.test_services -*-
 """
 The background timeout sweep: overdue promises are timed out even when no
 one reads them.

@@ -1,0 +1,219 @@
+# -*- test-case-name: tests.test_services -*-
+"""
+Tests for the background loops, the timeout sweep, listening and the order
+the server stops in.
+"""
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, ensureDeferred, succeed
+from twisted.internet.task import Clock
+from twisted.trial import unittest
+
+from resonate.api.operations import Operations
+from resonate.model.promise import CreatePromise, State
+from resonate.services.background import BackgroundService
+from resonate.services.listen import CannotListen, ListeningService, endpointForAddress, parseAddress
+from resonate.services.server import ResonateService
+from resonate.services.timeouts import PromiseTimeouts
+from resonate.store.memory import MemoryStore
+
+
+class BackgroundServiceTests(unittest.TestCase):
+    """
+    Tests for L{BackgroundService}.
+    """
+
+    def test_survivesFailures(self):
+        """
+        A failing iteration is logged and counted; the loop runs again.
+        """
+        clock = Clock()
+        calls = []
+
+        def work():
+            calls.append(clock.seconds())
+            raise RuntimeError("boom")
+
+        service = BackgroundService("test", 1.0, work, clock)
+        service.startService()
+        clock.advance(1)
+        clock.advance(1)
+        self.assertEqual(calls, [0, 1, 2])
+        self.assertEqual(service.failures, 3)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 3)
+        service.stopService()
+
+    def test_noOverlap(self):
+        """
+        An iteration still running when the interval passes delays the next
+        one instead of running beside it; stopping waits for it.
+        """
+        clock = Clock()
+        running = []
+
+        def work():
+            d = Deferred()
+            running.append(d)
+            return d
+
+        service = BackgroundService("test", 1.0, work, clock)
+        service.startService()
+        clock.advance(5)
+        self.assertEqual(len(running), 1)
+        stopped = service.stopService()
+        self.assertNoResult(stopped)
+        running[0].callback(None)
+        self.successResultOf(stopped)
+        self.assertEqual(service.iterations, 1)
+
+    def test_coroutineWork(self):
+        """
+        Work may be a coroutine function.
+        """
+        clock = Clock()
+        done = []
+
+        async def work():
+            done.append(True)
+
+        service = BackgroundService("test", 1.0, work, clock)
+        service.startService()
+        self.assertEqual(done, [True])
+        self.successResultOf(service.stopService())
+
+
+class PromiseTimeoutsTests(unittest.TestCase):
+    """
+    Tests for L{PromiseTimeouts}.
+    """
+
+    def test_sweepsInBatches(self):
+        """
+        A sweep times out overdue promises batch by batch, up to its bound,
+        and leaves the rest for the next sweep.
+        """
+        store = MemoryStore()
+        for i in range(25):
+            self.successResultOf(
+                store.createPromise(CreatePromise(id=f"p{i}", timeout=1000), 0)
+            )
+        clock = Clock()
+        clock.advance(2)
+        sweep = PromiseTimeouts(store, clock, batchSize=10, maxBatches=2)
+        self.successResultOf(ensureDeferred(sweep()))
+        self.assertEqual(sweep.timedOut, 20)
+        self.successResultOf(ensureDeferred(sweep()))
+        self.assertEqual(sweep.timedOut, 25)
+        decision = self.successResultOf(store.readPromise("p3", 0))
+        self.assertEqual(decision.promise.state, State.REJECTED_TIMEDOUT)
+
+
+class ParseAddressTests(unittest.SynchronousTestCase):
+    """
+    Tests for L{parseAddress}.
+    """
+
+    def test_forms(self):
+        """
+        C{host:port}, C{:port} (every interface) and C{[v6]:port} parse.
+        """
+        self.assertEqual(parseAddress("0.0.0.0:8001"), ("0.0.0.0", 8001))
+        self.assertEqual(parseAddress(":8001"), (None, 8001))
+        self.assertEqual(parseAddress("[::1]:80"), ("::1", 80))
+
+    def test_invalid(self):
+        """
+        Anything else is a C{ValueError}.
+        """
+        for bad in ["8001", "host:", "host:port", "h:70000"]:
+            self.assertRaises(ValueError, parseAddress, bad)
+
+
+class ListeningServiceTests(unittest.TestCase):
+    """
+    Tests for L{ListeningService}.
+    """
+
+    def test_portTaken(self):
+        """
+        A port that cannot be bound stops startup with one clear line.
+        """
+        from twisted.internet import reactor
+        from twisted.internet.protocol import Factory
+
+        first = ListeningService(
+            "http", endpointForAddress(reactor, "127.0.0.1:0"), Factory()
+        )
+        first.startService()
+        self.addCleanup(first.stopService)
+        port = first.port.getHost().port
+        second = ListeningService(
+            "http", endpointForAddress(reactor, f"127.0.0.1:{port}"), Factory()
+        )
+        error = self.assertRaises(CannotListen, second.startService)
+        self.assertIn("cannot start http server", str(error))
+        self.assertFalse(second.running)
+
+
+class _Recorder(Service):
+    def __init__(self, name, events, result=None):
+        self.setName(name)
+        self._events = events
+        self._result = result
+
+    def stopService(self):
+        super().stopService()
+        self._events.append(self.name)
+        return self._result
+
+
+class ResonateServiceTests(unittest.TestCase):
+    """
+    Tests for the stop order of L{ResonateService}.
+    """
+
+    def test_stopOrder(self):
+        """
+        Listeners stop first, then in-flight requests finish, then the loops
+        stop, and the store closes last.
+        """
+        events = []
+        clock = Clock()
+        store = MemoryStore()
+        store.close = lambda: events.append("store") or succeed(None)
+        operations = Operations(store, clock, 10)
+        operations.inFlight = 1
+        service = ResonateService(
+            store,
+            operations,
+            listeners=[_Recorder("http", events)],
+            loops=[_Recorder("loop", events)],
+            grace=10,
+            clock=clock,
+        )
+        service.startService()
+        stopped = service.stopService()
+        self.assertEqual(events, ["http"])
+        # The request in flight finishes: the loop and store follow.
+        operations.inFlight = 0
+        operations._drained.pop().callback(None)
+        self.successResultOf(stopped)
+        self.assertEqual(events, ["http", "loop", "store"])
+
+    def test_graceRunsOut(self):
+        """
+        Requests that outlast the grace period do not hold the store open.
+        """
+        events = []
+        clock = Clock()
+        store = MemoryStore()
+        store.close = lambda: events.append("store") or succeed(None)
+        operations = Operations(store, clock, 10)
+        operations.inFlight = 1
+        service = ResonateService(store, operations, [], [], grace=10, clock=clock)
+        service.startService()
+        stopped = service.stopService()
+        self.assertNoResult(stopped)
+        clock.advance(10)
+        self.successResultOf(stopped)
+        self.assertEqual(events, ["store"])
