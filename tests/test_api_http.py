@@ -181,6 +181,7 @@ CASES = [
       {"strict": "0", "idempotency-key": "ik"}), 200, None, {"state": "RESOLVED"}),
 
     # routing
+    ("path not UTF-8", [], ("get", "/promises/%FF"), 400, 4000, None),
     ("unknown path", [], ("get", "/nope"), 404, 4045, None),
     ("wrong method", [], ("delete", "/promises/p"), 405, 4050, None),
 ]

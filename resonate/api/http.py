@@ -8,10 +8,12 @@ L{resonate.api.operations.Operations} it calls; no state is global.
 
 import json
 import uuid
+from urllib.parse import unquote_to_bytes as unquote
 
 from klein import Klein
 from twisted.logger import Logger
 from twisted.web import server
+from twisted.web.resource import Resource
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from resonate.api import codec
@@ -226,6 +228,20 @@ class BoundedRequest(server.Request):
         super().requestReceived(command, path, version)
 
 
+class _InvalidPath(Resource):
+    """
+    Answers a path that is not UTF-8 once percent-decoded: 400 with the
+    envelope (Klein would answer in plain text).
+    """
+
+    isLeaf = True
+
+    def render(self, request):
+        request.setResponseCode(Status.FIELD_VALIDATION_FAILED.httpCode)
+        request.setHeader(b"content-type", b"application/json")
+        return _errorBody(ValidationError([("path", "must be UTF-8")]))
+
+
 class APISite(server.Site):
     """
     The HTTP site: bounded request bodies, and no access log (it costs
@@ -237,6 +253,13 @@ class APISite(server.Site):
     def __init__(self, resource, maxBodySize, **kwargs):
         super().__init__(resource, **kwargs)
         self.maxBodySize = maxBodySize
+
+    def getResourceFor(self, request):
+        try:
+            unquote(request.path).decode("utf-8")
+        except UnicodeDecodeError:
+            return _InvalidPath()
+        return super().getResourceFor(request)
 
     def log(self, request):
         pass
