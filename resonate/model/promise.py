@@ -259,6 +259,10 @@ def decideComplete(existing, request, now):
     completion from then on): a timer answers 403 (already resolved), any
     other promise 200, or 403 (already timed out) when strict.
     """
+    if request.state not in COMPLETION_STATES:
+        # Adapters validate this; the guard keeps a bad request from ever
+        # writing a "completed" PENDING promise.
+        return Decision(Status.FIELD_VALIDATION_FAILED)
     if existing is None:
         return Decision(Status.PROMISE_NOT_FOUND)
 

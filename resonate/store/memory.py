@@ -7,6 +7,8 @@ is the point: where a SQL store disagrees with it, the SQL store is wrong.
 Nothing survives a restart; use it for tests and C{kind: memory}.
 """
 
+from copy import deepcopy
+
 from twisted.internet.defer import maybeDeferred, succeed
 from zope.interface import implementer
 
@@ -27,13 +29,15 @@ class MemoryPromiseRows:
         self._lastSortId = 0
 
     def readPromise(self, promiseId):
-        return self._promises.get(promiseId)
+        return deepcopy(self._promises.get(promiseId))
 
     def insertPromise(self, promise):
         if promise.id in self._promises:
             return False
         self._lastSortId += 1
-        self._promises[promise.id] = promise
+        # Copies in and out, as a database would: no caller can change
+        # what is stored through a dict it still holds.
+        self._promises[promise.id] = deepcopy(promise)
         self._sortIds[promise.id] = self._lastSortId
         return True
 
@@ -41,7 +45,7 @@ class MemoryPromiseRows:
         stored = self._promises.get(promise.id)
         if stored is None or stored.state is not State.PENDING:
             return False
-        self._promises[promise.id] = promise
+        self._promises[promise.id] = deepcopy(promise)
         return True
 
     def overduePromises(self, now, limit):
@@ -51,7 +55,7 @@ class MemoryPromiseRows:
             if p.state is State.PENDING and p.timeout <= now
         ]
         overdue.sort(key=lambda p: (p.timeout, self._sortIds[p.id]))
-        return overdue if limit is None else overdue[:limit]
+        return deepcopy(overdue if limit is None else overdue[:limit])
 
     def searchPromises(self, query):
         found = []
@@ -62,7 +66,7 @@ class MemoryPromiseRows:
                 continue
             promise = self._promises[promiseId]
             if matchesQuery(query, promise):
-                found.append((sortId, promise))
+                found.append((sortId, deepcopy(promise)))
                 if len(found) == query.limit:
                     break
         return found

@@ -1,0 +1,6 @@
+# -*- test-case-name: tests.test_store_memory -*-
+"""
+Test support that ships with the server, for its own tests and for anyone
+who writes a store plugin: L{resonate.testing.store.StoreTestsMixin} is the
+contract every L{resonate.interfaces.IStore} provider must pass.
+"""

@@ -1,0 +1,1347 @@
+# -*- test-case-name: tests.test_store_memory -*-
+"""
+The store contract: one suite that every L{IStore} provider runs.
+
+Subclass L{StoreTestsMixin} together with
+L{twisted.trial.unittest.TestCase} and define C{makeStore}::
+
+    class MyStoreContractTests(StoreTestsMixin, unittest.TestCase):
+        def makeStore(self):
+            store = MyStore(path=self.mktemp())
+            self.addCleanup(store.close)
+            return store
+
+C{makeStore} must return a new, empty store for every test (tests count
+what C{timeoutPromises} and C{searchPromises} find).  The tests only use
+L{IStore}: they create, read, complete, search and time out promises and
+look at the L{resonate.model.promise.Decision}s and
+L{resonate.model.promise.SearchPage}s that come back.
+Every test passes its own fixed C{now}; stores never read a clock.  Tests
+are coroutines, so stores may answer from other threads through the real
+reactor.
+"""
+
+from twisted.internet.defer import gatherResults
+from zope.interface.verify import verifyObject
+
+from resonate.interfaces import IStore
+from resonate.model.promise import (
+    ALL_STATES,
+    SEARCH_STATES,
+    TIMER_TAG,
+    CompletePromise,
+    CreatePromise,
+    PromiseQuery,
+    State,
+    Value,
+)
+from resonate.status import Status
+
+#: The C{now} most tests run at, in Unix epoch milliseconds.
+NOW = 1_700_000_000_000
+
+#: A timeout comfortably after L{NOW}.
+LATER = NOW + 60_000
+
+#: The largest timeout a store must keep (a signed 64-bit integer).
+MAX_TIMEOUT = 2**63 - 1
+
+#: The status that says a promise is already in each terminal state.
+ALREADY = {
+    State.RESOLVED: Status.PROMISE_ALREADY_RESOLVED,
+    State.REJECTED: Status.PROMISE_ALREADY_REJECTED,
+    State.REJECTED_CANCELED: Status.PROMISE_ALREADY_CANCELED,
+    State.REJECTED_TIMEDOUT: Status.PROMISE_ALREADY_TIMEDOUT,
+}
+
+#: Every byte value, NUL and invalid UTF-8 included.
+BINARY = bytes(range(256))
+
+
+class StoreTestsMixin:
+    """
+    The contract of L{IStore}, for any store.
+
+    Mix into a L{twisted.trial.unittest.TestCase} whose C{makeStore} returns
+    a new, empty L{IStore} provider synchronously and arranges its own
+    cleanup (for example C{self.addCleanup(store.close)}).  A subclass that
+    defines C{setUp} must call this one.
+
+    @ivar store: the store under test, made afresh for each test.
+    """
+
+    def makeStore(self):
+        """
+        Make the store under test.
+
+        @return: a new, empty provider of L{IStore}.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} must define makeStore()"
+        )
+
+    def setUp(self):
+        self.store = self.makeStore()
+
+    # Helpers: one request each, with defaults that tests override.
+
+    def createPromise(
+        self,
+        promiseId,
+        timeout=LATER,
+        ikey=None,
+        strict=False,
+        param=None,
+        tags=None,
+        now=NOW,
+    ):
+        """
+        Ask the store to create a promise.
+
+        @return: a C{Deferred} firing with the store's C{Decision}.
+        """
+        request = CreatePromise(
+            id=promiseId,
+            timeout=timeout,
+            param=Value() if param is None else param,
+            tags={} if tags is None else tags,
+            idempotencyKey=ikey,
+            strict=strict,
+        )
+        return self.store.createPromise(request, now)
+
+    def completePromise(
+        self,
+        promiseId,
+        state=State.RESOLVED,
+        ikey=None,
+        strict=False,
+        value=None,
+        now=NOW,
+    ):
+        """
+        Ask the store to resolve, reject or cancel a promise.
+
+        @return: a C{Deferred} firing with the store's C{Decision}.
+        """
+        request = CompletePromise(
+            id=promiseId,
+            state=state,
+            value=Value() if value is None else value,
+            idempotencyKey=ikey,
+            strict=strict,
+        )
+        return self.store.completePromise(request, now)
+
+    def readPromise(self, promiseId, now=NOW):
+        """
+        Ask the store for a promise.
+
+        @return: a C{Deferred} firing with the store's C{Decision}.
+        """
+        return self.store.readPromise(promiseId, now)
+
+    async def readStored(self, promiseId, now=0):
+        """
+        Read what is stored for C{promiseId} without timing it out: by
+        default at C{now} 0, before any timeout a test uses, so a timeout
+        shows only if it was written.
+
+        @return: the stored C{Promise}.
+        """
+        decision = await self.readPromise(promiseId, now)
+        self.assertEqual(decision.status, Status.OK)
+        return decision.promise
+
+    async def searchAll(self, query, now=NOW):
+        """
+        Search page after page, following each C{SearchPage.next}, until a
+        page offers no next one.
+
+        @return: a list of the pages, each a list of promise ids.
+        """
+        pages = []
+        while query is not None:
+            page = await self.store.searchPromises(query, now)
+            self.assertLessEqual(len(page.promises), query.limit)
+            pages.append([promise.id for promise in page.promises])
+            query = page.next
+            self.assertLessEqual(len(pages), 1000, "paging does not end")
+        return pages
+
+    async def searchIds(self, now=NOW, **query):
+        """
+        Search with one page large enough for every test here.
+
+        @return: the ids found, in the order the store gave them.
+        """
+        page = await self.store.searchPromises(PromiseQuery(**query), now)
+        return [promise.id for promise in page.promises]
+
+    async def createMany(self, promiseIds, **kwargs):
+        """
+        Create promises one after the other (so in this order, oldest
+        first), each of which must be new.
+        """
+        for promiseId in promiseIds:
+            decision = await self.createPromise(promiseId, **kwargs)
+            self.assertEqual(decision.status, Status.CREATED, promiseId)
+
+    async def completedPromise(self, promiseId, state, ikey="complete"):
+        """
+        Create a promise and complete it with C{state} at L{NOW}.
+
+        @return: the completed C{Promise}.
+        """
+        await self.createPromise(promiseId, ikey="create")
+        decision = await self.completePromise(
+            promiseId, state, ikey=ikey, value=Value({"v": "1"}, b"stored")
+        )
+        self.assertEqual(decision.status, Status.CREATED)
+        return decision.promise
+
+    async def timedOutPromise(self, promiseId, tags=None):
+        """
+        Create a promise and let it time out on a read.
+
+        @return: the timed-out C{Promise}.
+        """
+        await self.createPromise(promiseId, ikey="create", tags=tags)
+        decision = await self.readPromise(promiseId, now=LATER)
+        self.assertIsNot(decision.promise.state, State.PENDING)
+        return decision.promise
+
+    def assertTimedOut(
+        self, promise, promiseId, state=State.REJECTED_TIMEDOUT
+    ):
+        """
+        Assert that C{promise} is C{promiseId}, timed out at L{LATER}: in
+        C{state}, completed at its timeout, with no value and no key.
+        """
+        self.assertEqual(promise.id, promiseId)
+        self.assertIs(promise.state, state)
+        self.assertEqual(promise.completedOn, promise.timeout)
+        self.assertEqual(promise.value, Value())
+        self.assertIsNone(promise.idempotencyKeyForComplete)
+
+    # The interface.
+
+    def test_interface(self):
+        """
+        The store provides L{IStore}.
+        """
+        self.assertTrue(verifyObject(IStore, self.store))
+
+    # Create.
+
+    async def test_createNew(self):
+        """
+        Creating an unknown id inserts a pending promise, answers 201 with
+        it, and a read gives back exactly that promise.
+        """
+        param = Value({"content-type": "text/plain"}, b"hello")
+        decision = await self.createPromise(
+            "create.new", ikey="ck", param=param, tags={"a": "1"}
+        )
+        self.assertEqual(decision.status, Status.CREATED)
+        promise = decision.promise
+        self.assertEqual(promise.id, "create.new")
+        self.assertIs(promise.state, State.PENDING)
+        self.assertEqual(promise.timeout, LATER)
+        self.assertEqual(promise.createdOn, NOW)
+        self.assertEqual(promise.param, param)
+        self.assertEqual(promise.value, Value())
+        self.assertEqual(promise.tags, {"a": "1"})
+        self.assertEqual(promise.idempotencyKeyForCreate, "ck")
+        self.assertIsNone(promise.idempotencyKeyForComplete)
+        self.assertIsNone(promise.completedOn)
+        self.assertEqual(await self.readStored("create.new"), promise)
+
+    async def test_createWithoutKey(self):
+        """
+        A promise created without an idempotency key stores none.
+        """
+        decision = await self.createPromise("create.nokey")
+        self.assertEqual(decision.status, Status.CREATED)
+        self.assertIsNone(decision.promise.idempotencyKeyForCreate)
+        stored = await self.readStored("create.nokey")
+        self.assertIsNone(stored.idempotencyKeyForCreate)
+
+    async def test_createStrictNew(self):
+        """
+        C{strict} does not matter when the id is new.
+        """
+        decision = await self.createPromise("create.strict", strict=True)
+        self.assertEqual(decision.status, Status.CREATED)
+
+    async def test_createPendingSameKey(self):
+        """
+        Repeating a create with the same key answers 200 with the stored
+        promise, whatever the repeat's body says, and changes nothing.
+        """
+        first = await self.createPromise(
+            "create.dup", ikey="ck", param=Value({}, b"first"), tags={"t": "1"}
+        )
+        again = await self.createPromise(
+            "create.dup",
+            ikey="ck",
+            timeout=LATER + 1,
+            param=Value({}, b"second"),
+            tags={"t": "2"},
+            now=NOW + 1,
+        )
+        self.assertEqual(again.status, Status.OK)
+        self.assertEqual(again.promise, first.promise)
+        self.assertEqual(await self.readStored("create.dup"), first.promise)
+
+    async def test_createPendingSameKeyStrict(self):
+        """
+        A strict repeat with the same key on a pending promise answers 200.
+        """
+        first = await self.createPromise("create.dupStrict", ikey="ck")
+        again = await self.createPromise(
+            "create.dupStrict", ikey="ck", strict=True
+        )
+        self.assertEqual(again.status, Status.OK)
+        self.assertEqual(again.promise, first.promise)
+
+    async def test_createPendingKeyMismatch(self):
+        """
+        A repeat whose key is different, missing on either side or on both
+        sides answers 409 with no promise and changes nothing.
+        """
+        for stored, requested in [
+            ("ck", "other"),
+            ("ck", None),
+            (None, "ck"),
+            (None, None),
+        ]:
+            for strict in [False, True]:
+                promiseId = f"create.mismatch {stored} {requested} {strict}"
+                first = await self.createPromise(promiseId, ikey=stored)
+                again = await self.createPromise(
+                    promiseId, ikey=requested, strict=strict
+                )
+                self.assertEqual(
+                    again.status, Status.PROMISE_ALREADY_EXISTS, promiseId
+                )
+                self.assertIsNone(again.promise, promiseId)
+                self.assertEqual(
+                    await self.readStored(promiseId), first.promise
+                )
+
+    async def test_createCompletedSameKey(self):
+        """
+        A non-strict repeat with the same key on a completed promise answers
+        200 with the completed promise.
+        """
+        for state in State:
+            if state is State.PENDING:
+                continue
+            promiseId = f"create.completed.{state.name}"
+            if state is State.REJECTED_TIMEDOUT:
+                completed = await self.timedOutPromise(promiseId)
+            else:
+                completed = await self.completedPromise(promiseId, state)
+            again = await self.createPromise(promiseId, ikey="create")
+            self.assertEqual(again.status, Status.OK, promiseId)
+            self.assertEqual(again.promise, completed)
+
+    async def test_createCompletedStrict(self):
+        """
+        A strict repeat on a completed promise answers 409, even with the
+        same key.
+        """
+        for state in State:
+            if state is State.PENDING:
+                continue
+            promiseId = f"create.completedStrict.{state.name}"
+            if state is State.REJECTED_TIMEDOUT:
+                await self.timedOutPromise(promiseId)
+            else:
+                await self.completedPromise(promiseId, state)
+            again = await self.createPromise(
+                promiseId, ikey="create", strict=True
+            )
+            self.assertEqual(
+                again.status, Status.PROMISE_ALREADY_EXISTS, promiseId
+            )
+            self.assertIsNone(again.promise)
+
+    async def test_createCompletedKeyMismatch(self):
+        """
+        A non-strict repeat with another key, or none, on a completed
+        promise answers 409.
+        """
+        await self.completedPromise("create.completedOther", State.RESOLVED)
+        for ikey in ["other", None]:
+            again = await self.createPromise(
+                "create.completedOther", ikey=ikey
+            )
+            self.assertEqual(again.status, Status.PROMISE_ALREADY_EXISTS)
+            self.assertIsNone(again.promise)
+
+    async def test_createOverdueSameKey(self):
+        """
+        A non-strict repeat with the same key on an overdue promise times it
+        out first (timeouts are inclusive) and answers 200 with the
+        timed-out promise, which is stored.
+        """
+        await self.createPromise("create.overdue", ikey="ck")
+        again = await self.createPromise(
+            "create.overdue", ikey="ck", now=LATER
+        )
+        self.assertEqual(again.status, Status.OK)
+        self.assertTimedOut(again.promise, "create.overdue")
+        self.assertEqual(
+            await self.readStored("create.overdue"), again.promise
+        )
+
+    async def test_createOverdueTimerSameKey(self):
+        """
+        A repeat with the same key on an overdue timer answers 200 with the
+        timer resolved.
+        """
+        await self.createPromise(
+            "create.overdueTimer", ikey="ck", tags={TIMER_TAG: "true"}
+        )
+        again = await self.createPromise(
+            "create.overdueTimer", ikey="ck", now=LATER + 1
+        )
+        self.assertEqual(again.status, Status.OK)
+        self.assertTimedOut(
+            again.promise, "create.overdueTimer", State.RESOLVED
+        )
+
+    async def test_createOverdueConflict(self):
+        """
+        A strict or mismatched repeat on an overdue promise answers 409, and
+        the timeout it found is stored all the same.
+        """
+        for ikey, strict in [("ck", True), ("other", False), (None, False)]:
+            promiseId = f"create.overdueConflict {ikey} {strict}"
+            await self.createPromise(promiseId, ikey="ck")
+            again = await self.createPromise(
+                promiseId, ikey=ikey, strict=strict, now=LATER
+            )
+            self.assertEqual(
+                again.status, Status.PROMISE_ALREADY_EXISTS, promiseId
+            )
+            self.assertIsNone(again.promise)
+            self.assertTimedOut(await self.readStored(promiseId), promiseId)
+
+    async def test_createJustBeforeTimeout(self):
+        """
+        One millisecond before its timeout a promise is still pending to a
+        repeated create.
+        """
+        first = await self.createPromise("create.justBefore", ikey="ck")
+        again = await self.createPromise(
+            "create.justBefore", ikey="ck", now=LATER - 1
+        )
+        self.assertEqual(again.status, Status.OK)
+        self.assertEqual(again.promise, first.promise)
+
+    async def test_createInThePast(self):
+        """
+        A promise created with a timeout already passed is inserted pending;
+        the next read times it out at its timeout.
+        """
+        decision = await self.createPromise("create.past", timeout=NOW - 10)
+        self.assertEqual(decision.status, Status.CREATED)
+        self.assertIs(decision.promise.state, State.PENDING)
+        read = await self.readPromise("create.past")
+        self.assertEqual(read.status, Status.OK)
+        self.assertTimedOut(read.promise, "create.past")
+        self.assertEqual(read.promise.completedOn, NOW - 10)
+
+    # Read.
+
+    async def test_readMissing(self):
+        """
+        Reading an unknown id answers 404 with no promise.
+        """
+        decision = await self.readPromise("read.missing")
+        self.assertEqual(decision.status, Status.PROMISE_NOT_FOUND)
+        self.assertIsNone(decision.promise)
+
+    async def test_readPending(self):
+        """
+        Before its timeout a promise reads as pending, up to the last
+        millisecond.
+        """
+        created = await self.createPromise("read.pending")
+        for now in [NOW, LATER - 1]:
+            decision = await self.readPromise("read.pending", now)
+            self.assertEqual(decision.status, Status.OK)
+            self.assertEqual(decision.promise, created.promise)
+
+    async def test_readAtTimeout(self):
+        """
+        A read at exactly the timeout times the promise out (timeouts are
+        inclusive) and stores that.
+        """
+        await self.createPromise("read.timeout", ikey="ck")
+        decision = await self.readPromise("read.timeout", LATER)
+        self.assertEqual(decision.status, Status.OK)
+        self.assertTimedOut(decision.promise, "read.timeout")
+        self.assertEqual(decision.promise.idempotencyKeyForCreate, "ck")
+        self.assertEqual(decision.promise.createdOn, NOW)
+        self.assertEqual(
+            await self.readStored("read.timeout"), decision.promise
+        )
+
+    async def test_readAfterTimeout(self):
+        """
+        A read long after the timeout completes the promise at its timeout,
+        not at the time of the read.
+        """
+        await self.createPromise("read.late")
+        decision = await self.readPromise("read.late", LATER + 3_600_000)
+        self.assertTimedOut(decision.promise, "read.late")
+        self.assertEqual(decision.promise.completedOn, LATER)
+
+    async def test_readTimer(self):
+        """
+        A timer (tag C{resonate:timeout=true}) resolves when it times out.
+        """
+        await self.createPromise("read.timer", tags={TIMER_TAG: "true"})
+        decision = await self.readPromise("read.timer", LATER)
+        self.assertTimedOut(decision.promise, "read.timer", State.RESOLVED)
+        self.assertEqual(decision.promise.tags, {TIMER_TAG: "true"})
+        stored = await self.readStored("read.timer")
+        self.assertIs(stored.state, State.RESOLVED)
+
+    async def test_readTimerTagNotTrue(self):
+        """
+        Only the tag value C{true} makes a timer: any other value times out
+        as rejected.
+        """
+        await self.createPromise("read.notTimer", tags={TIMER_TAG: "false"})
+        decision = await self.readPromise("read.notTimer", LATER)
+        self.assertTimedOut(decision.promise, "read.notTimer")
+
+    async def test_readCompletedAfterTimeout(self):
+        """
+        A promise completed before its timeout stays as it was when read
+        after the timeout.
+        """
+        completed = await self.completedPromise("read.done", State.REJECTED)
+        decision = await self.readPromise("read.done", LATER + 1)
+        self.assertEqual(decision.status, Status.OK)
+        self.assertEqual(decision.promise, completed)
+
+    # Complete.
+
+    async def test_completeMissing(self):
+        """
+        Completing an unknown id answers 404 with no promise.
+        """
+        decision = await self.completePromise("complete.missing")
+        self.assertEqual(decision.status, Status.PROMISE_NOT_FOUND)
+        self.assertIsNone(decision.promise)
+
+    async def test_completePending(self):
+        """
+        Resolving, rejecting or canceling a pending promise answers 201 with
+        it completed now, with the value and key given, and stores that.
+        """
+        value = Value({"h": "v"}, b"result")
+        for state in [State.RESOLVED, State.REJECTED, State.REJECTED_CANCELED]:
+            promiseId = f"complete.pending.{state.name}"
+            created = await self.createPromise(promiseId, ikey="create")
+            decision = await self.completePromise(
+                promiseId, state, ikey="done", value=value, now=NOW + 5
+            )
+            self.assertEqual(decision.status, Status.CREATED, promiseId)
+            promise = decision.promise
+            self.assertIs(promise.state, state)
+            self.assertEqual(promise.value, value)
+            self.assertEqual(promise.idempotencyKeyForComplete, "done")
+            self.assertEqual(promise.completedOn, NOW + 5)
+            self.assertEqual(promise.param, created.promise.param)
+            self.assertEqual(promise.timeout, LATER)
+            self.assertEqual(promise.createdOn, NOW)
+            self.assertEqual(promise.idempotencyKeyForCreate, "create")
+            self.assertEqual(await self.readStored(promiseId), promise)
+
+    async def test_completePendingWithoutKey(self):
+        """
+        A promise completed without an idempotency key stores none.
+        """
+        await self.createPromise("complete.nokey")
+        decision = await self.completePromise("complete.nokey", strict=True)
+        self.assertEqual(decision.status, Status.CREATED)
+        self.assertIsNone(decision.promise.idempotencyKeyForComplete)
+        stored = await self.readStored("complete.nokey")
+        self.assertIsNone(stored.idempotencyKeyForComplete)
+
+    async def test_completeJustBeforeTimeout(self):
+        """
+        One millisecond before its timeout a promise can still be completed.
+        """
+        await self.createPromise("complete.justBefore")
+        decision = await self.completePromise(
+            "complete.justBefore", State.REJECTED, now=LATER - 1
+        )
+        self.assertEqual(decision.status, Status.CREATED)
+        self.assertIs(decision.promise.state, State.REJECTED)
+        self.assertEqual(decision.promise.completedOn, LATER - 1)
+
+    async def test_completeOverdue(self):
+        """
+        Completing an overdue promise without C{strict} times it out and
+        answers 200 with the timed-out promise: the request's state, value
+        and key are dropped.
+        """
+        for now in [LATER, LATER + 1000]:
+            promiseId = f"complete.overdue {now}"
+            await self.createPromise(promiseId)
+            decision = await self.completePromise(
+                promiseId, ikey="done", value=Value({}, b"late"), now=now
+            )
+            self.assertEqual(decision.status, Status.OK, promiseId)
+            self.assertTimedOut(decision.promise, promiseId)
+            self.assertEqual(
+                await self.readStored(promiseId), decision.promise
+            )
+
+    async def test_completeOverdueStrict(self):
+        """
+        Completing an overdue promise with C{strict} answers 403 (already
+        timed out) and stores the timeout.
+        """
+        await self.createPromise("complete.overdueStrict")
+        decision = await self.completePromise(
+            "complete.overdueStrict", ikey="done", strict=True, now=LATER
+        )
+        self.assertEqual(decision.status, Status.PROMISE_ALREADY_TIMEDOUT)
+        self.assertIsNone(decision.promise)
+        stored = await self.readStored("complete.overdueStrict")
+        self.assertTimedOut(stored, "complete.overdueStrict")
+
+    async def test_completeOverdueTimer(self):
+        """
+        Completing an overdue timer answers 403 (already resolved), strict
+        or not, and stores it resolved.
+        """
+        for strict in [False, True]:
+            promiseId = f"complete.overdueTimer {strict}"
+            await self.createPromise(promiseId, tags={TIMER_TAG: "true"})
+            decision = await self.completePromise(
+                promiseId, State.REJECTED, ikey="k", strict=strict, now=LATER
+            )
+            self.assertEqual(
+                decision.status, Status.PROMISE_ALREADY_RESOLVED, promiseId
+            )
+            self.assertIsNone(decision.promise)
+            stored = await self.readStored(promiseId)
+            self.assertTimedOut(stored, promiseId, State.RESOLVED)
+
+    async def test_completeSameKey(self):
+        """
+        Repeating a completion with the same key answers 200 with the stored
+        promise: without C{strict} even when the state differs, with
+        C{strict} only when it is the same.
+        """
+        for state in [State.RESOLVED, State.REJECTED, State.REJECTED_CANCELED]:
+            for requested in [
+                State.RESOLVED,
+                State.REJECTED,
+                State.REJECTED_CANCELED,
+            ]:
+                for strict in [False, True]:
+                    promiseId = (
+                        f"complete.sameKey {state.name} {requested.name} "
+                        f"{strict}"
+                    )
+                    completed = await self.completedPromise(promiseId, state)
+                    decision = await self.completePromise(
+                        promiseId,
+                        requested,
+                        ikey="complete",
+                        strict=strict,
+                        value=Value({}, b"other"),
+                        now=NOW + 1,
+                    )
+                    if strict and requested is not state:
+                        self.assertEqual(
+                            decision.status, ALREADY[state], promiseId
+                        )
+                        self.assertIsNone(decision.promise)
+                    else:
+                        self.assertEqual(decision.status, Status.OK, promiseId)
+                        self.assertEqual(decision.promise, completed)
+                    self.assertEqual(
+                        await self.readStored(promiseId), completed
+                    )
+
+    async def test_completeKeyMismatch(self):
+        """
+        A completion on a completed promise whose key is different, or
+        missing on either side or both, answers 403 for the stored state.
+        """
+        for state in [State.RESOLVED, State.REJECTED, State.REJECTED_CANCELED]:
+            for stored, requested in [
+                ("complete", "other"),
+                ("complete", None),
+                (None, "complete"),
+                (None, None),
+            ]:
+                for strict in [False, True]:
+                    promiseId = (
+                        f"complete.mismatch {state.name} {stored} "
+                        f"{requested} {strict}"
+                    )
+                    completed = await self.completedPromise(
+                        promiseId, state, ikey=stored
+                    )
+                    decision = await self.completePromise(
+                        promiseId, state, ikey=requested, strict=strict
+                    )
+                    self.assertEqual(
+                        decision.status, ALREADY[state], promiseId
+                    )
+                    self.assertIsNone(decision.promise)
+                    self.assertEqual(
+                        await self.readStored(promiseId), completed
+                    )
+
+    async def test_completeIsFinal(self):
+        """
+        A completed promise keeps its state, value, key and completion time
+        when another state is asked for, when its timeout passes and when
+        the store times out promises.
+        """
+        completed = await self.completedPromise(
+            "complete.final", State.RESOLVED
+        )
+        decision = await self.completePromise(
+            "complete.final",
+            State.REJECTED,
+            ikey="other",
+            value=Value({}, b"nope"),
+            now=NOW + 1,
+        )
+        self.assertEqual(decision.status, Status.PROMISE_ALREADY_RESOLVED)
+        self.assertEqual(await self.store.timeoutPromises(LATER, 10), 0)
+        await self.store.searchPromises(PromiseQuery(), LATER)
+        self.assertEqual(await self.readStored("complete.final"), completed)
+        later = await self.readPromise("complete.final", LATER)
+        self.assertEqual(later.promise, completed)
+
+    async def test_completeTimedOut(self):
+        """
+        Without C{strict}, completing a timed-out promise answers 200 with
+        it, whatever the key; with C{strict} it answers 403 (already timed
+        out).
+        """
+        timedOut = await self.timedOutPromise("complete.timedOut")
+        for ikey in ["any", None]:
+            for state in [
+                State.RESOLVED,
+                State.REJECTED,
+                State.REJECTED_CANCELED,
+            ]:
+                decision = await self.completePromise(
+                    "complete.timedOut", state, ikey=ikey, now=LATER + 1
+                )
+                self.assertEqual(decision.status, Status.OK)
+                self.assertEqual(decision.promise, timedOut)
+                strict = await self.completePromise(
+                    "complete.timedOut",
+                    state,
+                    ikey=ikey,
+                    strict=True,
+                    now=LATER + 1,
+                )
+                self.assertEqual(
+                    strict.status, Status.PROMISE_ALREADY_TIMEDOUT
+                )
+                self.assertIsNone(strict.promise)
+        self.assertEqual(await self.readStored("complete.timedOut"), timedOut)
+
+    async def test_completeTimedOutTimer(self):
+        """
+        Completing a timer that has resolved by timing out answers 403
+        (already resolved), strict or not, whatever the key.
+        """
+        await self.timedOutPromise("complete.timer", tags={TIMER_TAG: "true"})
+        for ikey in ["any", None]:
+            for strict in [False, True]:
+                decision = await self.completePromise(
+                    "complete.timer",
+                    State.RESOLVED,
+                    ikey=ikey,
+                    strict=strict,
+                    now=LATER + 1,
+                )
+                self.assertEqual(
+                    decision.status, Status.PROMISE_ALREADY_RESOLVED
+                )
+
+    # Timing out in bulk.
+
+    async def test_timeoutPromisesNone(self):
+        """
+        With nothing overdue, timing out promises changes nothing and
+        counts 0.
+        """
+        self.assertEqual(await self.store.timeoutPromises(NOW, 10), 0)
+        created = await self.createPromise("sweep.none")
+        self.assertEqual(await self.store.timeoutPromises(LATER - 1, 10), 0)
+        self.assertEqual(await self.readStored("sweep.none"), created.promise)
+
+    async def test_timeoutPromises(self):
+        """
+        Timing out promises times out every pending promise whose timeout is
+        at or before C{now}, stores it, and counts them; it leaves the rest.
+        """
+        await self.createPromise("sweep.early", timeout=NOW + 1)
+        await self.createPromise("sweep.exact", timeout=NOW + 2)
+        await self.createPromise(
+            "sweep.timer", timeout=NOW + 2, tags={TIMER_TAG: "true"}
+        )
+        await self.createPromise("sweep.notYet", timeout=NOW + 3)
+        await self.completedPromise("sweep.done", State.REJECTED)
+        self.assertEqual(await self.store.timeoutPromises(NOW + 2, 100), 3)
+        early = await self.readStored("sweep.early")
+        self.assertTimedOut(early, "sweep.early")
+        self.assertEqual(early.completedOn, NOW + 1)
+        self.assertTimedOut(
+            await self.readStored("sweep.exact"), "sweep.exact"
+        )
+        timer = await self.readStored("sweep.timer")
+        self.assertTimedOut(timer, "sweep.timer", State.RESOLVED)
+        notYet = await self.readStored("sweep.notYet")
+        self.assertIs(notYet.state, State.PENDING)
+        done = await self.readStored("sweep.done")
+        self.assertIs(done.state, State.REJECTED)
+        self.assertEqual(await self.store.timeoutPromises(NOW + 2, 100), 0)
+
+    async def test_timeoutPromisesLimit(self):
+        """
+        Timing out promises times out at most C{limit} of them; later calls
+        time out the rest.
+        """
+        promiseIds = [f"sweep.limit.{n}" for n in range(5)]
+        await self.createMany(promiseIds, timeout=NOW + 1)
+        self.assertEqual(await self.store.timeoutPromises(NOW + 1, 2), 2)
+        states = [(await self.readStored(i)).state for i in promiseIds]
+        self.assertEqual(states.count(State.PENDING), 3)
+        self.assertEqual(await self.store.timeoutPromises(NOW + 1, 2), 2)
+        self.assertEqual(await self.store.timeoutPromises(NOW + 1, 2), 1)
+        self.assertEqual(await self.store.timeoutPromises(NOW + 1, 2), 0)
+        for promiseId in promiseIds:
+            self.assertTimedOut(await self.readStored(promiseId), promiseId)
+
+    # Search.
+
+    async def test_searchEmpty(self):
+        """
+        Searching an empty store finds nothing and offers no next page.
+        """
+        page = await self.store.searchPromises(PromiseQuery(), NOW)
+        self.assertEqual(page.promises, [])
+        self.assertIsNone(page.next)
+
+    async def test_searchAll(self):
+        """
+        The pattern C{*} finds every promise, newest first, each as read.
+        """
+        await self.createMany(["all.a", "all.c", "all.b"])
+        page = await self.store.searchPromises(PromiseQuery(id="*"), NOW)
+        self.assertEqual(
+            [promise.id for promise in page.promises],
+            ["all.b", "all.c", "all.a"],
+        )
+        for promise in page.promises:
+            self.assertEqual(promise, await self.readStored(promise.id))
+        self.assertIsNone(page.next)
+
+    async def test_searchNewestFirstByCreation(self):
+        """
+        Search order is the order promises were inserted, newest first, not
+        the order of their C{createdOn} or ids.
+        """
+        await self.createPromise("order.b", now=NOW + 20)
+        await self.createPromise("order.c", now=NOW + 10)
+        await self.createPromise("order.a", now=NOW + 30)
+        self.assertEqual(
+            await self.searchIds(id="order.*", now=NOW + 40),
+            ["order.a", "order.c", "order.b"],
+        )
+
+    async def test_searchPatterns(self):
+        """
+        In a pattern C{*} matches any run of characters, possibly empty, and
+        every other character matches only itself.
+        """
+        await self.createMany(
+            ["pat", "pat.a", "pat.ab", "pat/x/y", "xpat", "Pat", "pa"]
+        )
+        cases = [
+            ("pat", ["pat"]),
+            ("pat*", ["pat/x/y", "pat.ab", "pat.a", "pat"]),
+            ("*pat", ["xpat", "pat"]),
+            ("p*t", ["pat"]),
+            ("pat.*", ["pat.ab", "pat.a"]),
+            ("pat.?", []),
+            ("pat/*/y", ["pat/x/y"]),
+            (
+                "*a*",
+                ["pa", "Pat", "xpat", "pat/x/y", "pat.ab", "pat.a", "pat"],
+            ),
+            ("pat.a*b", ["pat.ab"]),
+            ("**", ["pa", "Pat", "xpat", "pat/x/y", "pat.ab", "pat.a", "pat"]),
+            ("P*", ["Pat"]),
+            ("nothing*", []),
+        ]
+        for pattern, expected in cases:
+            self.assertEqual(
+                await self.searchIds(id=pattern), expected, pattern
+            )
+
+    async def test_searchUnderscoreIsLiteral(self):
+        """
+        C{_} in a pattern matches only C{_}, not any one character.
+        """
+        await self.createMany(["u_1", "ux1", "u__1"])
+        self.assertEqual(await self.searchIds(id="u_1"), ["u_1"])
+        self.assertEqual(await self.searchIds(id="u_*"), ["u__1", "u_1"])
+        self.assertEqual(await self.searchIds(id="u__1"), ["u__1"])
+        self.assertEqual(await self.searchIds(id="_*"), [])
+
+    async def test_searchPercentIsLiteral(self):
+        """
+        C{%} in a pattern matches only C{%}, not any run of characters.
+        """
+        await self.createMany(["pc%1", "pcx1", "pc%"])
+        self.assertEqual(await self.searchIds(id="pc%1"), ["pc%1"])
+        self.assertEqual(await self.searchIds(id="pc%"), ["pc%"])
+        self.assertEqual(await self.searchIds(id="%"), [])
+        self.assertEqual(await self.searchIds(id="*%*"), ["pc%", "pc%1"])
+
+    async def test_searchBackslashIsLiteral(self):
+        """
+        A backslash in a pattern matches only a backslash, also next to the
+        characters a store may have to escape.
+        """
+        await self.createMany(["bs\\x", "bs\\_", "bs\\%", "bs\\\\", "bsx"])
+        self.assertEqual(await self.searchIds(id="bs\\x"), ["bs\\x"])
+        self.assertEqual(await self.searchIds(id="bs\\_"), ["bs\\_"])
+        self.assertEqual(await self.searchIds(id="bs\\%"), ["bs\\%"])
+        self.assertEqual(await self.searchIds(id="bs\\\\"), ["bs\\\\"])
+        self.assertEqual(
+            await self.searchIds(id="bs\\*"),
+            ["bs\\\\", "bs\\%", "bs\\_", "bs\\x"],
+        )
+
+    async def _createOneOfEachState(self):
+        """
+        Create C{state.<STATE>} promises, one in each state, in the order of
+        L{State}, and time out nothing else.
+        """
+        await self.createPromise("state.PENDING", timeout=MAX_TIMEOUT)
+        await self.completedPromise("state.RESOLVED", State.RESOLVED)
+        await self.completedPromise("state.REJECTED", State.REJECTED)
+        await self.completedPromise(
+            "state.REJECTED_CANCELED", State.REJECTED_CANCELED
+        )
+        await self.timedOutPromise("state.REJECTED_TIMEDOUT")
+
+    async def test_searchStates(self):
+        """
+        A search finds the promises in the states it asks for: the group
+        C{rejected} is rejected, canceled and timed out.
+        """
+        await self._createOneOfEachState()
+        cases = [
+            (SEARCH_STATES["pending"], ["state.PENDING"]),
+            (SEARCH_STATES["resolved"], ["state.RESOLVED"]),
+            (
+                SEARCH_STATES["rejected"],
+                [
+                    "state.REJECTED_TIMEDOUT",
+                    "state.REJECTED_CANCELED",
+                    "state.REJECTED",
+                ],
+            ),
+            (
+                ALL_STATES,
+                [
+                    "state.REJECTED_TIMEDOUT",
+                    "state.REJECTED_CANCELED",
+                    "state.REJECTED",
+                    "state.RESOLVED",
+                    "state.PENDING",
+                ],
+            ),
+            (
+                frozenset([State.REJECTED_CANCELED]),
+                ["state.REJECTED_CANCELED"],
+            ),
+        ]
+        for states, expected in cases:
+            found = await self.searchIds(states=states, now=LATER)
+            self.assertEqual(found, expected, sorted(s.name for s in states))
+
+    async def test_searchTags(self):
+        """
+        Every tag asked for must be present with exactly that value; other
+        tags do not matter.
+        """
+        await self.createPromise("tags.ab", tags={"a": "1", "b": "2"})
+        await self.createPromise("tags.a", tags={"a": "1"})
+        await self.createPromise("tags.a2", tags={"a": "2"})
+        await self.createPromise("tags.none")
+        await self.createPromise("tags.uni", tags={"ключ": "значение ✓"})
+        cases = [
+            ({}, ["tags.uni", "tags.none", "tags.a2", "tags.a", "tags.ab"]),
+            ({"a": "1"}, ["tags.a", "tags.ab"]),
+            ({"a": "2"}, ["tags.a2"]),
+            ({"a": "1", "b": "2"}, ["tags.ab"]),
+            ({"a": "2", "b": "2"}, []),
+            ({"b": "2"}, ["tags.ab"]),
+            ({"c": "1"}, []),
+            ({"a": "*"}, []),
+            ({"a": ""}, []),
+            ({"ключ": "значение ✓"}, ["tags.uni"]),
+        ]
+        for tags, expected in cases:
+            self.assertEqual(
+                await self.searchIds(id="tags.*", tags=tags), expected, tags
+            )
+
+    async def test_searchFilters(self):
+        """
+        Pattern, states and tags are all applied together.
+        """
+        await self.createPromise("mix.1", tags={"q": "x"})
+        await self.createPromise("mix.2", tags={"q": "x"})
+        await self.createPromise("other.3", tags={"q": "x"})
+        await self.createPromise("mix.4", tags={"q": "y"})
+        await self.completePromise("mix.2", State.REJECTED)
+        found = await self.searchIds(
+            id="mix.*", states=SEARCH_STATES["pending"], tags={"q": "x"}
+        )
+        self.assertEqual(found, ["mix.1"])
+
+    async def test_searchLimit(self):
+        """
+        A search returns at most C{limit} promises, the newest, and offers a
+        next page when the page is full.
+        """
+        await self.createMany([f"limit.{n}" for n in range(5)])
+        page = await self.store.searchPromises(
+            PromiseQuery(id="limit.*", limit=2), NOW
+        )
+        self.assertEqual(
+            [promise.id for promise in page.promises], ["limit.4", "limit.3"]
+        )
+        self.assertIsNotNone(page.next)
+
+    async def test_searchNextOnlyWhenFull(self):
+        """
+        A page offers a next page only when it holds C{limit} promises.
+        """
+        await self.createMany(["full.1", "full.2"])
+        for limit, hasNext in [(1, True), (2, True), (3, False), (100, False)]:
+            page = await self.store.searchPromises(
+                PromiseQuery(id="full.*", limit=limit), NOW
+            )
+            self.assertEqual(page.next is not None, hasNext, limit)
+
+    async def test_searchPaging(self):
+        """
+        Following next pages walks every match once, newest first; when the
+        matches fill the last page exactly, a final empty page ends it.
+        """
+        await self.createMany([f"page.{n}" for n in range(5)])
+        self.assertEqual(
+            await self.searchAll(PromiseQuery(id="page.*", limit=2)),
+            [["page.4", "page.3"], ["page.2", "page.1"], ["page.0"]],
+        )
+        self.assertEqual(
+            await self.searchAll(PromiseQuery(id="page.*", limit=5)),
+            [["page.4", "page.3", "page.2", "page.1", "page.0"], []],
+        )
+        self.assertEqual(
+            await self.searchAll(PromiseQuery(id="page.*", limit=1)),
+            [["page.4"], ["page.3"], ["page.2"], ["page.1"], ["page.0"], []],
+        )
+
+    async def test_searchPagingKeepsFilters(self):
+        """
+        Next pages apply the first page's pattern, states and tags.
+        """
+        for n in range(8):
+            await self.createPromise(
+                f"keep.{n}", tags={"even": str(n % 2 == 0)}
+            )
+            await self.createPromise(f"drop.{n}", tags={"even": "True"})
+        await self.completePromise("keep.4", State.RESOLVED)
+        query = PromiseQuery(
+            id="keep.*",
+            states=SEARCH_STATES["pending"],
+            tags={"even": "True"},
+            limit=1,
+        )
+        pages = await self.searchAll(query)
+        self.assertEqual(pages, [["keep.6"], ["keep.2"], ["keep.0"], []])
+
+    async def test_searchPagingIgnoresNewer(self):
+        """
+        Promises created while paging are newer than the pages still to
+        come, so they neither appear in them nor push others out.
+        """
+        await self.createMany([f"newer.{n}" for n in range(4)])
+        page = await self.store.searchPromises(
+            PromiseQuery(id="newer.*", limit=2), NOW
+        )
+        await self.createMany(["newer.4", "newer.5"])
+        pages = await self.searchAll(page.next)
+        self.assertEqual(pages, [["newer.1", "newer.0"], []])
+
+    async def test_searchSweepsOverdue(self):
+        """
+        A search times out every overdue promise first, so it never returns
+        one as pending, and it stores the timeouts, also of promises the
+        search does not match.
+        """
+        await self.createPromise("sweep.search.due", timeout=NOW)
+        await self.createPromise(
+            "sweep.search.timer", timeout=NOW - 1, tags={TIMER_TAG: "true"}
+        )
+        await self.createPromise("sweep.search.notYet", timeout=NOW + 1)
+        await self.createPromise("elsewhere", timeout=NOW)
+        pending = await self.store.searchPromises(
+            PromiseQuery(id="sweep.search.*", states=SEARCH_STATES["pending"]),
+            NOW,
+        )
+        self.assertEqual(
+            [promise.id for promise in pending.promises],
+            ["sweep.search.notYet"],
+        )
+        every = await self.store.searchPromises(
+            PromiseQuery(id="sweep.search.*"), NOW
+        )
+        states = {promise.id: promise.state for promise in every.promises}
+        self.assertEqual(
+            states,
+            {
+                "sweep.search.due": State.REJECTED_TIMEDOUT,
+                "sweep.search.timer": State.RESOLVED,
+                "sweep.search.notYet": State.PENDING,
+            },
+        )
+        due = await self.readStored("sweep.search.due")
+        self.assertTimedOut(due, "sweep.search.due")
+        timer = await self.readStored("sweep.search.timer")
+        self.assertTimedOut(timer, "sweep.search.timer", State.RESOLVED)
+        self.assertTimedOut(await self.readStored("elsewhere"), "elsewhere")
+
+    async def test_searchSweepsBeforeFiltering(self):
+        """
+        A promise that becomes overdue is found by its new state and not by
+        C{pending}.
+        """
+        await self.createPromise("swept.1")
+        rejected = await self.searchIds(
+            states=SEARCH_STATES["rejected"], now=LATER
+        )
+        self.assertEqual(rejected, ["swept.1"])
+        self.assertEqual(
+            await self.searchIds(states=SEARCH_STATES["pending"], now=LATER),
+            [],
+        )
+
+    # Round trips.
+
+    async def test_roundTripData(self):
+        """
+        Param and value data come back byte for byte: no data, empty data
+        and every byte value stay distinct.
+        """
+        cases = [
+            ("data.none", Value()),
+            ("data.empty", Value({}, b"")),
+            ("data.binary", Value({}, BINARY)),
+            ("data.nul", Value({}, b"\x00")),
+            ("data.large", Value({}, BINARY * 4096)),
+        ]
+        for promiseId, data in cases:
+            created = await self.createPromise(promiseId, param=data)
+            self.assertEqual(created.promise.param, data, promiseId)
+            stored = await self.readStored(promiseId)
+            self.assertEqual(stored.param, data, promiseId)
+            self.assertEqual(type(stored.param.data), type(data.data))
+            completed = await self.completePromise(promiseId, value=data)
+            self.assertEqual(completed.promise.value, data, promiseId)
+            stored = await self.readStored(promiseId)
+            self.assertEqual(stored.value, data, promiseId)
+            self.assertEqual(type(stored.value.data), type(data.data))
+
+    async def test_roundTripHeaders(self):
+        """
+        Param and value headers come back exactly, unicode, empty strings
+        and odd keys included.
+        """
+        headers = {
+            "Content-Type": "application/json",
+            "content-type": "text/plain",
+            "": "empty key",
+            "empty value": "",
+            "ünïcödé": "日本語 ✓",
+            "quote\"'": "back\\slash",
+            "newline": "a\nb",
+        }
+        await self.createPromise("headers", param=Value(headers, b"p"))
+        await self.completePromise("headers", value=Value(headers, None))
+        stored = await self.readStored("headers")
+        self.assertEqual(stored.param, Value(headers, b"p"))
+        self.assertEqual(stored.value, Value(headers, None))
+
+    async def test_roundTripTags(self):
+        """
+        Tags come back exactly.
+        """
+        tags = {"a": "1", "ü": "✓", "empty": "", TIMER_TAG: "false"}
+        await self.createPromise("tags.roundTrip", tags=tags)
+        self.assertEqual((await self.readStored("tags.roundTrip")).tags, tags)
+
+    async def test_roundTripIds(self):
+        """
+        Ids are kept exactly and told apart exactly: slashes, dots, spaces,
+        any unicode, case and trailing spaces all count.
+        """
+        promiseIds = [
+            "a/b/c",
+            "/leading/slash/",
+            "a.b.c",
+            "with space",
+            "with space ",
+            " with space",
+            "Case",
+            "case",
+            "CASE",
+            "ünï/cödé 日本語 ✓",
+            "emoji 🎉",
+            "quote\"'",
+            "semi;colon--",
+            "x" * 1000,
+        ]
+        for n, promiseId in enumerate(promiseIds):
+            decision = await self.createPromise(
+                promiseId, ikey=f"ikey {promiseId}", tags={"n": str(n)}
+            )
+            self.assertEqual(decision.status, Status.CREATED, promiseId)
+        for n, promiseId in enumerate(promiseIds):
+            stored = await self.readStored(promiseId)
+            self.assertEqual(stored.id, promiseId)
+            self.assertEqual(stored.tags, {"n": str(n)})
+            self.assertEqual(
+                stored.idempotencyKeyForCreate, f"ikey {promiseId}"
+            )
+            self.assertEqual(await self.searchIds(id=promiseId), [promiseId])
+
+    async def test_roundTripKeys(self):
+        """
+        Idempotency keys are kept exactly and compared exactly.
+        """
+        await self.createPromise("keys", ikey="Schlüssel ✓")
+        self.assertEqual(
+            (await self.createPromise("keys", ikey="schlüssel ✓")).status,
+            Status.PROMISE_ALREADY_EXISTS,
+        )
+        self.assertEqual(
+            (await self.createPromise("keys", ikey="Schlüssel ✓ ")).status,
+            Status.PROMISE_ALREADY_EXISTS,
+        )
+        self.assertEqual(
+            (await self.createPromise("keys", ikey="Schlüssel ✓")).status,
+            Status.OK,
+        )
+        await self.completePromise("keys", ikey="")
+        stored = await self.readStored("keys")
+        self.assertEqual(stored.idempotencyKeyForCreate, "Schlüssel ✓")
+        self.assertEqual(stored.idempotencyKeyForComplete, "")
+
+    async def test_roundTripTimes(self):
+        """
+        Times are kept exactly, up to the largest signed 64-bit timeout.
+        """
+        await self.createPromise("times", timeout=MAX_TIMEOUT, now=NOW + 7)
+        await self.completePromise("times", now=NOW + 9)
+        stored = await self.readStored("times")
+        self.assertEqual(stored.timeout, MAX_TIMEOUT)
+        self.assertEqual(stored.createdOn, NOW + 7)
+        self.assertEqual(stored.completedOn, NOW + 9)
+        await self.createPromise("times.zero", timeout=0, now=0)
+        zero = await self.readPromise("times.zero", now=0)
+        self.assertTimedOut(zero.promise, "times.zero")
+        self.assertEqual(zero.promise.completedOn, 0)
+
+    async def test_storedValuesAreOwned(self):
+        """
+        The store keeps its own copy: changing the dicts of a request, or of
+        a promise the store answered with, afterwards changes nothing
+        stored.
+        """
+        headers = {"h": "1"}
+        tags = {"t": "1"}
+        created = await self.createPromise(
+            "owned", param=Value(headers, b"p"), tags=tags
+        )
+        headers["h"] = "changed"
+        tags["t"] = "changed"
+        created.promise.param.headers["extra"] = "x"
+        created.promise.tags["extra"] = "x"
+        read = await self.readPromise("owned")
+        read.promise.tags["more"] = "y"
+        stored = await self.readStored("owned")
+        self.assertEqual(stored.param, Value({"h": "1"}, b"p"))
+        self.assertEqual(stored.tags, {"t": "1"})
+
+    # Requests that arrive together.
+
+    async def test_concurrentCreates(self):
+        """
+        Of creates of one id that arrive together exactly one creates it;
+        the others answer 200 when their key matches and 409 otherwise.
+        """
+        decisions = await gatherResults(
+            [
+                self.createPromise("race.create", ikey=f"k{n % 2}")
+                for n in range(10)
+            ]
+        )
+        statuses = [decision.status for decision in decisions]
+        self.assertEqual(statuses.count(Status.CREATED), 1)
+        winner = decisions[statuses.index(Status.CREATED)].promise
+        self.assertEqual(statuses.count(Status.OK), 4)
+        self.assertEqual(statuses.count(Status.PROMISE_ALREADY_EXISTS), 5)
+        for decision in decisions:
+            if decision.status is Status.OK:
+                self.assertEqual(decision.promise, winner)
+
+    async def test_concurrentCompletes(self):
+        """
+        Of completions of one promise that arrive together exactly one
+        completes it; the others see it completed.
+        """
+        await self.createPromise("race.complete")
+        states = [State.RESOLVED, State.REJECTED, State.REJECTED_CANCELED]
+        decisions = await gatherResults(
+            [
+                self.completePromise(
+                    "race.complete", states[n % 3], ikey=f"k{n}", strict=True
+                )
+                for n in range(9)
+            ]
+        )
+        statuses = [decision.status for decision in decisions]
+        self.assertEqual(statuses.count(Status.CREATED), 1)
+        winner = decisions[statuses.index(Status.CREATED)].promise
+        self.assertEqual(statuses.count(ALREADY[winner.state]), 8)
+        self.assertEqual(await self.readStored("race.complete"), winner)

@@ -1,0 +1,3 @@
+"""
+Tests for L{resonate}, run with C{trial tests}.
+"""
