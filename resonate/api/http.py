@@ -249,6 +249,8 @@ class APISite(server.Site):
     """
 
     requestFactory = BoundedRequest
+    # One log line per listener is ours ("starting http server addr=...").
+    noisy = False
 
     def __init__(self, resource, maxBodySize, **kwargs):
         super().__init__(resource, **kwargs)
