@@ -1,0 +1,944 @@
+# -*- test-case-name: tests.test_store_sqlite -*-
+"""
+The SQLite store: one database file, the default, embedded store.
+
+Every transaction is one of the shared scripts of L{resonate.store.scripts}
+run over L{SQLitePromiseRows}, so this module decides nothing about promises;
+where it disagrees with L{resonate.store.memory}, it is wrong.
+
+Threads, because sqlite3 blocks and the reactor must not::
+
+    reactor thread --submit--> queue --> writer thread (the only write
+        connection): group commit, one SAVEPOINT per request, results
+        delivered with one callFromThread per batch, after COMMIT
+    reactor thread --deferToThreadPool--> reader threads (a connection
+        each): read-only transactions; a script that needs to write is
+        handed to the writer and run again there
+
+Nothing SQLite runs on the reactor thread, except opening and migrating the
+database in the constructor, which runs before the reactor does so that a bad
+path stops startup.
+"""
+
+import json
+import os
+import queue
+import re
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from functools import partial
+
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.threads import deferToThreadPool
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
+from zope.interface import implementer
+
+from resonate.errors import ResonateError, StoreFailure
+from resonate.interfaces import IPromiseRows, IStore, IStoreProvider
+from resonate.model.promise import Promise, State, Value, pageOf
+from resonate.status import Status
+from resonate.store import migrate, scripts
+
+#: The values PRAGMA synchronous accepts; a pragma's value cannot be a bound
+#: parameter, so only these are ever put into its SQL.
+SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+#: The columns of C{promises}, in the order L{_promiseFromRow} reads them.
+_COLUMNS = (
+    "sort_id, id, state, param_headers, param_data, value_headers, "
+    "value_data, timeout, idempotency_key_for_create, "
+    "idempotency_key_for_complete, tags, created_on, completed_on"
+)
+
+#: Tag keys that JSON encodes as themselves, so that a quoted JSON path
+#: (C{$."key"}) finds them in every SQLite version.  Others are matched
+#: through json_each, which decodes keys.
+_PLAIN_KEY = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*\Z")
+
+
+def _encodeMapping(mapping):
+    """
+    Encode headers or tags: a JSON object of strings, ASCII only so that
+    any Python string (even a lone surrogate) survives.
+    """
+    return json.dumps(mapping, separators=(",", ":"))
+
+
+def _decodeMapping(text):
+    """
+    Decode what L{_encodeMapping} stored; a missing object is empty.
+    """
+    return json.loads(text) if text else {}
+
+
+def _promiseFromRow(row):
+    """
+    Turn a row of L{_COLUMNS} into a C{(sortId, Promise)} pair: the one place
+    where rows become model values.
+    """
+    (
+        sortId,
+        promiseId,
+        state,
+        paramHeaders,
+        paramData,
+        valueHeaders,
+        valueData,
+        timeout,
+        idempotencyKeyForCreate,
+        idempotencyKeyForComplete,
+        tags,
+        createdOn,
+        completedOn,
+    ) = row
+    return sortId, Promise(
+        id=promiseId,
+        state=State(state),
+        timeout=timeout,
+        createdOn=createdOn,
+        param=Value(_decodeMapping(paramHeaders), paramData),
+        value=Value(_decodeMapping(valueHeaders), valueData),
+        idempotencyKeyForCreate=idempotencyKeyForCreate,
+        idempotencyKeyForComplete=idempotencyKeyForComplete,
+        completedOn=completedOn,
+        tags=_decodeMapping(tags),
+    )
+
+
+def _rowFromPromise(promise):
+    """
+    The column values of C{promise}, in the order C{INSERT} and C{UPDATE}
+    below name them (C{id} last).
+    """
+    return (
+        promise.state.value,
+        _encodeMapping(promise.param.headers),
+        promise.param.data,
+        _encodeMapping(promise.value.headers),
+        promise.value.data,
+        promise.timeout,
+        promise.idempotencyKeyForCreate,
+        promise.idempotencyKeyForComplete,
+        _encodeMapping(promise.tags),
+        promise.createdOn,
+        promise.completedOn,
+        promise.id,
+    )
+
+
+def likePattern(pattern):
+    """
+    Translate a search pattern, where C{*} is the only wildcard, into a LIKE
+    pattern with C{ESCAPE '\\'}: C{\\}, C{%} and C{_} match themselves.
+    Connections set C{PRAGMA case_sensitive_like}, so that, as in
+    L{resonate.model.promise.matchesPattern}, case matters.
+    """
+    return (
+        pattern.replace("\\", "\\\\")
+        .replace("%", "\\%")
+        .replace("_", "\\_")
+        .replace("*", "%")
+    )
+
+
+def _idCondition(pattern):
+    """
+    The SQL condition and parameters that select ids matching C{pattern}, or
+    L{None} when every id does.
+    """
+    if "*" not in pattern:
+        return "id = ?", [pattern]
+    if pattern.strip("*") == "":
+        return None
+    return "id LIKE ? ESCAPE '\\'", [likePattern(pattern)]
+
+
+def _tagCondition(key, value):
+    """
+    The SQL condition and parameters that select promises tagged C{key} =
+    C{value}.  Both are always bound parameters; a key that a quoted JSON
+    path cannot name exactly is matched by decoding the tags instead.
+    """
+    if _PLAIN_KEY.match(key):
+        return "json_extract(tags, ?) = ?", ['$."' + key + '"', value]
+    return (
+        "EXISTS (SELECT 1 FROM json_each(promises.tags) AS tag "
+        "WHERE tag.key = ? AND tag.type = 'text' AND tag.value = ?)",
+        [key, value],
+    )
+
+
+@implementer(IPromiseRows)
+class SQLitePromiseRows:
+    """
+    Promise rows on one sqlite3 connection, inside a transaction its owner
+    has begun.
+    """
+
+    def __init__(self, connection):
+        """
+        @param connection: an C{sqlite3.Connection} used by one thread at a
+            time.
+        """
+        self._connection = connection
+
+    def readPromise(self, promiseId):
+        """
+        Read one promise by id.
+        """
+        row = self._connection.execute(
+            f"SELECT {_COLUMNS} FROM promises WHERE id = ?", (promiseId,)
+        ).fetchone()
+        return None if row is None else _promiseFromRow(row)[1]
+
+    def insertPromise(self, promise):
+        """
+        Insert C{promise} unless its id is taken.
+        """
+        cursor = self._connection.execute(
+            "INSERT INTO promises (state, param_headers, param_data, "
+            "value_headers, value_data, timeout, "
+            "idempotency_key_for_create, idempotency_key_for_complete, "
+            "tags, created_on, completed_on, id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(id) DO NOTHING",
+            _rowFromPromise(promise),
+        )
+        return cursor.rowcount == 1
+
+    def updatePromise(self, promise):
+        """
+        Replace the stored promise, if it is still pending.
+        """
+        cursor = self._connection.execute(
+            "UPDATE promises SET state = ?, "
+            "param_headers = ?, param_data = ?, "
+            "value_headers = ?, value_data = ?, timeout = ?, "
+            "idempotency_key_for_create = ?, "
+            "idempotency_key_for_complete = ?, "
+            "tags = ?, created_on = ?, completed_on = ? "
+            "WHERE id = ? AND state = 'PENDING'",
+            _rowFromPromise(promise),
+        )
+        return cursor.rowcount == 1
+
+    def overduePromises(self, now, limit):
+        """
+        Pending promises whose timeout is due, by timeout then age (the
+        partial index on pending timeouts serves this).
+        """
+        rows = self._connection.execute(
+            f"SELECT {_COLUMNS} FROM promises "
+            "WHERE state = 'PENDING' AND timeout <= ? "
+            "ORDER BY timeout, sort_id LIMIT ?",
+            (now, -1 if limit is None else limit),
+        )
+        return [_promiseFromRow(row)[1] for row in rows]
+
+    def searchPromises(self, query):
+        """
+        A page of promises matching C{query}, newest first.
+        """
+        if not query.states:
+            return []
+        conditions = []
+        parameters = []
+        if query.sortId is not None:
+            conditions.append("sort_id < ?")
+            parameters.append(query.sortId)
+        idCondition = _idCondition(query.id)
+        if idCondition is not None:
+            conditions.append(idCondition[0])
+            parameters.extend(idCondition[1])
+        states = sorted(state.value for state in query.states)
+        if len(states) < len(State):
+            placeholders = ", ".join("?" * len(states))
+            conditions.append(f"state IN ({placeholders})")
+            parameters.extend(states)
+        for key, value in sorted(query.tags.items()):
+            condition, tagParameters = _tagCondition(key, value)
+            conditions.append(condition)
+            parameters.extend(tagParameters)
+        where = " AND ".join(conditions) or "1"
+        parameters.append(query.limit)
+        rows = self._connection.execute(
+            f"SELECT {_COLUMNS} FROM promises WHERE {where} "
+            "ORDER BY sort_id DESC LIMIT ?",
+            parameters,
+        )
+        return [_promiseFromRow(row) for row in rows]
+
+
+class _WriteRequired(Exception):
+    """
+    A transaction on a reader found it must write; run it on the writer.
+    """
+
+
+class _ReadOnlyPromiseRows(SQLitePromiseRows):
+    """
+    Promise rows for the readers: any write stops the transaction with
+    L{_WriteRequired}.
+    """
+
+    def insertPromise(self, promise):
+        """
+        Refuse: readers do not write.
+        """
+        raise _WriteRequired()
+
+    def updatePromise(self, promise):
+        """
+        Refuse: readers do not write.
+        """
+        raise _WriteRequired()
+
+
+def _searchIfSwept(rows, query, now):
+    """
+    The reader's half of L{scripts.searchPromises}: search in this snapshot
+    unless some promise is overdue, which only the writer may time out.
+    """
+    if rows.overduePromises(now, 1):
+        raise _WriteRequired()
+    return pageOf(query, rows.searchPromises(query))
+
+
+@dataclass(frozen=True)
+class SQLiteOptions:
+    """
+    The options under C{aio.subsystems.store.config.sqlite}.
+
+    @ivar path: the database file.
+    @ivar txTimeout: seconds a write may wait for the writer (and any
+        connection for a lock) before it fails with 5002.
+    @ivar reset: delete the database before opening it.
+    @ivar synchronous: C{PRAGMA synchronous}; C{FULL} fsyncs every commit,
+        so nothing acknowledged is lost on power failure.
+    """
+
+    path: str = "resonate.db"
+    txTimeout: float = 0.25
+    reset: bool = False
+    synchronous: str = "FULL"
+
+    @classmethod
+    def fromConfig(cls, options):
+        """
+        Read and check the options a L{resonate.config.StoreConfig} carries.
+
+        @raise StoreFailure: an option has the wrong type or value.
+        """
+        defaults = cls()
+        path = options.get("path", defaults.path)
+        txTimeout = options.get("txTimeout", defaults.txTimeout)
+        reset = options.get("reset", defaults.reset)
+        synchronous = options.get("synchronous", defaults.synchronous)
+        if not isinstance(path, str) or not path:
+            raise StoreFailure(
+                f"sqlite path must be a file name, not {path!r}"
+            )
+        if path == ":memory:" or path.startswith("file:"):
+            raise StoreFailure(
+                f"sqlite path must be a file name, not {path!r} "
+                "(use kind: memory for a store in memory)"
+            )
+        if (
+            isinstance(txTimeout, bool)
+            or not isinstance(txTimeout, (int, float))
+            or not txTimeout > 0
+        ):
+            raise StoreFailure(
+                "sqlite txTimeout must be a positive duration, "
+                f"not {txTimeout!r}"
+            )
+        if not isinstance(reset, bool):
+            raise StoreFailure(
+                f"sqlite reset must be true or false, not {reset!r}"
+            )
+        if (
+            not isinstance(synchronous, str)
+            or synchronous.upper() not in SYNCHRONOUS_MODES
+        ):
+            raise StoreFailure(
+                "sqlite synchronous must be one of "
+                f"{', '.join(SYNCHRONOUS_MODES)}, "
+                f"not {synchronous!r}"
+            )
+        return cls(path, float(txTimeout), reset, synchronous.upper())
+
+
+class _Submission:
+    """
+    A write transaction waiting for the writer.
+
+    @ivar script: a script of L{resonate.store.scripts}, called with the
+        writer's rows and C{args}.
+    @ivar deferred: fires, on the reactor thread, with the script's result.
+    @ivar deadline: the C{time.monotonic()} after which it is too late to
+        start.
+    """
+
+    __slots__ = ("script", "args", "deferred", "deadline")
+
+    def __init__(self, script, args, deferred, deadline):
+        self.script = script
+        self.args = args
+        self.deferred = deferred
+        self.deadline = deadline
+
+
+#: Put on the writer's queue by close(): commit what came before, then stop.
+_STOP = object()
+
+
+class _GroupCommitWriter:
+    """
+    The writer thread: it owns the only write connection and commits
+    whatever submissions are queued together, one transaction per batch.
+
+    @ivar commits: how many batches were committed.
+    @ivar committedRequests: how many submissions those batches carried.
+    """
+
+    def __init__(self, connection, reactor, batchSize, deliver, finish):
+        """
+        @param connection: the write connection, handed over to the thread.
+        @param deliver: called on the reactor thread with a batch's list of
+            C{(deferred, result or Failure)} and the L{Failure} that failed
+            the whole batch, or L{None}.
+        @param finish: called in the writer thread once it has stopped and
+            closed its connection.
+        """
+        self._connection = connection
+        self._rows = SQLitePromiseRows(connection)
+        self._reactor = reactor
+        self._batchSize = batchSize
+        self._deliver = deliver
+        self._finish = finish
+        self._queue = queue.SimpleQueue()
+        self._thread = threading.Thread(
+            target=self._run, name="resonate-sqlite-writer", daemon=True
+        )
+        self.commits = 0
+        self.committedRequests = 0
+
+    @property
+    def thread(self):
+        """
+        The writer thread.
+        """
+        return self._thread
+
+    def start(self):
+        """
+        Start the writer thread.
+        """
+        self._thread.start()
+
+    def waiting(self):
+        """
+        How many submissions are queued and not yet taken.
+        """
+        return self._queue.qsize()
+
+    def submit(self, submission):
+        """
+        Queue a L{_Submission}.
+        """
+        self._queue.put(submission)
+
+    def stop(self):
+        """
+        Stop once everything queued so far is committed.
+        """
+        self._queue.put(_STOP)
+
+    def _run(self):
+        """
+        The thread: take batches and commit them until told to stop, then
+        close the connection and call C{finish}.
+        """
+        try:
+            stopping = False
+            while not stopping:
+                batch, stopping = self._takeBatch()
+                if batch:
+                    self._commitBatch(batch)
+        finally:
+            try:
+                self._connection.close()
+            finally:
+                self._finish()
+
+    def _takeBatch(self):
+        """
+        Block for one submission, then take whatever else is already queued
+        (no timer: waiting would only add latency), up to the batch size.
+
+        @return: the batch, and whether L{_STOP} was reached.
+        """
+        first = self._queue.get()
+        if first is _STOP:
+            return [], True
+        batch = [first]
+        while len(batch) < self._batchSize:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is _STOP:
+                return batch, True
+            batch.append(item)
+        return batch, False
+
+    def _commitBatch(self, batch):
+        """
+        Run a batch in one transaction and deliver its results, only once
+        COMMIT has returned: nothing acknowledged can be lost.
+        """
+        outcomes = []
+        runnable = []
+        started = time.monotonic()
+        for submission in batch:
+            if submission.deadline < started:
+                outcomes.append(
+                    (
+                        submission.deferred,
+                        Failure(
+                            StoreFailure("timed out waiting for the writer")
+                        ),
+                    )
+                )
+            else:
+                runnable.append(submission)
+        batchFailure = None
+        if runnable:
+            try:
+                outcomes.extend(self._transact(runnable))
+            except Exception:
+                batchFailure = Failure()
+                batchFailure.cleanFailure()
+                self._rollback()
+                outcomes.extend(
+                    (
+                        submission.deferred,
+                        Failure(
+                            StoreFailure("the transaction was not committed")
+                        ),
+                    )
+                    for submission in runnable
+                )
+            else:
+                self.commits += 1
+                self.committedRequests += len(runnable)
+        self._reactor.callFromThread(self._deliver, outcomes, batchFailure)
+
+    def _transact(self, batch):
+        """
+        One transaction, one savepoint per submission, so that a failing
+        script undoes only its own writes and fails only its own request.
+
+        @raise Exception: the transaction as a whole failed; nothing of it
+            is committed.
+        """
+        connection = self._connection
+        outcomes = []
+        connection.execute("BEGIN IMMEDIATE")
+        for submission in batch:
+            connection.execute("SAVEPOINT request")
+            try:
+                result = submission.script(self._rows, *submission.args)
+            except Exception:
+                result = Failure()
+                result.cleanFailure()
+                connection.execute("ROLLBACK TO request")
+            connection.execute("RELEASE request")
+            outcomes.append((submission.deferred, result))
+        connection.execute("COMMIT")
+        return outcomes
+
+    def _rollback(self):
+        """
+        End a failed transaction, if SQLite has not already.
+        """
+        try:
+            if self._connection.in_transaction:
+                self._connection.execute("ROLLBACK")
+        except sqlite3.Error:
+            # The connection is unusable; the next BEGIN will say so.
+            pass
+
+
+@implementer(IStore)
+class SQLiteStore:
+    """
+    An L{IStore} in one SQLite database file, for one server process.
+
+    Writes go through one writer thread that group-commits; reads run on
+    C{workers} reader threads, each with its own connection, and move to the
+    writer only when they turn out to need a write (an overdue promise).
+
+    @cvar connectionFactory: the C{sqlite3.Connection} class every
+        connection is made with (tests substitute one that watches threads).
+    """
+
+    _log = Logger()
+    connectionFactory = sqlite3.Connection
+
+    def __init__(self, config, reactor=None):
+        """
+        Open (creating or migrating) the database, synchronously, and start
+        the writer and reader threads.
+
+        @param config: a L{resonate.config.StoreConfig}.
+        @param reactor: the reactor results are delivered on; the global one
+            when L{None}.
+        @raise StoreFailure: the options are wrong or the database cannot be
+            opened.
+        """
+        if reactor is None:
+            from twisted.internet import reactor
+        self._reactor = reactor
+        self._options = SQLiteOptions.fromConfig(config.options)
+        for name in ("size", "batchSize", "workers"):
+            value = getattr(config, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int)
+                or value < 1
+            ):
+                raise StoreFailure(
+                    f"store {name} must be at least 1, not {value!r}"
+                )
+        self._size = config.size
+        path = self._options.path
+        if self._options.reset:
+            self._removeDatabase(path)
+        connection = self._open(path)
+
+        self._closing = False
+        self._writerStopping = False
+        self._closed = False
+        self._closeWaiters = []
+        self._readsInFlight = 0
+        self._local = threading.local()
+        self._readerConnections = []
+        self._readerConnectionsLock = threading.Lock()
+
+        self._readers = ThreadPool(
+            config.workers, config.workers, name="resonate-sqlite-readers"
+        )
+        # Reader threads only ever read: they need not delay process exit.
+        self._readers.threadFactory = partial(threading.Thread, daemon=True)
+        self._writer = _GroupCommitWriter(
+            connection, reactor, config.batchSize, self._deliver, self._finish
+        )
+        self._readers.start()
+        self._writer.start()
+
+    @property
+    def commits(self):
+        """
+        How many group commits the writer has made.
+        """
+        return self._writer.commits
+
+    @property
+    def committedRequests(self):
+        """
+        How many write transactions those group commits carried.
+        """
+        return self._writer.committedRequests
+
+    @property
+    def writerThread(self):
+        """
+        The writer thread, the only one that writes.
+        """
+        return self._writer.thread
+
+    def _removeDatabase(self, path):
+        """
+        Delete the database file and its WAL, shared-memory and journal
+        files.
+        """
+        for name in (path, path + "-wal", path + "-shm", path + "-journal"):
+            try:
+                os.remove(name)
+            except FileNotFoundError:
+                pass
+            except OSError as e:
+                raise StoreFailure(
+                    f"cannot reset SQLite database {path!r}: {e}"
+                )
+
+    def _open(self, path):
+        """
+        Open the write connection and bring the schema up to date.
+        """
+        try:
+            connection = self._connect()
+        except sqlite3.Error as e:
+            raise StoreFailure(f"cannot open SQLite database {path!r}: {e}")
+        try:
+            migrate.migrate(connection, migrate.loadMigrations("sqlite"))
+        except (sqlite3.Error, StoreFailure) as e:
+            connection.close()
+            reason = e.message if isinstance(e, StoreFailure) else e
+            raise StoreFailure(
+                f"cannot open SQLite database {path!r}: {reason}"
+            )
+        return connection
+
+    def _connect(self, readOnly=False):
+        """
+        Make a connection: WAL, the configured durability, a busy timeout of
+        C{txTimeout}, case-sensitive LIKE, and transactions only where we say
+        BEGIN.  Any one thread may use it, one thread at a time.
+        """
+        connection = sqlite3.connect(
+            self._options.path,
+            timeout=self._options.txTimeout,
+            isolation_level=None,
+            check_same_thread=False,
+            factory=self.connectionFactory,
+        )
+        try:
+            (mode,) = connection.execute(
+                "PRAGMA journal_mode = WAL"
+            ).fetchone()
+            if mode.lower() != "wal":
+                raise sqlite3.OperationalError(
+                    f"WAL is not available (journal mode {mode})"
+                )
+            # A pragma's value cannot be bound; fromConfig allowed only
+            # SYNCHRONOUS_MODES.
+            connection.execute(
+                f"PRAGMA synchronous = {self._options.synchronous}"
+            )
+            connection.execute("PRAGMA case_sensitive_like = ON")
+            if readOnly:
+                connection.execute("PRAGMA query_only = ON")
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    def _storeError(self, failure):
+        """
+        Let a L{ResonateError} through; log anything else, once, and replace
+        it with L{StoreFailure}.
+        """
+        if failure.check(ResonateError):
+            return failure
+        self._log.failure("SQLite store transaction failed", failure)
+        return Failure(StoreFailure())
+
+    def _write(self, script, *args, accepted=False):
+        """
+        Run C{script} on the writer.
+
+        @param accepted: the request was accepted before close() (a read
+            moving to the writer), so shutting down does not refuse it.
+        """
+        if self._writerStopping or (self._closing and not accepted):
+            return fail(ResonateError(Status.SHUTTING_DOWN))
+        if self._writer.waiting() >= self._size:
+            return fail(ResonateError(Status.AIO_SUBMISSION_QUEUE_FULL))
+        d = Deferred()
+        self._writer.submit(
+            _Submission(
+                script, args, d, time.monotonic() + self._options.txTimeout
+            )
+        )
+        return d
+
+    def _deliver(self, outcomes, batchFailure):
+        """
+        On the reactor thread, fire a committed (or failed) batch's
+        Deferreds.
+        """
+        if batchFailure is not None:
+            self._log.failure("SQLite group commit failed", batchFailure)
+        for d, result in outcomes:
+            if isinstance(result, Failure):
+                d.errback(self._storeError(result))
+            else:
+                d.callback(result)
+
+    def _read(self, readScript, writeScript, *args):
+        """
+        Run C{readScript} on a reader; if it needs to write, run
+        C{writeScript} with the same arguments on the writer instead.
+        """
+        if self._closing:
+            return fail(ResonateError(Status.SHUTTING_DOWN))
+        self._readsInFlight += 1
+        d = deferToThreadPool(
+            self._reactor, self._readers, self._runReader, readScript, args
+        )
+        d.addBoth(self._readFinished, writeScript, args)
+        return d
+
+    def _readFinished(self, result, writeScript, args):
+        """
+        On the reactor thread, a reader is done: hand a transaction that must
+        write to the writer, turn unexpected errors into L{StoreFailure}, and
+        let a pending close() go on once no read is left.
+        """
+        if isinstance(result, Failure):
+            if result.check(_WriteRequired):
+                result = self._write(writeScript, *args, accepted=True)
+            else:
+                result = self._storeError(result)
+        # Only after any hand-over to the writer, so close() queues its stop
+        # behind it.
+        self._readsInFlight -= 1
+        if self._closing and self._readsInFlight == 0:
+            self._stopWriter()
+        return result
+
+    def _runReader(self, readScript, args):
+        """
+        In a reader thread: one read transaction, one snapshot.
+        """
+        connection = self._readerConnection()
+        connection.execute("BEGIN")
+        try:
+            result = readScript(_ReadOnlyPromiseRows(connection), *args)
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+        return result
+
+    def _readerConnection(self):
+        """
+        This reader thread's connection, opened on first use.
+        """
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._connect(readOnly=True)
+            with self._readerConnectionsLock:
+                self._readerConnections.append(connection)
+            self._local.connection = connection
+        return connection
+
+    def readPromise(self, promiseId, now):
+        """
+        Read a promise on a reader; time it out on the writer if overdue.
+        """
+        return self._read(
+            scripts.readPromise, scripts.readPromise, promiseId, now
+        )
+
+    def createPromise(self, request, now):
+        """
+        Create or deduplicate on the writer.
+        """
+        return self._write(scripts.createPromise, request, now)
+
+    def completePromise(self, request, now):
+        """
+        Complete or deduplicate on the writer.
+        """
+        return self._write(scripts.completePromise, request, now)
+
+    def searchPromises(self, query, now):
+        """
+        Search on a reader when nothing is overdue; otherwise sweep and
+        search in one transaction on the writer.
+        """
+        return self._read(_searchIfSwept, scripts.searchPromises, query, now)
+
+    def timeoutPromises(self, now, limit):
+        """
+        Time out overdue promises on the writer, after a reader has found
+        there are some (the common answer, none, costs no write).
+        """
+        return self._read(
+            scripts.timeoutPromises, scripts.timeoutPromises, now, limit
+        )
+
+    def close(self):
+        """
+        Refuse new requests, let reads finish (and hand over their writes),
+        commit everything queued, then stop the threads and close the
+        connections, off the reactor thread.
+
+        @return: a C{Deferred} firing once everything accepted is committed,
+            the reader threads are joined and every connection is closed
+            (the writer thread, which reports this, then only returns).
+        """
+        if self._closed:
+            return succeed(None)
+        d = Deferred()
+        self._closeWaiters.append(d)
+        if not self._closing:
+            self._closing = True
+            if self._readsInFlight == 0:
+                self._stopWriter()
+        return d
+
+    def _stopWriter(self):
+        """
+        Queue the writer's stop, once, behind everything accepted.
+        """
+        if not self._writerStopping:
+            self._writerStopping = True
+            self._writer.stop()
+
+    def _finish(self):
+        """
+        In the writer thread, once it has stopped: stop the readers, close
+        every connection, then tell the reactor thread.
+        """
+        failure = None
+        try:
+            self._readers.stop()
+            with self._readerConnectionsLock:
+                connections = self._readerConnections[:]
+                del self._readerConnections[:]
+            for connection in connections:
+                connection.close()
+        except Exception:
+            failure = Failure()
+            failure.cleanFailure()
+        self._reactor.callFromThread(self._closeFinished, failure)
+
+    def _closeFinished(self, failure):
+        """
+        On the reactor thread: every thread has stopped; fire close()'s
+        Deferreds.
+        """
+        self._closed = True
+        waiters, self._closeWaiters = self._closeWaiters, []
+        if failure is not None:
+            self._log.failure("Closing the SQLite store failed", failure)
+        for d in waiters:
+            d.callback(None)
+
+
+@implementer(IStoreProvider)
+class SQLiteStoreProvider:
+    """
+    Makes L{SQLiteStore}s: C{kind: sqlite}, the default.
+    """
+
+    name = "sqlite"
+    description = (
+        "SQLite: one database file (WAL), group-committed by one writer thread"
+    )
+
+    def makeStore(self, config, reactor):
+        """
+        Open the SQLite store C{config} describes, before the reactor runs.
+
+        @raise StoreFailure: it cannot be opened.
+        """
+        return SQLiteStore(config, reactor)
