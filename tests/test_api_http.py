@@ -162,6 +162,12 @@ CASES = [
     ("create with empty body", [], ("raw", "POST", "/promises", b""), 400, 4000, None),
     ("create with non-UTF-8 body", [], ("raw", "POST", "/promises", b'{"id": "\xff"}'),
      400, 4000, None),
+    ("create with NUL in id", [], create("a\x00b"), 400, 4000, None),
+    ("create with lone surrogate in id", [],
+     ("raw", "POST", "/promises", b'{"id": "a\\ud800", "timeout": 1}'), 400, 4000, None),
+    ("create with lone surrogate in a tag", [],
+     ("raw", "POST", "/promises", b'{"id": "a", "timeout": 1, "tags": {"k": "\\udc00"}}'),
+     400, 4000, None),
     ("create with unknown fields", [], create("p", extra={"x": 1}), 201, None,
      {"state": "PENDING"}),
     ("complete without state", [create("p")], ("patch", "/promises/p", {}), 400, 4000, None),
@@ -453,3 +459,19 @@ class MemoryHTTPAPITests(HTTPAPITestsMixin, unittest.TestCase):
 
     def makeStore(self):
         return MemoryStore()
+
+
+class SQLiteHTTPAPITests(HTTPAPITestsMixin, unittest.TestCase):
+    """
+    The HTTP API over the SQLite store: it answers exactly as over memory.
+    """
+
+    def makeStore(self):
+        from twisted.internet import reactor
+
+        from resonate.config import StoreConfig
+        from resonate.store.sqlite import SQLiteStore
+
+        store = SQLiteStore(StoreConfig(options={"path": self.mktemp()}), reactor)
+        self.addCleanup(store.close)
+        return store

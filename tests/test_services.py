@@ -12,7 +12,7 @@ from twisted.trial import unittest
 from resonate.api.operations import Operations
 from resonate.model.promise import CreatePromise, State
 from resonate.services.background import BackgroundService
-from resonate.services.listen import CannotListen, ListeningService, endpointForAddress, parseAddress
+from resonate.services.listen import CannotListen, ListeningService, endpointForAddress
 from resonate.services.server import ResonateService
 from resonate.services.timeouts import PromiseTimeouts
 from resonate.store.memory import MemoryStore
@@ -106,27 +106,6 @@ class PromiseTimeoutsTests(unittest.TestCase):
         self.assertEqual(sweep.timedOut, 25)
         decision = self.successResultOf(store.readPromise("p3", 0))
         self.assertEqual(decision.promise.state, State.REJECTED_TIMEDOUT)
-
-
-class ParseAddressTests(unittest.SynchronousTestCase):
-    """
-    Tests for L{parseAddress}.
-    """
-
-    def test_forms(self):
-        """
-        C{host:port}, C{:port} (every interface) and C{[v6]:port} parse.
-        """
-        self.assertEqual(parseAddress("0.0.0.0:8001"), ("0.0.0.0", 8001))
-        self.assertEqual(parseAddress(":8001"), (None, 8001))
-        self.assertEqual(parseAddress("[::1]:80"), ("::1", 80))
-
-    def test_invalid(self):
-        """
-        Anything else is a C{ValueError}.
-        """
-        for bad in ["8001", "host:", "host:port", "h:70000"]:
-            self.assertRaises(ValueError, parseAddress, bad)
 
 
 class ListeningServiceTests(unittest.TestCase):

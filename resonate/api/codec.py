@@ -84,6 +84,21 @@ def _isInteger(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _isText(value):
+    """
+    Whether C{value} is a string that every store can keep: valid Unicode
+    (JSON can smuggle in lone surrogates) without NUL (SQL pattern matching
+    stops at it).
+    """
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _parseStringMap(problems, field, value):
     if value is None:
         return {}
@@ -94,6 +109,8 @@ def _parseStringMap(problems, field, value):
     for key, item in value.items():
         if not isinstance(item, str):
             problems.add(f"{field}.{key}", "must be a string")
+        elif not (_isText(key) and _isText(item)):
+            problems.add(f"{field}", "must hold valid Unicode text without NUL")
         else:
             result[key] = item
     return result
@@ -154,6 +171,8 @@ def parseCreatePromise(body, headers):
         problems.add("id", "is required")
     elif not isinstance(promiseId, str):
         problems.add("id", "must be a string")
+    elif not _isText(promiseId):
+        problems.add("id", "must be valid Unicode text without NUL")
     timeout = body.get("timeout")
     if timeout is None:
         problems.add("timeout", "is required")

@@ -8,29 +8,17 @@ from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-
-def parseAddress(addr):
-    """
-    Split a C{host:port} address as the configuration writes it.  An empty
-    host means every interface; an IPv6 host is written in brackets.
-
-    @return: C{(host, port)}, with C{host} L{None} for every interface.
-    @raise ValueError: C{addr} is not C{host:port}.
-    """
-    host, sep, port = addr.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"address must be host:port, got {addr!r}")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return (host or None), int(port)
+from resonate.config import splitAddress
 
 
 def endpointForAddress(reactor, addr, backlog=1024):
     """
-    A server endpoint for C{addr}; see L{parseAddress}.
+    A server endpoint for C{addr}, C{host:port} as the configuration
+    writes it (see L{resonate.config.splitAddress}): an empty host means
+    every interface, an IPv6 host is written in brackets.
     """
-    host, port = parseAddress(addr)
-    if host is None:
+    host, port = splitAddress(addr)
+    if not host:
         return TCP4ServerEndpoint(reactor, port, backlog=backlog)
     if ":" in host:
         return TCP6ServerEndpoint(reactor, port, backlog=backlog, interface=host)
