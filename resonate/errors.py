@@ -24,6 +24,9 @@ class ResonateError(Exception):
         self.details = list(details)
         super().__init__(self.status, self.message, self.details)
 
+    def __str__(self):
+        return self.message
+
 
 class ValidationError(ResonateError):
     """
