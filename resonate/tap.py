@@ -10,8 +10,10 @@ tree around fakes.
 import gc
 import sys
 
+from twisted.logger import globalLogPublisher
 from twisted.python import usage
 
+from resonate.logs import filterLogLevel
 from resonate.config import ConfigError, flagsFromOptions, loadConfig, usageParameters
 from resonate.store.providers import (
     InvalidStoreProvider,
@@ -117,4 +119,8 @@ def makeService(options, reactor=None):
     # the collector's sight, or every full collection rescans it (this cuts
     # Klein's p99 latency two to four times).
     reactor.callWhenRunning(gc.freeze)
+    # twist starts its log file after makeService; filter once it has.
+    reactor.callWhenRunning(
+        filterLogLevel, globalLogPublisher, config.get("log.level")
+    )
     return service
