@@ -1,0 +1,99 @@
+# -*- test-case-name: tests.test_tap -*-
+"""
+Tests for L{resonate.tap}: options, and the service they build.
+"""
+
+import json
+
+import treq
+from twisted.internet import reactor
+from twisted.internet.defer import succeed
+from twisted.python import usage
+from twisted.trial import unittest
+from twisted.web.client import HTTPConnectionPool
+
+from resonate.config import KEYS
+from resonate.services.server import ResonateService
+from resonate.store.memory import MemoryStore
+from resonate.tap import Options, buildService, makeService
+
+
+def parse(*argv):
+    options = Options()
+    options.parseOptions(list(argv))
+    return options
+
+
+class OptionsTests(unittest.SynchronousTestCase):
+    """
+    Tests for L{Options}.
+    """
+
+    def test_everyKeyIsAFlag(self):
+        """
+        Every configuration key can be given as a flag.
+        """
+        flags = {name for name, *_ in Options.optParameters}
+        for key in KEYS:
+            self.assertIn(key.flag, flags)
+
+    def test_flagOverridesDefault(self):
+        """
+        A flag's value reaches the configuration.
+        """
+        options = parse("--api-size", "7", "--aio-store", "memory")
+        self.assertEqual(options.config.get("api.size"), 7)
+        self.assertEqual(options.storeProvider.name, "memory")
+
+    def test_badValueIsUsageError(self):
+        """
+        A bad value is a usage error naming the key.
+        """
+        error = self.assertRaises(usage.UsageError, parse, "--api-size", "x")
+        self.assertIn("api.size", str(error))
+
+    def test_unknownStoreKind(self):
+        """
+        An unknown store kind is a usage error listing the kinds.
+        """
+        error = self.assertRaises(usage.UsageError, parse, "--aio-store", "nope")
+        self.assertIn("available: memory, sqlite", str(error))
+
+
+class BuildServiceTests(unittest.TestCase):
+    """
+    Tests for L{buildService} and L{makeService}.
+    """
+
+    async def test_serves(self):
+        """
+        The built service listens where configured and serves the API over
+        its store; stopping it closes the store.
+        """
+        options = parse("--api-http-addr", "127.0.0.1:0", "--aio-store", "memory")
+        store = MemoryStore()
+        closed = []
+        store.close = lambda: closed.append(True) or succeed(None)
+        service = buildService(options.config, store, reactor)
+        self.assertIsInstance(service, ResonateService)
+        service.startService()
+        http = service.getServiceNamed("http")
+        url = f"http://127.0.0.1:{http.port.getHost().port}/promises"
+        pool = HTTPConnectionPool(reactor, persistent=False)
+        response = await treq.post(
+            url, json.dumps({"id": "x", "timeout": 2**62}).encode(), pool=pool
+        )
+        self.assertEqual(response.code, 201)
+        await treq.content(response)
+        await service.stopService()
+        self.assertEqual(closed, [True])
+
+    def test_makeServiceOpensStore(self):
+        """
+        C{makeService} opens the configured store before anything runs; a
+        store that cannot open stops startup with one line.
+        """
+        path = self.mktemp()
+        options = parse("--aio-store-sqlite-path", path + "/missing/dir/x.db")
+        error = self.assertRaises(SystemExit, makeService, options, reactor)
+        self.assertIn("cannot open the sqlite store", str(error))
