@@ -504,8 +504,22 @@ class Address(str):
         return f"tcp:{port}:interface={host}"
 
 
+class _TextKind:
+    """
+    A kind whose YAML value must be a string, parsed as its flag would be.
+    """
+
+    def parseYaml(self, value):
+        """
+        Check a YAML string as for C{parseFlag}.
+        """
+        if not isinstance(value, str):
+            raise _InvalidValue(_notString(self.expectation(), value))
+        return self.parseFlag(value)
+
+
 @dataclass(frozen=True)
-class AddressKind:
+class AddressKind(_TextKind):
     """
     A C{host:port} address, parsed to an L{Address}.
     """
@@ -518,14 +532,6 @@ class AddressKind:
             "an address 'host:port' (port 0-65535, IPv6 hosts in brackets, "
             "an empty host means every interface)"
         )
-
-    def parseYaml(self, value):
-        """
-        Check a YAML string as for L{parseFlag}.
-        """
-        if not isinstance(value, str):
-            raise _InvalidValue(_notString(self.expectation(), value))
-        return self.parseFlag(value)
 
     def parseFlag(self, text):
         """
@@ -628,7 +634,7 @@ class JsonListKind:
 
 
 @dataclass(frozen=True)
-class EnumKind:
+class EnumKind(_TextKind):
     """
     One of a few words, case-insensitive, parsed to lower case.
 
@@ -642,14 +648,6 @@ class EnumKind:
         What a value must be, for messages and help.
         """
         return "one of " + ", ".join(repr(c) for c in self.choices)
-
-    def parseYaml(self, value):
-        """
-        Check a YAML string as for L{parseFlag}.
-        """
-        if not isinstance(value, str):
-            raise _InvalidValue(_notString(self.expectation(), value))
-        return self.parseFlag(value)
 
     def parseFlag(self, text):
         """
