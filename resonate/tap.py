@@ -99,6 +99,7 @@ def buildService(config, store, reactor):
         loops=[timeouts],
         grace=config.get("api.subsystems.http.timeout"),
         clock=reactor,
+        sites=[site],
     )
 
 

@@ -20,31 +20,43 @@ class ResonateService(MultiService):
 
     _log = Logger()
 
-    def __init__(self, store, operations, listeners, loops, grace, clock):
+    def __init__(
+        self, store, operations, listeners, loops, grace, clock, sites=()
+    ):
         """
         @param store: the L{resonate.interfaces.IStore}; closed last.
         @param operations: the L{resonate.api.operations.Operations} whose
             in-flight requests are awaited.
         @param listeners: C{IService}s that accept connections.
         @param loops: background C{IService}s.
-        @param grace: seconds to wait for in-flight requests on stop.
+        @param grace: seconds that requests in flight, and the writing of
+            their answers, may take on stop.
         @param clock: the C{IReactorTime} timing C{grace}.
+        @param sites: objects with C{closeConnections()} and
+            C{abortConnections()} (the L{resonate.api.http.APISite}s) whose
+            connections are closed once their answers are written.
         """
         super().__init__()
         self.store = store
         self.operations = operations
         self._listeners = list(listeners)
         self._loops = list(loops)
+        self._sites = list(sites)
         self._grace = grace
         self._clock = clock
         for child in self._listeners + self._loops:
             child.setServiceParent(self)
 
     def stopService(self):
-        return ensureDeferred(self._stop())
+        d = ensureDeferred(self._stop())
+        d.addErrback(
+            lambda failure: self._log.failure("stopping failed", failure)
+        )
+        return d
 
     async def _stop(self):
         self.running = 0
+        deadline = self._clock.seconds() + self._grace
         self._log.info("stopping: no new connections")
         await DeferredList(
             [ensureDeferred(_stop(s)) for s in self._listeners]
@@ -52,6 +64,13 @@ class ResonateService(MultiService):
         drained = self.operations.stop()
         drained.addTimeout(self._grace, self._clock, self._gaveUp)
         await drained
+        # Answers already computed may still sit in write buffers: let the
+        # connections flush them and close, within what is left of grace.
+        closed = DeferredList([site.closeConnections() for site in self._sites])
+        closed.addTimeout(
+            max(0, deadline - self._clock.seconds()), self._clock, self._abort
+        )
+        await closed
         await DeferredList([ensureDeferred(_stop(s)) for s in self._loops])
         await self.store.close()
         self._log.info("stopped: store closed")
@@ -62,6 +81,11 @@ class ResonateService(MultiService):
             count=self.operations.inFlight,
             timeout=timeout,
         )
+
+    def _abort(self, result, timeout):
+        self._log.warn("connections still open after the grace period; dropping them")
+        for site in self._sites:
+            site.abortConnections()
 
 
 async def _stop(service):
