@@ -131,12 +131,14 @@ class IStoreProvider(IPlugin):
 
 class IPromiseRows(Interface):
     """
-    Promise rows inside one open, synchronous transaction.
+    Promise rows inside one transaction (or, where every write is
+    conditional, one connection).
 
-    Stores whose transactions run synchronously (in memory, or in a thread
-    of their own) provide this and run the shared transaction scripts of
+    Stores provide this and drive the shared transaction scripts of
     L{resonate.store.scripts} over it, so the read-decide-write sequence is
-    written once.
+    written once: synchronously (C{runSync}: in memory, or in a thread of
+    the store's own) or, where every method returns a C{Deferred},
+    asynchronously (C{runAsync}).
     """
 
     def readPromise(promiseId):

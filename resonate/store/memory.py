@@ -83,7 +83,7 @@ class MemoryStore:
         self._rows = MemoryPromiseRows()
 
     def _run(self, script, *args):
-        return maybeDeferred(script, self._rows, *args)
+        return maybeDeferred(scripts.runSync, self._rows, script(*args))
 
     def readPromise(self, promiseId, now):
         return self._run(scripts.readPromise, promiseId, now)

@@ -1,12 +1,20 @@
 # -*- test-case-name: tests.test_store_memory -*-
 """
-Transaction scripts shared by every store with synchronous transactions.
+Transaction scripts shared by every store.
 
-Each script runs inside one transaction over an L{IPromiseRows} provider:
-read the row, let the state machine decide, write conditionally.  A
-conditional write that finds the row changed under it (possible only where
+A script is a generator: it yields row operations (L{RowOp}s: "read this
+promise", "insert this one") and receives their results, so the same
+read-decide-write sequence drives a synchronous store (L{runSync}: memory,
+SQLite in its own thread) and an asynchronous one (L{runAsync}: PostgreSQL
+over txpostgres).  The rows object a driver is given provides
+L{resonate.interfaces.IPromiseRows}, with plain or Deferred-returning
+methods.
+
+A conditional write that finds the row changed under it (possible where
 several writers share a database) restarts the script from the read.
 """
+
+from dataclasses import dataclass
 
 from resonate.errors import StoreFailure
 from resonate.model.promise import (
@@ -23,72 +31,114 @@ from resonate.model.promise import (
 MAX_ATTEMPTS = 16
 
 
-def applyWrite(rows, write):
+@dataclass(frozen=True)
+class RowOp:
+    """
+    One operation a script asks of the rows: the name of an
+    L{resonate.interfaces.IPromiseRows} method and its arguments.
+    """
+
+    method: str
+    args: tuple
+
+
+def _op(method, *args):
+    return RowOp(method, args)
+
+
+def runSync(rows, script):
+    """
+    Drive C{script} over C{rows} whose methods return plain results.
+
+    @return: what the script returns.
+    """
+    try:
+        op = next(script)
+        while True:
+            op = script.send(getattr(rows, op.method)(*op.args))
+    except StopIteration as stop:
+        return stop.value
+
+
+async def runAsync(rows, script):
+    """
+    Drive C{script} over C{rows} whose methods return C{Deferred}s (or
+    awaitables).
+
+    @return: a coroutine producing what the script returns.
+    """
+    try:
+        op = next(script)
+        while True:
+            op = script.send(await getattr(rows, op.method)(*op.args))
+    except StopIteration as stop:
+        return stop.value
+
+
+def _applyWrite(write):
     """
     Carry out a decision's write.
 
-    @return: C{True} when the write happened (or there was none); C{False}
-        when its condition no longer held.
+    @return: (through the driver) C{True} when the write happened, or there
+        was none; C{False} when its condition no longer held.
     """
     if write is None:
         return True
     if isinstance(write, Insert):
-        return rows.insertPromise(write.promise)
+        return (yield _op("insertPromise", write.promise))
     if isinstance(write, Update):
-        return rows.updatePromise(write.promise)
+        return (yield _op("updatePromise", write.promise))
     raise TypeError(f"unknown write {write!r}")
 
 
-def _decideAndWrite(rows, promiseId, decide):
+def _decideAndWrite(promiseId, decide):
     for _ in range(MAX_ATTEMPTS):
-        decision = decide(rows.readPromise(promiseId))
-        if applyWrite(rows, decision.write):
+        decision = decide((yield _op("readPromise", promiseId)))
+        if (yield from _applyWrite(decision.write)):
             return decision
     raise StoreFailure(f"promise {promiseId!r} kept changing; gave up")
 
 
-def readPromise(rows, promiseId, now):
+def readPromise(promiseId, now):
     """
     Read a promise, timing it out if it is due.
     """
-    return _decideAndWrite(rows, promiseId, lambda p: decideRead(p, now))
+    return _decideAndWrite(promiseId, lambda p: decideRead(p, now))
 
 
-def createPromise(rows, request, now):
+def createPromise(request, now):
     """
     Create a promise or deduplicate the request.
     """
-    return _decideAndWrite(
-        rows, request.id, lambda p: decideCreate(p, request, now)
-    )
+    return _decideAndWrite(request.id, lambda p: decideCreate(p, request, now))
 
 
-def completePromise(rows, request, now):
+def completePromise(request, now):
     """
     Complete a promise or deduplicate the request.
     """
     return _decideAndWrite(
-        rows, request.id, lambda p: decideComplete(p, request, now)
+        request.id, lambda p: decideComplete(p, request, now)
     )
 
 
-def timeoutPromises(rows, now, limit):
+def timeoutPromises(now, limit):
     """
     Time out overdue promises, at most C{limit} of them (all when L{None}).
 
     @return: how many were timed out.
     """
     count = 0
-    for promise in rows.overduePromises(now, limit):
-        if rows.updatePromise(timedOut(promise)):
+    for promise in (yield _op("overduePromises", now, limit)):
+        if (yield _op("updatePromise", timedOut(promise))):
             count += 1
     return count
 
 
-def searchPromises(rows, query, now):
+def searchPromises(query, now):
     """
     Sweep every overdue promise, then search: no search ever returns a
     promise that is pending past its timeout.
     """
-    timeoutPromises(rows, now, None)
-    return pageOf(query, rows.searchPromises(query))
+    yield from timeoutPromises(now, None)
+    return pageOf(query, (yield _op("searchPromises", query)))

@@ -298,14 +298,34 @@ class _ReadOnlyPromiseRows(SQLitePromiseRows):
         raise _WriteRequired()
 
 
-def _searchIfSwept(rows, query, now):
+def _overRows(script):
+    """
+    Adapt a generator script of L{resonate.store.scripts} to the
+    C{work(rows, *args)} callables the writer and readers run.
+    """
+
+    def work(rows, *args):
+        return scripts.runSync(rows, script(*args))
+
+    return work
+
+
+@_overRows
+def _searchIfSwept(query, now):
     """
     The reader's half of L{scripts.searchPromises}: search in this snapshot
     unless some promise is overdue, which only the writer may time out.
     """
-    if rows.overduePromises(now, 1):
+    if (yield scripts.RowOp("overduePromises", (now, 1))):
         raise _WriteRequired()
-    return pageOf(query, rows.searchPromises(query))
+    return pageOf(query, (yield scripts.RowOp("searchPromises", (query,))))
+
+
+_readPromise = _overRows(scripts.readPromise)
+_createPromise = _overRows(scripts.createPromise)
+_completePromise = _overRows(scripts.completePromise)
+_searchPromises = _overRows(scripts.searchPromises)
+_timeoutPromises = _overRows(scripts.timeoutPromises)
 
 
 @dataclass(frozen=True)
@@ -833,37 +853,33 @@ class SQLiteStore:
         """
         Read a promise on a reader; time it out on the writer if overdue.
         """
-        return self._read(
-            scripts.readPromise, scripts.readPromise, promiseId, now
-        )
+        return self._read(_readPromise, _readPromise, promiseId, now)
 
     def createPromise(self, request, now):
         """
         Create or deduplicate on the writer.
         """
-        return self._write(scripts.createPromise, request, now)
+        return self._write(_createPromise, request, now)
 
     def completePromise(self, request, now):
         """
         Complete or deduplicate on the writer.
         """
-        return self._write(scripts.completePromise, request, now)
+        return self._write(_completePromise, request, now)
 
     def searchPromises(self, query, now):
         """
         Search on a reader when nothing is overdue; otherwise sweep and
         search in one transaction on the writer.
         """
-        return self._read(_searchIfSwept, scripts.searchPromises, query, now)
+        return self._read(_searchIfSwept, _searchPromises, query, now)
 
     def timeoutPromises(self, now, limit):
         """
         Time out overdue promises on the writer, after a reader has found
         there are some (the common answer, none, costs no write).
         """
-        return self._read(
-            scripts.timeoutPromises, scripts.timeoutPromises, now, limit
-        )
+        return self._read(_timeoutPromises, _timeoutPromises, now, limit)
 
     def close(self):
         """
