@@ -10,6 +10,7 @@ every store provider below.
 """
 
 import base64
+import json
 
 from twisted.internet.defer import Deferred
 from twisted.trial import unittest
@@ -412,6 +413,42 @@ class HTTPAPITestsMixin:
         self.assertEqual(response.errorCode, 4130)
         ok = await api.create("q", param={"data": B64})
         self.assertEqual(ok.code, 201)
+
+    async def test_bodyTooLargeChunked(self):
+        """
+        A chunked body that grows past the limit is refused with 413 (it
+        has no C{Content-Length} to refuse it by up front).
+        """
+        from twisted.internet import reactor
+        from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+        from twisted.internet.protocol import Protocol
+
+        api = await self.startAPI(maxBodySize=1000)
+        received = Deferred()
+
+        class Client(Protocol):
+            data = b""
+
+            def dataReceived(self, data):
+                self.data += data
+
+            def connectionLost(self, reason):
+                received.callback(self.data)
+
+        port = int(api.url.rsplit(":", 1)[1])
+        client = await connectProtocol(
+            TCP4ClientEndpoint(reactor, "127.0.0.1", port), Client()
+        )
+        chunk = b"x" * 600
+        client.transport.write(
+            b"POST /promises HTTP/1.1\r\nHost: x\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+            + (b"%x\r\n%s\r\n" % (len(chunk), chunk)) * 2
+        )
+        answer = await received
+        head, _, body = answer.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 413 "), answer)
+        self.assertEqual(json.loads(body)["error"]["code"], 4130)
 
     async def test_overload(self):
         """
