@@ -10,6 +10,7 @@ from twisted.internet.task import Clock
 from twisted.trial import unittest
 
 from resonate.api.operations import Operations
+from resonate.errors import StoreFailure
 from resonate.model.promise import CreatePromise, State
 from resonate.services.background import BackgroundService
 from resonate.services.listen import CannotListen, ListeningService, endpointForAddress
@@ -41,6 +42,29 @@ class BackgroundServiceTests(unittest.TestCase):
         self.assertEqual(calls, [0, 1, 2])
         self.assertEqual(service.failures, 3)
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 3)
+        service.stopService()
+
+    def test_expectedFailureIsOneLine(self):
+        """
+        A L{ResonateError} (the store is away, say) is counted and logged as
+        one warning line, not as a traceback.
+        """
+        clock = Clock()
+
+        def work():
+            raise StoreFailure("PostgreSQL is unavailable")
+
+        events = []
+        from twisted.logger import globalLogPublisher
+
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        service = BackgroundService("test", 1.0, work, clock)
+        service.startService()
+        self.assertEqual(service.failures, 1)
+        self.assertEqual(self.flushLoggedErrors(), [])
+        [event] = [e for e in events if "failed" in e.get("log_format", "")]
+        self.assertNotIn("log_failure", event)
         service.stopService()
 
     def test_noOverlap(self):

@@ -14,6 +14,8 @@ from twisted.internet.defer import Deferred, ensureDeferred, succeed
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
+from resonate.errors import ResonateError
+
 
 class BackgroundService(Service):
     """
@@ -49,10 +51,21 @@ class BackgroundService(Service):
             result = self._work()
             if inspect.isawaitable(result):
                 await result
+        except ResonateError as error:
+            # An expected failure (the database is away, say): one line,
+            # not a traceback every second until it is back.
+            self.failures += 1
+            self._log.warn(
+                "background loop {name} failed: {error}; it will run again",
+                name=self.name,
+                error=error,
+            )
         except Exception:
             self.failures += 1
-            self._log.failure("background loop {name} failed; it will run again",
-                              name=self.name)
+            self._log.failure(
+                "background loop {name} failed; it will run again",
+                name=self.name,
+            )
         finally:
             self.iterations += 1
             self._running = None
