@@ -84,7 +84,7 @@ class PluginDiscoveryTests(unittest.TestCase):
         """
         error = self.assertRaises(UnknownStoreKind, findStoreProvider, "nope")
         self.assertIn("'nope'", str(error))
-        self.assertIn("memory, sqlite", str(error))
+        self.assertIn("memory, postgres, sqlite", str(error))
 
 
 class ThirdPartyDropinTests(unittest.TestCase):

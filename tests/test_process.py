@@ -459,4 +459,4 @@ class ThirdPartyStoreTests(unittest.TestCase):
         process = await runResonate(self, "--help-stores", env=env)
         self.assertEqual(process.exit, ProcessExit(0, None), process.output)
         kinds = [line.split()[0] for line in process.stdout.splitlines() if line]
-        self.assertEqual(sorted(kinds), ["memory", "sqlite", "thirdparty"])
+        self.assertEqual(sorted(kinds), ["memory", "postgres", "sqlite", "thirdparty"])

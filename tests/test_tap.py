@@ -57,7 +57,7 @@ class OptionsTests(unittest.SynchronousTestCase):
         An unknown store kind is a usage error listing the kinds.
         """
         error = self.assertRaises(usage.UsageError, parse, "--aio-store", "nope")
-        self.assertIn("available: memory, sqlite", str(error))
+        self.assertIn("available: memory, postgres, sqlite", str(error))
 
 
 class BuildServiceTests(unittest.TestCase):

@@ -15,3 +15,9 @@ sqlite = LazyStoreProvider(
     "SQLite, embedded (the default)",
     "resonate.store.sqlite.SQLiteStoreProvider",
 )
+
+postgres = LazyStoreProvider(
+    "postgres",
+    "PostgreSQL; several server processes may share one database",
+    "resonate.store.postgres.PostgresStoreProvider",
+)
