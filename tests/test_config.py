@@ -25,7 +25,6 @@ from resonate.config import (
     DurationKind,
     EnumKind,
     IntKind,
-    JsonListKind,
     Key,
     MapKind,
     StoreConfig,

@@ -38,8 +38,8 @@ from resonate.store.sqlite import (
     SQLitePromiseRows,
     SQLiteStore,
     SQLiteStoreProvider,
-    likePattern,
 )
+from resonate.store.sqlrows import likePattern
 from resonate.testing.store import StoreTestsMixin
 
 NOW = 1_700_000_000_000

@@ -39,20 +39,19 @@ from zope.interface import implementer
 
 from resonate.errors import ResonateError, StoreFailure
 from resonate.interfaces import IPromiseRows, IStore, IStoreProvider
-from resonate.model.promise import Promise, State, Value, pageOf
+from resonate.model.promise import State, pageOf
 from resonate.status import Status
 from resonate.store import migrate, scripts
+from resonate.store.sqlrows import (
+    COLUMNS,
+    likePattern,
+    promiseFromRow,
+    rowFromPromise,
+)
 
 #: The values PRAGMA synchronous accepts; a pragma's value cannot be a bound
 #: parameter, so only these are ever put into its SQL.
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
-
-#: The columns of C{promises}, in the order L{_promiseFromRow} reads them.
-_COLUMNS = (
-    "sort_id, id, state, param_headers, param_data, value_headers, "
-    "value_data, timeout, idempotency_key_for_create, "
-    "idempotency_key_for_complete, tags, created_on, completed_on"
-)
 
 #: Tag keys that JSON encodes as themselves, so that a quoted JSON path
 #: (C{$."key"}) finds them in every SQLite version.  Others are matched
@@ -75,74 +74,14 @@ def _decodeMapping(text):
     return json.loads(text) if text else {}
 
 
-def _promiseFromRow(row):
-    """
-    Turn a row of L{_COLUMNS} into a C{(sortId, Promise)} pair: the one place
-    where rows become model values.
-    """
-    (
-        sortId,
-        promiseId,
-        state,
-        paramHeaders,
-        paramData,
-        valueHeaders,
-        valueData,
-        timeout,
-        idempotencyKeyForCreate,
-        idempotencyKeyForComplete,
-        tags,
-        createdOn,
-        completedOn,
-    ) = row
-    return sortId, Promise(
-        id=promiseId,
-        state=State(state),
-        timeout=timeout,
-        createdOn=createdOn,
-        param=Value(_decodeMapping(paramHeaders), paramData),
-        value=Value(_decodeMapping(valueHeaders), valueData),
-        idempotencyKeyForCreate=idempotencyKeyForCreate,
-        idempotencyKeyForComplete=idempotencyKeyForComplete,
-        completedOn=completedOn,
-        tags=_decodeMapping(tags),
-    )
 
 
-def _rowFromPromise(promise):
-    """
-    The column values of C{promise}, in the order C{INSERT} and C{UPDATE}
-    below name them (C{id} last).
-    """
-    return (
-        promise.state.value,
-        _encodeMapping(promise.param.headers),
-        promise.param.data,
-        _encodeMapping(promise.value.headers),
-        promise.value.data,
-        promise.timeout,
-        promise.idempotencyKeyForCreate,
-        promise.idempotencyKeyForComplete,
-        _encodeMapping(promise.tags),
-        promise.createdOn,
-        promise.completedOn,
-        promise.id,
-    )
+def _promiseFromSQLite(row):
+    return promiseFromRow(row, _decodeMapping, lambda data: data)
 
 
-def likePattern(pattern):
-    """
-    Translate a search pattern, where C{*} is the only wildcard, into a LIKE
-    pattern with C{ESCAPE '\\'}: C{\\}, C{%} and C{_} match themselves.
-    Connections set C{PRAGMA case_sensitive_like}, so that, as in
-    L{resonate.model.promise.matchesPattern}, case matters.
-    """
-    return (
-        pattern.replace("\\", "\\\\")
-        .replace("%", "\\%")
-        .replace("_", "\\_")
-        .replace("*", "%")
-    )
+def _rowForSQLite(promise):
+    return rowFromPromise(promise, _encodeMapping)
 
 
 def _idCondition(pattern):
@@ -191,9 +130,9 @@ class SQLitePromiseRows:
         Read one promise by id.
         """
         row = self._connection.execute(
-            f"SELECT {_COLUMNS} FROM promises WHERE id = ?", (promiseId,)
+            f"SELECT {COLUMNS} FROM promises WHERE id = ?", (promiseId,)
         ).fetchone()
-        return None if row is None else _promiseFromRow(row)[1]
+        return None if row is None else _promiseFromSQLite(row)[1]
 
     def insertPromise(self, promise):
         """
@@ -206,7 +145,7 @@ class SQLitePromiseRows:
             "tags, created_on, completed_on, id) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(id) DO NOTHING",
-            _rowFromPromise(promise),
+            _rowForSQLite(promise),
         )
         return cursor.rowcount == 1
 
@@ -222,7 +161,7 @@ class SQLitePromiseRows:
             "idempotency_key_for_complete = ?, "
             "tags = ?, created_on = ?, completed_on = ? "
             "WHERE id = ? AND state = 'PENDING'",
-            _rowFromPromise(promise),
+            _rowForSQLite(promise),
         )
         return cursor.rowcount == 1
 
@@ -232,12 +171,12 @@ class SQLitePromiseRows:
         partial index on pending timeouts serves this).
         """
         rows = self._connection.execute(
-            f"SELECT {_COLUMNS} FROM promises "
+            f"SELECT {COLUMNS} FROM promises "
             "WHERE state = 'PENDING' AND timeout <= ? "
             "ORDER BY timeout, sort_id LIMIT ?",
             (now, -1 if limit is None else limit),
         )
-        return [_promiseFromRow(row)[1] for row in rows]
+        return [_promiseFromSQLite(row)[1] for row in rows]
 
     def searchPromises(self, query):
         """
@@ -266,11 +205,11 @@ class SQLitePromiseRows:
         where = " AND ".join(conditions) or "1"
         parameters.append(query.limit)
         rows = self._connection.execute(
-            f"SELECT {_COLUMNS} FROM promises WHERE {where} "
+            f"SELECT {COLUMNS} FROM promises WHERE {where} "
             "ORDER BY sort_id DESC LIMIT ?",
             parameters,
         )
-        return [_promiseFromRow(row) for row in rows]
+        return [_promiseFromSQLite(row) for row in rows]
 
 
 class _WriteRequired(Exception):

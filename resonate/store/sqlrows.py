@@ -1,0 +1,107 @@
+# -*- test-case-name: tests.test_store_sqlite,tests.test_store_postgres -*-
+"""
+What the SQL stores share: the C{promises} columns, the one mapping between
+their rows and model values, and search patterns as C{LIKE} patterns.
+
+Each dialect brings only how it encodes a mapping (SQLite: JSON text;
+PostgreSQL: JSONB) and how its driver returns bytes.
+"""
+
+from resonate.model.promise import Promise, State, Value
+
+#: The columns of C{promises}, in the order L{promiseFromRow} reads them.
+COLUMNS = (
+    "sort_id, id, state, param_headers, param_data, value_headers, "
+    "value_data, timeout, idempotency_key_for_create, "
+    "idempotency_key_for_complete, tags, created_on, completed_on"
+)
+
+#: The columns L{rowFromPromise} gives values for, in its order (C{id} last).
+WRITTEN_COLUMNS = (
+    "state",
+    "param_headers",
+    "param_data",
+    "value_headers",
+    "value_data",
+    "timeout",
+    "idempotency_key_for_create",
+    "idempotency_key_for_complete",
+    "tags",
+    "created_on",
+    "completed_on",
+    "id",
+)
+
+
+def promiseFromRow(row, decodeMapping, decodeBytes):
+    """
+    Turn a row of L{COLUMNS} into a C{(sortId, Promise)} pair: with
+    L{rowFromPromise}, the one place where rows and model values meet.
+
+    @param decodeMapping: turns a stored headers or tags column into a
+        C{dict} (a missing one into C{{}}).
+    @param decodeBytes: turns a stored data column into C{bytes} or L{None}.
+    """
+    (
+        sortId,
+        promiseId,
+        state,
+        paramHeaders,
+        paramData,
+        valueHeaders,
+        valueData,
+        timeout,
+        idempotencyKeyForCreate,
+        idempotencyKeyForComplete,
+        tags,
+        createdOn,
+        completedOn,
+    ) = row
+    return sortId, Promise(
+        id=promiseId,
+        state=State(state),
+        timeout=timeout,
+        createdOn=createdOn,
+        param=Value(decodeMapping(paramHeaders), decodeBytes(paramData)),
+        value=Value(decodeMapping(valueHeaders), decodeBytes(valueData)),
+        idempotencyKeyForCreate=idempotencyKeyForCreate,
+        idempotencyKeyForComplete=idempotencyKeyForComplete,
+        completedOn=completedOn,
+        tags=decodeMapping(tags),
+    )
+
+
+def rowFromPromise(promise, encodeMapping):
+    """
+    The values of L{WRITTEN_COLUMNS} for C{promise}.
+
+    @param encodeMapping: turns a headers or tags C{dict} into what the
+        dialect stores.
+    """
+    return (
+        promise.state.value,
+        encodeMapping(promise.param.headers),
+        promise.param.data,
+        encodeMapping(promise.value.headers),
+        promise.value.data,
+        promise.timeout,
+        promise.idempotencyKeyForCreate,
+        promise.idempotencyKeyForComplete,
+        encodeMapping(promise.tags),
+        promise.createdOn,
+        promise.completedOn,
+        promise.id,
+    )
+
+
+def likePattern(pattern):
+    """
+    Translate a search pattern, where C{*} is the only wildcard, into a LIKE
+    pattern with C{ESCAPE '\\'}: C{\\}, C{%} and C{_} match themselves.
+    """
+    return (
+        pattern.replace("\\", "\\\\")
+        .replace("%", "\\%")
+        .replace("_", "\\_")
+        .replace("*", "%")
+    )
