@@ -109,8 +109,24 @@ def readPromise(promiseId, now):
 def createPromise(request, now):
     """
     Create a promise or deduplicate the request.
+
+    Most creates are of new ids, so the insert is tried first: a new
+    promise costs one statement instead of a read and an insert.  Only
+    when the id exists is it read and the state machine asked again.
     """
-    return _decideAndWrite(request.id, lambda p: decideCreate(p, request, now))
+    fresh = decideCreate(None, request, now)
+    for _ in range(MAX_ATTEMPTS):
+        if (yield from _applyWrite(fresh.write)):
+            return fresh
+        existing = yield _op("readPromise", request.id)
+        if existing is None:
+            # Gone again between the two statements: only possible if
+            # rows can be deleted; try the insert once more.
+            continue
+        decision = decideCreate(existing, request, now)
+        if (yield from _applyWrite(decision.write)):
+            return decision
+    raise StoreFailure(f"promise {request.id!r} kept changing; gave up")
 
 
 def completePromise(request, now):
