@@ -75,9 +75,42 @@ class IScheduleStore(Interface):
 
 class ILockStore(Interface):
     """
-    Distributed locks with a per-process heartbeat.  (Added by the locks
-    work; no store provides it yet.)
+    Distributed locks with a per-process heartbeat.  Each method is one
+    transaction and returns a C{Deferred}.
     """
+
+    def acquireLock(request, now):
+        """
+        Acquire a lock per L{resonate.model.lock.decideAcquire}.
+
+        @param request: a L{resonate.model.lock.AcquireLock}.
+        @return: a C{Deferred} firing with a
+            L{resonate.model.lock.LockDecision}.
+        """
+
+    def releaseLock(request, now):
+        """
+        Release a lock held by C{request.executionId}.
+
+        @param request: a L{resonate.model.lock.ReleaseLock}.
+        @return: a C{Deferred} firing with C{True} if it was released,
+            C{False} if no such lock is held.
+        """
+
+    def heartbeatLocks(processId, now):
+        """
+        Extend every lock of C{processId} per
+        L{resonate.model.lock.heartbeat}.
+
+        @return: a C{Deferred} firing with the number of locks extended.
+        """
+
+    def timeoutLocks(now, limit):
+        """
+        Delete at most C{limit} expired locks.
+
+        @return: a C{Deferred} firing with the number deleted.
+        """
 
 
 class ITaskStore(Interface):
@@ -87,7 +120,7 @@ class ITaskStore(Interface):
     """
 
 
-class IStore(IPromiseStore):
+class IStore(IPromiseStore, ILockStore):
     """
     Everything the server keeps.
     """
@@ -172,4 +205,53 @@ class IPromiseRows(Interface):
         @return: a list of at most C{query.limit} C{(sortId, promise)} pairs,
             newest (largest C{sortId}) first, older than C{query.sortId} when
             that is set.
+        """
+
+
+class ILockRows(Interface):
+    """
+    Lock rows, as L{IPromiseRows} are promise rows: what the lock scripts
+    of L{resonate.store.scripts} drive.
+    """
+
+    def readLock(resourceId):
+        """
+        @return: the stored L{resonate.model.lock.Lock} or L{None}.
+        """
+
+    def insertLock(lock):
+        """
+        Insert C{lock} unless its resource has a lock row.
+
+        @return: C{True} if inserted.
+        """
+
+    def replaceLock(previous, lock):
+        """
+        Replace the lock row of C{previous}'s resource with C{lock}, on
+        condition that the row is still exactly C{previous}.
+
+        @return: C{True} if replaced.
+        """
+
+    def deleteLock(resourceId, executionId):
+        """
+        Delete the lock on C{resourceId} if C{executionId} holds it.
+
+        @return: C{True} if deleted.
+        """
+
+    def heartbeatLocks(processId, now):
+        """
+        Set every lock of C{processId} to expire one lease
+        (C{expiryInMilliseconds}) after C{now}.
+
+        @return: how many locks that was.
+        """
+
+    def deleteExpiredLocks(now, limit):
+        """
+        Delete at most C{limit} locks with C{expiresAt <= now}.
+
+        @return: how many were deleted.
         """

@@ -72,7 +72,7 @@ def buildService(config, store, reactor):
     from resonate.services.background import BackgroundService
     from resonate.services.listen import ListeningService, endpointForAddress
     from resonate.services.server import ResonateService
-    from resonate.services.timeouts import PromiseTimeouts
+    from resonate.services.timeouts import BatchedSweep
 
     operations = Operations(store, reactor, config.get("api.size"))
     site = APISite(
@@ -86,17 +86,22 @@ def buildService(config, store, reactor):
         site,
         onFailure=lambda failure: reactor.callWhenRunning(reactor.stop),
     )
-    timeouts = BackgroundService(
-        "timeout-promises",
-        config.get("system.timeoutInterval"),
-        PromiseTimeouts(store, reactor, config.get("system.timeoutBatchSize")),
-        reactor,
-    )
+    interval = config.get("system.timeoutInterval")
+    batchSize = config.get("system.timeoutBatchSize")
+    loops = [
+        BackgroundService(
+            name, interval, BatchedSweep(sweep, reactor, batchSize), reactor
+        )
+        for name, sweep in [
+            ("timeout-promises", store.timeoutPromises),
+            ("timeout-locks", store.timeoutLocks),
+        ]
+    ]
     return ResonateService(
         store,
         operations,
         listeners=[http],
-        loops=[timeouts],
+        loops=loops,
         grace=config.get("api.subsystems.http.timeout"),
         clock=reactor,
         sites=[site],

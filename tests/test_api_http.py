@@ -38,6 +38,32 @@ def at(ms):
     return ("now", ms, {})
 
 
+def acquire(resourceId, executionId, processId="process", expiry=1000, **fields):
+    return ("post", "/locks/acquire",
+            dict(resourceId=resourceId, processId=processId, executionId=executionId,
+                 expiryInMilliseconds=expiry, **fields))
+
+
+def release(resourceId, executionId):
+    return ("post", "/locks/release",
+            {"resourceId": resourceId, "executionId": executionId})
+
+
+def heartbeat(processId):
+    return ("post", "/locks/heartbeat", {"processId": processId})
+
+
+def lockBody(**fields):
+    """
+    An acquire body: a valid one, changed by C{fields}; a field given as
+    L{None} is left out.
+    """
+    body = {"resourceId": "r", "processId": "p", "executionId": "e",
+            "expiryInMilliseconds": 1000}
+    body.update(fields)
+    return {key: value for key, value in body.items() if value is not None}
+
+
 # name, scene, request, expected HTTP code, expected error code or None,
 # expected body fields (for successes).
 CASES = [
@@ -187,6 +213,104 @@ CASES = [
      ("post", "/promises", {"id": "p", "timeout": LATER},
       {"strict": "0", "idempotency-key": "ik"}), 200, None, {"state": "RESOLVED"}),
 
+    # POST /locks/acquire
+    ("acquire free", [], acquire("r", "e", processId="p", expiry=1500), 201, None,
+     {"resourceId": "r", "processId": "p", "executionId": "e",
+      "expiryInMilliseconds": 1500, "expiresAt": NOW + 1500}),
+    ("acquire again, same execution",
+     [acquire("r", "e", processId="p1", expiry=1000), at(NOW + 400)],
+     acquire("r", "e", processId="p2", expiry=3000), 201, None,
+     {"processId": "p2", "executionId": "e", "expiryInMilliseconds": 3000,
+      "expiresAt": NOW + 3400}),
+    ("acquire held by another execution", [acquire("r", "e1")],
+     acquire("r", "e2"), 403, 4034, None),
+    ("acquire held by another execution of the same process",
+     [acquire("r", "e1", processId="p")], acquire("r", "e2", processId="p"),
+     403, 4034, None),
+    ("acquire held, just before expiry", [acquire("r", "e1", expiry=1000), at(NOW + 999)],
+     acquire("r", "e2"), 403, 4034, None),
+    ("acquire expired, not swept", [acquire("r", "e1", expiry=1000), at(NOW + 1000)],
+     acquire("r", "e2", processId="p2", expiry=50), 201, None,
+     {"executionId": "e2", "processId": "p2", "expiresAt": NOW + 1050}),
+    ("acquire taken over: old holder refused",
+     [acquire("r", "e1", expiry=1000), at(NOW + 1000), acquire("r", "e2")],
+     acquire("r", "e1"), 403, 4034, None),
+    ("acquire after release", [acquire("r", "e1"), release("r", "e1")],
+     acquire("r", "e2"), 201, None, {"executionId": "e2"}),
+    ("acquire with unknown fields", [], acquire("r", "e", extra=[1]), 201, None,
+     {"resourceId": "r"}),
+    ("acquire without resourceId", [],
+     ("post", "/locks/acquire", lockBody(resourceId=None)), 400, 4000, None),
+    ("acquire without processId", [],
+     ("post", "/locks/acquire", lockBody(processId=None)), 400, 4000, None),
+    ("acquire without executionId", [],
+     ("post", "/locks/acquire", lockBody(executionId=None)), 400, 4000, None),
+    ("acquire without expiry", [],
+     ("post", "/locks/acquire", lockBody(expiryInMilliseconds=None)), 400, 4000, None),
+    ("acquire with empty resourceId", [],
+     ("post", "/locks/acquire", lockBody(resourceId="")), 400, 4000, None),
+    ("acquire with empty processId", [],
+     ("post", "/locks/acquire", lockBody(processId="")), 400, 4000, None),
+    ("acquire with empty executionId", [],
+     ("post", "/locks/acquire", lockBody(executionId="")), 400, 4000, None),
+    ("acquire with non-string resourceId", [],
+     ("post", "/locks/acquire", lockBody(resourceId=7)), 400, 4000, None),
+    ("acquire with expiry 0", [], acquire("r", "e", expiry=0), 400, 4000, None),
+    ("acquire with negative expiry", [], acquire("r", "e", expiry=-1), 400, 4000, None),
+    ("acquire with a lease past 64 bits", [], acquire("r", "e", expiry=2**62 + 1),
+     400, 4000, None),
+    ("acquire with the longest lease", [], acquire("r", "e", expiry=2**62), 201, None,
+     {"expiresAt": NOW + 2**62}),
+    ("acquire with float expiry", [], acquire("r", "e", expiry=1.5), 400, 4000, None),
+    ("acquire with string expiry", [], acquire("r", "e", expiry="1000"), 400, 4000, None),
+    ("acquire with boolean expiry", [], acquire("r", "e", expiry=True), 400, 4000, None),
+    ("acquire with JSON array", [], ("raw", "POST", "/locks/acquire", b"[]"),
+     400, 4000, None),
+    ("acquire with invalid JSON", [], ("raw", "POST", "/locks/acquire", b"{nope"),
+     400, 4000, None),
+    ("acquire with empty body", [], ("raw", "POST", "/locks/acquire", b""),
+     400, 4000, None),
+
+    # POST /locks/heartbeat
+    ("heartbeat", [acquire("r1", "e1", processId="p"), acquire("r2", "e2", processId="p"),
+                   acquire("r3", "e3", processId="q")],
+     heartbeat("p"), 200, None, {"locksAffected": 2}),
+    ("heartbeat without locks", [acquire("r", "e", processId="q")],
+     heartbeat("p"), 200, None, {"locksAffected": 0}),
+    ("heartbeat extends from now",
+     [acquire("r", "e1", processId="p", expiry=1000), at(NOW + 500), heartbeat("p"),
+      at(NOW + 1499)],
+     acquire("r", "e2"), 403, 4034, None),
+    ("heartbeat extends by one lease",
+     [acquire("r", "e1", processId="p", expiry=1000), at(NOW + 500), heartbeat("p"),
+      at(NOW + 1500)],
+     acquire("r", "e2"), 201, None, {"executionId": "e2"}),
+    ("heartbeat leaves other processes",
+     [acquire("r", "e1", processId="q", expiry=1000), at(NOW + 500), heartbeat("p"),
+      at(NOW + 1000)],
+     acquire("r", "e2"), 201, None, {"executionId": "e2"}),
+    ("heartbeat without processId", [], ("post", "/locks/heartbeat", {}), 400, 4000, None),
+    ("heartbeat with empty processId", [], heartbeat(""), 400, 4000, None),
+    ("heartbeat with JSON array", [], ("raw", "POST", "/locks/heartbeat", b"[]"),
+     400, 4000, None),
+
+    # POST /locks/release
+    ("release", [acquire("r", "e")], release("r", "e"), 204, None, None),
+    ("release expired, not swept", [acquire("r", "e", expiry=10), at(LATER)],
+     release("r", "e"), 204, None, None),
+    ("release by another execution", [acquire("r", "e1")], release("r", "e2"),
+     404, 4043, None),
+    ("release unknown", [], release("r", "e"), 404, 4043, None),
+    ("release twice", [acquire("r", "e"), release("r", "e")], release("r", "e"),
+     404, 4043, None),
+    ("release without resourceId", [],
+     ("post", "/locks/release", {"executionId": "e"}), 400, 4000, None),
+    ("release without executionId", [],
+     ("post", "/locks/release", {"resourceId": "r"}), 400, 4000, None),
+    ("release with empty executionId", [], release("r", ""), 400, 4000, None),
+    ("release with JSON array", [], ("raw", "POST", "/locks/release", b"[]"),
+     400, 4000, None),
+
     # routing
     ("path not UTF-8", [], ("get", "/promises/%FF"), 400, 4000, None),
     ("unknown path", [], ("get", "/nope"), 404, 4045, None),
@@ -276,6 +400,53 @@ class HTTPAPITestsMixin:
         for detail in response.body["error"]["details"]:
             self.assertEqual(detail["@type"], "FieldValidationError")
             self.assertEqual(detail["domain"], "validation")
+
+    async def test_lockValidationDetailsPerField(self):
+        """
+        A bad acquire reports one detail per bad field, naming it.
+        """
+        api = await self.startAPI()
+        response = await api.request(
+            "POST", "/locks/acquire", {"processId": "", "expiryInMilliseconds": 0}
+        )
+        self.assertEqual(response.code, 400)
+        fields = sorted(d["field"] for d in response.body["error"]["details"])
+        self.assertEqual(
+            fields,
+            ["executionId", "expiryInMilliseconds", "processId", "resourceId"],
+        )
+
+    async def test_lockLifecycle(self):
+        """
+        A lock's whole life over HTTP: acquired (201, the lock), refused to
+        another execution (403), extended by a heartbeat (200), released
+        with an empty 204, then acquired by the other execution.
+        """
+        api = await self.startAPI()
+        lock = {"resourceId": "r", "processId": "p", "executionId": "e1",
+                "expiryInMilliseconds": 1000}
+        acquired = await api.request("POST", "/locks/acquire", lock)
+        self.assertEqual(acquired.code, 201, acquired)
+        self.assertEqual(acquired.body, dict(lock, expiresAt=NOW + 1000))
+        other = dict(lock, executionId="e2", processId="q")
+        refused = await api.request("POST", "/locks/acquire", other)
+        self.assertEqual(refused.code, 403, refused)
+        self.assertEqual(refused.errorCode, 4034)
+        api.setNow(NOW + 900)
+        beat = await api.request("POST", "/locks/heartbeat", {"processId": "p"})
+        self.assertEqual(beat.code, 200, beat)
+        self.assertEqual(beat.body, {"locksAffected": 1})
+        api.setNow(NOW + 1899)
+        refused = await api.request("POST", "/locks/acquire", other)
+        self.assertEqual(refused.code, 403, refused)
+        released = await api.request(
+            "POST", "/locks/release", {"resourceId": "r", "executionId": "e1"}
+        )
+        self.assertEqual(released.code, 204, released)
+        self.assertEqual(released.raw, b"")
+        acquired = await api.request("POST", "/locks/acquire", other)
+        self.assertEqual(acquired.code, 201, acquired)
+        self.assertEqual(acquired.body, dict(other, expiresAt=NOW + 1899 + 1000))
 
     async def test_roundTrip(self):
         """

@@ -15,7 +15,7 @@ from resonate.model.promise import CreatePromise, State
 from resonate.services.background import BackgroundService
 from resonate.services.listen import CannotListen, ListeningService, endpointForAddress
 from resonate.services.server import ResonateService
-from resonate.services.timeouts import PromiseTimeouts
+from resonate.services.timeouts import BatchedSweep
 from resonate.store.memory import MemoryStore
 
 
@@ -106,9 +106,9 @@ class BackgroundServiceTests(unittest.TestCase):
         self.successResultOf(service.stopService())
 
 
-class PromiseTimeoutsTests(unittest.TestCase):
+class BatchedSweepTests(unittest.TestCase):
     """
-    Tests for L{PromiseTimeouts}.
+    Tests for L{BatchedSweep}.
     """
 
     def test_sweepsInBatches(self):
@@ -123,11 +123,11 @@ class PromiseTimeoutsTests(unittest.TestCase):
             )
         clock = Clock()
         clock.advance(2)
-        sweep = PromiseTimeouts(store, clock, batchSize=10, maxBatches=2)
+        sweep = BatchedSweep(store.timeoutPromises, clock, batchSize=10, maxBatches=2)
         self.successResultOf(ensureDeferred(sweep()))
-        self.assertEqual(sweep.timedOut, 20)
+        self.assertEqual(sweep.swept, 20)
         self.successResultOf(ensureDeferred(sweep()))
-        self.assertEqual(sweep.timedOut, 25)
+        self.assertEqual(sweep.swept, 25)
         decision = self.successResultOf(store.readPromise("p3", 0))
         self.assertEqual(decision.promise.state, State.REJECTED_TIMEDOUT)
 

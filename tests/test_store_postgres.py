@@ -34,6 +34,7 @@ from resonate.model.promise import (
     matchesPattern,
 )
 from resonate.status import Status
+from resonate.store import migrate
 from resonate.store.postgres import (
     PostgresOptions,
     PostgresPromiseRows,
@@ -221,11 +222,15 @@ class SchemaTests(PostgresTestsMixin, unittest.TestCase):
             thread.start()
         for thread in threads:
             thread.join(30)
+        migrations = migrate.loadMigrations("postgres")
         self.assertEqual(errors, [])
-        self.assertEqual(results, [1, 1, 1, 1])
+        self.assertEqual(results, [migrations[-1].version] * 4)
         self.assertEqual(
-            adminQuery(database, "SELECT version, name FROM schema_versions"),
-            [(1, "initial")],
+            adminQuery(
+                database,
+                "SELECT version, name FROM schema_versions ORDER BY version",
+            ),
+            [(m.version, m.name) for m in migrations],
         )
 
     async def test_twoStoresStartTogether(self):
@@ -250,7 +255,7 @@ class SchemaTests(PostgresTestsMixin, unittest.TestCase):
         adminQuery(
             database,
             "INSERT INTO schema_versions (version, name) VALUES (%s, %s)",
-            (2, "future"),
+            (migrate.loadMigrations("postgres")[-1].version + 1, "future"),
         )
         error = self.assertRaises(StoreFailure, self.openStore, database)
         self.assertIn("newer", error.message)
@@ -282,7 +287,7 @@ class SchemaTests(PostgresTestsMixin, unittest.TestCase):
         self.assertEqual(missing.status, Status.PROMISE_NOT_FOUND)
         self.assertEqual(
             adminQuery(database, "SELECT COUNT(*) FROM schema_versions"),
-            [(1,)],
+            [(len(migrate.loadMigrations("postgres")),)],
         )
 
     def test_badPort(self):

@@ -32,6 +32,7 @@ from resonate.model.promise import (
     Value,
     matchesPattern,
 )
+from resonate.model.lock import AcquireLock
 from resonate.status import Status
 from resonate.store import migrate
 from resonate.store.sqlite import (
@@ -963,3 +964,73 @@ class RoundTripTests(SQLiteStoreTestsMixin, unittest.TestCase):
             self.assertIs(type(decision.promise.param.data), type(data))
             self.assertEqual(decision.promise.param.headers, {})
             self.assertEqual(created.promise.createdOn, NOW)
+
+
+class LockSchemaTests(SQLiteStoreTestsMixin, unittest.TestCase):
+    """
+    Schema version 2 adds the locks table.
+    """
+
+    def test_shippedLocksMigration(self):
+        """
+        The shipped SQLite schema's version 2 is C{locks}, which creates
+        the C{locks} table.
+        """
+        migrations = migrate.loadMigrations("sqlite")
+        self.assertEqual(
+            [(m.version, m.name) for m in migrations[:2]],
+            [(1, "initial"), (2, "locks")],
+        )
+        self.assertIn("CREATE TABLE locks", migrations[1].sql)
+
+    async def test_upgradeFromVersion1(self):
+        """
+        Opening a version-1 database upgrades it to the latest version,
+        keeping its promises, and locks then work.
+        """
+        path = self.mktemp()
+        connection = sqlite3.connect(path, isolation_level=None)
+        self.assertEqual(
+            migrate.migrate(connection, migrate.loadMigrations("sqlite")[:1]),
+            1,
+        )
+        connection.execute(
+            "INSERT INTO promises (id, state, timeout, created_on) "
+            "VALUES (?, ?, ?, ?)",
+            ("old", "PENDING", NOW + 60_000, NOW),
+        )
+        connection.close()
+        store = self.openStore(path=path)
+        read = await store.readPromise("old", NOW)
+        self.assertEqual(read.status, Status.OK)
+        self.assertEqual(read.promise.id, "old")
+        decision = await store.acquireLock(AcquireLock("r", "p", "e", 10), NOW)
+        self.assertEqual(decision.status, Status.CREATED)
+        await store.close()
+        connection = sqlite3.connect(path)
+        self.addCleanup(connection.close)
+        self.assertEqual(
+            migrate.schemaVersion(connection),
+            migrate.loadMigrations("sqlite")[-1].version,
+        )
+        self.assertEqual(
+            connection.execute(
+                "SELECT version, name FROM schema_versions ORDER BY version"
+            ).fetchall()[:2],
+            [(1, "initial"), (2, "locks")],
+        )
+        self.assertEqual(
+            connection.execute(
+                "SELECT resource_id, process_id, execution_id, "
+                "expiry_in_milliseconds, timeout FROM locks"
+            ).fetchall(),
+            [("r", "p", "e", 10, NOW + 10)],
+        )
+        indexes = {
+            name
+            for (name,) in connection.execute(
+                "SELECT name FROM sqlite_master "
+                "WHERE type = 'index' AND tbl_name = 'locks'"
+            )
+        }
+        self.assertTrue({"locks_process", "locks_timeout"} <= indexes)

@@ -13,6 +13,7 @@ import binascii
 import json
 
 from resonate.errors import ValidationError
+from resonate.model.lock import AcquireLock, ReleaseLock
 from resonate.model.promise import (
     ALL_STATES,
     COMPLETION_STATES,
@@ -25,6 +26,9 @@ from resonate.model.promise import (
 )
 
 INT64_MAX = 2**63 - 1
+
+#: The longest lock lease: now + lease must still fit in 64 bits.
+MAX_LEASE = 2**62
 
 #: The largest page a search may ask for.
 MAX_SEARCH_LIMIT = 100
@@ -417,4 +421,81 @@ def renderError(error):
             "message": status.message,
             "details": details,
         }
+    }
+
+
+def _requireText(problems, body, field):
+    value = body.get(field)
+    if value is None or value == "":
+        problems.add(field, "is required")
+    elif not isinstance(value, str):
+        problems.add(field, "must be a string")
+    elif not _isText(value):
+        problems.add(field, "must be valid Unicode text without NUL")
+    else:
+        return value
+    return None
+
+
+def parseAcquireLock(body):
+    """
+    Parse C{POST /locks/acquire}: every field is required and the lease
+    must be a positive number of milliseconds.
+
+    @return: an L{AcquireLock}.
+    @raise ValidationError: one detail per bad field.
+    """
+    problems = _Problems()
+    resourceId = _requireText(problems, body, "resourceId")
+    processId = _requireText(problems, body, "processId")
+    executionId = _requireText(problems, body, "executionId")
+    expiry = body.get("expiryInMilliseconds")
+    if expiry is None:
+        problems.add("expiryInMilliseconds", "is required")
+    elif not _isInteger(expiry) or not 0 < expiry <= MAX_LEASE:
+        # Bounded so that now + expiry always fits in 64 bits.
+        problems.add(
+            "expiryInMilliseconds", "must be a positive integer up to 2^62"
+        )
+    problems.check()
+    return AcquireLock(resourceId, processId, executionId, expiry)
+
+
+def parseHeartbeatLocks(body):
+    """
+    Parse C{POST /locks/heartbeat}.
+
+    @return: the process id.
+    @raise ValidationError: it is missing.
+    """
+    problems = _Problems()
+    processId = _requireText(problems, body, "processId")
+    problems.check()
+    return processId
+
+
+def parseReleaseLock(body):
+    """
+    Parse C{POST /locks/release}.
+
+    @return: a L{ReleaseLock}.
+    @raise ValidationError: one detail per bad field.
+    """
+    problems = _Problems()
+    resourceId = _requireText(problems, body, "resourceId")
+    executionId = _requireText(problems, body, "executionId")
+    problems.check()
+    return ReleaseLock(resourceId, executionId)
+
+
+def renderLock(lock):
+    """
+    Render a lock.
+    """
+    return {
+        "resourceId": lock.resourceId,
+        "processId": lock.processId,
+        "executionId": lock.executionId,
+        "expiryInMilliseconds": lock.expiryInMilliseconds,
+        "expiresAt": lock.expiresAt,
     }

@@ -164,6 +164,45 @@ class HTTPAPI:
         decision = await self._operations.completePromise(complete)
         return _decisionAnswer(decision, codec.renderPromise)
 
+    @app.route("/locks/acquire", methods=["POST"])
+    @_endpoint
+    async def acquireLock(self, request):
+        """
+        C{POST /locks/acquire}: 201 acquired (or re-acquired by its holder,
+        or taken over once expired), 403 held by another execution.
+        """
+        body = codec.parseJSONObject(request.content.read())
+        acquire = codec.parseAcquireLock(body)
+        decision = await self._operations.acquireLock(acquire)
+        if decision.status.isError:
+            raise ResonateError(decision.status)
+        return decision.status, codec.renderLock(decision.lock)
+
+    @app.route("/locks/heartbeat", methods=["POST"])
+    @_endpoint
+    async def heartbeatLocks(self, request):
+        """
+        C{POST /locks/heartbeat}: extend every lock of a process; 200 with
+        how many.
+        """
+        body = codec.parseJSONObject(request.content.read())
+        processId = codec.parseHeartbeatLocks(body)
+        count = await self._operations.heartbeatLocks(processId)
+        return Status.OK, {"locksAffected": count}
+
+    @app.route("/locks/release", methods=["POST"])
+    @_endpoint
+    async def releaseLock(self, request):
+        """
+        C{POST /locks/release}: 204 released, 404 not held by that
+        execution.
+        """
+        body = codec.parseJSONObject(request.content.read())
+        release = codec.parseReleaseLock(body)
+        if not await self._operations.releaseLock(release):
+            raise ResonateError(Status.LOCK_NOT_FOUND)
+        return Status.NO_CONTENT, None
+
     @app.handle_errors(HTTPException)
     def routingError(self, request, failure):
         """

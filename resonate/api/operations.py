@@ -85,6 +85,26 @@ class Operations:
         """
         return self._run(self._store.searchPromises, query)
 
+    def acquireLock(self, request):
+        """
+        @param request: a L{resonate.model.lock.AcquireLock}.
+        @return: a coroutine producing a L{resonate.model.lock.LockDecision}.
+        """
+        return self._run(self._store.acquireLock, request)
+
+    def releaseLock(self, request):
+        """
+        @param request: a L{resonate.model.lock.ReleaseLock}.
+        @return: a coroutine producing whether a lock was released.
+        """
+        return self._run(self._store.releaseLock, request)
+
+    def heartbeatLocks(self, processId):
+        """
+        @return: a coroutine producing how many locks were extended.
+        """
+        return self._run(self._store.heartbeatLocks, processId)
+
     def stop(self):
         """
         Refuse new operations (503, 5030) from now on.

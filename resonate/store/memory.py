@@ -12,21 +12,24 @@ from copy import deepcopy
 from twisted.internet.defer import maybeDeferred, succeed
 from zope.interface import implementer
 
-from resonate.interfaces import IPromiseRows, IStore
+from resonate.interfaces import ILockRows, IPromiseRows, IStore
+from resonate.model.lock import heartbeat, isExpired
 from resonate.model.promise import State, matchesQuery
 from resonate.store import scripts
 
 
-@implementer(IPromiseRows)
-class MemoryPromiseRows:
+@implementer(IPromiseRows, ILockRows)
+class MemoryRows:
     """
-    Promise rows in a dict, with a counter standing in for C{sort_id}.
+    Promise rows in a dict, with a counter standing in for C{sort_id}, and
+    lock rows in another.  (Locks are immutable values: no copies needed.)
     """
 
     def __init__(self):
         self._promises = {}
         self._sortIds = {}
         self._lastSortId = 0
+        self._locks = {}
 
     def readPromise(self, promiseId):
         return deepcopy(self._promises.get(promiseId))
@@ -71,6 +74,41 @@ class MemoryPromiseRows:
                     break
         return found
 
+    def readLock(self, resourceId):
+        return self._locks.get(resourceId)
+
+    def insertLock(self, lock):
+        if lock.resourceId in self._locks:
+            return False
+        self._locks[lock.resourceId] = lock
+        return True
+
+    def replaceLock(self, previous, lock):
+        if self._locks.get(previous.resourceId) != previous:
+            return False
+        self._locks[lock.resourceId] = lock
+        return True
+
+    def deleteLock(self, resourceId, executionId):
+        lock = self._locks.get(resourceId)
+        if lock is None or lock.executionId != executionId:
+            return False
+        del self._locks[resourceId]
+        return True
+
+    def heartbeatLocks(self, processId, now):
+        held = [l for l in self._locks.values() if l.processId == processId]
+        for lock in held:
+            self._locks[lock.resourceId] = heartbeat(lock, now)
+        return len(held)
+
+    def deleteExpiredLocks(self, now, limit):
+        expired = [l for l in self._locks.values() if isExpired(l, now)]
+        expired.sort(key=lambda l: l.expiresAt)
+        for lock in expired[:limit]:
+            del self._locks[lock.resourceId]
+        return len(expired[:limit])
+
 
 @implementer(IStore)
 class MemoryStore:
@@ -80,7 +118,7 @@ class MemoryStore:
     """
 
     def __init__(self):
-        self._rows = MemoryPromiseRows()
+        self._rows = MemoryRows()
 
     def _run(self, script, *args):
         return maybeDeferred(scripts.runSync, self._rows, script(*args))
@@ -99,6 +137,18 @@ class MemoryStore:
 
     def timeoutPromises(self, now, limit):
         return self._run(scripts.timeoutPromises, now, limit)
+
+    def acquireLock(self, request, now):
+        return self._run(scripts.acquireLock, request, now)
+
+    def releaseLock(self, request, now):
+        return self._run(scripts.releaseLock, request, now)
+
+    def heartbeatLocks(self, processId, now):
+        return self._run(scripts.heartbeatLocks, processId, now)
+
+    def timeoutLocks(self, now, limit):
+        return self._run(scripts.timeoutLocks, now, limit)
 
     def close(self):
         return succeed(None)

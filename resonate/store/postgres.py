@@ -53,12 +53,15 @@ from txpostgres import txpostgres
 from zope.interface import implementer
 
 from resonate.errors import ResonateError, StoreFailure
-from resonate.interfaces import IPromiseRows, IStore, IStoreProvider
+from resonate.interfaces import ILockRows, IPromiseRows, IStore, IStoreProvider
 from resonate.model.promise import State
 from resonate.status import Status
 from resonate.store import migrate, scripts
 from resonate.store.sqlrows import (
     COLUMNS,
+    LOCK_COLUMNS,
+    lockFromRow,
+    rowFromLock,
     likePattern,
     promiseFromRow,
     rowFromPromise,
@@ -70,7 +73,7 @@ MIGRATION_LOCK_KEY = int.from_bytes(b"resonate", "big")
 
 #: Every table this store creates, dropped by C{reset: true}.  A schema
 #: version that adds a table adds it here.
-_DROP_TABLES = "DROP TABLE IF EXISTS promises, schema_versions"
+_DROP_TABLES = "DROP TABLE IF EXISTS promises, locks, schema_versions"
 
 #: The pgcodes after which a transaction is worth running again.
 RETRYABLE_PGCODES = frozenset(
@@ -170,10 +173,10 @@ def _searchStatement(query):
     )
 
 
-@implementer(IPromiseRows)
+@implementer(IPromiseRows, ILockRows)
 class PostgresPromiseRows:
     """
-    Promise rows in PostgreSQL: each method runs one statement and returns a
+    Promise and lock rows in PostgreSQL: each method runs one statement and returns a
     C{Deferred}.
 
     @ivar claimOverdue: L{overduePromises} locks the rows it returns and
@@ -242,6 +245,77 @@ class PostgresPromiseRows:
         return self._execute(*statement).addCallback(
             lambda cursor: [_promiseFromPostgres(row) for row in cursor.fetchall()]
         )
+
+    def readLock(self, resourceId):
+        """
+        Read the lock on C{resourceId}, expired or not.
+        """
+
+        def found(cursor):
+            row = cursor.fetchone()
+            return None if row is None else lockFromRow(row)
+
+        return self._execute(
+            f"SELECT {LOCK_COLUMNS} FROM locks WHERE resource_id = %s",
+            (resourceId,),
+        ).addCallback(found)
+
+    def insertLock(self, lock):
+        """
+        Insert C{lock} unless its resource has a lock row.
+        """
+        return self._execute(
+            f"INSERT INTO locks ({LOCK_COLUMNS}) VALUES (%s, %s, %s, %s, %s) "
+            "ON CONFLICT (resource_id) DO NOTHING",
+            rowFromLock(lock),
+        ).addCallback(lambda cursor: cursor.rowcount == 1)
+
+    def replaceLock(self, previous, lock):
+        """
+        Replace the lock row of C{previous}'s resource with C{lock}, if the
+        row is still exactly C{previous}: of two processes taking over one
+        expired lock, only one succeeds.
+        """
+        return self._execute(
+            "UPDATE locks SET process_id = %s, execution_id = %s, "
+            "expiry_in_milliseconds = %s, timeout = %s "
+            "WHERE resource_id = %s AND process_id = %s AND execution_id = %s "
+            "AND expiry_in_milliseconds = %s AND timeout = %s",
+            rowFromLock(lock)[1:] + rowFromLock(previous),
+        ).addCallback(lambda cursor: cursor.rowcount == 1)
+
+    def deleteLock(self, resourceId, executionId):
+        """
+        Delete the lock on C{resourceId} if C{executionId} holds it.
+        """
+        return self._execute(
+            "DELETE FROM locks WHERE resource_id = %s AND execution_id = %s",
+            (resourceId, executionId),
+        ).addCallback(lambda cursor: cursor.rowcount == 1)
+
+    def heartbeatLocks(self, processId, now):
+        """
+        Extend every lock of C{processId} by one lease from C{now}.
+        """
+        # This is resonate.model.lock.heartbeat, in SQL: one lease from now,
+        # not from the previous expiry.
+        return self._execute(
+            "UPDATE locks SET timeout = %s + expiry_in_milliseconds "
+            "WHERE process_id = %s",
+            (now, processId),
+        ).addCallback(lambda cursor: cursor.rowcount)
+
+    def deleteExpiredLocks(self, now, limit):
+        """
+        Delete at most C{limit} (all when L{None}) expired locks, skipping
+        rows another process is deleting.
+        """
+        return self._execute(
+            "DELETE FROM locks WHERE resource_id IN ("
+            "SELECT resource_id FROM locks WHERE timeout <= %s "
+            "ORDER BY timeout LIMIT %s FOR UPDATE SKIP LOCKED)",
+            (now, limit),
+        ).addCallback(lambda cursor: cursor.rowcount)
 
 
 def _oneLine(error):
@@ -1016,6 +1090,30 @@ class PostgresStore:
         return self._run(
             scripts.timeoutPromises, now, limit, inTransaction=True
         )
+
+    def acquireLock(self, request, now):
+        """
+        Acquire, re-acquire or take over a lock.
+        """
+        return self._run(scripts.acquireLock, request, now)
+
+    def releaseLock(self, request, now):
+        """
+        Release a lock held by the requesting execution.
+        """
+        return self._run(scripts.releaseLock, request, now)
+
+    def heartbeatLocks(self, processId, now):
+        """
+        Extend every lock of a process.
+        """
+        return self._run(scripts.heartbeatLocks, processId, now)
+
+    def timeoutLocks(self, now, limit):
+        """
+        Delete at most C{limit} expired locks.
+        """
+        return self._run(scripts.timeoutLocks, now, limit)
 
     def close(self):
         """

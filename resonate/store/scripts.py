@@ -17,6 +17,7 @@ several writers share a database) restarts the script from the read.
 from dataclasses import dataclass
 
 from resonate.errors import StoreFailure
+from resonate.model.lock import InsertLock, ReplaceLock, decideAcquire
 from resonate.model.promise import (
     Insert,
     Update,
@@ -158,3 +159,56 @@ def searchPromises(query, now):
     """
     yield from timeoutPromises(now, None)
     return pageOf(query, (yield _op("searchPromises", query)))
+
+
+def acquireLock(request, now):
+    """
+    Acquire a lock, re-entrantly for its holder, or take over an expired
+    one.
+
+    @return: a L{resonate.model.lock.LockDecision}.
+    """
+    for _ in range(MAX_ATTEMPTS):
+        existing = yield _op("readLock", request.resourceId)
+        decision = decideAcquire(existing, request, now)
+        write = decision.write
+        if write is None:
+            return decision
+        if isinstance(write, InsertLock):
+            done = yield _op("insertLock", write.lock)
+        elif isinstance(write, ReplaceLock):
+            done = yield _op("replaceLock", write.previous, write.lock)
+        else:
+            raise TypeError(f"unknown write {write!r}")
+        if done:
+            return decision
+    raise StoreFailure(f"lock {request.resourceId!r} kept changing; gave up")
+
+
+def releaseLock(request, now):
+    """
+    Release a lock: only the execution holding it may (expired or not).
+
+    @return: C{True} if a lock was released.
+    """
+    return (
+        yield _op("deleteLock", request.resourceId, request.executionId)
+    )
+
+
+def heartbeatLocks(processId, now):
+    """
+    Extend every lock C{processId} holds by one lease from C{now}.
+
+    @return: how many locks were extended.
+    """
+    return (yield _op("heartbeatLocks", processId, now))
+
+
+def timeoutLocks(now, limit):
+    """
+    Delete at most C{limit} expired locks.
+
+    @return: how many were deleted.
+    """
+    return (yield _op("deleteExpiredLocks", now, limit))

@@ -3,8 +3,8 @@
 The SQLite store: one database file, the default, embedded store.
 
 Every transaction is one of the shared scripts of L{resonate.store.scripts}
-run over L{SQLitePromiseRows}, so this module decides nothing about promises;
-where it disagrees with L{resonate.store.memory}, it is wrong.
+run over L{SQLitePromiseRows}, so this module decides nothing about promises
+or locks; where it disagrees with L{resonate.store.memory}, it is wrong.
 
 Threads, because sqlite3 blocks and the reactor must not::
 
@@ -38,12 +38,20 @@ from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
 from resonate.errors import ResonateError, StoreFailure
-from resonate.interfaces import IPromiseRows, IStore, IStoreProvider
+from resonate.interfaces import (
+    ILockRows,
+    IPromiseRows,
+    IStore,
+    IStoreProvider,
+)
 from resonate.model.promise import State, pageOf
 from resonate.status import Status
 from resonate.store import migrate, scripts
 from resonate.store.sqlrows import (
     COLUMNS,
+    LOCK_COLUMNS,
+    lockFromRow,
+    rowFromLock,
     likePattern,
     promiseFromRow,
     rowFromPromise,
@@ -72,7 +80,6 @@ def _decodeMapping(text):
     Decode what L{_encodeMapping} stored; a missing object is empty.
     """
     return json.loads(text) if text else {}
-
 
 
 
@@ -111,11 +118,11 @@ def _tagCondition(key, value):
     )
 
 
-@implementer(IPromiseRows)
+@implementer(IPromiseRows, ILockRows)
 class SQLitePromiseRows:
     """
-    Promise rows on one sqlite3 connection, inside a transaction its owner
-    has begun.
+    Promise and lock rows on one sqlite3 connection, inside a transaction
+    its owner has begun.
     """
 
     def __init__(self, connection):
@@ -211,6 +218,89 @@ class SQLitePromiseRows:
         )
         return [_promiseFromSQLite(row) for row in rows]
 
+    def readLock(self, resourceId):
+        """
+        Read the lock on C{resourceId}, expired or not.
+        """
+        row = self._connection.execute(
+            f"SELECT {LOCK_COLUMNS} FROM locks WHERE resource_id = ?",
+            (resourceId,),
+        ).fetchone()
+        return None if row is None else lockFromRow(row)
+
+    def insertLock(self, lock):
+        """
+        Insert C{lock} unless its resource has a lock row.
+        """
+        cursor = self._connection.execute(
+            f"INSERT INTO locks ({LOCK_COLUMNS}) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT(resource_id) DO NOTHING",
+            rowFromLock(lock),
+        )
+        return cursor.rowcount == 1
+
+    def replaceLock(self, previous, lock):
+        """
+        Replace the lock row of C{previous}'s resource with C{lock}, if the
+        row is still exactly C{previous}.  (C{lock} is of the same
+        resource: L{resonate.model.lock.decideAcquire} never moves a lock.)
+        """
+        cursor = self._connection.execute(
+            "UPDATE locks SET process_id = ?, execution_id = ?, "
+            "expiry_in_milliseconds = ?, timeout = ? "
+            "WHERE resource_id = ? AND process_id = ? AND execution_id = ? "
+            "AND expiry_in_milliseconds = ? AND timeout = ?",
+            rowFromLock(lock)[1:] + rowFromLock(previous),
+        )
+        return cursor.rowcount == 1
+
+    def deleteLock(self, resourceId, executionId):
+        """
+        Delete the lock on C{resourceId} if C{executionId} holds it.
+        """
+        cursor = self._connection.execute(
+            "DELETE FROM locks WHERE resource_id = ? AND execution_id = ?",
+            (resourceId, executionId),
+        )
+        return cursor.rowcount == 1
+
+    def heartbeatLocks(self, processId, now):
+        """
+        Extend every lock of C{processId} by one lease from C{now}.
+        """
+        # This is resonate.model.lock.heartbeat, in SQL: one lease from now,
+        # not from the previous expiry.
+        cursor = self._connection.execute(
+            "UPDATE locks SET timeout = ? + expiry_in_milliseconds "
+            "WHERE process_id = ?",
+            (now, processId),
+        )
+        return cursor.rowcount
+
+    def deleteExpiredLocks(self, now, limit):
+        """
+        Delete at most C{limit} (all when L{None}) expired locks, those
+        that expired first first.
+        """
+        cursor = self._connection.execute(
+            "DELETE FROM locks WHERE resource_id IN ("
+            "SELECT resource_id FROM locks WHERE timeout <= ? "
+            "ORDER BY timeout LIMIT ?)",
+            (now, -1 if limit is None else limit),
+        )
+        return cursor.rowcount
+
+    def expiredLockExists(self, now):
+        """
+        Whether some lock has expired by C{now}: what a reader checks
+        before handing the lock sweep to the writer.  (Not part of
+        L{ILockRows}; only L{_timeoutLocksIfAny} asks it.)
+        """
+        row = self._connection.execute(
+            "SELECT 1 FROM locks WHERE timeout <= ? LIMIT 1", (now,)
+        ).fetchone()
+        return row is not None
+
 
 class _WriteRequired(Exception):
     """
@@ -220,8 +310,8 @@ class _WriteRequired(Exception):
 
 class _ReadOnlyPromiseRows(SQLitePromiseRows):
     """
-    Promise rows for the readers: any write stops the transaction with
-    L{_WriteRequired}.
+    Promise and lock rows for the readers: any write stops the transaction
+    with L{_WriteRequired}.
     """
 
     def insertPromise(self, promise):
@@ -231,6 +321,36 @@ class _ReadOnlyPromiseRows(SQLitePromiseRows):
         raise _WriteRequired()
 
     def updatePromise(self, promise):
+        """
+        Refuse: readers do not write.
+        """
+        raise _WriteRequired()
+
+    def insertLock(self, lock):
+        """
+        Refuse: readers do not write.
+        """
+        raise _WriteRequired()
+
+    def replaceLock(self, previous, lock):
+        """
+        Refuse: readers do not write.
+        """
+        raise _WriteRequired()
+
+    def deleteLock(self, resourceId, executionId):
+        """
+        Refuse: readers do not write.
+        """
+        raise _WriteRequired()
+
+    def heartbeatLocks(self, processId, now):
+        """
+        Refuse: readers do not write.
+        """
+        raise _WriteRequired()
+
+    def deleteExpiredLocks(self, now, limit):
         """
         Refuse: readers do not write.
         """
@@ -265,6 +385,23 @@ _createPromise = _overRows(scripts.createPromise)
 _completePromise = _overRows(scripts.completePromise)
 _searchPromises = _overRows(scripts.searchPromises)
 _timeoutPromises = _overRows(scripts.timeoutPromises)
+
+
+@_overRows
+def _timeoutLocksIfAny(now, limit):
+    """
+    The reader's half of L{scripts.timeoutLocks}: answer 0 unless some lock
+    has expired, which only the writer may delete.
+    """
+    if (yield scripts.RowOp("expiredLockExists", (now,))):
+        raise _WriteRequired()
+    return 0
+
+
+_acquireLock = _overRows(scripts.acquireLock)
+_releaseLock = _overRows(scripts.releaseLock)
+_heartbeatLocks = _overRows(scripts.heartbeatLocks)
+_timeoutLocks = _overRows(scripts.timeoutLocks)
 
 
 @dataclass(frozen=True)
@@ -540,7 +677,8 @@ class SQLiteStore:
 
     Writes go through one writer thread that group-commits; reads run on
     C{workers} reader threads, each with its own connection, and move to the
-    writer only when they turn out to need a write (an overdue promise).
+    writer only when they turn out to need a write (an overdue promise, an
+    expired lock to sweep).
 
     @cvar connectionFactory: the C{sqlite3.Connection} class every
         connection is made with (tests substitute one that watches threads).
@@ -819,6 +957,31 @@ class SQLiteStore:
         there are some (the common answer, none, costs no write).
         """
         return self._read(_timeoutPromises, _timeoutPromises, now, limit)
+
+    def acquireLock(self, request, now):
+        """
+        Acquire, re-acquire or take over an expired lock, on the writer.
+        """
+        return self._write(_acquireLock, request, now)
+
+    def releaseLock(self, request, now):
+        """
+        Release a lock on the writer.
+        """
+        return self._write(_releaseLock, request, now)
+
+    def heartbeatLocks(self, processId, now):
+        """
+        Extend a process's locks on the writer.
+        """
+        return self._write(_heartbeatLocks, processId, now)
+
+    def timeoutLocks(self, now, limit):
+        """
+        Delete expired locks on the writer, after a reader has found there
+        are some (the common answer, none, costs no write).
+        """
+        return self._read(_timeoutLocksIfAny, _timeoutLocks, now, limit)
 
     def close(self):
         """

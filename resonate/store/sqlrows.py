@@ -1,12 +1,14 @@
 # -*- test-case-name: tests.test_store_sqlite,tests.test_store_postgres -*-
 """
-What the SQL stores share: the C{promises} columns, the one mapping between
-their rows and model values, and search patterns as C{LIKE} patterns.
+What the SQL stores share: the C{promises} and C{locks} columns, the one
+mapping between their rows and model values, and search patterns as C{LIKE}
+patterns.
 
 Each dialect brings only how it encodes a mapping (SQLite: JSON text;
 PostgreSQL: JSONB) and how its driver returns bytes.
 """
 
+from resonate.model.lock import Lock
 from resonate.model.promise import Promise, State, Value
 
 #: The columns of C{promises}, in the order L{promiseFromRow} reads them.
@@ -91,6 +93,40 @@ def rowFromPromise(promise, encodeMapping):
         promise.createdOn,
         promise.completedOn,
         promise.id,
+    )
+
+
+#: The columns of C{locks}, in the order L{lockFromRow} reads them and
+#: L{rowFromLock} gives them.
+LOCK_COLUMNS = (
+    "resource_id, process_id, execution_id, expiry_in_milliseconds, timeout"
+)
+
+
+def lockFromRow(row):
+    """
+    Turn a row of L{LOCK_COLUMNS} into a L{Lock}.
+    """
+    resourceId, processId, executionId, expiry, timeout = row
+    return Lock(
+        resourceId=resourceId,
+        processId=processId,
+        executionId=executionId,
+        expiryInMilliseconds=expiry,
+        expiresAt=timeout,
+    )
+
+
+def rowFromLock(lock):
+    """
+    The values of L{LOCK_COLUMNS} for C{lock}.
+    """
+    return (
+        lock.resourceId,
+        lock.processId,
+        lock.executionId,
+        lock.expiryInMilliseconds,
+        lock.expiresAt,
     )
 
 

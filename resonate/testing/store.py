@@ -12,10 +12,12 @@ L{twisted.trial.unittest.TestCase} and define C{makeStore}::
             return store
 
 C{makeStore} must return a new, empty store for every test (tests count
-what C{timeoutPromises} and C{searchPromises} find).  The tests only use
-L{IStore}: they create, read, complete, search and time out promises and
-look at the L{resonate.model.promise.Decision}s and
-L{resonate.model.promise.SearchPage}s that come back.
+what C{timeoutPromises}, C{searchPromises} and C{timeoutLocks} find).  The
+tests only use L{IStore}: they create, read, complete, search and time out
+promises, acquire, release, heartbeat and sweep locks, and look at the
+L{resonate.model.promise.Decision}s, L{resonate.model.promise.SearchPage}s
+and L{resonate.model.lock.LockDecision}s that come back.  A stored lock is
+seen only through what later requests answer.
 Every test passes its own fixed C{now}; stores never read a clock.  Tests
 are coroutines, so stores may answer from other threads through the real
 reactor.
@@ -25,6 +27,7 @@ from twisted.internet.defer import gatherResults
 from zope.interface.verify import verifyObject
 
 from resonate.interfaces import IStore
+from resonate.model.lock import AcquireLock, Lock, ReleaseLock
 from resonate.model.promise import (
     ALL_STATES,
     SEARCH_STATES,
@@ -56,6 +59,9 @@ ALREADY = {
 
 #: Every byte value, NUL and invalid UTF-8 included.
 BINARY = bytes(range(256))
+
+#: The lease most lock tests acquire for, in milliseconds.
+EXPIRY = 10_000
 
 
 class StoreTestsMixin:
@@ -140,6 +146,65 @@ class StoreTestsMixin:
         @return: a C{Deferred} firing with the store's C{Decision}.
         """
         return self.store.readPromise(promiseId, now)
+
+    def acquireLock(
+        self,
+        resourceId,
+        executionId,
+        processId="process",
+        expiry=EXPIRY,
+        now=NOW,
+    ):
+        """
+        Ask the store to acquire a lock.
+
+        @return: a C{Deferred} firing with the store's C{LockDecision}.
+        """
+        request = AcquireLock(
+            resourceId=resourceId,
+            processId=processId,
+            executionId=executionId,
+            expiryInMilliseconds=expiry,
+        )
+        return self.store.acquireLock(request, now)
+
+    def releaseLock(self, resourceId, executionId, now=NOW):
+        """
+        Ask the store to release a lock.
+
+        @return: a C{Deferred} firing with whether it was released.
+        """
+        return self.store.releaseLock(
+            ReleaseLock(resourceId=resourceId, executionId=executionId), now
+        )
+
+    async def acquiredLock(self, resourceId, executionId, **kwargs):
+        """
+        Acquire a lock that must be granted.
+
+        @return: the granted C{Lock}.
+        """
+        decision = await self.acquireLock(resourceId, executionId, **kwargs)
+        self.assertEqual(decision.status, Status.CREATED, resourceId)
+        return decision.lock
+
+    async def assertHeldUntil(self, resourceId, expiresAt):
+        """
+        Assert that the lock on C{resourceId} is stored to expire at
+        C{expiresAt}: another execution is refused just before and granted
+        at that time.  (This takes the lock over.)
+        """
+        refused = await self.acquireLock(
+            resourceId, "someone.else", now=expiresAt - 1
+        )
+        self.assertEqual(
+            refused.status, Status.LOCK_ALREADY_ACQUIRED, resourceId
+        )
+        self.assertIsNone(refused.lock)
+        granted = await self.acquireLock(
+            resourceId, "someone.else", now=expiresAt
+        )
+        self.assertEqual(granted.status, Status.CREATED, resourceId)
 
     async def readStored(self, promiseId, now=0):
         """
@@ -1303,6 +1368,308 @@ class StoreTestsMixin:
         self.assertEqual(stored.param, Value({"h": "1"}, b"p"))
         self.assertEqual(stored.tags, {"t": "1"})
 
+
+    # Locks: acquire.
+
+    async def test_acquireFree(self):
+        """
+        Acquiring a free resource answers 201 with a lock that expires one
+        lease from C{now}.
+        """
+        decision = await self.acquireLock(
+            "lock.free", "execution.1", processId="process.1", expiry=1234
+        )
+        self.assertEqual(decision.status, Status.CREATED)
+        self.assertEqual(
+            decision.lock,
+            Lock(
+                resourceId="lock.free",
+                processId="process.1",
+                executionId="execution.1",
+                expiryInMilliseconds=1234,
+                expiresAt=NOW + 1234,
+            ),
+        )
+        await self.assertHeldUntil("lock.free", NOW + 1234)
+
+    async def test_acquireReentrant(self):
+        """
+        The holding execution acquires its lock again: 201, with the lease
+        renewed from the new C{now} and the process and expiry it gives
+        stored.
+        """
+        await self.acquiredLock(
+            "lock.again", "execution.1", processId="process.1", expiry=1000
+        )
+        decision = await self.acquireLock(
+            "lock.again",
+            "execution.1",
+            processId="process.2",
+            expiry=5000,
+            now=NOW + 999,
+        )
+        self.assertEqual(decision.status, Status.CREATED)
+        self.assertEqual(
+            decision.lock,
+            Lock("lock.again", "process.2", "execution.1", 5000, NOW + 5999),
+        )
+        self.assertEqual(
+            await self.store.heartbeatLocks("process.1", NOW + 1000), 0
+        )
+        self.assertEqual(
+            await self.store.heartbeatLocks("process.2", NOW + 1000), 1
+        )
+        await self.assertHeldUntil("lock.again", NOW + 6000)
+
+    async def test_acquireHeld(self):
+        """
+        Another execution cannot acquire a lock that has not expired (403,
+        no lock), not even one lease less a millisecond later; the holder
+        keeps it.
+        """
+        held = await self.acquiredLock("lock.held", "execution.1")
+        for now in [NOW, NOW + EXPIRY - 1]:
+            decision = await self.acquireLock(
+                "lock.held", "execution.2", processId="process.2", now=now
+            )
+            self.assertEqual(decision.status, Status.LOCK_ALREADY_ACQUIRED)
+            self.assertIsNone(decision.lock)
+        again = await self.acquiredLock(
+            "lock.held", "execution.1", now=NOW + 1
+        )
+        self.assertEqual(again.expiresAt, held.expiresAt + 1)
+
+    async def test_acquireExpired(self):
+        """
+        A lock expires at C{expiresAt}: from then on another execution
+        acquires it (201) even though no sweep has deleted it, and the old
+        holder no longer holds it.
+        """
+        await self.acquiredLock("lock.expired", "execution.1")
+        decision = await self.acquireLock(
+            "lock.expired",
+            "execution.2",
+            processId="process.2",
+            expiry=50,
+            now=NOW + EXPIRY,
+        )
+        self.assertEqual(decision.status, Status.CREATED)
+        self.assertEqual(
+            decision.lock,
+            Lock("lock.expired", "process.2", "execution.2", 50,
+                 NOW + EXPIRY + 50),
+        )
+        refused = await self.acquireLock(
+            "lock.expired", "execution.1", now=NOW + EXPIRY
+        )
+        self.assertEqual(refused.status, Status.LOCK_ALREADY_ACQUIRED)
+        self.assertFalse(
+            await self.releaseLock("lock.expired", "execution.1")
+        )
+
+    async def test_acquireLongExpired(self):
+        """
+        A lock that expired long ago is acquired by another execution.
+        """
+        await self.acquiredLock("lock.old", "execution.1", expiry=1)
+        lock = await self.acquiredLock(
+            "lock.old", "execution.2", now=LATER
+        )
+        self.assertEqual(lock.executionId, "execution.2")
+        self.assertEqual(lock.expiresAt, LATER + EXPIRY)
+
+    async def test_acquireResourcesApart(self):
+        """
+        Locks on different resources do not block each other, even held by
+        different executions of one process.
+        """
+        await self.acquiredLock("lock.a", "execution.1")
+        await self.acquiredLock("lock.b", "execution.2")
+        await self.acquiredLock("lock.c", "execution.1")
+
+    # Locks: release.
+
+    async def test_releaseHolder(self):
+        """
+        The holding execution releases its lock; then another execution
+        acquires it at once, and a second release finds nothing.
+        """
+        await self.acquiredLock("lock.release", "execution.1")
+        self.assertTrue(
+            await self.releaseLock("lock.release", "execution.1")
+        )
+        self.assertFalse(
+            await self.releaseLock("lock.release", "execution.1")
+        )
+        await self.acquiredLock("lock.release", "execution.2")
+
+    async def test_releaseNotHolder(self):
+        """
+        Another execution cannot release a lock: C{False}, and the lock is
+        still held.
+        """
+        await self.acquiredLock("lock.notMine", "execution.1")
+        self.assertFalse(
+            await self.releaseLock("lock.notMine", "execution.2")
+        )
+        await self.assertHeldUntil("lock.notMine", NOW + EXPIRY)
+
+    async def test_releaseUnknown(self):
+        """
+        Releasing a resource that has no lock answers C{False}.
+        """
+        self.assertFalse(await self.releaseLock("lock.none", "execution.1"))
+
+    async def test_releaseExpired(self):
+        """
+        The holder of an expired, unswept lock may still release it; then
+        there is nothing left to sweep.
+        """
+        await self.acquiredLock("lock.lapsed", "execution.1")
+        self.assertTrue(
+            await self.releaseLock("lock.lapsed", "execution.1", now=LATER)
+        )
+        self.assertEqual(await self.store.timeoutLocks(LATER, 10), 0)
+
+    # Locks: heartbeat.
+
+    async def test_heartbeat(self):
+        """
+        A heartbeat extends every lock of its process to one lease (each
+        lock's own) from C{now}, counts them, and leaves other processes'
+        locks alone.
+        """
+        await self.acquiredLock(
+            "lock.hb.1", "execution.1", processId="process.1", expiry=1000
+        )
+        await self.acquiredLock(
+            "lock.hb.2", "execution.2", processId="process.1", expiry=5000
+        )
+        await self.acquiredLock(
+            "lock.hb.other", "execution.3", processId="process.2",
+            expiry=1000,
+        )
+        self.assertEqual(
+            await self.store.heartbeatLocks("process.1", NOW + 500), 2
+        )
+        await self.assertHeldUntil("lock.hb.1", NOW + 1500)
+        await self.assertHeldUntil("lock.hb.2", NOW + 5500)
+        await self.assertHeldUntil("lock.hb.other", NOW + 1000)
+
+    async def test_heartbeatFromNow(self):
+        """
+        A heartbeat extends a lock from C{now}, not from its previous
+        expiry: heartbeats at one time all give the same expiry.
+        """
+        await self.acquiredLock(
+            "lock.hb.twice", "execution.1", processId="process.1"
+        )
+        for _ in range(3):
+            self.assertEqual(
+                await self.store.heartbeatLocks("process.1", NOW + 100), 1
+            )
+        await self.assertHeldUntil("lock.hb.twice", NOW + 100 + EXPIRY)
+
+    async def test_heartbeatNone(self):
+        """
+        A heartbeat of a process that holds no locks counts 0 and changes
+        nothing.
+        """
+        self.assertEqual(await self.store.heartbeatLocks("process.1", NOW), 0)
+        await self.acquiredLock(
+            "lock.hb.none", "execution.1", processId="process.1"
+        )
+        self.assertEqual(
+            await self.store.heartbeatLocks("process.2", NOW + 100), 0
+        )
+        await self.assertHeldUntil("lock.hb.none", NOW + EXPIRY)
+
+    # Locks: the sweep.
+
+    async def test_timeoutLocksNone(self):
+        """
+        With no expired lock, sweeping locks deletes nothing and counts 0.
+        """
+        self.assertEqual(await self.store.timeoutLocks(NOW, 10), 0)
+        await self.acquiredLock("lock.sweep.none", "execution.1")
+        self.assertEqual(
+            await self.store.timeoutLocks(NOW + EXPIRY - 1, 10), 0
+        )
+        await self.assertHeldUntil("lock.sweep.none", NOW + EXPIRY)
+
+    async def test_timeoutLocks(self):
+        """
+        Sweeping locks deletes every lock that has expired by C{now}
+        (C{expiresAt} included) and counts them; it leaves the rest.
+        """
+        await self.acquiredLock("lock.sweep.early", "execution.1", expiry=1)
+        await self.acquiredLock("lock.sweep.exact", "execution.2", expiry=2)
+        await self.acquiredLock("lock.sweep.notYet", "execution.3", expiry=3)
+        self.assertEqual(await self.store.timeoutLocks(NOW + 2, 10), 2)
+        for resourceId, executionId in [
+            ("lock.sweep.early", "execution.1"),
+            ("lock.sweep.exact", "execution.2"),
+        ]:
+            self.assertFalse(
+                await self.releaseLock(resourceId, executionId, now=NOW + 2)
+            )
+        self.assertEqual(await self.store.timeoutLocks(NOW + 2, 10), 0)
+        self.assertTrue(
+            await self.releaseLock(
+                "lock.sweep.notYet", "execution.3", now=NOW + 2
+            )
+        )
+
+    async def test_timeoutLocksLimit(self):
+        """
+        Sweeping locks deletes at most C{limit} of them, those that expired
+        first first; later sweeps delete the rest.
+        """
+        for n in range(5):
+            await self.acquiredLock(
+                f"lock.limit.{n}", f"execution.{n}", expiry=5 - n
+            )
+        self.assertEqual(await self.store.timeoutLocks(NOW + 5, 2), 2)
+        released = [
+            await self.releaseLock(f"lock.limit.{n}", f"execution.{n}")
+            for n in range(5)
+        ]
+        self.assertEqual(released, [True, True, True, False, False])
+        for n in range(5):
+            await self.acquiredLock(f"lock.limit.{n}", f"execution.{n}")
+        self.assertEqual(await self.store.timeoutLocks(LATER, 2), 2)
+        self.assertEqual(await self.store.timeoutLocks(LATER, 2), 2)
+        self.assertEqual(await self.store.timeoutLocks(LATER, 2), 1)
+        self.assertEqual(await self.store.timeoutLocks(LATER, 2), 0)
+
+    # Locks: ids.
+
+    async def test_lockIds(self):
+        """
+        Resource, process and execution ids are kept exactly: other ids
+        that a store might confuse with them are other locks.
+        """
+        ids = ["ü.1", "a b/c?d#e%f", "a_b", "a%b", "A_B", "a\\b", "x" * 1000]
+        for resourceId in ids:
+            lock = await self.acquiredLock(
+                resourceId, resourceId + ".e", processId=resourceId + ".p"
+            )
+            self.assertEqual(
+                lock,
+                Lock(resourceId, resourceId + ".p", resourceId + ".e",
+                     EXPIRY, NOW + EXPIRY),
+            )
+        for resourceId in ids:
+            self.assertEqual(
+                await self.store.heartbeatLocks(resourceId + ".p", NOW), 1
+            )
+            self.assertFalse(
+                await self.releaseLock(resourceId, resourceId + ".E")
+            )
+            self.assertTrue(
+                await self.releaseLock(resourceId, resourceId + ".e")
+            )
+
     # Requests that arrive together.
 
     async def test_concurrentCreates(self):
@@ -1345,3 +1712,42 @@ class StoreTestsMixin:
         winner = decisions[statuses.index(Status.CREATED)].promise
         self.assertEqual(statuses.count(ALREADY[winner.state]), 8)
         self.assertEqual(await self.readStored("race.complete"), winner)
+
+    async def test_concurrentAcquires(self):
+        """
+        Of acquires of one free resource by different executions that
+        arrive together exactly one is granted; the others are refused.
+        """
+        decisions = await gatherResults(
+            [
+                self.acquireLock(
+                    "race.lock", f"execution.{n}", processId=f"process.{n}"
+                )
+                for n in range(10)
+            ]
+        )
+        statuses = [decision.status for decision in decisions]
+        self.assertEqual(statuses.count(Status.CREATED), 1)
+        self.assertEqual(statuses.count(Status.LOCK_ALREADY_ACQUIRED), 9)
+        winner = decisions[statuses.index(Status.CREATED)].lock
+        self.assertTrue(
+            await self.releaseLock("race.lock", winner.executionId)
+        )
+
+    async def test_concurrentAcquiresExpired(self):
+        """
+        Of acquires of one expired lock by different executions that
+        arrive together exactly one takes it over.
+        """
+        await self.acquiredLock("race.expired", "execution.old")
+        decisions = await gatherResults(
+            [
+                self.acquireLock(
+                    "race.expired", f"execution.{n}", now=NOW + EXPIRY
+                )
+                for n in range(10)
+            ]
+        )
+        statuses = [decision.status for decision in decisions]
+        self.assertEqual(statuses.count(Status.CREATED), 1)
+        self.assertEqual(statuses.count(Status.LOCK_ALREADY_ACQUIRED), 9)
