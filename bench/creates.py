@@ -27,10 +27,13 @@ def startServer(src, flags):
     env = dict(os.environ)
     if src:
         env["PYTHONPATH"] = os.pathsep.join([src] + [p for p in [env.get("PYTHONPATH")] if p])
+    # `python -m` puts the working directory first on sys.path: run in the
+    # checkout being measured, or another checkout's code would shadow it.
     process = subprocess.Popen(
         [sys.executable, "-m", "twisted", "--log-format=text", "resonate",
          "--api-http-addr", "127.0.0.1:0", *flags],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
+        cwd=src or None,
     )
     for line in process.stdout:
         found = re.search(r"starting http server addr=([\d.]+):(\d+)", line)
