@@ -68,9 +68,53 @@ class IPromiseStore(Interface):
 
 class IScheduleStore(Interface):
     """
-    Schedules: cron expressions that create promises.  (Added by the
-    schedules work; no store provides it yet.)
+    Schedules: cron expressions that create promises.  Each method is one
+    transaction and returns a C{Deferred}.
     """
+
+    def createSchedule(request, now):
+        """
+        Create a schedule, or deduplicate, per
+        L{resonate.model.schedule.decideCreateSchedule}.
+
+        @param request: a L{resonate.model.schedule.CreateSchedule}.
+        @return: a C{Deferred} firing with a C{ScheduleDecision}.
+        """
+
+    def readSchedule(scheduleId, now):
+        """
+        @return: a C{Deferred} firing with the
+            L{resonate.model.schedule.Schedule} or L{None}.
+        """
+
+    def deleteSchedule(scheduleId, now):
+        """
+        @return: a C{Deferred} firing with C{True} if it was deleted.
+        """
+
+    def searchSchedules(query, now):
+        """
+        @param query: a L{resonate.model.schedule.ScheduleQuery}.
+        @return: a C{Deferred} firing with a
+            L{resonate.model.schedule.SchedulePage}.
+        """
+
+    def fireSchedules(now, limit):
+        """
+        Fire at most C{limit} due slots (C{nextRunTime <= now}), oldest
+        first, missed slots one by one: each creates its promise (unless it
+        exists) and advances its schedule, in one transaction, so a slot
+        fires at most once even when several processes share the store.
+
+        @return: a C{Deferred} firing with the number of slots fired.
+        """
+
+    def nextRunTime():
+        """
+        @return: a C{Deferred} firing with the earliest C{nextRunTime} of
+            any schedule, or L{None} when there are none: when the
+            scheduler should next wake.
+        """
 
 
 class ILockStore(Interface):
@@ -120,7 +164,7 @@ class ITaskStore(Interface):
     """
 
 
-class IStore(IPromiseStore, ILockStore):
+class IStore(IPromiseStore, IScheduleStore, ILockStore):
     """
     Everything the server keeps.
     """
@@ -254,4 +298,57 @@ class ILockRows(Interface):
         Delete at most C{limit} locks with C{expiresAt <= now}.
 
         @return: how many were deleted.
+        """
+
+
+class IScheduleRows(Interface):
+    """
+    Schedule rows, driven by the schedule scripts of
+    L{resonate.store.scripts} (with the promise rows, for firing).
+    """
+
+    def readSchedule(scheduleId):
+        """
+        @return: the stored L{resonate.model.schedule.Schedule} or L{None}.
+        """
+
+    def insertSchedule(schedule):
+        """
+        Insert C{schedule} unless its id is taken.
+
+        @return: C{True} if inserted.
+        """
+
+    def deleteSchedule(scheduleId):
+        """
+        @return: C{True} if a schedule was deleted.
+        """
+
+    def searchSchedules(query):
+        """
+        @param query: a L{resonate.model.schedule.ScheduleQuery}.
+        @return: a list of at most C{query.limit} C{(sortId, schedule)}
+            pairs, newest first, older than C{query.sortId} when set.
+        """
+
+    def dueSchedules(now, limit):
+        """
+        Schedules with C{nextRunTime <= now}, by C{(nextRunTime, sortId)};
+        where several processes share the store, rows another transaction
+        is firing are skipped (C{FOR UPDATE SKIP LOCKED}).
+
+        @return: a list of at most C{limit} schedules.
+        """
+
+    def advanceSchedule(previous, advanced):
+        """
+        Set C{advanced}'s C{lastRunTime} and C{nextRunTime} on condition
+        that the stored C{nextRunTime} is still C{previous.nextRunTime}.
+
+        @return: C{True} if advanced (this transaction fires the slot).
+        """
+
+    def earliestRunTime():
+        """
+        @return: the smallest C{nextRunTime} of any schedule, or L{None}.
         """

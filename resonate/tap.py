@@ -71,10 +71,21 @@ def buildService(config, store, reactor):
     from resonate.api.operations import Operations
     from resonate.services.background import BackgroundService
     from resonate.services.listen import ListeningService, endpointForAddress
+    from resonate.services.scheduler import ScheduleService
     from resonate.services.server import ResonateService
     from resonate.services.timeouts import BatchedSweep
 
-    operations = Operations(store, reactor, config.get("api.size"))
+    # Fires schedule slots on time; a schedule created here wakes it at
+    # once, one created by another process is noticed within a second.
+    scheduler = ScheduleService(
+        store, reactor, config.get("system.scheduleBatchSize")
+    )
+    operations = Operations(
+        store,
+        reactor,
+        config.get("api.size"),
+        onScheduleCreated=scheduler.wake,
+    )
     site = APISite(
         HTTPAPI(operations).resource(),
         maxBodySize=config.get("api.subsystems.http.maxBodySize"),
@@ -97,6 +108,7 @@ def buildService(config, store, reactor):
             ("timeout-locks", store.timeoutLocks),
         ]
     ]
+    loops.append(scheduler)
     return ResonateService(
         store,
         operations,

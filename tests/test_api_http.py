@@ -15,11 +15,14 @@ import json
 from twisted.internet.defer import Deferred
 from twisted.trial import unittest
 
+from resonate.model.schedule import nextRunTime
 from resonate.store.memory import MemoryStore
 from tests.apitools import NOW, LiveAPI
 
 LATER = NOW + 60_000
 B64 = base64.b64encode(b"hello").decode()
+EVERY_MINUTE = "* * * * *"
+PROMISE_TEMPLATE = "p.{{.id}}.{{.timestamp}}"
 
 
 def create(promiseId, timeout=LATER, ikey=None, strict=None, **fields):
@@ -62,6 +65,30 @@ def lockBody(**fields):
             "expiryInMilliseconds": 1000}
     body.update(fields)
     return {key: value for key, value in body.items() if value is not None}
+
+
+def scheduleBody(**fields):
+    """
+    A schedule create body: a valid one, changed by C{fields}; a field
+    given as L{None} is left out.
+    """
+    body = {"id": "s", "cron": EVERY_MINUTE, "promiseId": PROMISE_TEMPLATE,
+            "promiseTimeout": 60_000}
+    body.update(fields)
+    return {key: value for key, value in body.items() if value is not None}
+
+
+def createSchedule(scheduleId="s", ikey=None, **fields):
+    headers = {"idempotency-key": ikey} if ikey is not None else {}
+    return ("post", "/schedules", scheduleBody(id=scheduleId, **fields), headers)
+
+
+def readSchedule(scheduleId):
+    return ("get", "/schedules/" + scheduleId)
+
+
+def deleteSchedule(scheduleId):
+    return ("delete", "/schedules/" + scheduleId)
 
 
 # name, scene, request, expected HTTP code, expected error code or None,
@@ -310,6 +337,144 @@ CASES = [
     ("release with empty executionId", [], release("r", ""), 400, 4000, None),
     ("release with JSON array", [], ("raw", "POST", "/locks/release", b"[]"),
      400, 4000, None),
+
+    # POST /schedules
+    ("create schedule", [], createSchedule("s", ikey="ik", tags=None), 201, None,
+     {"id": "s", "cron": EVERY_MINUTE, "promiseId": PROMISE_TEMPLATE,
+      "promiseTimeout": 60_000, "promiseParam": {}, "tags": {},
+      "nextRunTime": nextRunTime(EVERY_MINUTE, NOW), "createdOn": NOW,
+      "idempotencyKey": "ik", "lastRunTime": None, "desc": None,
+      "promiseTags": None}),
+    ("create schedule with everything", [],
+     createSchedule("s", desc="d", tags={"k": "v"},
+                    promiseParam={"headers": {"a": "b"}, "data": B64},
+                    promiseTags={"t": "u"}), 201, None,
+     {"desc": "d", "tags": {"k": "v"}, "promiseParam": {"headers": {"a": "b"}, "data": B64},
+      "promiseTags": {"t": "u"}, "idempotencyKey": None}),
+    ("create schedule, description spelled out", [],
+     createSchedule("s", description="d"), 201, None, {"desc": "d"}),
+    ("create schedule with null parts (as SDKs send)", [],
+     createSchedule("s", desc=None, promiseParam={"headers": None, "data": None}),
+     201, None, {"promiseParam": {}, "tags": {}}),
+    ("create schedule, 6 fields", [], createSchedule("s", cron="*/10 * * * * *"), 201, None,
+     {"cron": "*/10 * * * * *", "nextRunTime": nextRunTime("*/10 * * * * *", NOW)}),
+    ("create schedule, @daily", [], createSchedule("s", cron="@daily"), 201, None,
+     {"nextRunTime": nextRunTime("@daily", NOW)}),
+    ("create schedule, @every 1m", [], createSchedule("s", cron="@every 1m"), 201, None,
+     {"nextRunTime": nextRunTime("@every 1m", NOW)}),
+    ("create schedule at a later now", [at(LATER + 1)], createSchedule("s"), 201, None,
+     {"nextRunTime": nextRunTime(EVERY_MINUTE, LATER + 1), "createdOn": LATER + 1}),
+    ("create schedule with the longest promiseTimeout", [],
+     createSchedule("s", promiseTimeout=2**62), 201, None, {"promiseTimeout": 2**62}),
+    ("create schedule with unknown fields", [], createSchedule("s", extra=[1]), 201, None,
+     {"id": "s"}),
+    ("create schedule, same key", [createSchedule("s", ikey="ik")],
+     createSchedule("s", ikey="ik"), 200, None, {"id": "s", "idempotencyKey": "ik"}),
+    ("create schedule, same key, other body",
+     [createSchedule("s", ikey="ik", cron="@daily", promiseTimeout=5), at(LATER)],
+     createSchedule("s", ikey="ik", cron="@hourly", promiseTimeout=7, tags={"k": "v"}),
+     200, None, {"cron": "@daily", "promiseTimeout": 5, "tags": {}, "createdOn": NOW,
+                 "nextRunTime": nextRunTime("@daily", NOW)}),
+    ("create schedule, other key", [createSchedule("s", ikey="ik")],
+     createSchedule("s", ikey="other"), 409, 4091, None),
+    ("create schedule, no key on request", [createSchedule("s", ikey="ik")],
+     createSchedule("s"), 409, 4091, None),
+    ("create schedule, no key stored", [createSchedule("s")],
+     createSchedule("s", ikey="ik"), 409, 4091, None),
+    ("create schedule, no keys at all", [createSchedule("s")],
+     createSchedule("s"), 409, 4091, None),
+    ("create schedule after delete", [createSchedule("s"), deleteSchedule("s")],
+     createSchedule("s"), 201, None, {"id": "s"}),
+    ("create schedule with slashes", [], createSchedule("a/b/c"), 201, None,
+     {"id": "a/b/c"}),
+
+    # schedule validation
+    ("create schedule without id", [], createSchedule(None), 400, 4000, None),
+    ("create schedule with empty id", [], createSchedule(""), 400, 4000, None),
+    ("create schedule with non-string id", [], createSchedule(7), 400, 4000, None),
+    ("create schedule with NUL in id", [], createSchedule("a\x00b"), 400, 4000, None),
+    ("create schedule without cron", [], createSchedule("s", cron=None), 400, 4000, None),
+    ("create schedule with empty cron", [], createSchedule("s", cron=""), 400, 4000, None),
+    ("create schedule with non-string cron", [], createSchedule("s", cron=5),
+     400, 4000, None),
+    ("create schedule with cron x", [], createSchedule("s", cron="x"), 400, 4000, None),
+    ("create schedule with 3 fields", [], createSchedule("s", cron="* * *"),
+     400, 4000, None),
+    ("create schedule with 7 fields", [], createSchedule("s", cron="* * * * * * *"),
+     400, 4000, None),
+    ("create schedule with minute 61", [], createSchedule("s", cron="61 * * * *"),
+     400, 4000, None),
+    ("create schedule with unknown descriptor", [], createSchedule("s", cron="@never"),
+     400, 4000, None),
+    ("create schedule with bad @every", [], createSchedule("s", cron="@every soon"),
+     400, 4000, None),
+    ("create schedule without promiseId", [], createSchedule("s", promiseId=None),
+     400, 4000, None),
+    ("create schedule with empty promiseId", [], createSchedule("s", promiseId=""),
+     400, 4000, None),
+    ("create schedule with non-string promiseId", [], createSchedule("s", promiseId=[]),
+     400, 4000, None),
+    ("create schedule without promiseTimeout", [],
+     createSchedule("s", promiseTimeout=None), 400, 4000, None),
+    ("create schedule with promiseTimeout 0", [], createSchedule("s", promiseTimeout=0),
+     400, 4000, None),
+    ("create schedule with negative promiseTimeout", [],
+     createSchedule("s", promiseTimeout=-1), 400, 4000, None),
+    ("create schedule with float promiseTimeout", [],
+     createSchedule("s", promiseTimeout=1.5), 400, 4000, None),
+    ("create schedule with string promiseTimeout", [],
+     createSchedule("s", promiseTimeout="1000"), 400, 4000, None),
+    ("create schedule with boolean promiseTimeout", [],
+     createSchedule("s", promiseTimeout=True), 400, 4000, None),
+    ("create schedule with promiseTimeout past 2^62", [],
+     createSchedule("s", promiseTimeout=2**62 + 1), 400, 4000, None),
+    ("create schedule with non-object promiseParam", [],
+     createSchedule("s", promiseParam="x"), 400, 4000, None),
+    ("create schedule with bad base64", [],
+     createSchedule("s", promiseParam={"data": "%%%"}), 400, 4000, None),
+    ("create schedule with non-string header", [],
+     createSchedule("s", promiseParam={"headers": {"a": 1}}), 400, 4000, None),
+    ("create schedule with non-string tag", [], createSchedule("s", tags={"a": 1}),
+     400, 4000, None),
+    ("create schedule with non-object tags", [], createSchedule("s", tags=["a"]),
+     400, 4000, None),
+    ("create schedule with non-string promiseTag", [],
+     createSchedule("s", promiseTags={"a": True}), 400, 4000, None),
+    ("create schedule with non-string desc", [], createSchedule("s", desc=1),
+     400, 4000, None),
+    ("create schedule with invalid JSON", [], ("raw", "POST", "/schedules", b"{nope"),
+     400, 4000, None),
+    ("create schedule with JSON array", [], ("raw", "POST", "/schedules", b"[]"),
+     400, 4000, None),
+    ("create schedule with empty body", [], ("raw", "POST", "/schedules", b""),
+     400, 4000, None),
+
+    # GET /schedules/{id}
+    ("read schedule", [createSchedule("s", ikey="ik")], readSchedule("s"), 200, None,
+     {"id": "s", "cron": EVERY_MINUTE, "idempotencyKey": "ik", "createdOn": NOW,
+      "nextRunTime": nextRunTime(EVERY_MINUTE, NOW), "tags": {}, "promiseParam": {}}),
+    ("read schedule missing", [], readSchedule("nope"), 404, 4042, None),
+    ("read schedule, not a promise", [create("p")], readSchedule("p"), 404, 4042, None),
+    ("read promise, not a schedule", [createSchedule("s")], read("s"), 404, 4040, None),
+    ("read schedule with slashes", [createSchedule("a/b/c")], readSchedule("a/b/c"),
+     200, None, {"id": "a/b/c"}),
+    ("read schedule percent-encoded", [createSchedule("a b?#%")],
+     readSchedule("a%20b%3F%23%25"), 200, None, {"id": "a b?#%"}),
+
+    # DELETE /schedules/{id}
+    ("delete schedule", [createSchedule("s")], deleteSchedule("s"), 204, None, None),
+    ("delete schedule, then read", [createSchedule("s"), deleteSchedule("s")],
+     readSchedule("s"), 404, 4042, None),
+    ("delete schedule twice", [createSchedule("s"), deleteSchedule("s")],
+     deleteSchedule("s"), 404, 4042, None),
+    ("delete schedule missing", [], deleteSchedule("nope"), 404, 4042, None),
+    ("delete schedule with slashes", [createSchedule("a/b"), createSchedule("a")],
+     deleteSchedule("a/b"), 204, None, None),
+    ("delete schedule with slashes leaves its prefix",
+     [createSchedule("a/b"), createSchedule("a"), deleteSchedule("a/b")],
+     readSchedule("a"), 200, None, {"id": "a"}),
+    ("wrong method on a schedule", [createSchedule("s")],
+     ("patch", "/schedules/s", {}), 405, 4050, None),
 
     # routing
     ("path not UTF-8", [], ("get", "/promises/%FF"), 400, 4000, None),
@@ -573,6 +738,245 @@ class HTTPAPITestsMixin:
             self.assertEqual(response.code, 400, query)
             self.assertEqual(response.errorCode, 4000, query)
             self.assertEqual(response.body["error"]["details"][0]["field"], field, query)
+
+    async def test_scheduleCreated(self):
+        """
+        A created schedule is answered (201) and read back (200) whole:
+        C{nextRunTime} is the first slot after now, C{tags} and
+        C{promiseParam} are present though empty, and C{desc},
+        C{promiseTags}, C{lastRunTime} and C{idempotencyKey} are left out
+        while they have no value.
+        """
+        api = await self.startAPI()
+        created = await api.request("POST", "/schedules", scheduleBody(id="s"))
+        self.assertEqual(created.code, 201, created)
+        expected = {
+            "id": "s",
+            "cron": EVERY_MINUTE,
+            "tags": {},
+            "promiseId": PROMISE_TEMPLATE,
+            "promiseTimeout": 60_000,
+            "promiseParam": {},
+            "nextRunTime": nextRunTime(EVERY_MINUTE, NOW),
+            "createdOn": NOW,
+        }
+        self.assertEqual(created.body, expected)
+        self.assertGreater(created.body["nextRunTime"], NOW)
+        self.assertLessEqual(created.body["nextRunTime"], NOW + 60_000)
+        read = await api.request("GET", "/schedules/s")
+        self.assertEqual(read.code, 200, read)
+        self.assertEqual(read.body, expected)
+
+    async def test_scheduleDeleteEmptyBody(self):
+        """
+        Deleting a schedule answers 204 with an empty body; it is gone.
+        """
+        api = await self.startAPI()
+        await api.request("POST", "/schedules", scheduleBody(id="s"))
+        deleted = await api.request("DELETE", "/schedules/s")
+        self.assertEqual(deleted.code, 204, deleted)
+        self.assertEqual(deleted.raw, b"")
+        read = await api.request("GET", "/schedules/s")
+        self.assertEqual(read.code, 404, read)
+        self.assertEqual(read.errorCode, 4042)
+
+    async def test_scheduleValidationDetailsPerField(self):
+        """
+        A bad schedule reports one detail per bad field, naming it; a bad
+        cron is named with the reason.
+        """
+        api = await self.startAPI()
+        response = await api.request(
+            "POST",
+            "/schedules",
+            {"cron": "61 * * * *", "promiseTimeout": 0, "promiseParam": 1,
+             "tags": {"a": 2}, "promiseTags": {"b": 3}, "desc": 4},
+        )
+        self.assertEqual(response.code, 400, response)
+        details = {d["field"]: d["message"] for d in response.body["error"]["details"]}
+        self.assertEqual(
+            sorted(details),
+            ["cron", "desc", "id", "promiseId", "promiseParam", "promiseTags.b",
+             "promiseTimeout", "tags.a"],
+        )
+        self.assertEqual(len(response.body["error"]["details"]), len(details))
+        self.assertIn("out of range", details["cron"])
+        for cron in ["x", "* * *"]:
+            response = await api.request(
+                "POST", "/schedules", scheduleBody(cron=cron)
+            )
+            [detail] = response.body["error"]["details"]
+            self.assertEqual(detail["field"], "cron", cron)
+            self.assertTrue(detail["message"].startswith("cron is invalid: "), detail)
+
+    async def test_scheduleCreatedWakesScheduler(self):
+        """
+        C{onScheduleCreated} is called once per created schedule (201), not
+        for a deduplicated (200), refused (409) or invalid (400) one; if it
+        fails, the failure is logged and the schedule is created anyway.
+        """
+        api = await self.startAPI()
+        calls = []
+        api.operations._onScheduleCreated = lambda: calls.append(None)
+        headers = {"idempotency-key": "ik"}
+        created = await api.request("POST", "/schedules", scheduleBody(), headers)
+        self.assertEqual(created.code, 201, created)
+        self.assertEqual(len(calls), 1)
+        again = await api.request("POST", "/schedules", scheduleBody(), headers)
+        self.assertEqual(again.code, 200, again)
+        refused = await api.request("POST", "/schedules", scheduleBody())
+        self.assertEqual(refused.code, 409, refused)
+        invalid = await api.request("POST", "/schedules", scheduleBody(cron="x"))
+        self.assertEqual(invalid.code, 400, invalid)
+        self.assertEqual(len(calls), 1)
+
+        def broken():
+            raise RuntimeError("scheduler asleep")
+
+        api.operations._onScheduleCreated = broken
+        created = await api.request("POST", "/schedules", scheduleBody(id="t"))
+        self.assertEqual(created.code, 201, created)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        read = await api.request("GET", "/schedules/t")
+        self.assertEqual(read.code, 200, read)
+
+    async def test_onScheduleCreatedKeyword(self):
+        """
+        L{Operations} takes the scheduler hook as the C{onScheduleCreated}
+        keyword and calls it after a create that answers 201.
+        """
+        from twisted.internet.task import Clock
+
+        from resonate.api.operations import Operations
+        from resonate.model.schedule import CreateSchedule
+        from resonate.status import Status
+
+        calls = []
+        clock = Clock()
+        clock.advance(NOW / 1000)
+        operations = Operations(
+            self.makeStore(), clock, 10, onScheduleCreated=lambda: calls.append(1)
+        )
+        request = CreateSchedule(
+            id="s", cron=EVERY_MINUTE, promiseId="p", promiseTimeout=1000
+        )
+        decision = await operations.createSchedule(request)
+        self.assertEqual(decision.status, Status.CREATED)
+        self.assertEqual(calls, [1])
+        decision = await operations.createSchedule(request)
+        self.assertEqual(decision.status, Status.SCHEDULE_ALREADY_EXISTS)
+        self.assertEqual(calls, [1])
+
+    async def searchSchedules(self, api, query):
+        return await api.request("GET", "/schedules" + query)
+
+    async def test_scheduleSearch(self):
+        """
+        Schedule search filters by id pattern and tags, newest first.
+        """
+        api = await self.startAPI()
+        for scheduleId, tags in [("a.1", {"k": "v"}), ("a.2", {"k": "w"}),
+                                 ("b.1", {"k": "v", "x": "y"}), ("a/b", {})]:
+            created = await api.request(
+                "POST", "/schedules", scheduleBody(id=scheduleId, tags=tags)
+            )
+            self.assertEqual(created.code, 201, created)
+        await api.create("a.9")
+
+        async def ids(query):
+            response = await self.searchSchedules(api, query)
+            self.assertEqual(response.code, 200, response)
+            self.assertIsNone(response.body["cursor"])
+            return [s["id"] for s in response.body["schedules"]]
+
+        self.assertEqual(await ids(""), ["a/b", "b.1", "a.2", "a.1"])
+        self.assertEqual(await ids("?id=*"), ["a/b", "b.1", "a.2", "a.1"])
+        self.assertEqual(await ids("?id=a.*"), ["a.2", "a.1"])
+        self.assertEqual(await ids("?id=a*"), ["a/b", "a.2", "a.1"])
+        self.assertEqual(await ids("?id=*.1"), ["b.1", "a.1"])
+        self.assertEqual(await ids("?id=a/b"), ["a/b"])
+        self.assertEqual(await ids("?id=a.9"), [])
+        self.assertEqual(await ids("?tags[k]=v"), ["b.1", "a.1"])
+        self.assertEqual(await ids("?tags[k]=v&tags[x]=y"), ["b.1"])
+        self.assertEqual(await ids("?id=a*&tags[k]=v"), ["a.1"])
+        # Parameters of promise search mean nothing here.
+        self.assertEqual(await ids("?id=b*&state=pending"), ["b.1"])
+        response = await self.searchSchedules(api, "?id=a.1")
+        [schedule] = response.body["schedules"]
+        self.assertEqual(schedule["tags"], {"k": "v"})
+        self.assertEqual(schedule["cron"], EVERY_MINUTE)
+        self.assertEqual(schedule["nextRunTime"], nextRunTime(EVERY_MINUTE, NOW))
+        self.assertEqual(schedule["createdOn"], NOW)
+
+    async def test_scheduleSearchPaging(self):
+        """
+        A schedule cursor is returned only with a full page and carries the
+        whole query; the last page may be empty.
+        """
+        api = await self.startAPI()
+        for i in range(5):
+            await api.request(
+                "POST", "/schedules", scheduleBody(id=f"s{i}", tags={"t": "1"})
+            )
+        await api.request("POST", "/schedules", scheduleBody(id="other", tags={"t": "1"}))
+        await api.request("POST", "/schedules", scheduleBody(id="s9"))
+        seen = []
+        response = await self.searchSchedules(api, "?id=s*&tags[t]=1&limit=2")
+        pages = 0
+        while True:
+            pages += 1
+            self.assertEqual(response.code, 200, response)
+            seen.extend(s["id"] for s in response.body["schedules"])
+            cursor = response.body["cursor"]
+            if cursor is None:
+                break
+            self.assertEqual(len(response.body["schedules"]), 2)
+            # Other parameters are ignored when a cursor is given.
+            response = await self.searchSchedules(
+                api, f"?cursor={cursor}&limit=0&id=&tags=x"
+            )
+        self.assertEqual(seen, ["s4", "s3", "s2", "s1", "s0"])
+        self.assertEqual(pages, 3)
+        response = await self.searchSchedules(api, "?id=s*&tags[t]=1&limit=5")
+        self.assertIsNotNone(response.body["cursor"])
+        response = await self.searchSchedules(
+            api, f"?cursor={response.body['cursor']}"
+        )
+        self.assertEqual(response.body, {"cursor": None, "schedules": []})
+
+    async def test_scheduleSearchValidation(self):
+        """
+        Bad schedule search parameters answer 400 with the field named;
+        a promise cursor is no schedule cursor, and the other way round.
+        """
+        api = await self.startAPI()
+        for i in range(2):
+            await api.create(f"p{i}")
+            await api.request("POST", "/schedules", scheduleBody(id=f"s{i}"))
+        promiseCursor = (await self.search(api, "?limit=1")).body["cursor"]
+        scheduleCursor = (await self.searchSchedules(api, "?limit=1")).body["cursor"]
+        self.assertIsNotNone(promiseCursor)
+        self.assertIsNotNone(scheduleCursor)
+        for search, query, field in [
+            (self.searchSchedules, "?id=", "id"),
+            (self.searchSchedules, "?limit=0", "limit"),
+            (self.searchSchedules, "?limit=101", "limit"),
+            (self.searchSchedules, "?limit=ten", "limit"),
+            (self.searchSchedules, "?tags=x", "tags"),
+            (self.searchSchedules, "?cursor=garbage", "cursor"),
+            (self.searchSchedules, "?cursor=eyJpZCI6MX0", "cursor"),
+            (self.searchSchedules, f"?cursor={promiseCursor}", "cursor"),
+            (self.search, f"?cursor={scheduleCursor}", "cursor"),
+        ]:
+            response = await search(api, query)
+            self.assertEqual(response.code, 400, query)
+            self.assertEqual(response.errorCode, 4000, query)
+            self.assertEqual(response.body["error"]["details"][0]["field"], field, query)
+        for search, cursor, key in [(self.search, promiseCursor, "promises"),
+                                    (self.searchSchedules, scheduleCursor, "schedules")]:
+            response = await search(api, f"?cursor={cursor}")
+            self.assertEqual(response.code, 200, response)
+            self.assertEqual(len(response.body[key]), 1)
 
     async def test_bodyTooLarge(self):
         """

@@ -24,6 +24,12 @@ from resonate.model.promise import (
     State,
     Value,
 )
+from resonate.model.schedule import (
+    CreateSchedule,
+    InvalidCron,
+    ScheduleQuery,
+    checkCron,
+)
 
 INT64_MAX = 2**63 - 1
 
@@ -241,24 +247,15 @@ def parseCompletePromise(promiseId, body, headers):
     )
 
 
-def parseSearchArgs(args):
+def _parseQueryArgs(problems, args):
     """
-    Parse the query of C{GET /promises} (without a cursor).
+    Read the parameters promise and schedule searches share.
 
-    @param args: a C{dict} from C{str} name to a list of C{str} values.
-    @return: a L{PromiseQuery}.
-    @raise ValidationError: one detail per bad parameter.
+    @return: C{(pattern, tags, limit)}.
     """
-    problems = _Problems()
     pattern = _single(args, "id", "*")
     if pattern == "":
         problems.add("id", "must not be empty")
-    stateText = _single(args, "state", None)
-    states = ALL_STATES
-    if stateText is not None:
-        states = SEARCH_STATES.get(stateText.lower())
-        if states is None:
-            problems.add("state", "must be one of pending, resolved, rejected")
     tags = {}
     for name, values in args.items():
         if name == "tags":
@@ -274,8 +271,41 @@ def parseSearchArgs(args):
             limit = None
         if limit is None or not 1 <= limit <= MAX_SEARCH_LIMIT:
             problems.add("limit", f"must be an integer from 1 to {MAX_SEARCH_LIMIT}")
+    return pattern, tags, limit
+
+
+def parseSearchArgs(args):
+    """
+    Parse the query of C{GET /promises} (without a cursor).
+
+    @param args: a C{dict} from C{str} name to a list of C{str} values.
+    @return: a L{PromiseQuery}.
+    @raise ValidationError: one detail per bad parameter.
+    """
+    problems = _Problems()
+    pattern, tags, limit = _parseQueryArgs(problems, args)
+    stateText = _single(args, "state", None)
+    states = ALL_STATES
+    if stateText is not None:
+        states = SEARCH_STATES.get(stateText.lower())
+        if states is None:
+            problems.add("state", "must be one of pending, resolved, rejected")
     problems.check()
     return PromiseQuery(id=pattern, states=states, tags=tags, limit=limit)
+
+
+def parseScheduleSearchArgs(args):
+    """
+    Parse the query of C{GET /schedules} (without a cursor).
+
+    @param args: a C{dict} from C{str} name to a list of C{str} values.
+    @return: a L{ScheduleQuery}.
+    @raise ValidationError: one detail per bad parameter.
+    """
+    problems = _Problems()
+    pattern, tags, limit = _parseQueryArgs(problems, args)
+    problems.check()
+    return ScheduleQuery(id=pattern, tags=tags, limit=limit)
 
 
 def _single(args, name, default):
@@ -283,27 +313,26 @@ def _single(args, name, default):
     return values[-1] if values else default
 
 
-def encodeCursor(query):
-    """
-    Encode the query of the next page as an opaque, URL-safe cursor.
-    """
-    claims = {
-        "id": query.id,
-        "states": sorted(state.value for state in query.states),
-        "tags": query.tags,
-        "limit": query.limit,
-        "sortId": query.sortId,
-    }
+#: The C{kind} claim of a promise search cursor.
+_PROMISES_CURSOR = "promises"
+
+#: The C{kind} claim of a schedule search cursor.
+_SCHEDULES_CURSOR = "schedules"
+
+
+def _encodeClaims(claims):
     raw = json.dumps(claims, separators=(",", ":"), sort_keys=True).encode()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
-def decodeCursor(cursor):
+def _decodeClaims(cursor, kind):
     """
-    Decode a cursor made by L{encodeCursor}.
+    Decode the claims of a cursor of C{kind} and check what every kind
+    carries: an id pattern, tags, a page limit and a sort id.
 
-    @return: a L{PromiseQuery}.
-    @raise ValidationError: the cursor is not one of ours.
+    @return: the claims, a C{dict}.
+    @raise ValidationError: the cursor is not one of ours, or of another
+        kind.
     """
     invalid = ValidationError([("cursor", "is invalid")])
     try:
@@ -314,30 +343,96 @@ def decodeCursor(cursor):
     if not isinstance(claims, dict):
         raise invalid
     pattern = claims.get("id")
-    states = claims.get("states")
     tags = claims.get("tags")
     limit = claims.get("limit")
-    sortId = claims.get("sortId")
     valid = (
-        isinstance(pattern, str)
+        claims.get("kind") == kind
+        and isinstance(pattern, str)
         and pattern != ""
-        and isinstance(states, list)
-        and states
-        and all(s in State._value2member_map_ for s in states)
         and isinstance(tags, dict)
         and all(isinstance(v, str) for v in tags.values())
         and _isInteger(limit)
         and 1 <= limit <= MAX_SEARCH_LIMIT
-        and _isInteger(sortId)
+        and _isInteger(claims.get("sortId"))
     )
     if not valid:
         raise invalid
+    return claims
+
+
+def encodeCursor(query):
+    """
+    Encode the query of the next page of a promise search as an opaque,
+    URL-safe cursor.
+    """
+    return _encodeClaims(
+        {
+            "kind": _PROMISES_CURSOR,
+            "id": query.id,
+            "states": sorted(state.value for state in query.states),
+            "tags": query.tags,
+            "limit": query.limit,
+            "sortId": query.sortId,
+        }
+    )
+
+
+def decodeCursor(cursor):
+    """
+    Decode a cursor made by L{encodeCursor}.
+
+    @return: a L{PromiseQuery}.
+    @raise ValidationError: the cursor is not one of ours (a schedule
+        cursor included).
+    """
+    claims = _decodeClaims(cursor, _PROMISES_CURSOR)
+    states = claims.get("states")
+    valid = (
+        isinstance(states, list)
+        and states
+        and all(s in State._value2member_map_ for s in states)
+    )
+    if not valid:
+        raise ValidationError([("cursor", "is invalid")])
     return PromiseQuery(
-        id=pattern,
+        id=claims["id"],
         states=frozenset(State(s) for s in states),
-        tags=tags,
-        limit=limit,
-        sortId=sortId,
+        tags=claims["tags"],
+        limit=claims["limit"],
+        sortId=claims["sortId"],
+    )
+
+
+def encodeScheduleCursor(query):
+    """
+    Encode the query of the next page of a schedule search as an opaque,
+    URL-safe cursor.
+    """
+    return _encodeClaims(
+        {
+            "kind": _SCHEDULES_CURSOR,
+            "id": query.id,
+            "tags": query.tags,
+            "limit": query.limit,
+            "sortId": query.sortId,
+        }
+    )
+
+
+def decodeScheduleCursor(cursor):
+    """
+    Decode a cursor made by L{encodeScheduleCursor}.
+
+    @return: a L{ScheduleQuery}.
+    @raise ValidationError: the cursor is not one of ours (a promise cursor
+        included).
+    """
+    claims = _decodeClaims(cursor, _SCHEDULES_CURSOR)
+    return ScheduleQuery(
+        id=claims["id"],
+        tags=claims["tags"],
+        limit=claims["limit"],
+        sortId=claims["sortId"],
     )
 
 
@@ -388,6 +483,44 @@ def renderSearchPage(page):
     }
 
 
+def renderSchedule(schedule):
+    """
+    Render a schedule as the v0.5 API does: C{desc}, C{promiseTags},
+    C{lastRunTime} and C{idempotencyKey} are omitted when they have no
+    value; C{tags} and C{promiseParam} are always present.
+    """
+    rendered = {"id": schedule.id}
+    if schedule.description:
+        rendered["desc"] = schedule.description
+    rendered["cron"] = schedule.cron
+    rendered["tags"] = schedule.tags or {}
+    rendered["promiseId"] = schedule.promiseId
+    rendered["promiseTimeout"] = schedule.promiseTimeout
+    rendered["promiseParam"] = renderValue(schedule.promiseParam)
+    if schedule.promiseTags:
+        rendered["promiseTags"] = schedule.promiseTags
+    if schedule.lastRunTime is not None:
+        rendered["lastRunTime"] = schedule.lastRunTime
+    rendered["nextRunTime"] = schedule.nextRunTime
+    if schedule.idempotencyKey is not None:
+        rendered["idempotencyKey"] = schedule.idempotencyKey
+    rendered["createdOn"] = schedule.createdOn
+    return rendered
+
+
+def renderSchedulePage(page):
+    """
+    Render a schedule search page with its cursor (L{None} on a short
+    page).
+    """
+    return {
+        "cursor": (
+            encodeScheduleCursor(page.next) if page.next is not None else None
+        ),
+        "schedules": [renderSchedule(s) for s in page.schedules],
+    }
+
+
 _ERROR_TYPES = {
     "validation": "FieldValidationError",
     "request": "RequestError",
@@ -435,6 +568,66 @@ def _requireText(problems, body, field):
     else:
         return value
     return None
+
+
+def _optionalText(problems, body, field):
+    value = body.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        problems.add(field, "must be a string")
+    elif not _isText(value):
+        problems.add(field, "must be valid Unicode text without NUL")
+    else:
+        return value
+    return None
+
+
+def parseCreateSchedule(body, headers):
+    """
+    Parse C{POST /schedules}: C{id}, C{cron}, C{promiseId} and
+    C{promiseTimeout} are required; the description may be given as
+    C{description} or, as v0.5 names it, C{desc}.
+
+    @param body: the decoded JSON object.
+    @param headers: see L{parseHeaders}; only C{idempotency-key} is read.
+    @return: a L{CreateSchedule}.
+    @raise ValidationError: one detail per bad field.
+    """
+    problems = _Problems()
+    scheduleId = _requireText(problems, body, "id")
+    descriptionField = "desc" if body.get("description") is None else "description"
+    description = _optionalText(problems, body, descriptionField)
+    cron = _requireText(problems, body, "cron")
+    if cron is not None:
+        try:
+            checkCron(cron)
+        except InvalidCron as e:
+            problems.add("cron", f"is invalid: {e}")
+    tags = _parseStringMap(problems, "tags", body.get("tags"))
+    promiseId = _requireText(problems, body, "promiseId")
+    promiseTimeout = body.get("promiseTimeout")
+    if promiseTimeout is None:
+        problems.add("promiseTimeout", "is required")
+    elif not _isInteger(promiseTimeout) or not 0 < promiseTimeout <= MAX_LEASE:
+        # Relative, like a lease: a slot's time + promiseTimeout must fit in
+        # 64 bits.
+        problems.add("promiseTimeout", "must be a positive integer up to 2^62")
+    promiseParam = _parseValue(problems, "promiseParam", body.get("promiseParam"))
+    promiseTags = _parseStringMap(problems, "promiseTags", body.get("promiseTags"))
+    idempotencyKey = headers("idempotency-key") or None
+    problems.check()
+    return CreateSchedule(
+        id=scheduleId,
+        description=description,
+        cron=cron,
+        tags=tags,
+        promiseId=promiseId,
+        promiseTimeout=promiseTimeout,
+        promiseParam=promiseParam,
+        promiseTags=promiseTags,
+        idempotencyKey=idempotencyKey,
+    )
 
 
 def parseAcquireLock(body):

@@ -164,6 +164,57 @@ class HTTPAPI:
         decision = await self._operations.completePromise(complete)
         return _decisionAnswer(decision, codec.renderPromise)
 
+    @app.route("/schedules", methods=["POST"])
+    @_endpoint
+    async def createSchedule(self, request):
+        """
+        C{POST /schedules}: 201 created, 200 deduplicated (same idempotency
+        key; the body is not compared), 409 exists.
+        """
+        body = codec.parseJSONObject(request.content.read())
+        create = codec.parseCreateSchedule(body, _headerReader(request))
+        decision = await self._operations.createSchedule(create)
+        if decision.status.isError:
+            raise ResonateError(decision.status)
+        return decision.status, codec.renderSchedule(decision.schedule)
+
+    @app.route("/schedules", methods=["GET"])
+    @_endpoint
+    async def searchSchedules(self, request):
+        """
+        C{GET /schedules}: search by id pattern and tags, newest first.  A
+        cursor, when given, carries the whole query.
+        """
+        args = _queryArgs(request)
+        cursor = args.get("cursor")
+        if cursor and cursor[-1]:
+            query = codec.decodeScheduleCursor(cursor[-1])
+        else:
+            query = codec.parseScheduleSearchArgs(args)
+        page = await self._operations.searchSchedules(query)
+        return Status.OK, codec.renderSchedulePage(page)
+
+    @app.route("/schedules/<path:scheduleId>", methods=["GET"])
+    @_endpoint
+    async def readSchedule(self, request, scheduleId):
+        """
+        C{GET /schedules/{id...}}: 200 or 404.
+        """
+        schedule = await self._operations.readSchedule(scheduleId)
+        if schedule is None:
+            raise ResonateError(Status.SCHEDULE_NOT_FOUND)
+        return Status.OK, codec.renderSchedule(schedule)
+
+    @app.route("/schedules/<path:scheduleId>", methods=["DELETE"])
+    @_endpoint
+    async def deleteSchedule(self, request, scheduleId):
+        """
+        C{DELETE /schedules/{id...}}: 204 deleted, 404 not found.
+        """
+        if not await self._operations.deleteSchedule(scheduleId):
+            raise ResonateError(Status.SCHEDULE_NOT_FOUND)
+        return Status.NO_CONTENT, None
+
     @app.route("/locks/acquire", methods=["POST"])
     @_endpoint
     async def acquireLock(self, request):

@@ -9,6 +9,7 @@ disagree about anything but the wire.
 """
 
 from twisted.internet.defer import Deferred, succeed
+from twisted.logger import Logger
 
 from resonate.errors import ResonateError
 from resonate.status import Status
@@ -21,16 +22,23 @@ class Operations:
     @ivar inFlight: how many operations are running.
     """
 
-    def __init__(self, store, clock, size):
+    _log = Logger()
+
+    def __init__(self, store, clock, size, onScheduleCreated=None):
         """
         @param store: an L{resonate.interfaces.IStore} provider.
         @param clock: an C{IReactorTime}; C{now} is read from it once per
             operation.
         @param size: the most operations in flight; beyond it, 503 (5031).
+        @param onScheduleCreated: L{None}, or a callable without arguments
+            called after each schedule is created (201), to wake the
+            scheduler.  Its result is ignored and its failure is logged:
+            the schedule is created either way.
         """
         self._store = store
         self._clock = clock
         self._size = size
+        self._onScheduleCreated = onScheduleCreated
         self._stopping = False
         self._drained = []
         self.inFlight = 0
@@ -84,6 +92,46 @@ class Operations:
         @return: a coroutine producing a L{resonate.model.promise.SearchPage}.
         """
         return self._run(self._store.searchPromises, query)
+
+    async def createSchedule(self, request):
+        """
+        Create a schedule, and wake the scheduler if one was created.
+
+        @param request: a L{resonate.model.schedule.CreateSchedule}.
+        @return: a coroutine producing a
+            L{resonate.model.schedule.ScheduleDecision}.
+        """
+        decision = await self._run(self._store.createSchedule, request)
+        if decision.status is Status.CREATED and self._onScheduleCreated is not None:
+            try:
+                self._onScheduleCreated()
+            except Exception:
+                self._log.failure(
+                    "waking the scheduler for {scheduleId} failed",
+                    scheduleId=request.id,
+                )
+        return decision
+
+    def readSchedule(self, scheduleId):
+        """
+        @return: a coroutine producing the
+            L{resonate.model.schedule.Schedule} or L{None}.
+        """
+        return self._run(self._store.readSchedule, scheduleId)
+
+    def deleteSchedule(self, scheduleId):
+        """
+        @return: a coroutine producing whether a schedule was deleted.
+        """
+        return self._run(self._store.deleteSchedule, scheduleId)
+
+    def searchSchedules(self, query):
+        """
+        @param query: a L{resonate.model.schedule.ScheduleQuery}.
+        @return: a coroutine producing a
+            L{resonate.model.schedule.SchedulePage}.
+        """
+        return self._run(self._store.searchSchedules, query)
 
     def acquireLock(self, request):
         """

@@ -218,3 +218,39 @@ def fire(schedule, now):
         nextRunTime=nextRunTime(schedule.cron, fireTime),
     )
     return promise, advanced
+
+
+@dataclass(frozen=True)
+class ScheduleQuery:
+    """
+    A search over schedules, newest first: C{id} pattern (C{*} the only
+    wildcard), C{tags} that must all match, a page C{limit}, and C{sortId}
+    to continue after.
+    """
+
+    id: str = "*"
+    tags: dict = field(default_factory=dict)
+    limit: int = 100
+    sortId: int = None
+
+
+@dataclass(frozen=True)
+class SchedulePage:
+    """
+    A page of schedules, newest first, and the query for the next page
+    (L{None} unless this page is full).
+    """
+
+    schedules: list
+    next: ScheduleQuery = None
+
+
+def schedulePageOf(query, rows):
+    """
+    Build the L{SchedulePage} for C{query} from C{(sortId, schedule)} rows,
+    newest first, at most C{query.limit} long.
+    """
+    schedules = [schedule for _, schedule in rows]
+    if rows and len(rows) == query.limit:
+        return SchedulePage(schedules, replace(query, sortId=rows[-1][0]))
+    return SchedulePage(schedules)

@@ -8,17 +8,18 @@ Nothing survives a restart; use it for tests and C{kind: memory}.
 """
 
 from copy import deepcopy
+from dataclasses import replace
 
 from twisted.internet.defer import maybeDeferred, succeed
 from zope.interface import implementer
 
-from resonate.interfaces import ILockRows, IPromiseRows, IStore
+from resonate.interfaces import ILockRows, IPromiseRows, IScheduleRows, IStore
 from resonate.model.lock import heartbeat, isExpired
-from resonate.model.promise import State, matchesQuery
+from resonate.model.promise import State, matchesPattern, matchesQuery
 from resonate.store import scripts
 
 
-@implementer(IPromiseRows, ILockRows)
+@implementer(IPromiseRows, IScheduleRows, ILockRows)
 class MemoryRows:
     """
     Promise rows in a dict, with a counter standing in for C{sort_id}, and
@@ -30,6 +31,8 @@ class MemoryRows:
         self._sortIds = {}
         self._lastSortId = 0
         self._locks = {}
+        self._schedules = {}
+        self._scheduleSortIds = {}
 
     def readPromise(self, promiseId):
         return deepcopy(self._promises.get(promiseId))
@@ -61,6 +64,8 @@ class MemoryRows:
         return deepcopy(overdue if limit is None else overdue[:limit])
 
     def searchPromises(self, query):
+        if query.limit < 1:
+            return []
         found = []
         for promiseId, sortId in sorted(
             self._sortIds.items(), key=lambda item: item[1], reverse=True
@@ -73,6 +78,63 @@ class MemoryRows:
                 if len(found) == query.limit:
                     break
         return found
+
+    def readSchedule(self, scheduleId):
+        return deepcopy(self._schedules.get(scheduleId))
+
+    def insertSchedule(self, schedule):
+        if schedule.id in self._schedules:
+            return False
+        self._lastSortId += 1
+        self._schedules[schedule.id] = deepcopy(schedule)
+        self._scheduleSortIds[schedule.id] = self._lastSortId
+        return True
+
+    def deleteSchedule(self, scheduleId):
+        if scheduleId not in self._schedules:
+            return False
+        del self._schedules[scheduleId]
+        del self._scheduleSortIds[scheduleId]
+        return True
+
+    def searchSchedules(self, query):
+        if query.limit < 1:
+            return []
+        found = []
+        for scheduleId, sortId in sorted(
+            self._scheduleSortIds.items(), key=lambda item: item[1], reverse=True
+        ):
+            if query.sortId is not None and sortId >= query.sortId:
+                continue
+            schedule = self._schedules[scheduleId]
+            if matchesPattern(query.id, scheduleId) and all(
+                schedule.tags.get(k) == v for k, v in query.tags.items()
+            ):
+                found.append((sortId, deepcopy(schedule)))
+                if len(found) == query.limit:
+                    break
+        return found
+
+    def dueSchedules(self, now, limit):
+        due = [s for s in self._schedules.values() if s.nextRunTime <= now]
+        due.sort(key=lambda s: (s.nextRunTime, self._scheduleSortIds[s.id]))
+        return deepcopy(due[:limit])
+
+    def advanceSchedule(self, previous, advanced):
+        stored = self._schedules.get(previous.id)
+        if stored is None or stored.nextRunTime != previous.nextRunTime:
+            return False
+        self._schedules[previous.id] = replace(
+            stored,
+            lastRunTime=advanced.lastRunTime,
+            nextRunTime=advanced.nextRunTime,
+        )
+        return True
+
+    def earliestRunTime(self):
+        return min(
+            (s.nextRunTime for s in self._schedules.values()), default=None
+        )
 
     def readLock(self, resourceId):
         return self._locks.get(resourceId)
@@ -137,6 +199,24 @@ class MemoryStore:
 
     def timeoutPromises(self, now, limit):
         return self._run(scripts.timeoutPromises, now, limit)
+
+    def createSchedule(self, request, now):
+        return self._run(scripts.createSchedule, request, now)
+
+    def readSchedule(self, scheduleId, now):
+        return self._run(scripts.readSchedule, scheduleId, now)
+
+    def deleteSchedule(self, scheduleId, now):
+        return self._run(scripts.deleteSchedule, scheduleId, now)
+
+    def searchSchedules(self, query, now):
+        return self._run(scripts.searchSchedules, query, now)
+
+    def fireSchedules(self, now, limit):
+        return self._run(scripts.fireSchedules, now, limit)
+
+    def nextRunTime(self):
+        return self._run(scripts.nextRunTime)
 
     def acquireLock(self, request, now):
         return self._run(scripts.acquireLock, request, now)

@@ -18,6 +18,10 @@ this process:
   - the background sweep (L{PostgresStore.timeoutPromises}) claims its rows
     with C{SELECT ... FOR UPDATE SKIP LOCKED} in one transaction, so sweeps
     in several processes share the work instead of fighting over it;
+  - the scheduler (L{PostgresStore.fireSchedules}) likewise claims due
+    schedules with C{FOR UPDATE SKIP LOCKED} and advances each, conditional
+    on the slot it fires, in the transaction that inserts the slot's
+    promise, so a slot fires at most once across processes;
   - the schema is created or migrated at startup under a transaction-scoped
     advisory lock, so processes that start together apply it once.
 
@@ -53,18 +57,27 @@ from txpostgres import txpostgres
 from zope.interface import implementer
 
 from resonate.errors import ResonateError, StoreFailure
-from resonate.interfaces import ILockRows, IPromiseRows, IStore, IStoreProvider
+from resonate.interfaces import (
+    ILockRows,
+    IPromiseRows,
+    IScheduleRows,
+    IStore,
+    IStoreProvider,
+)
 from resonate.model.promise import State
 from resonate.status import Status
 from resonate.store import migrate, scripts
 from resonate.store.sqlrows import (
     COLUMNS,
     LOCK_COLUMNS,
+    SCHEDULE_COLUMNS,
     lockFromRow,
     rowFromLock,
     likePattern,
     promiseFromRow,
     rowFromPromise,
+    rowFromSchedule,
+    scheduleFromRow,
 )
 
 #: The key of the advisory lock that serialises schema changes across
@@ -73,7 +86,9 @@ MIGRATION_LOCK_KEY = int.from_bytes(b"resonate", "big")
 
 #: Every table this store creates, dropped by C{reset: true}.  A schema
 #: version that adds a table adds it here.
-_DROP_TABLES = "DROP TABLE IF EXISTS promises, locks, schema_versions"
+_DROP_TABLES = (
+    "DROP TABLE IF EXISTS promises, locks, schedules, schema_versions"
+)
 
 #: The pgcodes after which a transaction is worth running again.
 RETRYABLE_PGCODES = frozenset(
@@ -122,6 +137,22 @@ _OVERDUE = (
 )
 
 
+_INSERT_SCHEDULE = (
+    "INSERT INTO schedules (id, description, cron, tags, "
+    "promise_id, promise_timeout, promise_param_headers, "
+    "promise_param_data, promise_tags, last_run_time, "
+    "next_run_time, idempotency_key, created_on) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "ON CONFLICT (id) DO NOTHING"
+)
+
+_DUE_SCHEDULES = (
+    f"SELECT {SCHEDULE_COLUMNS} FROM schedules "
+    "WHERE next_run_time <= %s "
+    "ORDER BY next_run_time, sort_id LIMIT %s"
+)
+
+
 def _bytesOrNone(data):
     """
     BYTEA comes back as a C{memoryview}; the model wants C{bytes}.
@@ -138,6 +169,45 @@ def _promiseFromPostgres(row):
 
 def _rowForPostgres(promise):
     return rowFromPromise(promise, Json)
+
+
+def _scheduleFromPostgres(row):
+    # psycopg2 decodes JSONB itself.
+    return scheduleFromRow(row, lambda mapping: mapping or {}, _bytesOrNone)
+
+
+def _scheduleRowForPostgres(schedule):
+    return rowFromSchedule(schedule, Json)
+
+
+def _scheduleSearchStatement(query):
+    """
+    The statement and parameters of a schedule search, or L{None} when it
+    can find nothing.
+    """
+    if query.limit < 1:
+        return None
+    conditions = []
+    parameters = []
+    if query.sortId is not None:
+        conditions.append("sort_id < %s")
+        parameters.append(query.sortId)
+    if "*" not in query.id:
+        conditions.append("id = %s")
+        parameters.append(query.id)
+    elif query.id.strip("*"):
+        conditions.append("id LIKE %s ESCAPE '\\'")
+        parameters.append(likePattern(query.id))
+    if query.tags:
+        conditions.append("tags @> %s::jsonb")
+        parameters.append(Json(query.tags))
+    where = " AND ".join(conditions) or "TRUE"
+    parameters.append(query.limit)
+    return (
+        f"SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE {where} "
+        "ORDER BY sort_id DESC LIMIT %s",
+        parameters,
+    )
 
 
 def _searchStatement(query):
@@ -173,15 +243,15 @@ def _searchStatement(query):
     )
 
 
-@implementer(IPromiseRows, ILockRows)
+@implementer(IPromiseRows, IScheduleRows, ILockRows)
 class PostgresPromiseRows:
     """
-    Promise and lock rows in PostgreSQL: each method runs one statement and returns a
-    C{Deferred}.
+    Promise, schedule and lock rows in PostgreSQL: each method runs one
+    statement and returns a C{Deferred}.
 
-    @ivar claimOverdue: L{overduePromises} locks the rows it returns and
-        skips rows another transaction has locked (for the sweep, which runs
-        in a transaction).
+    @ivar claimOverdue: L{overduePromises} and L{dueSchedules} lock the rows
+        they return and skip rows another transaction has locked (for the
+        sweep and the scheduler, which run in a transaction).
     """
 
     def __init__(self, execute, claimOverdue=False):
@@ -245,6 +315,88 @@ class PostgresPromiseRows:
         return self._execute(*statement).addCallback(
             lambda cursor: [_promiseFromPostgres(row) for row in cursor.fetchall()]
         )
+
+    def readSchedule(self, scheduleId):
+        """
+        Read one schedule by id.
+        """
+
+        def found(cursor):
+            row = cursor.fetchone()
+            return None if row is None else _scheduleFromPostgres(row)[1]
+
+        return self._execute(
+            f"SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE id = %s",
+            (scheduleId,),
+        ).addCallback(found)
+
+    def insertSchedule(self, schedule):
+        """
+        Insert C{schedule} unless its id is taken.
+        """
+        return self._execute(
+            _INSERT_SCHEDULE, _scheduleRowForPostgres(schedule)
+        ).addCallback(lambda cursor: cursor.rowcount == 1)
+
+    def deleteSchedule(self, scheduleId):
+        """
+        Delete the schedule C{scheduleId}, if there is one.
+        """
+        return self._execute(
+            "DELETE FROM schedules WHERE id = %s", (scheduleId,)
+        ).addCallback(lambda cursor: cursor.rowcount == 1)
+
+    def searchSchedules(self, query):
+        """
+        A page of schedules matching C{query}, newest first.
+        """
+        statement = _scheduleSearchStatement(query)
+        if statement is None:
+            return succeed([])
+        return self._execute(*statement).addCallback(
+            lambda cursor: [
+                _scheduleFromPostgres(row) for row in cursor.fetchall()
+            ]
+        )
+
+    def dueSchedules(self, now, limit):
+        """
+        Schedules whose next slot is due, earliest slot first, then oldest;
+        claimed when L{claimOverdue} is set, so that of several processes
+        firing at once each fires different schedules.
+        """
+        statement = _DUE_SCHEDULES
+        if self.claimOverdue:
+            statement += " FOR UPDATE SKIP LOCKED"
+        return self._execute(statement, (now, limit)).addCallback(
+            lambda cursor: [
+                _scheduleFromPostgres(row)[1] for row in cursor.fetchall()
+            ]
+        )
+
+    def advanceSchedule(self, previous, advanced):
+        """
+        Record that C{previous}'s slot fired: set C{advanced}'s run times,
+        if the stored next slot is still the one fired.
+        """
+        return self._execute(
+            "UPDATE schedules SET last_run_time = %s, next_run_time = %s "
+            "WHERE id = %s AND next_run_time = %s",
+            (
+                advanced.lastRunTime,
+                advanced.nextRunTime,
+                previous.id,
+                previous.nextRunTime,
+            ),
+        ).addCallback(lambda cursor: cursor.rowcount == 1)
+
+    def earliestRunTime(self):
+        """
+        The earliest next slot of any schedule, or L{None}.
+        """
+        return self._execute(
+            "SELECT MIN(next_run_time) FROM schedules", None
+        ).addCallback(lambda cursor: cursor.fetchone()[0])
 
     def readLock(self, resourceId):
         """
@@ -1090,6 +1242,46 @@ class PostgresStore:
         return self._run(
             scripts.timeoutPromises, now, limit, inTransaction=True
         )
+
+    def createSchedule(self, request, now):
+        """
+        Create or deduplicate a schedule (the insert is conditional).
+        """
+        return self._run(scripts.createSchedule, request, now)
+
+    def readSchedule(self, scheduleId, now):
+        """
+        Read a schedule.
+        """
+        return self._run(scripts.readSchedule, scheduleId, now)
+
+    def deleteSchedule(self, scheduleId, now):
+        """
+        Delete a schedule.
+        """
+        return self._run(scripts.deleteSchedule, scheduleId, now)
+
+    def searchSchedules(self, query, now):
+        """
+        Search schedules, newest first.
+        """
+        return self._run(scripts.searchSchedules, query, now)
+
+    def fireSchedules(self, now, limit):
+        """
+        Fire at most C{limit} due slots that no other process is firing
+        now, in one transaction: each advance commits with its promise or
+        not at all, so a slot fires at most once across processes.
+        """
+        return self._run(
+            scripts.fireSchedules, now, limit, inTransaction=True
+        )
+
+    def nextRunTime(self):
+        """
+        The earliest next slot of any schedule.
+        """
+        return self._run(scripts.nextRunTime)
 
     def acquireLock(self, request, now):
         """

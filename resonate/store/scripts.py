@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from resonate.errors import StoreFailure
 from resonate.model.lock import InsertLock, ReplaceLock, decideAcquire
+from resonate.model.schedule import decideCreateSchedule, fire, schedulePageOf
 from resonate.model.promise import (
     Insert,
     Update,
@@ -212,3 +213,72 @@ def timeoutLocks(now, limit):
     @return: how many were deleted.
     """
     return (yield _op("deleteExpiredLocks", now, limit))
+
+
+def createSchedule(request, now):
+    """
+    Create a schedule or deduplicate the request.
+
+    @return: a L{resonate.model.schedule.ScheduleDecision}.
+    """
+    for _ in range(MAX_ATTEMPTS):
+        existing = yield _op("readSchedule", request.id)
+        decision = decideCreateSchedule(existing, request, now)
+        if not decision.insert or (
+            yield _op("insertSchedule", decision.schedule)
+        ):
+            return decision
+    raise StoreFailure(f"schedule {request.id!r} kept changing; gave up")
+
+
+def readSchedule(scheduleId, now):
+    """
+    Read a schedule.
+    """
+    return (yield _op("readSchedule", scheduleId))
+
+
+def deleteSchedule(scheduleId, now):
+    """
+    Delete a schedule.
+
+    @return: C{True} if it existed.
+    """
+    return (yield _op("deleteSchedule", scheduleId))
+
+
+def searchSchedules(query, now):
+    """
+    Search schedules, newest first.
+    """
+    return schedulePageOf(query, (yield _op("searchSchedules", query)))
+
+
+def fireSchedules(now, limit):
+    """
+    Fire at most C{limit} due slots.  Advancing a schedule is conditional on
+    the slot it fires, so of several transactions that read one due slot
+    only one fires it; its promise is inserted only if absent.
+
+    @return: how many slots were fired.
+    """
+    fired = 0
+    while fired < limit:
+        due = yield _op("dueSchedules", now, limit - fired)
+        before = fired
+        for schedule in due:
+            promise, advanced = fire(schedule, now)
+            if (yield _op("advanceSchedule", schedule, advanced)):
+                yield _op("insertPromise", promise)
+                fired += 1
+        if fired == before:
+            # Nothing due, or every due slot fired elsewhere meanwhile.
+            break
+    return fired
+
+
+def nextRunTime():
+    """
+    When the next slot of any schedule is due.
+    """
+    return (yield _op("earliestRunTime"))

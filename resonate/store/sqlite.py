@@ -3,8 +3,9 @@
 The SQLite store: one database file, the default, embedded store.
 
 Every transaction is one of the shared scripts of L{resonate.store.scripts}
-run over L{SQLitePromiseRows}, so this module decides nothing about promises
-or locks; where it disagrees with L{resonate.store.memory}, it is wrong.
+run over L{SQLitePromiseRows}, so this module decides nothing about
+promises, schedules or locks; where it disagrees with
+L{resonate.store.memory}, it is wrong.
 
 Threads, because sqlite3 blocks and the reactor must not::
 
@@ -41,6 +42,7 @@ from resonate.errors import ResonateError, StoreFailure
 from resonate.interfaces import (
     ILockRows,
     IPromiseRows,
+    IScheduleRows,
     IStore,
     IStoreProvider,
 )
@@ -50,11 +52,14 @@ from resonate.store import migrate, scripts
 from resonate.store.sqlrows import (
     COLUMNS,
     LOCK_COLUMNS,
+    SCHEDULE_COLUMNS,
     lockFromRow,
     rowFromLock,
     likePattern,
     promiseFromRow,
     rowFromPromise,
+    rowFromSchedule,
+    scheduleFromRow,
 )
 
 #: The values PRAGMA synchronous accepts; a pragma's value cannot be a bound
@@ -91,6 +96,14 @@ def _rowForSQLite(promise):
     return rowFromPromise(promise, _encodeMapping)
 
 
+def _scheduleFromSQLite(row):
+    return scheduleFromRow(row, _decodeMapping, lambda data: data)
+
+
+def _scheduleRowForSQLite(schedule):
+    return rowFromSchedule(schedule, _encodeMapping)
+
+
 def _idCondition(pattern):
     """
     The SQL condition and parameters that select ids matching C{pattern}, or
@@ -103,26 +116,34 @@ def _idCondition(pattern):
     return "id LIKE ? ESCAPE '\\'", [likePattern(pattern)]
 
 
-def _tagCondition(key, value):
+#: The C{json_each} subqueries that match a tag key a quoted JSON path
+#: cannot name, by the table whose C{tags} they decode.
+_TAG_EACH = {
+    table: (
+        f"EXISTS (SELECT 1 FROM json_each({table}.tags) AS tag "
+        "WHERE tag.key = ? AND tag.type = 'text' AND tag.value = ?)"
+    )
+    for table in ("promises", "schedules")
+}
+
+
+def _tagCondition(key, value, table="promises"):
     """
-    The SQL condition and parameters that select promises tagged C{key} =
-    C{value}.  Both are always bound parameters; a key that a quoted JSON
-    path cannot name exactly is matched by decoding the tags instead.
+    The SQL condition and parameters that select rows of C{table}
+    (C{promises} or C{schedules}) tagged C{key} = C{value}.  Both are
+    always bound parameters; a key that a quoted JSON path cannot name
+    exactly is matched by decoding the tags instead.
     """
     if _PLAIN_KEY.match(key):
         return "json_extract(tags, ?) = ?", ['$."' + key + '"', value]
-    return (
-        "EXISTS (SELECT 1 FROM json_each(promises.tags) AS tag "
-        "WHERE tag.key = ? AND tag.type = 'text' AND tag.value = ?)",
-        [key, value],
-    )
+    return _TAG_EACH[table], [key, value]
 
 
-@implementer(IPromiseRows, ILockRows)
+@implementer(IPromiseRows, IScheduleRows, ILockRows)
 class SQLitePromiseRows:
     """
-    Promise and lock rows on one sqlite3 connection, inside a transaction
-    its owner has begun.
+    Promise, schedule and lock rows on one sqlite3 connection, inside a
+    transaction its owner has begun.
     """
 
     def __init__(self, connection):
@@ -218,6 +239,106 @@ class SQLitePromiseRows:
         )
         return [_promiseFromSQLite(row) for row in rows]
 
+    def readSchedule(self, scheduleId):
+        """
+        Read one schedule by id.
+        """
+        row = self._connection.execute(
+            f"SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE id = ?",
+            (scheduleId,),
+        ).fetchone()
+        return None if row is None else _scheduleFromSQLite(row)[1]
+
+    def insertSchedule(self, schedule):
+        """
+        Insert C{schedule} unless its id is taken.
+        """
+        cursor = self._connection.execute(
+            "INSERT INTO schedules (id, description, cron, tags, "
+            "promise_id, promise_timeout, promise_param_headers, "
+            "promise_param_data, promise_tags, last_run_time, "
+            "next_run_time, idempotency_key, created_on) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(id) DO NOTHING",
+            _scheduleRowForSQLite(schedule),
+        )
+        return cursor.rowcount == 1
+
+    def deleteSchedule(self, scheduleId):
+        """
+        Delete the schedule C{scheduleId}, if there is one.
+        """
+        cursor = self._connection.execute(
+            "DELETE FROM schedules WHERE id = ?", (scheduleId,)
+        )
+        return cursor.rowcount == 1
+
+    def searchSchedules(self, query):
+        """
+        A page of schedules matching C{query}, newest first.
+        """
+        conditions = []
+        parameters = []
+        if query.sortId is not None:
+            conditions.append("sort_id < ?")
+            parameters.append(query.sortId)
+        idCondition = _idCondition(query.id)
+        if idCondition is not None:
+            conditions.append(idCondition[0])
+            parameters.extend(idCondition[1])
+        for key, value in sorted(query.tags.items()):
+            condition, tagParameters = _tagCondition(key, value, "schedules")
+            conditions.append(condition)
+            parameters.extend(tagParameters)
+        where = " AND ".join(conditions) or "1"
+        parameters.append(query.limit)
+        rows = self._connection.execute(
+            f"SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE {where} "
+            "ORDER BY sort_id DESC LIMIT ?",
+            parameters,
+        )
+        return [_scheduleFromSQLite(row) for row in rows]
+
+    def dueSchedules(self, now, limit):
+        """
+        Schedules whose next slot is due, earliest slot first, then oldest
+        (the next_run_time index serves this).  One writer: nothing to
+        skip.
+        """
+        rows = self._connection.execute(
+            f"SELECT {SCHEDULE_COLUMNS} FROM schedules "
+            "WHERE next_run_time <= ? "
+            "ORDER BY next_run_time, sort_id LIMIT ?",
+            (now, -1 if limit is None else limit),
+        )
+        return [_scheduleFromSQLite(row)[1] for row in rows]
+
+    def advanceSchedule(self, previous, advanced):
+        """
+        Record that C{previous}'s slot fired: set C{advanced}'s run times,
+        if the stored next slot is still the one fired.
+        """
+        cursor = self._connection.execute(
+            "UPDATE schedules SET last_run_time = ?, next_run_time = ? "
+            "WHERE id = ? AND next_run_time = ?",
+            (
+                advanced.lastRunTime,
+                advanced.nextRunTime,
+                previous.id,
+                previous.nextRunTime,
+            ),
+        )
+        return cursor.rowcount == 1
+
+    def earliestRunTime(self):
+        """
+        The earliest next slot of any schedule, or L{None}.
+        """
+        (earliest,) = self._connection.execute(
+            "SELECT MIN(next_run_time) FROM schedules"
+        ).fetchone()
+        return earliest
+
     def readLock(self, resourceId):
         """
         Read the lock on C{resourceId}, expired or not.
@@ -310,8 +431,8 @@ class _WriteRequired(Exception):
 
 class _ReadOnlyPromiseRows(SQLitePromiseRows):
     """
-    Promise and lock rows for the readers: any write stops the transaction
-    with L{_WriteRequired}.
+    Promise, schedule and lock rows for the readers: any write stops the
+    transaction with L{_WriteRequired}.
     """
 
     def insertPromise(self, promise):
@@ -321,6 +442,24 @@ class _ReadOnlyPromiseRows(SQLitePromiseRows):
         raise _WriteRequired()
 
     def updatePromise(self, promise):
+        """
+        Refuse: readers do not write.
+        """
+        raise _WriteRequired()
+
+    def insertSchedule(self, schedule):
+        """
+        Refuse: readers do not write.
+        """
+        raise _WriteRequired()
+
+    def deleteSchedule(self, scheduleId):
+        """
+        Refuse: readers do not write.
+        """
+        raise _WriteRequired()
+
+    def advanceSchedule(self, previous, advanced):
         """
         Refuse: readers do not write.
         """
@@ -397,6 +536,13 @@ def _timeoutLocksIfAny(now, limit):
         raise _WriteRequired()
     return 0
 
+
+_createSchedule = _overRows(scripts.createSchedule)
+_readSchedule = _overRows(scripts.readSchedule)
+_deleteSchedule = _overRows(scripts.deleteSchedule)
+_searchSchedules = _overRows(scripts.searchSchedules)
+_fireSchedules = _overRows(scripts.fireSchedules)
+_nextRunTime = _overRows(scripts.nextRunTime)
 
 _acquireLock = _overRows(scripts.acquireLock)
 _releaseLock = _overRows(scripts.releaseLock)
@@ -957,6 +1103,44 @@ class SQLiteStore:
         there are some (the common answer, none, costs no write).
         """
         return self._read(_timeoutPromises, _timeoutPromises, now, limit)
+
+    def createSchedule(self, request, now):
+        """
+        Create or deduplicate a schedule on the writer.
+        """
+        return self._write(_createSchedule, request, now)
+
+    def readSchedule(self, scheduleId, now):
+        """
+        Read a schedule on a reader.
+        """
+        return self._read(_readSchedule, _readSchedule, scheduleId, now)
+
+    def deleteSchedule(self, scheduleId, now):
+        """
+        Delete a schedule on the writer.
+        """
+        return self._write(_deleteSchedule, scheduleId, now)
+
+    def searchSchedules(self, query, now):
+        """
+        Search schedules on a reader.
+        """
+        return self._read(_searchSchedules, _searchSchedules, query, now)
+
+    def fireSchedules(self, now, limit):
+        """
+        Fire due slots on the writer, after a reader has found there are
+        some (the common answer, none, costs no write): the reader's first
+        advance stops its transaction and hands the whole script over.
+        """
+        return self._read(_fireSchedules, _fireSchedules, now, limit)
+
+    def nextRunTime(self):
+        """
+        The earliest next slot of any schedule, read on a reader.
+        """
+        return self._read(_nextRunTime, _nextRunTime)
 
     def acquireLock(self, request, now):
         """

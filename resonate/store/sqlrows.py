@@ -1,8 +1,8 @@
 # -*- test-case-name: tests.test_store_sqlite,tests.test_store_postgres -*-
 """
-What the SQL stores share: the C{promises} and C{locks} columns, the one
-mapping between their rows and model values, and search patterns as C{LIKE}
-patterns.
+What the SQL stores share: the C{promises}, C{schedules} and C{locks}
+columns, the one mapping between their rows and model values, and search
+patterns as C{LIKE} patterns.
 
 Each dialect brings only how it encodes a mapping (SQLite: JSON text;
 PostgreSQL: JSONB) and how its driver returns bytes.
@@ -10,6 +10,7 @@ PostgreSQL: JSONB) and how its driver returns bytes.
 
 from resonate.model.lock import Lock
 from resonate.model.promise import Promise, State, Value
+from resonate.model.schedule import Schedule
 
 #: The columns of C{promises}, in the order L{promiseFromRow} reads them.
 COLUMNS = (
@@ -127,6 +128,100 @@ def rowFromLock(lock):
         lock.executionId,
         lock.expiryInMilliseconds,
         lock.expiresAt,
+    )
+
+
+#: The columns of C{schedules}, in the order L{scheduleFromRow} reads them.
+SCHEDULE_COLUMNS = (
+    "sort_id, id, description, cron, tags, promise_id, promise_timeout, "
+    "promise_param_headers, promise_param_data, promise_tags, "
+    "last_run_time, next_run_time, idempotency_key, created_on"
+)
+
+#: The columns L{rowFromSchedule} gives values for, in its order: every
+#: column but C{sort_id}, which the database assigns.
+WRITTEN_SCHEDULE_COLUMNS = (
+    "id",
+    "description",
+    "cron",
+    "tags",
+    "promise_id",
+    "promise_timeout",
+    "promise_param_headers",
+    "promise_param_data",
+    "promise_tags",
+    "last_run_time",
+    "next_run_time",
+    "idempotency_key",
+    "created_on",
+)
+
+
+def scheduleFromRow(row, decodeMapping, decodeBytes):
+    """
+    Turn a row of L{SCHEDULE_COLUMNS} into a C{(sortId, Schedule)} pair:
+    with L{rowFromSchedule}, the one place where schedule rows and model
+    values meet.
+
+    @param decodeMapping: turns a stored headers or tags column into a
+        C{dict} (a missing one into C{{}}).
+    @param decodeBytes: turns a stored data column into C{bytes} or L{None}.
+    """
+    (
+        sortId,
+        scheduleId,
+        description,
+        cron,
+        tags,
+        promiseId,
+        promiseTimeout,
+        promiseParamHeaders,
+        promiseParamData,
+        promiseTags,
+        lastRunTime,
+        nextRunTime,
+        idempotencyKey,
+        createdOn,
+    ) = row
+    return sortId, Schedule(
+        id=scheduleId,
+        description=description,
+        cron=cron,
+        tags=decodeMapping(tags),
+        promiseId=promiseId,
+        promiseTimeout=promiseTimeout,
+        promiseParam=Value(
+            decodeMapping(promiseParamHeaders), decodeBytes(promiseParamData)
+        ),
+        promiseTags=decodeMapping(promiseTags),
+        lastRunTime=lastRunTime,
+        nextRunTime=nextRunTime,
+        idempotencyKey=idempotencyKey,
+        createdOn=createdOn,
+    )
+
+
+def rowFromSchedule(schedule, encodeMapping):
+    """
+    The values of L{WRITTEN_SCHEDULE_COLUMNS} for C{schedule}.
+
+    @param encodeMapping: turns a headers or tags C{dict} into what the
+        dialect stores.
+    """
+    return (
+        schedule.id,
+        schedule.description,
+        schedule.cron,
+        encodeMapping(schedule.tags),
+        schedule.promiseId,
+        schedule.promiseTimeout,
+        encodeMapping(schedule.promiseParam.headers),
+        schedule.promiseParam.data,
+        encodeMapping(schedule.promiseTags),
+        schedule.lastRunTime,
+        schedule.nextRunTime,
+        schedule.idempotencyKey,
+        schedule.createdOn,
     )
 
 

@@ -12,11 +12,15 @@ L{twisted.trial.unittest.TestCase} and define C{makeStore}::
             return store
 
 C{makeStore} must return a new, empty store for every test (tests count
-what C{timeoutPromises}, C{searchPromises} and C{timeoutLocks} find).  The
-tests only use L{IStore}: they create, read, complete, search and time out
-promises, acquire, release, heartbeat and sweep locks, and look at the
-L{resonate.model.promise.Decision}s, L{resonate.model.promise.SearchPage}s
-and L{resonate.model.lock.LockDecision}s that come back.  A stored lock is
+what C{timeoutPromises}, C{searchPromises}, C{timeoutLocks},
+C{searchSchedules} and C{fireSchedules} find).  The tests only use
+L{IStore}: they create, read, complete, search and time out promises,
+create, read, delete, search and fire schedules, acquire, release,
+heartbeat and sweep locks, and look at the
+L{resonate.model.promise.Decision}s, L{resonate.model.promise.SearchPage}s,
+L{resonate.model.schedule.ScheduleDecision}s,
+L{resonate.model.schedule.SchedulePage}s and
+L{resonate.model.lock.LockDecision}s that come back.  A stored lock is
 seen only through what later requests answer.
 Every test passes its own fixed C{now}; stores never read a clock.  Tests
 are coroutines, so stores may answer from other threads through the real
@@ -37,6 +41,14 @@ from resonate.model.promise import (
     PromiseQuery,
     State,
     Value,
+)
+from resonate.model.schedule import (
+    INVOCATION_TAG,
+    SCHEDULE_TAG,
+    CreateSchedule,
+    ScheduleQuery,
+    fire,
+    nextRunTime,
 )
 from resonate.status import Status
 
@@ -62,6 +74,10 @@ BINARY = bytes(range(256))
 
 #: The lease most lock tests acquire for, in milliseconds.
 EXPIRY = 10_000
+
+#: The cron expression most schedule tests use: every second, so the slots
+#: after L{NOW} are C{NOW + 1000}, C{NOW + 2000}, ...
+EVERY_SECOND = "* * * * * *"
 
 
 class StoreTestsMixin:
@@ -1670,6 +1686,456 @@ class StoreTestsMixin:
                 await self.releaseLock(resourceId, resourceId + ".e")
             )
 
+    # Schedules.
+
+    def createSchedule(
+        self,
+        scheduleId,
+        cron=EVERY_SECOND,
+        promiseId="{{.id}}.{{.timestamp}}",
+        promiseTimeout=60_000,
+        ikey=None,
+        tags=None,
+        now=NOW,
+        **kwargs,
+    ):
+        """
+        Ask the store to create a schedule.
+
+        @return: a C{Deferred} firing with the store's C{ScheduleDecision}.
+        """
+        request = CreateSchedule(
+            id=scheduleId,
+            cron=cron,
+            promiseId=promiseId,
+            promiseTimeout=promiseTimeout,
+            tags={} if tags is None else tags,
+            idempotencyKey=ikey,
+            **kwargs,
+        )
+        return self.store.createSchedule(request, now)
+
+    async def createdSchedule(self, scheduleId, **kwargs):
+        """
+        Create a schedule that must be new.
+
+        @return: the created C{Schedule}.
+        """
+        decision = await self.createSchedule(scheduleId, **kwargs)
+        self.assertEqual(decision.status, Status.CREATED, scheduleId)
+        return decision.schedule
+
+    async def searchScheduleIds(self, now=NOW, **query):
+        """
+        Search schedules with one page large enough for every test here.
+
+        @return: the ids found, in the order the store gave them.
+        """
+        page = await self.store.searchSchedules(ScheduleQuery(**query), now)
+        return [schedule.id for schedule in page.schedules]
+
+    async def firedPromises(self, scheduleId, now=NOW):
+        """
+        The promises the schedule C{scheduleId} has fired, oldest first.
+        """
+        page = await self.store.searchPromises(
+            PromiseQuery(tags={SCHEDULE_TAG: scheduleId}, limit=1000), now
+        )
+        return sorted(page.promises, key=lambda promise: promise.createdOn)
+
+    async def test_createSchedule(self):
+        """
+        Creating a new schedule answers 201 with it as stored: its next run
+        is the first slot of its cron expression after C{now}, it has not
+        run yet, and it was created at C{now}.
+        """
+        decision = await self.createSchedule(
+            "sched.new", cron="*/5 * * * * *", ikey="k", tags={"a": "1"}
+        )
+        self.assertEqual(decision.status, Status.CREATED)
+        schedule = decision.schedule
+        self.assertEqual(schedule.id, "sched.new")
+        self.assertEqual(schedule.cron, "*/5 * * * * *")
+        self.assertEqual(
+            schedule.nextRunTime, nextRunTime("*/5 * * * * *", NOW)
+        )
+        self.assertGreater(schedule.nextRunTime, NOW)
+        self.assertIsNone(schedule.lastRunTime)
+        self.assertEqual(schedule.createdOn, NOW)
+        self.assertEqual(schedule.idempotencyKey, "k")
+        self.assertEqual(schedule.tags, {"a": "1"})
+        self.assertEqual(
+            await self.store.readSchedule("sched.new", NOW), schedule
+        )
+
+    async def test_createScheduleSameKey(self):
+        """
+        Creating a schedule again with its idempotency key answers 200 with
+        the stored schedule, whatever the rest of the request says.
+        """
+        created = await self.createdSchedule("sched.same", ikey="k")
+        decision = await self.createSchedule(
+            "sched.same", cron="0 * * * *", ikey="k", now=NOW + 5000
+        )
+        self.assertEqual(decision.status, Status.OK)
+        self.assertEqual(decision.schedule, created)
+        self.assertEqual(
+            await self.store.readSchedule("sched.same", NOW), created
+        )
+
+    async def test_createScheduleConflict(self):
+        """
+        Creating a schedule whose id exists, with another key or none,
+        answers 409 and changes nothing.
+        """
+        created = await self.createdSchedule("sched.taken", ikey="k")
+        unkeyed = await self.createdSchedule("sched.unkeyed")
+        for scheduleId, ikey in [
+            ("sched.taken", "other"),
+            ("sched.taken", None),
+            ("sched.unkeyed", None),
+            ("sched.unkeyed", "k"),
+        ]:
+            decision = await self.createSchedule(scheduleId, ikey=ikey)
+            self.assertEqual(
+                decision.status,
+                Status.SCHEDULE_ALREADY_EXISTS,
+                (scheduleId, ikey),
+            )
+            self.assertIsNone(decision.schedule)
+        self.assertEqual(
+            await self.store.readSchedule("sched.taken", NOW), created
+        )
+        self.assertEqual(
+            await self.store.readSchedule("sched.unkeyed", NOW), unkeyed
+        )
+
+    async def test_readScheduleMissing(self):
+        """
+        Reading a schedule that does not exist gives L{None}.
+        """
+        self.assertIsNone(await self.store.readSchedule("sched.none", NOW))
+
+    async def test_deleteSchedule(self):
+        """
+        Deleting a schedule answers C{True} once and C{False} after; it can
+        then no longer be read, fired or found, and its id is free again.
+        """
+        await self.createdSchedule("sched.gone")
+        self.assertTrue(await self.store.deleteSchedule("sched.gone", NOW))
+        self.assertFalse(await self.store.deleteSchedule("sched.gone", NOW))
+        self.assertIsNone(await self.store.readSchedule("sched.gone", NOW))
+        self.assertEqual(await self.searchScheduleIds(), [])
+        self.assertEqual(await self.store.fireSchedules(NOW + 5000, 100), 0)
+        self.assertIsNone(await self.store.nextRunTime())
+        await self.createdSchedule("sched.gone")
+
+    async def test_deleteScheduleMissing(self):
+        """
+        Deleting a schedule that does not exist answers C{False}.
+        """
+        self.assertFalse(await self.store.deleteSchedule("sched.none", NOW))
+
+    async def test_roundTripSchedule(self):
+        """
+        A schedule reads back exactly as created: description, tags, the
+        promise template with binary data and headers, and the key; and
+        without the optional parts, as their defaults.
+        """
+        full = await self.createdSchedule(
+            "sched.full",
+            cron="@every 90s",
+            promiseId="full.{{.timestamp}}",
+            promiseTimeout=123_456,
+            ikey="key ✓",
+            tags={"t": "ü", "x.y": "z"},
+            description="a description ✓",
+            promiseParam=Value({"h": "1", "ü": "✓"}, BINARY),
+            promiseTags={"p": "q"},
+        )
+        bare = await self.createdSchedule("sched.bare")
+        self.assertEqual(
+            await self.store.readSchedule("sched.full", NOW), full
+        )
+        self.assertEqual(full.description, "a description ✓")
+        self.assertEqual(
+            full.promiseParam, Value({"h": "1", "ü": "✓"}, BINARY)
+        )
+        self.assertEqual(full.promiseTags, {"p": "q"})
+        stored = await self.store.readSchedule("sched.bare", NOW)
+        self.assertEqual(stored, bare)
+        self.assertIsNone(stored.description)
+        self.assertEqual(stored.tags, {})
+        self.assertEqual(stored.promiseParam, Value())
+        self.assertEqual(stored.promiseTags, {})
+        self.assertIsNone(stored.idempotencyKey)
+
+    async def test_searchSchedulesNewestFirst(self):
+        """
+        A search with no filter finds every schedule, newest first.
+        """
+        for n in range(3):
+            await self.createdSchedule(f"sched.{n}")
+        self.assertEqual(
+            await self.searchScheduleIds(),
+            ["sched.2", "sched.1", "sched.0"],
+        )
+
+    async def test_searchSchedulesPatterns(self):
+        """
+        In an id pattern C{*} matches any run of characters and is the only
+        wildcard: C{_}, C{%} and C{\\} match only themselves.
+        """
+        for scheduleId in ["a.1", "a.2", "b.1", "a_1", "ax1", "a%1", "a\\1"]:
+            await self.createdSchedule(scheduleId)
+        cases = [
+            ("*", ["a\\1", "a%1", "ax1", "a_1", "b.1", "a.2", "a.1"]),
+            ("a.*", ["a.2", "a.1"]),
+            ("*.1", ["b.1", "a.1"]),
+            ("a.1", ["a.1"]),
+            ("a_1", ["a_1"]),
+            ("a%1", ["a%1"]),
+            ("a\\1", ["a\\1"]),
+            ("a_*", ["a_1"]),
+            ("A.*", []),
+            ("c*", []),
+        ]
+        for pattern, expected in cases:
+            self.assertEqual(
+                await self.searchScheduleIds(id=pattern), expected, pattern
+            )
+
+    async def test_searchSchedulesTags(self):
+        """
+        A search by tags finds the schedules that have every tag given,
+        with that value.
+        """
+        await self.createdSchedule("tag.1", tags={"a": "1", "b": "2"})
+        await self.createdSchedule("tag.2", tags={"a": "1"})
+        await self.createdSchedule("tag.3", tags={"a": "2"})
+        await self.createdSchedule("tag.4", tags={"odd key ✓": "v"})
+        self.assertEqual(
+            await self.searchScheduleIds(tags={"a": "1"}), ["tag.2", "tag.1"]
+        )
+        self.assertEqual(
+            await self.searchScheduleIds(tags={"a": "1", "b": "2"}),
+            ["tag.1"],
+        )
+        self.assertEqual(await self.searchScheduleIds(tags={"b": "1"}), [])
+        self.assertEqual(
+            await self.searchScheduleIds(tags={"odd key ✓": "v"}), ["tag.4"]
+        )
+        self.assertEqual(
+            await self.searchScheduleIds(id="tag.[13]", tags={"a": "1"}), []
+        )
+        self.assertEqual(
+            await self.searchScheduleIds(id="*.1", tags={"a": "1"}),
+            ["tag.1"],
+        )
+
+    async def test_searchSchedulesLimit(self):
+        """
+        A search returns at most C{limit} schedules, the newest, and offers
+        a next page only when the page is full.
+        """
+        for n in range(3):
+            await self.createdSchedule(f"lim.{n}")
+        page = await self.store.searchSchedules(
+            ScheduleQuery(id="lim.*", limit=2), NOW
+        )
+        self.assertEqual(
+            [schedule.id for schedule in page.schedules], ["lim.2", "lim.1"]
+        )
+        self.assertIsNotNone(page.next)
+        page = await self.store.searchSchedules(
+            ScheduleQuery(id="lim.*", limit=4), NOW
+        )
+        self.assertEqual(len(page.schedules), 3)
+        self.assertIsNone(page.next)
+
+    async def test_searchSchedulesPaging(self):
+        """
+        Following next pages walks every match once, newest first, keeping
+        the filters; schedules created meanwhile are not on later pages.
+        """
+        for n in range(5):
+            await self.createdSchedule(f"pg.{n}", tags={"k": str(n % 2)})
+        await self.createdSchedule("other.0", tags={"k": "0"})
+        pages = []
+        query = ScheduleQuery(id="pg.*", tags={"k": "0"}, limit=2)
+        while query is not None:
+            page = await self.store.searchSchedules(query, NOW)
+            pages.append([schedule.id for schedule in page.schedules])
+            query = page.next
+            if len(pages) == 1:
+                await self.createdSchedule("pg.9", tags={"k": "0"})
+            self.assertLessEqual(len(pages), 10, "paging does not end")
+        self.assertEqual(pages, [["pg.4", "pg.2"], ["pg.0"]])
+
+    async def test_fireSchedulesNoneDue(self):
+        """
+        Firing before any slot is due fires nothing.
+        """
+        self.assertEqual(await self.store.fireSchedules(NOW, 100), 0)
+        schedule = await self.createdSchedule("sched.early")
+        self.assertEqual(
+            await self.store.fireSchedules(schedule.nextRunTime - 1, 100), 0
+        )
+        self.assertEqual(
+            await self.store.readSchedule("sched.early", NOW), schedule
+        )
+        self.assertEqual(await self.firedPromises("sched.early"), [])
+
+    async def test_fireSchedules(self):
+        """
+        Firing a due slot creates the promise L{fire} describes (id from
+        the template, created at the slot, timing out C{promiseTimeout}
+        after it, created with its id as key, tagged as the schedule's
+        invocation) and advances the schedule to its next slot.
+        """
+        schedule = await self.createdSchedule(
+            "sched.fire",
+            cron="*/10 * * * * *",
+            promiseTimeout=30_000,
+            promiseParam=Value({"h": "v"}, b"data"),
+            promiseTags={"p": "1"},
+        )
+        slot = schedule.nextRunTime
+        expected, advanced = fire(schedule, slot)
+        self.assertEqual(await self.store.fireSchedules(slot, 100), 1)
+        self.assertEqual(
+            await self.store.readSchedule("sched.fire", NOW), advanced
+        )
+        self.assertEqual(advanced.lastRunTime, slot)
+        self.assertEqual(
+            advanced.nextRunTime, nextRunTime("*/10 * * * * *", slot)
+        )
+        promise = await self.readStored(f"sched.fire.{slot}")
+        self.assertEqual(promise, expected)
+        self.assertIs(promise.state, State.PENDING)
+        self.assertEqual(promise.createdOn, slot)
+        self.assertEqual(promise.timeout, slot + 30_000)
+        self.assertEqual(promise.idempotencyKeyForCreate, promise.id)
+        self.assertEqual(promise.param, Value({"h": "v"}, b"data"))
+        self.assertEqual(
+            promise.tags,
+            {"p": "1", SCHEDULE_TAG: "sched.fire", INVOCATION_TAG: "true"},
+        )
+
+    async def test_fireSchedulesAgain(self):
+        """
+        Firing again at the same C{now} fires nothing more.
+        """
+        schedule = await self.createdSchedule("sched.twice")
+        now = schedule.nextRunTime
+        self.assertEqual(await self.store.fireSchedules(now, 100), 1)
+        self.assertEqual(await self.store.fireSchedules(now, 100), 0)
+        self.assertEqual(len(await self.firedPromises("sched.twice")), 1)
+
+    async def test_fireSchedulesCatchesUp(self):
+        """
+        A schedule behind by several slots fires each missed slot, one by
+        one, each with its own promise, and ends at the first slot after
+        C{now}.
+        """
+        await self.createdSchedule("sched.behind")
+        now = NOW + 5000
+        self.assertEqual(await self.store.fireSchedules(now, 100), 5)
+        stored = await self.store.readSchedule("sched.behind", NOW)
+        self.assertEqual(stored.lastRunTime, now)
+        self.assertEqual(stored.nextRunTime, nextRunTime(EVERY_SECOND, now))
+        promises = await self.firedPromises("sched.behind", now)
+        self.assertEqual(
+            [promise.createdOn for promise in promises],
+            [NOW + 1000 * n for n in range(1, 6)],
+        )
+        self.assertEqual(
+            [promise.id for promise in promises],
+            [f"sched.behind.{NOW + 1000 * n}" for n in range(1, 6)],
+        )
+        self.assertEqual(await self.store.fireSchedules(now, 100), 0)
+
+    async def test_fireSchedulesLimit(self):
+        """
+        Firing fires at most C{limit} slots, earliest first, and answers
+        how many; later calls fire the rest.
+        """
+        for name in ("a", "b", "c"):
+            await self.createdSchedule(f"lim.{name}")
+        now = NOW + 5000
+        self.assertEqual(await self.store.fireSchedules(now, 4), 4)
+        runs = [
+            (await self.store.readSchedule(f"lim.{name}", NOW)).lastRunTime
+            for name in ("a", "b", "c")
+        ]
+        # The three first slots, then the earliest slot left.
+        self.assertEqual(sorted(runs), [NOW + 1000, NOW + 1000, NOW + 2000])
+        self.assertEqual(await self.store.fireSchedules(now, 4), 4)
+        self.assertEqual(await self.store.fireSchedules(now, 100), 7)
+        self.assertEqual(await self.store.fireSchedules(now, 100), 0)
+        for name in ("a", "b", "c"):
+            self.assertEqual(
+                len(await self.firedPromises(f"lim.{name}", now)), 5, name
+            )
+
+    async def test_fireSchedulesExistingPromise(self):
+        """
+        A slot whose promise id is taken leaves that promise as it is: the
+        slot counts as fired and the schedule advances.
+        """
+        await self.createPromise("taken", timeout=LATER, ikey="mine")
+        before = await self.readStored("taken")
+        schedule = await self.createdSchedule(
+            "sched.taken", promiseId="taken"
+        )
+        now = schedule.nextRunTime
+        self.assertEqual(await self.store.fireSchedules(now, 100), 1)
+        self.assertEqual(await self.readStored("taken"), before)
+        stored = await self.store.readSchedule("sched.taken", NOW)
+        self.assertEqual(stored.lastRunTime, now)
+        self.assertEqual(await self.searchIds(id="taken"), ["taken"])
+
+    async def test_fireSchedulesOverdue(self):
+        """
+        A slot whose promise would already have timed out by C{now} creates
+        it rejected by timeout; later slots' promises are pending.
+        """
+        schedule = await self.createdSchedule(
+            "sched.late", promiseTimeout=1000
+        )
+        now = NOW + 3000
+        self.assertEqual(await self.store.fireSchedules(now, 100), 3)
+        promises = [
+            await self.readStored(f"sched.late.{NOW + 1000 * n}")
+            for n in range(1, 4)
+        ]
+        current = schedule
+        for promise in promises:
+            expected, current = fire(current, now)
+            self.assertEqual(promise, expected)
+        self.assertEqual(
+            [promise.state for promise in promises],
+            [State.REJECTED_TIMEDOUT, State.REJECTED_TIMEDOUT, State.PENDING],
+        )
+        self.assertEqual(promises[0].completedOn, NOW + 2000)
+
+    async def test_nextRunTime(self):
+        """
+        The store's next run time is the earliest slot of any schedule, or
+        L{None} without schedules; it follows firing and deleting.
+        """
+        self.assertIsNone(await self.store.nextRunTime())
+        hourly = await self.createdSchedule("sched.hourly", cron="0 * * * *")
+        self.assertEqual(await self.store.nextRunTime(), hourly.nextRunTime)
+        often = await self.createdSchedule("sched.often")
+        self.assertEqual(await self.store.nextRunTime(), often.nextRunTime)
+        await self.store.fireSchedules(often.nextRunTime, 100)
+        self.assertEqual(
+            await self.store.nextRunTime(), often.nextRunTime + 1000
+        )
+        await self.store.deleteSchedule("sched.often", NOW)
+        self.assertEqual(await self.store.nextRunTime(), hourly.nextRunTime)
+
     # Requests that arrive together.
 
     async def test_concurrentCreates(self):
@@ -1751,3 +2217,25 @@ class StoreTestsMixin:
         statuses = [decision.status for decision in decisions]
         self.assertEqual(statuses.count(Status.CREATED), 1)
         self.assertEqual(statuses.count(Status.LOCK_ALREADY_ACQUIRED), 9)
+
+    async def test_concurrentFireSchedules(self):
+        """
+        Of firings that run together each due slot is fired by exactly one:
+        the counts add up to the slots due and each has one promise.
+        """
+        for name in ("a", "b"):
+            await self.createdSchedule(f"race.{name}")
+        now = NOW + 5000
+        counts = await gatherResults(
+            [self.store.fireSchedules(now, 100) for _ in range(5)]
+        )
+        self.assertEqual(sum(counts), 10)
+        for name in ("a", "b"):
+            promises = await self.firedPromises(f"race.{name}", now)
+            self.assertEqual(
+                [promise.createdOn for promise in promises],
+                [NOW + 1000 * n for n in range(1, 6)],
+            )
+            stored = await self.store.readSchedule(f"race.{name}", NOW)
+            self.assertEqual(stored.lastRunTime, now)
+        self.assertEqual(await self.store.fireSchedules(now, 100), 0)

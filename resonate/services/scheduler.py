@@ -1,0 +1,203 @@
+# -*- test-case-name: tests.test_services_scheduler -*-
+"""
+The scheduler: fire each schedule's slots on time.
+
+Unlike the sweeps (L{resonate.services.background.BackgroundService}, on a
+fixed tick), the scheduler sleeps until the next slot of any schedule is due
+and wakes exactly then, so a C{* * * * * *} schedule fires every second, on
+time.  It sleeps no longer than C{maxSleep} seconds, so that a schedule
+another process creates in a shared database is noticed within that, and
+L{ScheduleService.wake} cuts the sleep short when this process creates one.
+
+Slots missed while the server was down (or busy) are caught up in bounded
+batches: each iteration fires at most C{maxBatches} batches of
+C{batchSize}, then yields to the reactor and carries on at once.  That a
+slot fires at most once, even with several processes on one database, is
+the store's business (L{resonate.interfaces.IScheduleStore.fireSchedules}).
+"""
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, ensureDeferred, succeed
+from twisted.logger import Logger
+
+from resonate.errors import ResonateError
+
+
+class ScheduleService(Service):
+    """
+    Fire due schedule slots, then sleep until the next one is due.
+
+    Iterations never overlap: the next is only ever scheduled once the
+    running one has finished.  A failing iteration is logged and counted,
+    and the loop carries on after C{backoff} seconds.
+
+    @ivar iterations: how many iterations have finished.
+    @ivar failures: how many of them failed.
+    @ivar fired: how many slots this service has fired.
+    """
+
+    _log = Logger()
+
+    def __init__(
+        self,
+        store,
+        clock,
+        batchSize,
+        maxBatches=10,
+        maxSleep=1.0,
+        backoff=1.0,
+        contendedSleep=0.05,
+        name="schedules",
+    ):
+        """
+        @param store: the L{resonate.interfaces.IScheduleStore}.
+        @param clock: the C{IReactorTime} that gives the time and schedules
+            the iterations.
+        @param batchSize: the most slots fired per transaction.
+        @param maxBatches: the most transactions per iteration; a longer
+            catch-up continues in the next iteration, right after the
+            reactor has had its turn, so it cannot starve requests.
+        @param maxSleep: the longest sleep between iterations, in seconds:
+            how long a schedule created by another process sharing the
+            database may go unnoticed.
+        @param backoff: seconds to wait after a failed iteration.
+        @param contendedSleep: seconds to wait when a slot was due but this
+            process fired nothing for it (another process is firing it),
+            instead of asking again at once.
+        @param name: names the loop in logs.
+        """
+        self.setName(name)
+        self._store = store
+        self._clock = clock
+        self._batchSize = batchSize
+        self._maxBatches = maxBatches
+        self._maxSleep = maxSleep
+        self._backoff = backoff
+        self._contendedSleep = contendedSleep
+        self._timer = None
+        self._running = None
+        self._again = False
+        self.iterations = 0
+        self.failures = 0
+        self.fired = 0
+
+    # Scheduling iterations
+
+    def startService(self):
+        """
+        Run the first iteration at once: slots that fell due while the
+        server was down are caught up immediately.
+        """
+        super().startService()
+        self._begin()
+
+    def stopService(self):
+        """
+        Cancel the sleep.
+
+        @return: a C{Deferred} that fires once the running iteration, if any,
+            has finished.
+        """
+        super().stopService()
+        self._again = False
+        self._cancelTimer()
+        running = self._running
+        if running is None:
+            return succeed(None)
+        waiting = Deferred()
+        running.addBoth(lambda result: waiting.callback(None) or result)
+        return waiting
+
+    def wake(self):
+        """
+        Run an iteration now rather than at the end of the sleep: this
+        process has just created a schedule, whose first slot may be due
+        before the sleep ends.  If an iteration is running, another runs
+        right after it.
+
+        The iteration starts from the reactor, not from the caller's stack.
+        """
+        if not self.running:
+            return
+        if self._running is not None:
+            self._again = True
+            return
+        self._sleep(0)
+
+    def _sleep(self, seconds):
+        self._cancelTimer()
+        self._timer = self._clock.callLater(seconds, self._begin)
+
+    def _cancelTimer(self):
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
+    def _begin(self):
+        self._timer = None
+        if self._running is not None:
+            # Cannot happen through the timer; never overlap regardless.
+            self._again = True
+            return
+        ensureDeferred(self._iterate())
+
+    async def _iterate(self):
+        done = Deferred()
+        self._running = done
+        delay = self._backoff
+        try:
+            delay = await self._fire()
+        except ResonateError as error:
+            # An expected failure (the database is away, say): one line,
+            # not a traceback at every retry until it is back.
+            self.failures += 1
+            self._log.warn(
+                "background loop {name} failed: {error}; it will run again",
+                name=self.name,
+                error=error,
+            )
+        except Exception:
+            self.failures += 1
+            self._log.failure(
+                "background loop {name} failed; it will run again",
+                name=self.name,
+            )
+        finally:
+            self.iterations += 1
+            self._running = None
+            if self.running:
+                if self._again:
+                    self._again = False
+                    delay = 0
+                self._sleep(delay)
+            done.callback(None)
+
+    # One iteration
+
+    async def _fire(self):
+        """
+        Fire what is due, in at most C{maxBatches} batches.
+
+        @return: how many seconds to sleep before the next iteration.
+        """
+        now = self._milliseconds()
+        for _ in range(self._maxBatches):
+            count = await self._store.fireSchedules(now, self._batchSize)
+            self.fired += count
+            if count < self._batchSize:
+                break
+        else:
+            # Every batch was full: more may be due.  Let the reactor
+            # serve requests, then go on at once.
+            return 0
+        nextRunTime = await self._store.nextRunTime()
+        if nextRunTime is None:
+            return self._maxSleep
+        if nextRunTime <= now:
+            # Due, yet not fired here: another process is firing it.
+            return min(self._contendedSleep, self._maxSleep)
+        delay = nextRunTime / 1000 - self._clock.seconds()
+        return min(max(delay, 0), self._maxSleep)
+
+    def _milliseconds(self):
+        return int(self._clock.seconds() * 1000)
