@@ -8,6 +8,7 @@ runs two iterations at once, and on stop waits for the running one.
 """
 
 import inspect
+import sys
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, ensureDeferred, succeed
@@ -15,6 +16,25 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from resonate.errors import ResonateError
+
+
+def logIterationFailure(log, name):
+    """
+    Log the exception being handled as a failed iteration of loop C{name}.
+    Call it from an C{except} block.
+
+    An expected failure (a L{ResonateError}: the database is away, say) is
+    one line, not a traceback at every iteration until it is back.
+    """
+    error = sys.exc_info()[1]
+    if isinstance(error, ResonateError):
+        log.warn(
+            "background loop {name} failed: {error}; it will run again",
+            name=name,
+            error=error,
+        )
+    else:
+        log.failure("background loop {name} failed; it will run again", name=name)
 
 
 class BackgroundService(Service):
@@ -51,21 +71,9 @@ class BackgroundService(Service):
             result = self._work()
             if inspect.isawaitable(result):
                 await result
-        except ResonateError as error:
-            # An expected failure (the database is away, say): one line,
-            # not a traceback every second until it is back.
-            self.failures += 1
-            self._log.warn(
-                "background loop {name} failed: {error}; it will run again",
-                name=self.name,
-                error=error,
-            )
         except Exception:
             self.failures += 1
-            self._log.failure(
-                "background loop {name} failed; it will run again",
-                name=self.name,
-            )
+            logIterationFailure(self._log, self.name)
         finally:
             self.iterations += 1
             self._running = None

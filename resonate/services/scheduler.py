@@ -20,7 +20,7 @@ from twisted.application.service import Service
 from twisted.internet.defer import Deferred, ensureDeferred, succeed
 from twisted.logger import Logger
 
-from resonate.errors import ResonateError
+from resonate.services.background import logIterationFailure
 
 
 class ScheduleService(Service):
@@ -147,21 +147,9 @@ class ScheduleService(Service):
         delay = self._backoff
         try:
             delay = await self._fire()
-        except ResonateError as error:
-            # An expected failure (the database is away, say): one line,
-            # not a traceback at every retry until it is back.
-            self.failures += 1
-            self._log.warn(
-                "background loop {name} failed: {error}; it will run again",
-                name=self.name,
-                error=error,
-            )
         except Exception:
             self.failures += 1
-            self._log.failure(
-                "background loop {name} failed; it will run again",
-                name=self.name,
-            )
+            logIterationFailure(self._log, self.name)
         finally:
             self.iterations += 1
             self._running = None
