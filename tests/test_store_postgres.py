@@ -723,3 +723,48 @@ class ShutdownTests(PostgresTestsMixin, unittest.TestCase):
         The store provides L{IStore}.
         """
         self.assertTrue(verifyObject(IStore, self.openStore()))
+
+
+class ScheduleSchemaTests(PostgresTestsMixin, unittest.TestCase):
+    """
+    Schema version 3 adds the schedules table.
+    """
+
+    def test_shippedSchedulesMigration(self):
+        """
+        The shipped PostgreSQL schema's version 3 is C{schedules}, which
+        creates the C{schedules} table.
+        """
+        migrations = migrate.loadMigrations("postgres")
+        self.assertEqual(
+            [(m.version, m.name) for m in migrations[:3]],
+            [(1, "initial"), (2, "locks"), (3, "schedules")],
+        )
+        self.assertIn("CREATE TABLE schedules", migrations[2].sql)
+
+    def test_schedulesTableCreated(self):
+        """
+        A new database records version 3, C{schedules}, and has an empty
+        C{schedules} table with its index on C{next_run_time}.
+        """
+        database = self.scratchDatabase()
+        self.openStore(database)
+        self.assertIn(
+            (3, "schedules"),
+            adminQuery(
+                database,
+                "SELECT version, name FROM schema_versions ORDER BY version",
+            ),
+        )
+        self.assertEqual(
+            adminQuery(database, "SELECT COUNT(*) FROM schedules"), [(0,)]
+        )
+        indexes = {
+            name
+            for (name,) in adminQuery(
+                database,
+                "SELECT indexname FROM pg_indexes "
+                "WHERE tablename = 'schedules'",
+            )
+        }
+        self.assertIn("schedules_next_run_time", indexes)

@@ -1034,3 +1034,87 @@ class LockSchemaTests(SQLiteStoreTestsMixin, unittest.TestCase):
             )
         }
         self.assertTrue({"locks_process", "locks_timeout"} <= indexes)
+
+
+class ScheduleSchemaTests(SQLiteStoreTestsMixin, unittest.TestCase):
+    """
+    Schema version 3 adds the schedules table.
+    """
+
+    def test_shippedSchedulesMigration(self):
+        """
+        The shipped SQLite schema's version 3 is C{schedules}, which
+        creates the C{schedules} table.
+        """
+        migrations = migrate.loadMigrations("sqlite")
+        self.assertEqual(
+            [(m.version, m.name) for m in migrations[:3]],
+            [(1, "initial"), (2, "locks"), (3, "schedules")],
+        )
+        self.assertIn("CREATE TABLE schedules", migrations[2].sql)
+
+    async def test_upgradeFromVersion2(self):
+        """
+        Opening a version-2 database upgrades it to the latest version,
+        keeping its promises and locks, and creates the C{schedules} table.
+        """
+        path = self.mktemp()
+        connection = sqlite3.connect(path, isolation_level=None)
+        self.assertEqual(
+            migrate.migrate(connection, migrate.loadMigrations("sqlite")[:2]),
+            2,
+        )
+        connection.execute(
+            "INSERT INTO promises (id, state, timeout, created_on) "
+            "VALUES (?, ?, ?, ?)",
+            ("old", "PENDING", NOW + 60_000, NOW),
+        )
+        connection.execute(
+            "INSERT INTO locks (resource_id, process_id, execution_id, "
+            "expiry_in_milliseconds, timeout) VALUES (?, ?, ?, ?, ?)",
+            ("r", "p", "e", 10, NOW + 10),
+        )
+        connection.close()
+        store = self.openStore(path=path)
+        read = await store.readPromise("old", NOW)
+        self.assertEqual(read.status, Status.OK)
+        self.assertEqual(read.promise.id, "old")
+        again = await store.acquireLock(AcquireLock("r", "p", "e", 10), NOW)
+        self.assertEqual(again.status, Status.CREATED)
+        taken = await store.acquireLock(AcquireLock("r", "q", "f", 10), NOW)
+        self.assertEqual(taken.status, Status.LOCK_ALREADY_ACQUIRED)
+        await store.close()
+        connection = sqlite3.connect(path)
+        self.addCleanup(connection.close)
+        self.assertEqual(
+            migrate.schemaVersion(connection),
+            migrate.loadMigrations("sqlite")[-1].version,
+        )
+        self.assertEqual(
+            connection.execute(
+                "SELECT version, name FROM schema_versions ORDER BY version"
+            ).fetchall()[:3],
+            [(1, "initial"), (2, "locks"), (3, "schedules")],
+        )
+        self.assertEqual(
+            connection.execute("SELECT id, state FROM promises").fetchall(),
+            [("old", "PENDING")],
+        )
+        self.assertEqual(
+            connection.execute(
+                "SELECT resource_id, process_id, execution_id FROM locks"
+            ).fetchall(),
+            [("r", "p", "e")],
+        )
+        self.assertEqual(
+            connection.execute("SELECT COUNT(*) FROM schedules").fetchall(),
+            [(0,)],
+        )
+        indexes = {
+            name
+            for (name,) in connection.execute(
+                "SELECT name FROM sqlite_master "
+                "WHERE type = 'index' AND tbl_name = 'schedules'"
+            )
+        }
+        self.assertIn("schedules_next_run_time", indexes)
