@@ -159,12 +159,54 @@ class ILockStore(Interface):
 
 class ITaskStore(Interface):
     """
-    Tasks: promises routed to workers.  (Added by the tasks work; no store
-    provides it yet.)
+    Tasks: promises routed to workers (L{resonate.model.task}).  Each
+    method is one transaction and returns a C{Deferred}.
     """
 
+    def createPromiseAndTask(request, now):
+        """
+        Create a promise as C{createPromise} does and, when it is created
+        (201), its task (L{resonate.model.task.newTask}) in the same
+        transaction: for promises whose id matches a route.
 
-class IStore(IPromiseStore, IScheduleStore, ILockStore):
+        @return: a C{Deferred} firing with the promise C{Decision}.
+        """
+
+    def claimTask(request, now):
+        """
+        Claim a task per L{resonate.model.task.checkClaim}, taking the lock
+        on its promise for the claiming execution (per
+        L{resonate.model.lock.decideAcquire}) and leasing the task.
+
+        @param request: a L{resonate.model.task.ClaimTask}.
+        @return: a C{Deferred} firing with C{(status, promise)}: C{OK} and
+            the promise, or an error status and L{None}.
+        """
+
+    def completeTask(request, now):
+        """
+        Complete a task per L{resonate.model.task.checkComplete}: complete
+        its promise (a promise already completed or timed out answers
+        C{TASK_ALREADY_COMPLETED}), release the execution's lock on it and
+        mark the task completed, in one transaction.
+
+        @param request: a L{resonate.model.task.CompleteTask}.
+        @return: a C{Deferred} firing with the L{resonate.status.Status}.
+        """
+
+    def dispatchTasks(now, limit, claimWindow):
+        """
+        Take at most C{limit} dispatchable tasks
+        (L{resonate.model.task.isDispatchable}) and mark them offered
+        (L{resonate.model.task.dispatched}); a task another process is
+        offering at the same time is skipped.
+
+        @return: a C{Deferred} firing with the list of offered tasks, to
+            push to their workers.
+        """
+
+
+class IStore(IPromiseStore, IScheduleStore, ILockStore, ITaskStore):
     """
     Everything the server keeps.
     """
@@ -351,4 +393,40 @@ class IScheduleRows(Interface):
     def earliestRunTime():
         """
         @return: the smallest C{nextRunTime} of any schedule, or L{None}.
+        """
+
+
+class ITaskRows(Interface):
+    """
+    Task rows, driven by the task scripts of L{resonate.store.scripts}
+    (with the promise and lock rows).
+    """
+
+    def readTask(taskId):
+        """
+        @return: the stored L{resonate.model.task.Task} or L{None}.
+        """
+
+    def insertTask(task):
+        """
+        Insert C{task} unless its id is taken.
+
+        @return: C{True} if inserted.
+        """
+
+    def updateTask(previous, task):
+        """
+        Replace a task on condition that its stored C{counter},
+        C{claimTimeout}, C{completeTimeout} and C{isCompleted} are still
+        C{previous}'s.
+
+        @return: C{True} if replaced.
+        """
+
+    def dispatchableTasks(now, limit):
+        """
+        At most C{limit} tasks that are not completed, whose
+        C{claimTimeout} and C{completeTimeout} are before C{now} and whose
+        C{promiseTimeout} is after it, by C{(createdOn, id)}; rows another
+        transaction is dispatching are skipped (C{FOR UPDATE SKIP LOCKED}).
         """

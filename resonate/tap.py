@@ -58,6 +58,32 @@ class Options(usage.Options):
             raise usage.UsageError(str(e))
 
 
+def routesFromConfig(config):
+    """
+    The task routes and connections of C{config} (whose shapes
+    L{resonate.config.loadConfig} has checked).
+
+    @return: C{(routes, connections)}: the L{resonate.model.routing.Route}s
+        in configuration order, and connection name to URL.
+    """
+    from resonate.model.routing import Route
+
+    connections = {
+        item["name"]: item["metadata"]["properties"]["url"]
+        for item in config.get("aio.subsystems.queuing.config.connections")
+    }
+    routes = [
+        Route(
+            name=item["name"],
+            pattern=item["metadata"]["properties"]["pattern"],
+            connection=item["target"]["connection"],
+            queue=item["target"]["queue"],
+        )
+        for item in config.get("aio.subsystems.queuing.config.routes")
+    ]
+    return routes, connections
+
+
 def buildService(config, store, reactor):
     """
     Assemble the server around an open store.
@@ -70,6 +96,7 @@ def buildService(config, store, reactor):
     from resonate.api.http import APISite, HTTPAPI
     from resonate.api.operations import Operations
     from resonate.services.background import BackgroundService
+    from resonate.services.dispatcher import TaskDispatcher
     from resonate.services.listen import ListeningService, endpointForAddress
     from resonate.services.scheduler import ScheduleService
     from resonate.services.server import ResonateService
@@ -80,11 +107,25 @@ def buildService(config, store, reactor):
     scheduler = ScheduleService(
         store, reactor, config.get("system.scheduleBatchSize")
     )
+    # Pushes tasks to their workers; a routed promise created here wakes
+    # it, so its task is pushed at once.
+    routes, connections = routesFromConfig(config)
+    dispatcher = TaskDispatcher(
+        store,
+        reactor,
+        routes,
+        connections,
+        config.get("api.baseUrl"),
+        config.get("system.submissionBatchSize"),
+        timeout=config.get("aio.subsystems.network.config.timeout"),
+    )
     operations = Operations(
         store,
         reactor,
         config.get("api.size"),
         onScheduleCreated=scheduler.wake,
+        routes=routes,
+        onTaskCreated=dispatcher.wake,
     )
     site = APISite(
         HTTPAPI(operations).resource(),
@@ -109,6 +150,7 @@ def buildService(config, store, reactor):
         ]
     ]
     loops.append(scheduler)
+    loops.append(dispatcher)
     return ResonateService(
         store,
         operations,

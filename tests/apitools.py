@@ -49,14 +49,16 @@ class Response:
 class LiveAPI:
     """
     The HTTP API listening on an ephemeral port of 127.0.0.1, over C{store},
-    with time from a L{Clock} set to L{NOW}.
+    with time from a L{Clock} set to L{NOW}, routing promises to tasks by
+    C{routes}.
     """
 
-    def __init__(self, testCase, store=None, size=100, maxBodySize=1024 * 1024):
+    def __init__(self, testCase, store=None, size=100, maxBodySize=1024 * 1024,
+                 routes=()):
         self.clock = Clock()
         self.clock.advance(NOW / 1000)
         self.store = store if store is not None else MemoryStore()
-        self.operations = Operations(self.store, self.clock, size)
+        self.operations = Operations(self.store, self.clock, size, routes=routes)
         site = APISite(
             HTTPAPI(self.operations).resource(), maxBodySize=maxBodySize
         )

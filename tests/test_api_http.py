@@ -15,6 +15,7 @@ import json
 from twisted.internet.defer import Deferred
 from twisted.trial import unittest
 
+from resonate.model.routing import Route
 from resonate.model.schedule import nextRunTime
 from resonate.store.memory import MemoryStore
 from tests.apitools import NOW, LiveAPI
@@ -23,6 +24,8 @@ LATER = NOW + 60_000
 B64 = base64.b64encode(b"hello").decode()
 EVERY_MINUTE = "* * * * *"
 PROMISE_TEMPLATE = "p.{{.id}}.{{.timestamp}}"
+#: The routes of the case table: promises "jobs/..." get a task.
+ROUTES = [Route("jobs", "/jobs/*", "workers", "q")]
 
 
 def create(promiseId, timeout=LATER, ikey=None, strict=None, **fields):
@@ -89,6 +92,49 @@ def readSchedule(scheduleId):
 
 def deleteSchedule(scheduleId):
     return ("delete", "/schedules/" + scheduleId)
+
+
+def dispatch():
+    """
+    One millisecond later, offer every dispatchable task (a new counter).
+    """
+    return ("dispatch", None, {})
+
+
+def taskBody(**fields):
+    """
+    A claim body for "jobs/1": a valid one, changed by C{fields}; a field
+    given as L{None} is left out.
+    """
+    body = {"taskId": "jobs/1", "counter": 1, "processId": "p1",
+            "executionId": "e1", "expiryInMilliseconds": 1000}
+    body.update(fields)
+    return {key: value for key, value in body.items() if value is not None}
+
+
+def completeTaskBody(**fields):
+    """
+    A task complete body for "jobs/1": a valid one, changed by C{fields};
+    a field given as L{None} is left out.
+    """
+    body = {"taskId": "jobs/1", "counter": 1, "executionId": "e1",
+            "state": "resolved", "value": {"data": B64}}
+    body.update(fields)
+    return {key: value for key, value in body.items() if value is not None}
+
+
+def claimTask(**fields):
+    return ("post", "/tasks/claim", taskBody(**fields))
+
+
+def completeTask(**fields):
+    return ("post", "/tasks/complete", completeTaskBody(**fields))
+
+
+#: A routed promise, offered once (counter 1) at NOW + 1.
+OFFERED = [create("jobs/1"), dispatch()]
+#: ... and claimed by execution e1 with a 1000 ms lease.
+CLAIMED = OFFERED + [claimTask()]
 
 
 # name, scene, request, expected HTTP code, expected error code or None,
@@ -476,6 +522,97 @@ CASES = [
     ("wrong method on a schedule", [createSchedule("s")],
      ("patch", "/schedules/s", {}), 405, 4050, None),
 
+    # POST /tasks/claim
+    ("create routed promise", [], create("jobs/1"), 201, None,
+     {"id": "jobs/1", "state": "PENDING"}),
+    ("claim", OFFERED, claimTask(), 200, None,
+     {"id": "jobs/1", "state": "PENDING", "timeout": LATER, "createdOn": NOW,
+      "param": {}, "value": {}}),
+    ("claim with the longest lease", OFFERED,
+     claimTask(expiryInMilliseconds=2**62), 200, None, {"id": "jobs/1"}),
+    ("claim by another execution", CLAIMED,
+     claimTask(executionId="e2", processId="p2"), 403, 4034, None),
+    ("claim with wrong counter", OFFERED, claimTask(counter=2), 403, 4037, None),
+    ("claim before dispatch", [create("jobs/1")], claimTask(), 403, 4037, None),
+    ("claim after the claim window", OFFERED + [at(NOW + 10_002)], claimTask(),
+     403, 4035, None),
+    ("claim after the promise timed out",
+     [create("jobs/1", timeout=NOW + 100), dispatch(), at(NOW + 101)], claimTask(),
+     403, 4035, None),
+    ("claim completed", CLAIMED + [completeTask()], claimTask(), 403, 4036, None),
+    ("claim unknown task", [], claimTask(taskId="jobs/nope"), 404, 4044, None),
+    ("claim, promise not routed", [create("p"), dispatch()],
+     claimTask(taskId="p"), 404, 4044, None),
+    ("claim without taskId", OFFERED, claimTask(taskId=None), 400, 4000, None),
+    ("claim with empty taskId", OFFERED, claimTask(taskId=""), 400, 4000, None),
+    ("claim without counter", OFFERED, claimTask(counter=None), 400, 4000, None),
+    ("claim with counter 0", OFFERED, claimTask(counter=0), 400, 4000, None),
+    ("claim with negative counter", OFFERED, claimTask(counter=-1), 400, 4000, None),
+    ("claim with string counter", OFFERED, claimTask(counter="1"), 400, 4000, None),
+    ("claim with boolean counter", OFFERED, claimTask(counter=True), 400, 4000, None),
+    ("claim without processId", OFFERED, claimTask(processId=None), 400, 4000, None),
+    ("claim without executionId", OFFERED, claimTask(executionId=None),
+     400, 4000, None),
+    ("claim without expiry", OFFERED, claimTask(expiryInMilliseconds=None),
+     400, 4000, None),
+    ("claim with expiry 0", OFFERED, claimTask(expiryInMilliseconds=0), 400, 4000, None),
+    ("claim with a lease past 64 bits", OFFERED,
+     claimTask(expiryInMilliseconds=2**62 + 1), 400, 4000, None),
+    ("claim with JSON array", [], ("raw", "POST", "/tasks/claim", b"[]"),
+     400, 4000, None),
+    ("claim with invalid JSON", [], ("raw", "POST", "/tasks/claim", b"{nope"),
+     400, 4000, None),
+    ("claim with GET", [], ("get", "/tasks/claim"), 405, 4050, None),
+
+    # POST /tasks/complete
+    ("complete task", CLAIMED, completeTask(), 200, None, None),
+    ("complete task resolves the promise", CLAIMED + [completeTask()], read("jobs/1"),
+     200, None, {"state": "RESOLVED", "value": {"data": B64}, "completedOn": NOW + 1}),
+    ("complete task rejected, any case", CLAIMED + [completeTask(state="REJECTED")],
+     read("jobs/1"), 200, None, {"state": "REJECTED", "value": {"data": B64}}),
+    ("complete task without value", CLAIMED + [completeTask(value=None)],
+     read("jobs/1"), 200, None, {"state": "RESOLVED", "value": {}}),
+    ("complete task twice", CLAIMED + [completeTask()], completeTask(),
+     403, 4036, None),
+    ("complete task whose promise was completed",
+     CLAIMED + [complete("jobs/1", "REJECTED")], completeTask(), 403, 4036, None),
+    ("complete task whose promise was completed leaves it",
+     CLAIMED + [complete("jobs/1", "REJECTED"), completeTask()], read("jobs/1"),
+     200, None, {"state": "REJECTED", "value": {}}),
+    ("complete task after the lease", CLAIMED + [at(NOW + 1002)], completeTask(),
+     403, 4035, None),
+    ("complete task after the lease leaves the promise",
+     CLAIMED + [at(NOW + 1002), completeTask()], read("jobs/1"), 200, None,
+     {"state": "PENDING"}),
+    ("complete task with wrong counter", CLAIMED, completeTask(counter=2),
+     403, 4037, None),
+    ("complete unknown task", [], completeTask(taskId="jobs/nope"), 404, 4044, None),
+    ("complete task, promise not routed", [create("p")], completeTask(taskId="p"),
+     404, 4044, None),
+    ("complete task without taskId", CLAIMED, completeTask(taskId=None),
+     400, 4000, None),
+    ("complete task without counter", CLAIMED, completeTask(counter=None),
+     400, 4000, None),
+    ("complete task with counter 0", CLAIMED, completeTask(counter=0), 400, 4000, None),
+    ("complete task without executionId", CLAIMED, completeTask(executionId=None),
+     400, 4000, None),
+    ("complete task without state", CLAIMED, completeTask(state=None), 400, 4000, None),
+    ("complete task with state pending", CLAIMED, completeTask(state="pending"),
+     400, 4000, None),
+    ("complete task with state rejected_canceled", CLAIMED,
+     completeTask(state="rejected_canceled"), 400, 4000, None),
+    ("complete task with non-string state", CLAIMED, completeTask(state=1),
+     400, 4000, None),
+    ("complete task with non-object value", CLAIMED, completeTask(value="x"),
+     400, 4000, None),
+    ("complete task with bad base64", CLAIMED, completeTask(value={"data": "%%%"}),
+     400, 4000, None),
+    ("complete task with JSON array", [], ("raw", "POST", "/tasks/complete", b"[]"),
+     400, 4000, None),
+    ("complete task, validation leaves the promise",
+     CLAIMED + [completeTask(state="pending")], read("jobs/1"), 200, None,
+     {"state": "PENDING"}),
+
     # routing
     ("path not UTF-8", [], ("get", "/promises/%FF"), 400, 4000, None),
     ("unknown path", [], ("get", "/nope"), 404, 4045, None),
@@ -509,6 +646,9 @@ class HTTPAPITestsMixin:
         if kind == "now":
             api.setNow(step[1])
             return None
+        if kind == "dispatch":
+            await self.dispatch(api)
+            return None
         if kind == "raw":
             _, method, path, raw = step
             return await api.request(method, path, raw=raw)
@@ -517,12 +657,22 @@ class HTTPAPITestsMixin:
         headers = rest[1] if len(rest) > 1 else None
         return await api.request(method.upper(), path, body, headers=headers)
 
+    async def dispatch(self, api):
+        """
+        One millisecond later (a new task's claim window ends at its
+        creation), offer every dispatchable task.
+
+        @return: the tasks offered.
+        """
+        api.setNow(api.operations.now() + 1)
+        return await api.store.dispatchTasks(api.operations.now(), 10, 10_000)
+
     async def test_cases(self):
         """
         Every row of the case table answers as the contract says.
         """
         for name, scene, request, code, errorCode, fields in CASES:
-            api = await self.startAPI()
+            api = await self.startAPI(routes=ROUTES)
             for step in scene:
                 await self.perform(api, step)
             response = await self.perform(api, request)
@@ -977,6 +1127,147 @@ class HTTPAPITestsMixin:
             response = await search(api, f"?cursor={cursor}")
             self.assertEqual(response.code, 200, response)
             self.assertEqual(len(response.body[key]), 1)
+
+    async def test_taskLifecycle(self):
+        """
+        A task's whole life over HTTP: a routed promise gets a task, offered
+        with counter 1; the claim answers the promise as a read does; the
+        completion answers 200 with the body C{null} and completes the
+        promise with the value.
+        """
+        api = await self.startAPI(routes=ROUTES)
+        created = await api.create("jobs/1", param={"data": B64})
+        self.assertEqual(created.code, 201, created)
+        other = await api.create("other/1")
+        self.assertEqual(other.code, 201, other)
+        [task] = await self.dispatch(api)
+        self.assertEqual((task.id, task.promiseId, task.counter), ("jobs/1", "jobs/1", 1))
+        claimed = await api.request("POST", "/tasks/claim", taskBody())
+        self.assertEqual(claimed.code, 200, claimed)
+        read = await api.request("GET", "/promises/jobs/1")
+        self.assertEqual(claimed.body, read.body)
+        self.assertEqual(claimed.headers.getRawHeaders("content-type"),
+                         ["application/json"])
+        # The claim holds the promise's lock for its execution.
+        locked = await api.request(
+            "POST", "/locks/acquire",
+            {"resourceId": "jobs/1", "processId": "p2", "executionId": "e2",
+             "expiryInMilliseconds": 1000},
+        )
+        self.assertEqual(locked.code, 403, locked)
+        done = await api.request(
+            "POST", "/tasks/complete",
+            completeTaskBody(state="Resolved", value={"headers": {"a": "b"}, "data": B64}),
+        )
+        self.assertEqual(done.code, 200, done)
+        self.assertEqual(done.raw, b"null")
+        self.assertEqual(done.headers.getRawHeaders("content-type"),
+                         ["application/json"])
+        read = await api.request("GET", "/promises/jobs/1")
+        self.assertEqual(read.body["state"], "RESOLVED")
+        self.assertEqual(read.body["value"], {"headers": {"a": "b"}, "data": B64})
+        self.assertEqual(read.body["param"], {"data": B64})
+        # The completion released the lock.
+        locked = await api.request(
+            "POST", "/locks/acquire",
+            {"resourceId": "jobs/1", "processId": "p2", "executionId": "e2",
+             "expiryInMilliseconds": 1000},
+        )
+        self.assertEqual(locked.code, 201, locked)
+        self.assertEqual(await self.dispatch(api), [])
+
+    async def test_taskErrorEnvelopes(self):
+        """
+        Task errors answer with the envelope, never a dropped connection
+        (v0.5 had no messages for them).
+        """
+        api = await self.startAPI(routes=ROUTES)
+        for body, code, message in [
+            (taskBody(taskId="nope"), 4044, "The specified task was not found"),
+            (taskBody(), 4037, "The task counter is invalid"),
+        ]:
+            if code == 4037:
+                await api.create("jobs/1")
+            response = await api.request("POST", "/tasks/claim", body)
+            error = response.body["error"]
+            self.assertEqual(error["code"], code, response)
+            self.assertEqual(error["message"], message)
+            [detail] = error["details"]
+            self.assertEqual(detail["@type"], "RequestError")
+            self.assertEqual(detail["metadata"]["url"],
+                             f"https://docs.resonatehq.io/reference/error-codes#{code}")
+
+    async def test_taskValidationDetailsPerField(self):
+        """
+        A bad claim or completion reports one detail per bad field, naming
+        it.
+        """
+        api = await self.startAPI(routes=ROUTES)
+        response = await api.request(
+            "POST", "/tasks/claim",
+            {"counter": 0, "processId": "", "executionId": 5,
+             "expiryInMilliseconds": 0},
+        )
+        self.assertEqual(response.code, 400, response)
+        fields = sorted(d["field"] for d in response.body["error"]["details"])
+        self.assertEqual(
+            fields,
+            ["counter", "executionId", "expiryInMilliseconds", "processId", "taskId"],
+        )
+        response = await api.request(
+            "POST", "/tasks/complete",
+            {"counter": "1", "state": "pending", "value": {"data": 1}},
+        )
+        self.assertEqual(response.code, 400, response)
+        fields = sorted(d["field"] for d in response.body["error"]["details"])
+        self.assertEqual(
+            fields, ["counter", "executionId", "state", "taskId", "value.data"]
+        )
+
+    async def test_taskCreatedWakesDispatcher(self):
+        """
+        L{Operations} takes the dispatcher hook as the C{onTaskCreated}
+        keyword and calls it after a create (201) that made a task only;
+        its failure is logged and the promise is created anyway.
+        """
+        from twisted.internet.task import Clock
+
+        from resonate.api.operations import Operations
+        from resonate.model.promise import CreatePromise
+        from resonate.status import Status
+
+        calls = []
+        clock = Clock()
+        clock.advance(NOW / 1000)
+        store = self.makeStore()
+        operations = Operations(
+            store, clock, 10, routes=ROUTES, onTaskCreated=lambda: calls.append(1)
+        )
+        decision = await operations.createPromise(
+            CreatePromise(id="jobs/1", timeout=LATER, idempotencyKey="ik")
+        )
+        self.assertEqual(decision.status, Status.CREATED)
+        self.assertEqual(calls, [1])
+        decision = await operations.createPromise(
+            CreatePromise(id="jobs/1", timeout=LATER, idempotencyKey="ik")
+        )
+        self.assertEqual(decision.status, Status.OK)
+        decision = await operations.createPromise(CreatePromise(id="p", timeout=LATER))
+        self.assertEqual(decision.status, Status.CREATED)
+        self.assertEqual(calls, [1])
+
+        def broken():
+            raise RuntimeError("dispatcher asleep")
+
+        operations._onTaskCreated = broken
+        decision = await operations.createPromise(
+            CreatePromise(id="jobs/2", timeout=LATER)
+        )
+        self.assertEqual(decision.status, Status.CREATED)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        clock.advance(0.001)
+        offered = await store.dispatchTasks(NOW + 1, 10, 10_000)
+        self.assertEqual(sorted(t.id for t in offered), ["jobs/1", "jobs/2"])
 
     async def test_bodyTooLarge(self):
         """

@@ -24,6 +24,7 @@ from resonate.model.promise import (
     State,
     Value,
 )
+from resonate.model.task import ClaimTask, CompleteTask
 from resonate.model.schedule import (
     CreateSchedule,
     InvalidCron,
@@ -679,6 +680,83 @@ def parseReleaseLock(body):
     executionId = _requireText(problems, body, "executionId")
     problems.check()
     return ReleaseLock(resourceId, executionId)
+
+
+def _requireCounter(problems, body):
+    """
+    Read a task counter: required, an integer of at least 1 (0 fails as
+    "required", as it does in v0.5; counters start at 1).
+    """
+    counter = body.get("counter")
+    if counter is None or counter == 0:
+        problems.add("counter", "is required")
+    elif not _isInteger(counter) or not 1 <= counter <= INT64_MAX:
+        problems.add("counter", "must be a positive integer")
+    else:
+        return counter
+    return None
+
+
+def parseClaimTask(body):
+    """
+    Parse C{POST /tasks/claim}: every field is required and the lease must
+    be a positive number of milliseconds.
+
+    @return: a L{ClaimTask}.
+    @raise ValidationError: one detail per bad field.
+    """
+    problems = _Problems()
+    taskId = _requireText(problems, body, "taskId")
+    counter = _requireCounter(problems, body)
+    processId = _requireText(problems, body, "processId")
+    executionId = _requireText(problems, body, "executionId")
+    expiry = body.get("expiryInMilliseconds")
+    if expiry is None:
+        problems.add("expiryInMilliseconds", "is required")
+    elif not _isInteger(expiry) or not 0 < expiry <= MAX_LEASE:
+        # Bounded so that now + expiry always fits in 64 bits.
+        problems.add(
+            "expiryInMilliseconds", "must be a positive integer up to 2^62"
+        )
+    problems.check()
+    return ClaimTask(taskId, counter, processId, executionId, expiry)
+
+
+def parseTaskState(text):
+    """
+    Parse a task completion state, case-insensitively: C{resolved} or
+    C{rejected}.
+
+    @return: L{State.RESOLVED} or L{State.REJECTED}, or L{None}.
+    """
+    if not isinstance(text, str):
+        return None
+    return {"RESOLVED": State.RESOLVED, "REJECTED": State.REJECTED}.get(
+        text.upper()
+    )
+
+
+def parseCompleteTask(body):
+    """
+    Parse C{POST /tasks/complete}: C{taskId}, C{counter}, C{executionId}
+    and C{state} are required; C{value} is optional.
+
+    @return: a L{CompleteTask}.
+    @raise ValidationError: one detail per bad field.
+    """
+    problems = _Problems()
+    taskId = _requireText(problems, body, "taskId")
+    counter = _requireCounter(problems, body)
+    executionId = _requireText(problems, body, "executionId")
+    rawState = body.get("state")
+    state = parseTaskState(rawState)
+    if rawState is None or rawState == "":
+        problems.add("state", "is required")
+    elif state is None:
+        problems.add("state", "must be one of resolved, rejected")
+    value = _parseValue(problems, "value", body.get("value"))
+    problems.check()
+    return CompleteTask(taskId, counter, executionId, state, value)
 
 
 def renderLock(lock):

@@ -63,11 +63,22 @@ def _endpoint(handler):
         request.setResponseCode(status.httpCode)
         if body is None:
             return b""
+        if body is _NULL:
+            return b"null"
         return _jsonBytes(body)
 
     endpoint.__name__ = handler.__name__
     endpoint.__doc__ = handler.__doc__
     return endpoint
+
+
+class _Null:
+    """
+    A body that renders as JSON C{null} (L{None} means no body).
+    """
+
+
+_NULL = _Null()
 
 
 def _headerReader(request):
@@ -253,6 +264,36 @@ class HTTPAPI:
         if not await self._operations.releaseLock(release):
             raise ResonateError(Status.LOCK_NOT_FOUND)
         return Status.NO_CONTENT, None
+
+    @app.route("/tasks/claim", methods=["POST"])
+    @_endpoint
+    async def claimTask(self, request):
+        """
+        C{POST /tasks/claim}: 200 with the task's promise; 403 lock held by
+        another execution (4034), timed out (4035), completed (4036) or
+        wrong counter (4037); 404 unknown task (4044).
+        """
+        body = codec.parseJSONObject(request.content.read())
+        claim = codec.parseClaimTask(body)
+        status, promise = await self._operations.claimTask(claim)
+        if status.isError:
+            raise ResonateError(status)
+        return status, codec.renderPromise(promise)
+
+    @app.route("/tasks/complete", methods=["POST"])
+    @_endpoint
+    async def completeTask(self, request):
+        """
+        C{POST /tasks/complete}: 200 with the body C{null}; 403 timed out
+        (4035), completed, here or through its promise (4036), or wrong
+        counter (4037); 404 unknown task (4044).
+        """
+        body = codec.parseJSONObject(request.content.read())
+        complete = codec.parseCompleteTask(body)
+        status = await self._operations.completeTask(complete)
+        if status.isError:
+            raise ResonateError(status)
+        return status, _NULL
 
     @app.handle_errors(HTTPException)
     def routingError(self, request, failure):

@@ -12,6 +12,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 
 from resonate.errors import ResonateError
+from resonate.model.routing import matchRoute
 from resonate.status import Status
 
 
@@ -24,7 +25,10 @@ class Operations:
 
     _log = Logger()
 
-    def __init__(self, store, clock, size, onScheduleCreated=None):
+    def __init__(
+        self, store, clock, size, onScheduleCreated=None, routes=(),
+        onTaskCreated=None,
+    ):
         """
         @param store: an L{resonate.interfaces.IStore} provider.
         @param clock: an C{IReactorTime}; C{now} is read from it once per
@@ -34,11 +38,19 @@ class Operations:
             called after each schedule is created (201), to wake the
             scheduler.  Its result is ignored and its failure is logged:
             the schedule is created either way.
+        @param routes: the L{resonate.model.routing.Route}s; a promise
+            whose id matches one is created with its task.
+        @param onTaskCreated: L{None}, or a callable without arguments
+            called after each create (201) that made a task, to wake the
+            dispatcher.  Its result is ignored and its failure is logged:
+            the promise and task are created either way.
         """
         self._store = store
         self._clock = clock
         self._size = size
         self._onScheduleCreated = onScheduleCreated
+        self._routes = tuple(routes)
+        self._onTaskCreated = onTaskCreated
         self._stopping = False
         self._drained = []
         self.inFlight = 0
@@ -72,12 +84,26 @@ class Operations:
         """
         return self._run(self._store.readPromise, promiseId)
 
-    def createPromise(self, request):
+    async def createPromise(self, request):
         """
+        Create a promise; one whose id matches a route is created with its
+        task, and the dispatcher is woken when a task was made.
+
         @param request: a L{resonate.model.promise.CreatePromise}.
         @return: a coroutine producing a C{Decision}.
         """
-        return self._run(self._store.createPromise, request)
+        if matchRoute(self._routes, request.id) is None:
+            return await self._run(self._store.createPromise, request)
+        decision = await self._run(self._store.createPromiseAndTask, request)
+        if decision.status is Status.CREATED and self._onTaskCreated is not None:
+            try:
+                self._onTaskCreated()
+            except Exception:
+                self._log.failure(
+                    "waking the dispatcher for {promiseId} failed",
+                    promiseId=request.id,
+                )
+        return decision
 
     def completePromise(self, request):
         """
@@ -152,6 +178,20 @@ class Operations:
         @return: a coroutine producing how many locks were extended.
         """
         return self._run(self._store.heartbeatLocks, processId)
+
+    def claimTask(self, request):
+        """
+        @param request: a L{resonate.model.task.ClaimTask}.
+        @return: a coroutine producing C{(status, promise or None)}.
+        """
+        return self._run(self._store.claimTask, request)
+
+    def completeTask(self, request):
+        """
+        @param request: a L{resonate.model.task.CompleteTask}.
+        @return: a coroutine producing a L{resonate.status.Status}.
+        """
+        return self._run(self._store.completeTask, request)
 
     def stop(self):
         """

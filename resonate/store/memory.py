@@ -13,13 +13,20 @@ from dataclasses import replace
 from twisted.internet.defer import maybeDeferred, succeed
 from zope.interface import implementer
 
-from resonate.interfaces import ILockRows, IPromiseRows, IScheduleRows, IStore
+from resonate.interfaces import (
+    ILockRows,
+    IPromiseRows,
+    IScheduleRows,
+    IStore,
+    ITaskRows,
+)
 from resonate.model.lock import heartbeat, isExpired
 from resonate.model.promise import State, matchesPattern, matchesQuery
+from resonate.model.task import isDispatchable
 from resonate.store import scripts
 
 
-@implementer(IPromiseRows, IScheduleRows, ILockRows)
+@implementer(IPromiseRows, IScheduleRows, ILockRows, ITaskRows)
 class MemoryRows:
     """
     Promise rows in a dict, with a counter standing in for C{sort_id}, and
@@ -33,6 +40,7 @@ class MemoryRows:
         self._locks = {}
         self._schedules = {}
         self._scheduleSortIds = {}
+        self._tasks = {}
 
     def readPromise(self, promiseId):
         return deepcopy(self._promises.get(promiseId))
@@ -136,6 +144,37 @@ class MemoryRows:
             (s.nextRunTime for s in self._schedules.values()), default=None
         )
 
+    def readTask(self, taskId):
+        return self._tasks.get(taskId)
+
+    def insertTask(self, task):
+        if task.id in self._tasks:
+            return False
+        self._tasks[task.id] = task
+        return True
+
+    def updateTask(self, previous, task):
+        stored = self._tasks.get(previous.id)
+        if stored is None or (
+            stored.counter,
+            stored.claimTimeout,
+            stored.completeTimeout,
+            stored.isCompleted,
+        ) != (
+            previous.counter,
+            previous.claimTimeout,
+            previous.completeTimeout,
+            previous.isCompleted,
+        ):
+            return False
+        self._tasks[previous.id] = task
+        return True
+
+    def dispatchableTasks(self, now, limit):
+        due = [t for t in self._tasks.values() if isDispatchable(t, now)]
+        due.sort(key=lambda t: (t.createdOn, t.id))
+        return due[:limit]
+
     def readLock(self, resourceId):
         return self._locks.get(resourceId)
 
@@ -217,6 +256,18 @@ class MemoryStore:
 
     def nextRunTime(self):
         return self._run(scripts.nextRunTime)
+
+    def createPromiseAndTask(self, request, now):
+        return self._run(scripts.createPromiseAndTask, request, now)
+
+    def claimTask(self, request, now):
+        return self._run(scripts.claimTask, request, now)
+
+    def completeTask(self, request, now):
+        return self._run(scripts.completeTask, request, now)
+
+    def dispatchTasks(self, now, limit, claimWindow):
+        return self._run(scripts.dispatchTasks, now, limit, claimWindow)
 
     def acquireLock(self, request, now):
         return self._run(scripts.acquireLock, request, now)

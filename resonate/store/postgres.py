@@ -63,6 +63,7 @@ from resonate.interfaces import (
     IScheduleRows,
     IStore,
     IStoreProvider,
+    ITaskRows,
 )
 from resonate.model.promise import State
 from resonate.status import Status
@@ -71,6 +72,7 @@ from resonate.store.sqlrows import (
     COLUMNS,
     LOCK_COLUMNS,
     SCHEDULE_COLUMNS,
+    TASK_COLUMNS,
     lockFromRow,
     rowFromLock,
     likePattern,
@@ -78,6 +80,8 @@ from resonate.store.sqlrows import (
     rowFromPromise,
     rowFromSchedule,
     scheduleFromRow,
+    rowFromTask,
+    taskFromRow,
 )
 
 #: The key of the advisory lock that serialises schema changes across
@@ -87,7 +91,8 @@ MIGRATION_LOCK_KEY = int.from_bytes(b"resonate", "big")
 #: Every table this store creates, dropped by C{reset: true}.  A schema
 #: version that adds a table adds it here.
 _DROP_TABLES = (
-    "DROP TABLE IF EXISTS promises, locks, schedules, schema_versions"
+    "DROP TABLE IF EXISTS promises, locks, schedules, tasks, "
+    "schema_versions"
 )
 
 #: The pgcodes after which a transaction is worth running again.
@@ -150,6 +155,14 @@ _DUE_SCHEDULES = (
     f"SELECT {SCHEDULE_COLUMNS} FROM schedules "
     "WHERE next_run_time <= %s "
     "ORDER BY next_run_time, sort_id LIMIT %s"
+)
+
+
+_DISPATCHABLE_TASKS = (
+    f"SELECT {TASK_COLUMNS} FROM tasks "
+    "WHERE NOT is_completed AND claim_timeout < %s "
+    "AND complete_timeout < %s AND promise_timeout > %s "
+    "ORDER BY created_on, id LIMIT %s"
 )
 
 
@@ -243,24 +256,33 @@ def _searchStatement(query):
     )
 
 
-@implementer(IPromiseRows, IScheduleRows, ILockRows)
+@implementer(IPromiseRows, IScheduleRows, ILockRows, ITaskRows)
 class PostgresPromiseRows:
     """
-    Promise, schedule and lock rows in PostgreSQL: each method runs one
-    statement and returns a C{Deferred}.
+    Promise, schedule, lock and task rows in PostgreSQL: each method runs
+    one statement and returns a C{Deferred}.
 
-    @ivar claimOverdue: L{overduePromises} and L{dueSchedules} lock the rows
-        they return and skip rows another transaction has locked (for the
-        sweep and the scheduler, which run in a transaction).
+    @ivar claimOverdue: L{overduePromises}, L{dueSchedules} and
+        L{dispatchableTasks} lock the rows they return and skip rows another
+        transaction has locked (for the sweep, the scheduler and the
+        dispatcher, which run in a transaction).
+    @ivar lockReads: L{readTask} and L{readPromise} lock the row they read
+        (C{SELECT ... FOR UPDATE}), so that transactions claiming or
+        completing one task serialise on it (set in a transaction).
     """
 
-    def __init__(self, execute, claimOverdue=False):
+    def __init__(self, execute, claimOverdue=False, lockReads=None):
         """
         @param execute: called with a statement and its parameters, returns
             a C{Deferred} firing with a cursor that has run it.
+        @param lockReads: by default, as C{claimOverdue}.
         """
         self._execute = execute
         self.claimOverdue = claimOverdue
+        self.lockReads = claimOverdue if lockReads is None else lockReads
+
+    def _forUpdate(self, statement):
+        return statement + " FOR UPDATE" if self.lockReads else statement
 
     def readPromise(self, promiseId):
         """
@@ -272,7 +294,8 @@ class PostgresPromiseRows:
             return None if row is None else _promiseFromPostgres(row)[1]
 
         return self._execute(
-            f"SELECT {COLUMNS} FROM promises WHERE id = %s", (promiseId,)
+            self._forUpdate(f"SELECT {COLUMNS} FROM promises WHERE id = %s"),
+            (promiseId,),
         ).addCallback(found)
 
     def insertPromise(self, promise):
@@ -468,6 +491,66 @@ class PostgresPromiseRows:
             "ORDER BY timeout LIMIT %s FOR UPDATE SKIP LOCKED)",
             (now, limit),
         ).addCallback(lambda cursor: cursor.rowcount)
+
+    def readTask(self, taskId):
+        """
+        Read one task by id; locked when L{lockReads} is set.
+        """
+
+        def found(cursor):
+            row = cursor.fetchone()
+            return None if row is None else taskFromRow(row)
+
+        return self._execute(
+            self._forUpdate(f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = %s"),
+            (taskId,),
+        ).addCallback(found)
+
+    def insertTask(self, task):
+        """
+        Insert C{task} unless its id is taken.
+        """
+        return self._execute(
+            f"INSERT INTO tasks ({TASK_COLUMNS}) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (id) DO NOTHING",
+            rowFromTask(task),
+        ).addCallback(lambda cursor: cursor.rowcount == 1)
+
+    def updateTask(self, previous, task):
+        """
+        Replace the stored task with C{task}, if its counter, claim
+        timeout, complete timeout and completion are still C{previous}'s.
+        """
+        return self._execute(
+            "UPDATE tasks SET counter = %s, promise_id = %s, "
+            "claim_timeout = %s, complete_timeout = %s, "
+            "promise_timeout = %s, created_on = %s, completed_on = %s, "
+            "is_completed = %s "
+            "WHERE id = %s AND counter = %s AND claim_timeout = %s "
+            "AND complete_timeout = %s AND is_completed = %s",
+            rowFromTask(task)[1:]
+            + (
+                previous.id,
+                previous.counter,
+                previous.claimTimeout,
+                previous.completeTimeout,
+                bool(previous.isCompleted),
+            ),
+        ).addCallback(lambda cursor: cursor.rowcount == 1)
+
+    def dispatchableTasks(self, now, limit):
+        """
+        At most C{limit} tasks to offer, oldest first; claimed when
+        L{claimOverdue} is set, so that of several processes dispatching
+        at once each offers different tasks.
+        """
+        statement = _DISPATCHABLE_TASKS
+        if self.claimOverdue:
+            statement += " FOR UPDATE SKIP LOCKED"
+        return self._execute(statement, (now, now, now, limit)).addCallback(
+            lambda cursor: [taskFromRow(row) for row in cursor.fetchall()]
+        )
 
 
 def _oneLine(error):
@@ -1306,6 +1389,44 @@ class PostgresStore:
         Delete at most C{limit} expired locks.
         """
         return self._run(scripts.timeoutLocks, now, limit)
+
+    def createPromiseAndTask(self, request, now):
+        """
+        Create or deduplicate a routed promise and, when it is created, its
+        task, in one transaction.
+        """
+        return self._run(
+            scripts.createPromiseAndTask, request, now, inTransaction=True
+        )
+
+    def claimTask(self, request, now):
+        """
+        Claim a task, in one transaction: the task row is locked while its
+        promise's lock is taken, so claims of one task serialise.
+        """
+        return self._run(scripts.claimTask, request, now, inTransaction=True)
+
+    def completeTask(self, request, now):
+        """
+        Complete a task, its promise and release the lock, in one
+        transaction, with the task row (and the promise row) locked.
+        """
+        return self._run(
+            scripts.completeTask, request, now, inTransaction=True
+        )
+
+    def dispatchTasks(self, now, limit, claimWindow):
+        """
+        Offer at most C{limit} dispatchable tasks that no other process is
+        offering now, in one transaction.
+        """
+        return self._run(
+            scripts.dispatchTasks,
+            now,
+            limit,
+            claimWindow,
+            inTransaction=True,
+        )
 
     def close(self):
         """

@@ -17,9 +17,19 @@ several writers share a database) restarts the script from the read.
 from dataclasses import dataclass
 
 from resonate.errors import StoreFailure
-from resonate.model.lock import InsertLock, ReplaceLock, decideAcquire
+from resonate.model.lock import AcquireLock, InsertLock, ReplaceLock, decideAcquire
+from resonate.model.task import (
+    checkClaim,
+    checkComplete,
+    claimed,
+    completed,
+    dispatched,
+    newTask,
+)
+from resonate.status import Status
 from resonate.model.schedule import decideCreateSchedule, fire, schedulePageOf
 from resonate.model.promise import (
+    CompletePromise,
     Insert,
     Update,
     decideComplete,
@@ -282,3 +292,107 @@ def nextRunTime():
     When the next slot of any schedule is due.
     """
     return (yield _op("earliestRunTime"))
+
+
+def createPromiseAndTask(request, now):
+    """
+    Create a routed promise and, if it is new, its task.
+    """
+    decision = yield from createPromise(request, now)
+    if decision.status is Status.CREATED:
+        yield _op("insertTask", newTask(decision.promise))
+    return decision
+
+
+def _writeLock(write):
+    if isinstance(write, InsertLock):
+        return (yield _op("insertLock", write.lock))
+    if isinstance(write, ReplaceLock):
+        return (yield _op("replaceLock", write.previous, write.lock))
+    raise TypeError(f"unknown write {write!r}")
+
+
+def claimTask(request, now):
+    """
+    Claim a task: check it, take the lock on its promise for the claiming
+    execution, lease the task, and answer with the promise.
+
+    @return: C{(status, promise or None)}.
+    """
+    for _ in range(MAX_ATTEMPTS):
+        task = yield _op("readTask", request.taskId)
+        error = checkClaim(task, request, now)
+        if error is not None:
+            return error, None
+        lock = decideAcquire(
+            (yield _op("readLock", task.promiseId)),
+            AcquireLock(
+                resourceId=task.promiseId,
+                processId=request.processId,
+                executionId=request.executionId,
+                expiryInMilliseconds=request.expiryInMilliseconds,
+            ),
+            now,
+        )
+        if lock.status.isError:
+            return lock.status, None
+        if not (yield from _writeLock(lock.write)):
+            continue
+        if not (yield _op("updateTask", task, claimed(task, request, now))):
+            continue
+        promise = yield from readPromise(task.promiseId, now)
+        return Status.OK, promise.promise
+    raise StoreFailure(f"task {request.taskId!r} kept changing; gave up")
+
+
+def completeTask(request, now):
+    """
+    Complete a task: check it, complete its promise, release the lock and
+    mark the task completed.  A promise completed (or timed out) elsewhere
+    answers C{TASK_ALREADY_COMPLETED}, not a crash (DECISIONS 3).
+
+    Everything is checked before anything is written, so an answer other
+    than C{OK} changes nothing but a due timeout.  (Stores serialise
+    completions of one task: one writer, or the task row locked.)
+
+    @return: a L{Status}.
+    """
+    for _ in range(MAX_ATTEMPTS):
+        task = yield _op("readTask", request.taskId)
+        error = checkComplete(task, request, now)
+        if error is not None:
+            return error
+        decision = decideComplete(
+            (yield _op("readPromise", task.promiseId)),
+            CompletePromise(
+                id=task.promiseId, state=request.state, value=request.value
+            ),
+            now,
+        )
+        if decision.status is not Status.CREATED:
+            yield from _applyWrite(decision.write)
+            return Status.TASK_ALREADY_COMPLETED
+        if not (yield _op("updateTask", task, completed(task, now))):
+            continue
+        if not (yield from _applyWrite(decision.write)):
+            raise StoreFailure(
+                f"promise {task.promiseId!r} changed while its task completed"
+            )
+        yield _op("deleteLock", task.promiseId, request.executionId)
+        return Status.OK
+    raise StoreFailure(f"task {request.taskId!r} kept changing; gave up")
+
+
+def dispatchTasks(now, limit, claimWindow):
+    """
+    Offer at most C{limit} dispatchable tasks: each gets a new counter and
+    a claim window from now.
+
+    @return: the tasks offered, to push.
+    """
+    offered = []
+    for task in (yield _op("dispatchableTasks", now, limit)):
+        offer = dispatched(task, now, claimWindow)
+        if (yield _op("updateTask", task, offer)):
+            offered.append(offer)
+    return offered

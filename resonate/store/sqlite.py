@@ -45,6 +45,7 @@ from resonate.interfaces import (
     IScheduleRows,
     IStore,
     IStoreProvider,
+    ITaskRows,
 )
 from resonate.model.promise import State, pageOf
 from resonate.status import Status
@@ -53,6 +54,7 @@ from resonate.store.sqlrows import (
     COLUMNS,
     LOCK_COLUMNS,
     SCHEDULE_COLUMNS,
+    TASK_COLUMNS,
     lockFromRow,
     rowFromLock,
     likePattern,
@@ -60,6 +62,8 @@ from resonate.store.sqlrows import (
     rowFromPromise,
     rowFromSchedule,
     scheduleFromRow,
+    rowFromTask,
+    taskFromRow,
 )
 
 #: The values PRAGMA synchronous accepts; a pragma's value cannot be a bound
@@ -139,10 +143,10 @@ def _tagCondition(key, value, table="promises"):
     return _TAG_EACH[table], [key, value]
 
 
-@implementer(IPromiseRows, IScheduleRows, ILockRows)
+@implementer(IPromiseRows, IScheduleRows, ILockRows, ITaskRows)
 class SQLitePromiseRows:
     """
-    Promise, schedule and lock rows on one sqlite3 connection, inside a
+    Promise, schedule, lock and task rows on one sqlite3 connection, inside a
     transaction its owner has begun.
     """
 
@@ -422,6 +426,63 @@ class SQLitePromiseRows:
         ).fetchone()
         return row is not None
 
+    def readTask(self, taskId):
+        """
+        Read one task by id.
+        """
+        row = self._connection.execute(
+            f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?", (taskId,)
+        ).fetchone()
+        return None if row is None else taskFromRow(row)
+
+    def insertTask(self, task):
+        """
+        Insert C{task} unless its id is taken.
+        """
+        cursor = self._connection.execute(
+            f"INSERT INTO tasks ({TASK_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(id) DO NOTHING",
+            rowFromTask(task),
+        )
+        return cursor.rowcount == 1
+
+    def updateTask(self, previous, task):
+        """
+        Replace the stored task with C{task}, if its counter, claim
+        timeout, complete timeout and completion are still C{previous}'s.
+        """
+        cursor = self._connection.execute(
+            "UPDATE tasks SET counter = ?, promise_id = ?, "
+            "claim_timeout = ?, complete_timeout = ?, promise_timeout = ?, "
+            "created_on = ?, completed_on = ?, is_completed = ? "
+            "WHERE id = ? AND counter = ? AND claim_timeout = ? "
+            "AND complete_timeout = ? AND is_completed = ?",
+            rowFromTask(task)[1:]
+            + (
+                previous.id,
+                previous.counter,
+                previous.claimTimeout,
+                previous.completeTimeout,
+                bool(previous.isCompleted),
+            ),
+        )
+        return cursor.rowcount == 1
+
+    def dispatchableTasks(self, now, limit):
+        """
+        At most C{limit} tasks to offer, oldest first (the partial index
+        on tasks not completed serves this).
+        """
+        rows = self._connection.execute(
+            f"SELECT {TASK_COLUMNS} FROM tasks "
+            "WHERE is_completed = 0 AND claim_timeout < ? "
+            "AND complete_timeout < ? AND promise_timeout > ? "
+            "ORDER BY created_on, id LIMIT ?",
+            (now, now, now, -1 if limit is None else limit),
+        )
+        return [taskFromRow(row) for row in rows]
+
 
 class _WriteRequired(Exception):
     """
@@ -495,6 +556,18 @@ class _ReadOnlyPromiseRows(SQLitePromiseRows):
         """
         raise _WriteRequired()
 
+    def insertTask(self, task):
+        """
+        Refuse: readers do not write.
+        """
+        raise _WriteRequired()
+
+    def updateTask(self, previous, task):
+        """
+        Refuse: readers do not write.
+        """
+        raise _WriteRequired()
+
 
 def _overRows(script):
     """
@@ -548,6 +621,11 @@ _acquireLock = _overRows(scripts.acquireLock)
 _releaseLock = _overRows(scripts.releaseLock)
 _heartbeatLocks = _overRows(scripts.heartbeatLocks)
 _timeoutLocks = _overRows(scripts.timeoutLocks)
+
+_createPromiseAndTask = _overRows(scripts.createPromiseAndTask)
+_claimTask = _overRows(scripts.claimTask)
+_completeTask = _overRows(scripts.completeTask)
+_dispatchTasks = _overRows(scripts.dispatchTasks)
 
 
 @dataclass(frozen=True)
@@ -1166,6 +1244,35 @@ class SQLiteStore:
         are some (the common answer, none, costs no write).
         """
         return self._read(_timeoutLocksIfAny, _timeoutLocks, now, limit)
+
+    def createPromiseAndTask(self, request, now):
+        """
+        Create or deduplicate a routed promise, and its task, on the writer.
+        """
+        return self._write(_createPromiseAndTask, request, now)
+
+    def claimTask(self, request, now):
+        """
+        Claim a task (taking its promise's lock) on the writer.
+        """
+        return self._write(_claimTask, request, now)
+
+    def completeTask(self, request, now):
+        """
+        Complete a task and its promise (releasing the lock) on the writer.
+        """
+        return self._write(_completeTask, request, now)
+
+    def dispatchTasks(self, now, limit, claimWindow):
+        """
+        Offer dispatchable tasks on the writer, after a reader has found
+        there are some (the common answer, none, costs no write): the
+        reader's first offer stops its transaction and hands the whole
+        script over.
+        """
+        return self._read(
+            _dispatchTasks, _dispatchTasks, now, limit, claimWindow
+        )
 
     def close(self):
         """

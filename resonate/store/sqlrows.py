@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_store_sqlite,tests.test_store_postgres -*-
 """
-What the SQL stores share: the C{promises}, C{schedules} and C{locks}
-columns, the one mapping between their rows and model values, and search
+What the SQL stores share: the C{promises}, C{schedules}, C{locks} and
+C{tasks} columns, the one mapping between their rows and model values, and search
 patterns as C{LIKE} patterns.
 
 Each dialect brings only how it encodes a mapping (SQLite: JSON text;
@@ -11,6 +11,7 @@ PostgreSQL: JSONB) and how its driver returns bytes.
 from resonate.model.lock import Lock
 from resonate.model.promise import Promise, State, Value
 from resonate.model.schedule import Schedule
+from resonate.model.task import Task
 
 #: The columns of C{promises}, in the order L{promiseFromRow} reads them.
 COLUMNS = (
@@ -222,6 +223,61 @@ def rowFromSchedule(schedule, encodeMapping):
         schedule.nextRunTime,
         schedule.idempotencyKey,
         schedule.createdOn,
+    )
+
+
+#: The columns of C{tasks}, in the order L{taskFromRow} reads them and
+#: L{rowFromTask} gives them.
+TASK_COLUMNS = (
+    "id, counter, promise_id, claim_timeout, complete_timeout, "
+    "promise_timeout, created_on, completed_on, is_completed"
+)
+
+
+def taskFromRow(row):
+    """
+    Turn a row of L{TASK_COLUMNS} into a L{Task}.  C{is_completed} may be
+    stored as an integer (SQLite) or a boolean (PostgreSQL).
+    """
+    (
+        taskId,
+        counter,
+        promiseId,
+        claimTimeout,
+        completeTimeout,
+        promiseTimeout,
+        createdOn,
+        completedOn,
+        isCompleted,
+    ) = row
+    return Task(
+        id=taskId,
+        counter=counter,
+        promiseId=promiseId,
+        claimTimeout=claimTimeout,
+        completeTimeout=completeTimeout,
+        promiseTimeout=promiseTimeout,
+        createdOn=createdOn,
+        completedOn=completedOn,
+        isCompleted=bool(isCompleted),
+    )
+
+
+def rowFromTask(task):
+    """
+    The values of L{TASK_COLUMNS} for C{task} (C{is_completed} as a
+    C{bool}, which both drivers bind).
+    """
+    return (
+        task.id,
+        task.counter,
+        task.promiseId,
+        task.claimTimeout,
+        task.completeTimeout,
+        task.promiseTimeout,
+        task.createdOn,
+        task.completedOn,
+        bool(task.isCompleted),
     )
 
 

@@ -16,7 +16,8 @@ what C{timeoutPromises}, C{searchPromises}, C{timeoutLocks},
 C{searchSchedules} and C{fireSchedules} find).  The tests only use
 L{IStore}: they create, read, complete, search and time out promises,
 create, read, delete, search and fire schedules, acquire, release,
-heartbeat and sweep locks, and look at the
+heartbeat and sweep locks, create, dispatch, claim and complete tasks,
+and look at the
 L{resonate.model.promise.Decision}s, L{resonate.model.promise.SearchPage}s,
 L{resonate.model.schedule.ScheduleDecision}s,
 L{resonate.model.schedule.SchedulePage}s and
@@ -50,6 +51,7 @@ from resonate.model.schedule import (
     fire,
     nextRunTime,
 )
+from resonate.model.task import CLAIM_WINDOW, ClaimTask, CompleteTask
 from resonate.status import Status
 
 #: The C{now} most tests run at, in Unix epoch milliseconds.
@@ -2239,3 +2241,422 @@ class StoreTestsMixin:
             stored = await self.store.readSchedule(f"race.{name}", NOW)
             self.assertEqual(stored.lastRunTime, now)
         self.assertEqual(await self.store.fireSchedules(now, 100), 0)
+
+    # Tasks.
+
+    def createPromiseAndTask(self, promiseId, timeout=LATER, ikey=None, now=NOW):
+        """
+        Ask the store to create a routed promise and its task.
+
+        @return: a C{Deferred} firing with the store's C{Decision}.
+        """
+        request = CreatePromise(
+            id=promiseId,
+            timeout=timeout,
+            param=Value(),
+            tags={},
+            idempotencyKey=ikey,
+            strict=False,
+        )
+        return self.store.createPromiseAndTask(request, now)
+
+    def claimTask(
+        self,
+        taskId,
+        counter,
+        executionId="execution",
+        processId="process",
+        expiry=EXPIRY,
+        now=NOW,
+    ):
+        """
+        Ask the store to claim a task.
+
+        @return: a C{Deferred} firing with C{(status, promise)}.
+        """
+        request = ClaimTask(
+            taskId=taskId,
+            counter=counter,
+            processId=processId,
+            executionId=executionId,
+            expiryInMilliseconds=expiry,
+        )
+        return self.store.claimTask(request, now)
+
+    def completeTask(
+        self,
+        taskId,
+        counter,
+        executionId="execution",
+        state=State.RESOLVED,
+        value=None,
+        now=NOW,
+    ):
+        """
+        Ask the store to complete a task.
+
+        @return: a C{Deferred} firing with the store's L{Status}.
+        """
+        request = CompleteTask(
+            taskId=taskId,
+            counter=counter,
+            executionId=executionId,
+            state=state,
+            value=Value() if value is None else value,
+        )
+        return self.store.completeTask(request, now)
+
+    async def dispatchedTask(self, taskId, now=NOW + 1):
+        """
+        Create a routed promise and dispatch its task at C{now}.
+
+        @return: the offered task.
+        """
+        decision = await self.createPromiseAndTask(taskId)
+        self.assertEqual(decision.status, Status.CREATED)
+        offered = await self.store.dispatchTasks(now, 100, CLAIM_WINDOW)
+        self.assertEqual([task.id for task in offered], [taskId])
+        return offered[0]
+
+    async def claimedTask(self, taskId, executionId="execution", now=NOW + 2):
+        """
+        Create, dispatch and claim a task.
+
+        @return: the offered task.
+        """
+        task = await self.dispatchedTask(taskId)
+        status, promise = await self.claimTask(
+            taskId, task.counter, executionId, now=now
+        )
+        self.assertEqual(status, Status.OK)
+        return task
+
+    async def test_createPromiseAndTask(self):
+        """
+        A routed promise is created as any promise is, and its task is
+        offered once time passes its creation: counter 1, its claim window
+        starting then.
+        """
+        decision = await self.createPromiseAndTask("task.new")
+        self.assertEqual(decision.status, Status.CREATED)
+        self.assertEqual(decision.promise.id, "task.new")
+        self.assertIs(decision.promise.state, State.PENDING)
+        self.assertEqual(await self.store.dispatchTasks(NOW, 100, 1000), [])
+        offered = await self.store.dispatchTasks(NOW + 5, 100, 1000)
+        self.assertEqual(len(offered), 1)
+        task = offered[0]
+        self.assertEqual(task.id, "task.new")
+        self.assertEqual(task.promiseId, "task.new")
+        self.assertEqual(task.counter, 1)
+        self.assertEqual(task.claimTimeout, NOW + 5 + 1000)
+        self.assertEqual(task.promiseTimeout, LATER)
+        self.assertEqual(task.createdOn, NOW)
+        self.assertFalse(task.isCompleted)
+        stored = await self.readStored("task.new")
+        self.assertEqual(stored, decision.promise)
+
+    async def test_createPromiseAndTaskDeduplicated(self):
+        """
+        A deduplicated or conflicting create makes no task: a promise made
+        without one stays without one.
+        """
+        await self.createPromise("task.plain", ikey="k")
+        decision = await self.createPromiseAndTask("task.plain", ikey="k")
+        self.assertEqual(decision.status, Status.OK)
+        decision = await self.createPromiseAndTask("task.plain", ikey="other")
+        self.assertEqual(decision.status, Status.PROMISE_ALREADY_EXISTS)
+        self.assertEqual(
+            await self.store.dispatchTasks(NOW + 1, 100, CLAIM_WINDOW), []
+        )
+
+    async def test_createPromiseAndTaskTwice(self):
+        """
+        Creating a routed promise again with its key deduplicates and makes
+        no second task: the task keeps its counter.
+        """
+        await self.createPromiseAndTask("task.twice", ikey="k")
+        await self.store.dispatchTasks(NOW + 1, 100, CLAIM_WINDOW)
+        decision = await self.createPromiseAndTask("task.twice", ikey="k")
+        self.assertEqual(decision.status, Status.OK)
+        offered = await self.store.dispatchTasks(
+            NOW + 2 + CLAIM_WINDOW, 100, CLAIM_WINDOW
+        )
+        self.assertEqual([(t.id, t.counter) for t in offered], [("task.twice", 2)])
+
+    async def test_dispatchWithinWindow(self):
+        """
+        An offered task is not offered again within its claim window, and
+        is again (with the next counter) after it.
+        """
+        await self.dispatchedTask("task.window")
+        now = NOW + 1 + CLAIM_WINDOW
+        self.assertEqual(
+            await self.store.dispatchTasks(now, 100, CLAIM_WINDOW), []
+        )
+        offered = await self.store.dispatchTasks(now + 1, 100, CLAIM_WINDOW)
+        self.assertEqual([t.counter for t in offered], [2])
+        self.assertEqual(offered[0].claimTimeout, now + 1 + CLAIM_WINDOW)
+
+    async def test_dispatchNotAfterPromiseTimeout(self):
+        """
+        A task whose promise's timeout has passed is never offered.
+        """
+        await self.createPromiseAndTask("task.due", timeout=NOW + 100)
+        self.assertEqual(
+            await self.store.dispatchTasks(NOW + 100, 100, CLAIM_WINDOW), []
+        )
+        self.assertEqual(
+            await self.store.dispatchTasks(LATER, 100, CLAIM_WINDOW), []
+        )
+
+    async def test_dispatchLimitAndOrder(self):
+        """
+        At most C{limit} tasks are offered, oldest first; the rest next.
+        """
+        for n in range(5):
+            decision = await self.createPromiseAndTask(
+                f"task.limit.{n}", now=NOW + n
+            )
+            self.assertEqual(decision.status, Status.CREATED)
+        offered = await self.store.dispatchTasks(NOW + 10, 3, CLAIM_WINDOW)
+        self.assertEqual(
+            [t.id for t in offered], [f"task.limit.{n}" for n in range(3)]
+        )
+        offered = await self.store.dispatchTasks(NOW + 11, 3, CLAIM_WINDOW)
+        self.assertEqual(
+            [t.id for t in offered], ["task.limit.3", "task.limit.4"]
+        )
+
+    async def test_claimUnknown(self):
+        """
+        Claiming a task that does not exist answers 4044.
+        """
+        status, promise = await self.claimTask("task.missing", 1)
+        self.assertEqual(status, Status.TASK_NOT_FOUND)
+        self.assertIsNone(promise)
+
+    async def test_claim(self):
+        """
+        Claiming with the offered counter answers the promise, and the
+        claiming execution holds the lock on it.
+        """
+        task = await self.dispatchedTask("task.claim")
+        status, promise = await self.claimTask(
+            "task.claim", task.counter, "execution.1", now=NOW + 2
+        )
+        self.assertEqual(status, Status.OK)
+        self.assertEqual(promise.id, "task.claim")
+        self.assertIs(promise.state, State.PENDING)
+        refused = await self.acquireLock(
+            "task.claim", "execution.2", now=NOW + 3
+        )
+        self.assertEqual(refused.status, Status.LOCK_ALREADY_ACQUIRED)
+
+    async def test_claimWindowPassed(self):
+        """
+        A claim after the claim window answers 4035.
+        """
+        task = await self.dispatchedTask("task.late")
+        status, promise = await self.claimTask(
+            "task.late", task.counter, now=task.claimTimeout + 1
+        )
+        self.assertEqual(status, Status.TASK_ALREADY_TIMEDOUT)
+        self.assertIsNone(promise)
+
+    async def test_claimPromiseTimedOut(self):
+        """
+        A claim after the promise's timeout answers 4035.
+        """
+        await self.createPromiseAndTask("task.expired", timeout=NOW + 10)
+        offered = await self.store.dispatchTasks(NOW + 1, 100, CLAIM_WINDOW)
+        status, promise = await self.claimTask(
+            "task.expired", offered[0].counter, now=NOW + 11
+        )
+        self.assertEqual(status, Status.TASK_ALREADY_TIMEDOUT)
+        self.assertIsNone(promise)
+
+    async def test_claimWrongCounter(self):
+        """
+        A claim with another counter answers 4037.
+        """
+        task = await self.dispatchedTask("task.counter")
+        status, promise = await self.claimTask(
+            "task.counter", task.counter + 1, now=NOW + 2
+        )
+        self.assertEqual(status, Status.TASK_INVALID_COUNTER)
+        self.assertIsNone(promise)
+
+    async def test_claimCompleted(self):
+        """
+        A claim of a completed task answers 4036.
+        """
+        task = await self.claimedTask("task.done")
+        self.assertEqual(
+            await self.completeTask("task.done", task.counter, now=NOW + 3),
+            Status.OK,
+        )
+        status, promise = await self.claimTask(
+            "task.done", task.counter, "execution.2", now=NOW + 4
+        )
+        self.assertEqual(status, Status.TASK_ALREADY_COMPLETED)
+        self.assertIsNone(promise)
+
+    async def test_claimLockHeld(self):
+        """
+        A claim while another execution holds the lock on the promise
+        answers 4034.
+        """
+        task = await self.dispatchedTask("task.locked")
+        await self.acquiredLock("task.locked", "execution.other", now=NOW + 1)
+        status, promise = await self.claimTask(
+            "task.locked", task.counter, "execution.1", now=NOW + 2
+        )
+        self.assertEqual(status, Status.LOCK_ALREADY_ACQUIRED)
+        self.assertIsNone(promise)
+
+    async def test_complete(self):
+        """
+        Completing a claimed task completes its promise with the state and
+        value, releases the lock, and the task is not offered again.
+        """
+        task = await self.claimedTask("task.complete", "execution.1")
+        status = await self.completeTask(
+            "task.complete",
+            task.counter,
+            "execution.1",
+            State.REJECTED,
+            Value({"h": "v"}, BINARY),
+            now=NOW + 3,
+        )
+        self.assertEqual(status, Status.OK)
+        stored = await self.readStored("task.complete")
+        self.assertIs(stored.state, State.REJECTED)
+        self.assertEqual(stored.value, Value({"h": "v"}, BINARY))
+        self.assertEqual(stored.completedOn, NOW + 3)
+        granted = await self.acquireLock(
+            "task.complete", "execution.2", now=NOW + 4
+        )
+        self.assertEqual(granted.status, Status.CREATED)
+        self.assertEqual(
+            await self.store.dispatchTasks(
+                NOW + 2 * CLAIM_WINDOW + EXPIRY, 100, CLAIM_WINDOW
+            ),
+            [],
+        )
+
+    async def test_completeUnknown(self):
+        """
+        Completing a task that does not exist answers 4044.
+        """
+        self.assertEqual(
+            await self.completeTask("task.missing", 1), Status.TASK_NOT_FOUND
+        )
+
+    async def test_completeAfterLease(self):
+        """
+        A completion after the claimer's lease answers 4035 and leaves the
+        promise pending.
+        """
+        task = await self.claimedTask("task.lease")
+        status = await self.completeTask(
+            "task.lease", task.counter, now=NOW + 2 + EXPIRY + 1
+        )
+        self.assertEqual(status, Status.TASK_ALREADY_TIMEDOUT)
+        stored = await self.readStored("task.lease")
+        self.assertIs(stored.state, State.PENDING)
+
+    async def test_completeWrongCounter(self):
+        """
+        A completion with another counter answers 4037.
+        """
+        task = await self.claimedTask("task.wrong")
+        status = await self.completeTask(
+            "task.wrong", task.counter + 1, now=NOW + 3
+        )
+        self.assertEqual(status, Status.TASK_INVALID_COUNTER)
+        stored = await self.readStored("task.wrong")
+        self.assertIs(stored.state, State.PENDING)
+
+    async def test_completeTwice(self):
+        """
+        A second completion answers 4036 and changes nothing.
+        """
+        task = await self.claimedTask("task.twice")
+        self.assertEqual(
+            await self.completeTask("task.twice", task.counter, now=NOW + 3),
+            Status.OK,
+        )
+        status = await self.completeTask(
+            "task.twice",
+            task.counter,
+            state=State.REJECTED,
+            now=NOW + 4,
+        )
+        self.assertEqual(status, Status.TASK_ALREADY_COMPLETED)
+        stored = await self.readStored("task.twice")
+        self.assertIs(stored.state, State.RESOLVED)
+        self.assertEqual(stored.completedOn, NOW + 3)
+
+    async def test_completePromiseCompletedDirectly(self):
+        """
+        A completion of a task whose promise was completed directly
+        answers 4036, and the promise keeps its completion.
+        """
+        task = await self.claimedTask("task.direct")
+        decision = await self.completePromise(
+            "task.direct", State.REJECTED_CANCELED, now=NOW + 3
+        )
+        self.assertEqual(decision.status, Status.CREATED)
+        status = await self.completeTask(
+            "task.direct", task.counter, now=NOW + 4
+        )
+        self.assertEqual(status, Status.TASK_ALREADY_COMPLETED)
+        stored = await self.readStored("task.direct")
+        self.assertIs(stored.state, State.REJECTED_CANCELED)
+
+    async def test_expiredLeaseOfferedAgain(self):
+        """
+        A task whose claimer's lease expired is offered again once its
+        claim window is over too, with a new counter; the old counter is
+        refused.
+        """
+        task = await self.claimedTask("task.again")
+        lastEnd = max(task.claimTimeout, NOW + 2 + EXPIRY)
+        self.assertEqual(
+            await self.store.dispatchTasks(lastEnd, 100, CLAIM_WINDOW), []
+        )
+        offered = await self.store.dispatchTasks(
+            lastEnd + 1, 100, CLAIM_WINDOW
+        )
+        self.assertEqual(
+            [(t.id, t.counter) for t in offered], [("task.again", 2)]
+        )
+        status, _ = await self.claimTask(
+            "task.again", 1, "execution.2", now=lastEnd + 2
+        )
+        self.assertEqual(status, Status.TASK_INVALID_COUNTER)
+        status, promise = await self.claimTask(
+            "task.again", 2, "execution.2", now=lastEnd + 2
+        )
+        self.assertEqual(status, Status.OK)
+        self.assertEqual(promise.id, "task.again")
+
+    async def test_concurrentClaims(self):
+        """
+        Of claims of one offered task by different executions with the
+        right counter that arrive together exactly one succeeds.
+        """
+        task = await self.dispatchedTask("race.task")
+        results = await gatherResults(
+            [
+                self.claimTask(
+                    "race.task", task.counter, f"execution.{n}", now=NOW + 2
+                )
+                for n in range(10)
+            ]
+        )
+        statuses = [status for status, _ in results]
+        self.assertEqual(statuses.count(Status.OK), 1, statuses)
+        self.assertEqual(
+            statuses.count(Status.LOCK_ALREADY_ACQUIRED), 9, statuses
+        )

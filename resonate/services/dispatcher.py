@@ -1,0 +1,316 @@
+# -*- test-case-name: tests.test_services_dispatcher -*-
+"""
+The task dispatcher: offer dispatchable tasks and push them to workers.
+
+Each iteration asks the store for the tasks due to be offered
+(L{resonate.interfaces.ITaskStore.dispatchTasks}: a new task at once, one
+neither claimed nor completed within its claim window again, with a new
+counter) and pushes each to the worker connection its route names, as a
+JSON C{POST}.  Pushes are fire and forget: the loop does not wait for
+them, so a worker that is down (or slow) never stalls dispatch to the
+others; a failed push is logged once and the task is simply offered again
+when its claim window is over.
+
+The loop sleeps C{interval} seconds between iterations, and
+L{TaskDispatcher.wake} cuts the sleep short when this process has just
+created a routed promise, so a new task is pushed at once (DECISIONS 13).
+"""
+
+from twisted.application.service import Service
+from twisted.internet.defer import (
+    CancelledError,
+    Deferred,
+    DeferredList,
+    ensureDeferred,
+    maybeDeferred,
+    succeed,
+)
+from twisted.logger import Logger
+
+from resonate.model.routing import matchRoute, renderQueue
+from resonate.model.task import CLAIM_WINDOW
+from resonate.services.background import logIterationFailure
+
+
+class TreqPoster:
+    """
+    The default HTTP client of L{TaskDispatcher}: C{treq.post} with a JSON
+    body over a persistent connection pool, the response body read and
+    dropped (so the connection goes back to the pool).
+    """
+
+    def __init__(self, reactor, timeout):
+        """
+        @param reactor: the reactor to connect with.
+        @param timeout: seconds a push may take before it is cancelled.
+        """
+        from twisted.web.client import HTTPConnectionPool
+
+        self._reactor = reactor
+        self._timeout = timeout
+        self._pool = HTTPConnectionPool(reactor, persistent=True)
+
+    def __call__(self, url, body):
+        import treq
+
+        d = treq.post(
+            url,
+            json=body,
+            pool=self._pool,
+            reactor=self._reactor,
+            timeout=self._timeout,
+        )
+        d.addCallback(lambda response: treq.content(response).addCallback(
+            lambda _: response.code
+        ))
+        return d
+
+    def close(self):
+        """
+        Close the idle connections.
+
+        @return: a C{Deferred} that fires once they are closed.
+        """
+        return self._pool.closeCachedConnections()
+
+
+class TaskDispatcher(Service):
+    """
+    Offer dispatchable tasks and push them to their workers.
+
+    Iterations never overlap: the next is only ever scheduled once the
+    running one has finished.  A failing iteration is logged and counted,
+    and the loop carries on after C{backoff} seconds.
+
+    @ivar iterations: how many iterations have finished.
+    @ivar failures: how many of them failed.
+    @ivar offered: how many tasks this service has offered.
+    @ivar pushed: how many pushes got an answer (whatever it was).
+    @ivar pushFailures: how many pushes failed (no answer).
+    """
+
+    _log = Logger()
+
+    def __init__(
+        self,
+        store,
+        clock,
+        routes,
+        connections,
+        baseUrl,
+        batchSize,
+        interval=0.1,
+        backoff=1.0,
+        timeout=10.0,
+        post=None,
+        claimWindow=CLAIM_WINDOW,
+        name="tasks",
+    ):
+        """
+        @param store: the L{resonate.interfaces.ITaskStore}.
+        @param clock: the C{IReactorTime} that gives the time and schedules
+            the iterations.
+        @param routes: the L{resonate.model.routing.Route}s, in
+            configuration order.
+        @param connections: connection name to the URL pushes go to.
+        @param baseUrl: this server's URL, for the links in pushes.
+        @param batchSize: the most tasks offered per iteration.
+        @param interval: seconds to sleep between iterations.
+        @param backoff: seconds to wait after a failed iteration.
+        @param timeout: seconds a push may take (the default client's).
+        @param post: L{None} for the default (L{TreqPoster}), or a callable
+            C{post(url, body)} returning a C{Deferred}; C{body} is the JSON
+            object to send.
+        @param claimWindow: ms a worker has to claim a pushed task.
+        @param name: names the loop in logs.
+        """
+        self.setName(name)
+        self._store = store
+        self._clock = clock
+        self._routes = list(routes)
+        self._connections = dict(connections)
+        base = baseUrl.rstrip("/")
+        self._links = {"claim": base + "/tasks/claim", "complete": base + "/tasks/complete"}
+        self._batchSize = batchSize
+        self._interval = interval
+        self._backoff = backoff
+        self._timeout = timeout
+        self._claimWindow = claimWindow
+        self._poster = None
+        if post is None:
+            self._poster = TreqPoster(clock, timeout)
+            post = self._poster
+        self._post = post
+        self._timer = None
+        self._running = None
+        self._again = False
+        self._inFlight = set()
+        self.iterations = 0
+        self.failures = 0
+        self.offered = 0
+        self.pushed = 0
+        self.pushFailures = 0
+
+    # Scheduling iterations
+
+    def startService(self):
+        """
+        Run the first iteration at once: tasks due while the server was
+        down are offered immediately.
+        """
+        super().startService()
+        self._begin()
+
+    def stopService(self):
+        """
+        Cancel the sleep and the pushes in flight.
+
+        @return: a C{Deferred} that fires once the running iteration, if
+            any, has finished (and the idle connections are closed).
+        """
+        super().stopService()
+        self._again = False
+        self._cancelTimer()
+        waits = []
+        running = self._running
+        if running is not None:
+            waiting = Deferred()
+            running.addBoth(lambda result: waiting.callback(None) or result)
+            waits.append(waiting)
+        return DeferredList(waits).addCallback(lambda _: self._closePushes())
+
+    def _closePushes(self):
+        for d in list(self._inFlight):
+            d.cancel()
+        if self._poster is not None:
+            return self._poster.close()
+        return succeed(None)
+
+    def wake(self):
+        """
+        Run an iteration now rather than at the end of the sleep: this
+        process has just created a routed promise, whose task should be
+        pushed at once.  If an iteration is running, another runs right
+        after it.
+
+        The iteration starts from the reactor, not from the caller's stack.
+        """
+        if not self.running:
+            return
+        if self._running is not None:
+            self._again = True
+            return
+        self._sleep(0)
+
+    def _sleep(self, seconds):
+        self._cancelTimer()
+        self._timer = self._clock.callLater(seconds, self._begin)
+
+    def _cancelTimer(self):
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
+    def _begin(self):
+        self._timer = None
+        if self._running is not None:
+            self._again = True
+            return
+        ensureDeferred(self._iterate())
+
+    async def _iterate(self):
+        done = Deferred()
+        self._running = done
+        delay = self._backoff
+        try:
+            delay = await self._dispatch()
+        except Exception:
+            self.failures += 1
+            logIterationFailure(self._log, self.name)
+        finally:
+            self.iterations += 1
+            self._running = None
+            if self.running:
+                if self._again:
+                    self._again = False
+                    delay = 0
+                self._sleep(delay)
+            done.callback(None)
+
+    # One iteration
+
+    def _milliseconds(self):
+        return int(self._clock.seconds() * 1000)
+
+    async def _dispatch(self):
+        """
+        Offer what is due and push it.
+
+        @return: how many seconds to sleep before the next iteration.
+        """
+        now = self._milliseconds()
+        offered = await self._store.dispatchTasks(
+            now, self._batchSize, self._claimWindow
+        )
+        self.offered += len(offered)
+        for task in offered:
+            self._push(task)
+        if len(offered) >= self._batchSize:
+            # A full batch: more may be due.  Let the reactor have its
+            # turn, then go on at once.
+            return 0
+        return self._interval
+
+    def _push(self, task):
+        """
+        Push one offered task to its worker, without waiting.
+        """
+        matched = matchRoute(self._routes, task.promiseId)
+        if matched is None:
+            self._log.warn(
+                "task {taskId} matches no route; not pushed", taskId=task.id
+            )
+            return
+        route, params = matched
+        url = self._connections.get(route.connection)
+        if url is None:
+            self._log.warn(
+                "task {taskId}: route {route} names unknown connection "
+                "{connection}; not pushed",
+                taskId=task.id,
+                route=route.name,
+                connection=route.connection,
+            )
+            return
+        body = {
+            "queue": renderQueue(route.queue, params),
+            "taskId": task.id,
+            "counter": task.counter,
+            "links": dict(self._links),
+        }
+        d = maybeDeferred(self._post, url, body)
+        self._inFlight.add(d)
+
+        def answered(result):
+            self.pushed += 1
+
+        def failed(failure):
+            if failure.check(CancelledError) and not self.running:
+                return None
+            self.pushFailures += 1
+            self._log.warn(
+                "push of task {taskId} (counter {counter}) to {connection} "
+                "at {url} failed: {error}",
+                taskId=task.id,
+                counter=task.counter,
+                connection=route.connection,
+                url=url,
+                error=failure.getErrorMessage() or failure.type.__name__,
+            )
+
+        def forget(result):
+            self._inFlight.discard(d)
+            return result
+
+        d.addCallbacks(answered, failed)
+        d.addBoth(forget)
