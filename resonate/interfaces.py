@@ -99,12 +99,14 @@ class IScheduleStore(Interface):
             L{resonate.model.schedule.SchedulePage}.
         """
 
-    def fireSchedules(now, limit):
+    def fireSchedules(now, limit, isRouted=None):
         """
         Fire at most C{limit} due slots (C{nextRunTime <= now}), oldest
         first, missed slots one by one: each creates its promise (unless it
         exists) and advances its schedule, in one transaction, so a slot
         fires at most once even when several processes share the store.
+        A new promise for which C{isRouted(promiseId)} is true gets its
+        task in the same transaction.
 
         @return: a C{Deferred} firing with the number of slots fired.
         """

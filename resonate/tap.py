@@ -95,6 +95,7 @@ def buildService(config, store, reactor):
     """
     from resonate.api.http import APISite, HTTPAPI
     from resonate.api.operations import Operations
+    from resonate.model.routing import matchRoute
     from resonate.services.background import BackgroundService
     from resonate.services.dispatcher import TaskDispatcher
     from resonate.services.listen import ListeningService, endpointForAddress
@@ -104,12 +105,17 @@ def buildService(config, store, reactor):
 
     # Fires schedule slots on time; a schedule created here wakes it at
     # once, one created by another process is noticed within a second.
+    # Slots whose promise matches a route get their task too (DECISIONS
+    # 13a), so a schedule plus a route triggers a worker at every slot.
+    routes, connections = routesFromConfig(config)
     scheduler = ScheduleService(
-        store, reactor, config.get("system.scheduleBatchSize")
+        store,
+        reactor,
+        config.get("system.scheduleBatchSize"),
+        isRouted=lambda promiseId: matchRoute(routes, promiseId) is not None,
     )
     # Pushes tasks to their workers; a routed promise created here wakes
     # it, so its task is pushed at once.
-    routes, connections = routesFromConfig(config)
     dispatcher = TaskDispatcher(
         store,
         reactor,

@@ -50,7 +50,7 @@ class RecordingStore:
     def __getattr__(self, name):
         return getattr(self._store, name)
 
-    def fireSchedules(self, now, limit):
+    def fireSchedules(self, now, limit, isRouted=None):
         self.started += 1
         if self.failWith:
             raise self.failWith.pop(0)
@@ -63,7 +63,7 @@ class RecordingStore:
             self.hold.append(gate)
 
         def run(_):
-            return self._store.fireSchedules(now, limit)
+            return self._store.fireSchedules(now, limit, isRouted)
 
         def record(fired):
             self.inFlight -= 1
@@ -378,7 +378,7 @@ class ScheduleServiceTests(unittest.TestCase):
         self.clock.advance(0.5)
         # Another process fires slots meanwhile: this one sees them due but
         # fires none.
-        self.store.fireSchedules = lambda now, limit: succeed(0)
+        self.store.fireSchedules = lambda now, limit, isRouted=None: succeed(0)
         self.clock.advance(1.0)
         [timer] = self.clock.getDelayedCalls()
         self.assertAlmostEqual(timer.getTime(), 1002.05)

@@ -48,6 +48,7 @@ class ScheduleService(Service):
         backoff=1.0,
         contendedSleep=0.05,
         name="schedules",
+        isRouted=None,
     ):
         """
         @param store: the L{resonate.interfaces.IScheduleStore}.
@@ -65,9 +66,12 @@ class ScheduleService(Service):
             process fired nothing for it (another process is firing it),
             instead of asking again at once.
         @param name: names the loop in logs.
+        @param isRouted: tells whether a fired promise's id matches a task
+            route, so that its task is created with it (DECISIONS 13a).
         """
         self.setName(name)
         self._store = store
+        self._isRouted = isRouted
         self._clock = clock
         self._batchSize = batchSize
         self._maxBatches = maxBatches
@@ -170,7 +174,9 @@ class ScheduleService(Service):
         """
         now = self._milliseconds()
         for _ in range(self._maxBatches):
-            count = await self._store.fireSchedules(now, self._batchSize)
+            count = await self._store.fireSchedules(
+                now, self._batchSize, self._isRouted
+            )
             self.fired += count
             if count < self._batchSize:
                 break

@@ -251,8 +251,8 @@ class MemoryStore:
     def searchSchedules(self, query, now):
         return self._run(scripts.searchSchedules, query, now)
 
-    def fireSchedules(self, now, limit):
-        return self._run(scripts.fireSchedules, now, limit)
+    def fireSchedules(self, now, limit, isRouted=None):
+        return self._run(scripts.fireSchedules, now, limit, isRouted)
 
     def nextRunTime(self):
         return self._run(scripts.nextRunTime)

@@ -1350,14 +1350,14 @@ class PostgresStore:
         """
         return self._run(scripts.searchSchedules, query, now)
 
-    def fireSchedules(self, now, limit):
+    def fireSchedules(self, now, limit, isRouted=None):
         """
         Fire at most C{limit} due slots that no other process is firing
         now, in one transaction: each advance commits with its promise or
         not at all, so a slot fires at most once across processes.
         """
         return self._run(
-            scripts.fireSchedules, now, limit, inTransaction=True
+            scripts.fireSchedules, now, limit, isRouted, inTransaction=True
         )
 
     def nextRunTime(self):

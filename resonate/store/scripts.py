@@ -264,11 +264,13 @@ def searchSchedules(query, now):
     return schedulePageOf(query, (yield _op("searchSchedules", query)))
 
 
-def fireSchedules(now, limit):
+def fireSchedules(now, limit, isRouted=None):
     """
     Fire at most C{limit} due slots.  Advancing a schedule is conditional on
     the slot it fires, so of several transactions that read one due slot
-    only one fires it; its promise is inserted only if absent.
+    only one fires it; its promise is inserted only if absent, and when
+    C{isRouted(promiseId)} says a route matches it, its task with it
+    (DECISIONS 13a: schedules pair with tasks).
 
     @return: how many slots were fired.
     """
@@ -279,7 +281,9 @@ def fireSchedules(now, limit):
         for schedule in due:
             promise, advanced = fire(schedule, now)
             if (yield _op("advanceSchedule", schedule, advanced)):
-                yield _op("insertPromise", promise)
+                inserted = yield _op("insertPromise", promise)
+                if inserted and isRouted is not None and isRouted(promise.id):
+                    yield _op("insertTask", newTask(promise))
                 fired += 1
         if fired == before:
             # Nothing due, or every due slot fired elsewhere meanwhile.

@@ -1206,13 +1206,13 @@ class SQLiteStore:
         """
         return self._read(_searchSchedules, _searchSchedules, query, now)
 
-    def fireSchedules(self, now, limit):
+    def fireSchedules(self, now, limit, isRouted=None):
         """
         Fire due slots on the writer, after a reader has found there are
         some (the common answer, none, costs no write): the reader's first
         advance stops its transaction and hands the whole script over.
         """
-        return self._read(_fireSchedules, _fireSchedules, now, limit)
+        return self._read(_fireSchedules, _fireSchedules, now, limit, isRouted)
 
     def nextRunTime(self):
         """

@@ -2034,6 +2034,27 @@ class StoreTestsMixin:
         self.assertEqual(await self.store.fireSchedules(now, 100), 0)
         self.assertEqual(len(await self.firedPromises("sched.twice")), 1)
 
+    async def test_fireSchedulesRouted(self):
+        """
+        A slot whose promise matches a route gets its task in the same
+        transaction (DECISIONS 13a); an unrouted slot gets none.
+        """
+        routed = await self.createdSchedule(
+            "sched.routed", promiseId="jobs/{{.id}}.{{.timestamp}}"
+        )
+        plain = await self.createdSchedule("sched.plain")
+        now = max(routed.nextRunTime, plain.nextRunTime)
+
+        def isRouted(promiseId):
+            return promiseId.startswith("jobs/")
+
+        self.assertEqual(await self.store.fireSchedules(now, 100, isRouted), 2)
+        offered = await self.store.dispatchTasks(now + 1, 100, CLAIM_WINDOW)
+        self.assertEqual(
+            [task.id for task in offered],
+            [f"jobs/sched.routed.{routed.nextRunTime}"],
+        )
+
     async def test_fireSchedulesCatchesUp(self):
         """
         A schedule behind by several slots fires each missed slot, one by
