@@ -50,6 +50,8 @@ from typing import Any, Optional
 
 import yaml
 
+from resonate.model.routing import InvalidPattern, checkPattern
+
 
 @dataclass(frozen=True)
 class StoreConfig:
@@ -1144,7 +1146,12 @@ def _checkQueuing(values, sources, errors):
                 f"names no connection in {connectionsPath}: {connection!r}",
             )
         text(routesPath, where, item, "target", "queue")
-        text(routesPath, where, item, "metadata", "properties", "pattern")
+        pattern = text(routesPath, where, item, "metadata", "properties", "pattern")
+        if pattern is not None:
+            try:
+                checkPattern(pattern)
+            except InvalidPattern as e:
+                report(routesPath, f"{where}.metadata.properties.pattern", str(e))
 
 
 def loadConfig(path=None, flags=None):

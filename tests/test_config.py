@@ -1096,6 +1096,33 @@ class JsonListKindTests(ConfigTestMixin, unittest.SynchronousTestCase):
             },
         )
 
+    def test_badPattern(self):
+        """
+        A route pattern that cannot match (no leading slash, C{*} before
+        the end) is reported with its path at startup, not at the first
+        create.
+        """
+        routes = "aio.subsystems.queuing.config.routes"
+        bad = copy.deepcopy(ROUTE)
+        bad["metadata"]["properties"]["pattern"] = "jobs/*/x"
+        self.assertErrors(
+            [
+                (
+                    routes + "[0].metadata.properties.pattern",
+                    "pattern must start with '/': 'jobs/*/x'",
+                )
+            ],
+            document={
+                "aio": {
+                    "subsystems": {
+                        "queuing": {
+                            "config": {"connections": [CONNECTION], "routes": [bad]}
+                        }
+                    }
+                }
+            },
+        )
+
     def test_shapesFromFlag(self):
         """
         A problem inside a list given as a flag names the flag.

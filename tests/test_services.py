@@ -132,6 +132,43 @@ class BatchedSweepTests(unittest.TestCase):
         self.assertEqual(decision.promise.state, State.REJECTED_TIMEDOUT)
 
 
+class LockExpiryLoopTests(unittest.TestCase):
+    """
+    The background lock sweep, on a L{Clock}.
+    """
+
+    def test_expiresAtItsTime(self):
+        """
+        A lock is swept at the first sweep at or after its expiry, not
+        before: until then its holder keeps it.
+        """
+        from resonate.model.lock import AcquireLock
+
+        clock = Clock()
+        store = MemoryStore()
+        self.successResultOf(
+            store.acquireLock(AcquireLock("r", "p", "e", 2500), 0)
+        )
+        loop = BackgroundService(
+            "timeout-locks", 1.0, BatchedSweep(store.timeoutLocks, clock, 10), clock
+        )
+        loop.startService()
+        self.addCleanup(loop.stopService)
+
+        def heldBySomeoneElse():
+            decision = self.successResultOf(
+                store.acquireLock(AcquireLock("r", "q", "other", 1), 0)
+            )
+            return decision.status.isError
+
+        clock.advance(2)
+        self.assertTrue(heldBySomeoneElse())
+        clock.advance(1)
+        # Swept at t=3s: the lock (due at 2.5 s) is gone, even for a
+        # request that still believes it is t=0.
+        self.assertFalse(heldBySomeoneElse())
+
+
 class ListeningServiceTests(unittest.TestCase):
     """
     Tests for L{ListeningService}.
