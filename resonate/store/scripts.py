@@ -390,12 +390,19 @@ def completeTask(request, now):
 def dispatchTasks(now, limit, claimWindow):
     """
     Offer at most C{limit} dispatchable tasks: each gets a new counter and
-    a claim window from now.
+    a claim window from now.  A task whose promise is already completed is
+    marked completed instead.
 
     @return: the tasks offered, to push.
     """
     offered = []
     for task in (yield _op("dispatchableTasks", now, limit)):
+        promise = yield _op("readPromise", task.promiseId)
+        if promise is None or promise.state.isTerminal:
+            # Its promise was completed directly: there is nothing left to
+            # do, so stop offering it (v0.5 offered it until the timeout).
+            yield _op("updateTask", task, completed(task, now))
+            continue
         offer = dispatched(task, now, claimWindow)
         if (yield _op("updateTask", task, offer)):
             offered.append(offer)

@@ -2404,6 +2404,22 @@ class StoreTestsMixin:
         )
         self.assertEqual([(t.id, t.counter) for t in offered], [("task.twice", 2)])
 
+    async def test_dispatchSkipsCompletedPromise(self):
+        """
+        A task whose promise was completed directly is not offered (again):
+        it is marked completed instead.
+        """
+        await self.dispatchedTask("task.direct")
+        done = await self.store.completePromise(
+            CompletePromise(id="task.direct", state=State.RESOLVED), NOW + 2
+        )
+        self.assertEqual(done.status, Status.CREATED)
+        later = NOW + 2 + CLAIM_WINDOW
+        self.assertEqual(await self.store.dispatchTasks(later, 100, CLAIM_WINDOW), [])
+        self.assertEqual(
+            await self.store.dispatchTasks(later + CLAIM_WINDOW, 100, CLAIM_WINDOW), []
+        )
+
     async def test_dispatchWithinWindow(self):
         """
         An offered task is not offered again within its claim window, and
