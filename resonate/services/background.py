@@ -101,3 +101,124 @@ class BackgroundService(Service):
         waiting = Deferred()
         running.addBoth(lambda result: waiting.callback(None) or result)
         return waiting
+
+
+class WakeableLoop(Service):
+    """
+    A loop whose every iteration says how long to sleep before the next,
+    and which C{wake} can cut short: for work that has a natural next time
+    (the next schedule slot) or that a request makes due at once (a task
+    to push).
+
+    The first iteration runs at start.  Iterations never overlap: the next
+    is only ever scheduled once the running one has finished, and a
+    C{wake} during an iteration runs another right after it.  A failing
+    iteration is logged and counted, and the loop carries on after
+    C{backoff} seconds.  Subclasses implement L{_runOnce}.
+
+    @ivar iterations: how many iterations have finished.
+    @ivar failures: how many of them failed.
+    """
+
+    _log = Logger()
+
+    def __init__(self, name, clock, backoff):
+        """
+        @param name: names the loop in logs.
+        @param clock: the C{IReactorTime} that gives the time and schedules
+            the iterations.
+        @param backoff: seconds to wait after a failed iteration.
+        """
+        self.setName(name)
+        self._clock = clock
+        self._backoff = backoff
+        self._timer = None
+        self._running = None
+        self._again = False
+        self.iterations = 0
+        self.failures = 0
+
+    async def _runOnce(self):
+        """
+        One iteration.
+
+        @return: how many seconds to sleep before the next.
+        """
+        raise NotImplementedError()
+
+    def _milliseconds(self):
+        return int(self._clock.seconds() * 1000)
+
+    def startService(self):
+        """
+        Run the first iteration at once: work that fell due while the
+        server was down is done immediately.
+        """
+        super().startService()
+        self._begin()
+
+    def stopService(self):
+        """
+        Cancel the sleep.
+
+        @return: a C{Deferred} that fires once the running iteration, if
+            any, has finished.
+        """
+        super().stopService()
+        self._again = False
+        self._cancelTimer()
+        running = self._running
+        if running is None:
+            return succeed(None)
+        waiting = Deferred()
+        running.addBoth(lambda result: waiting.callback(None) or result)
+        return waiting
+
+    def wake(self):
+        """
+        Run an iteration now rather than at the end of the sleep; if one is
+        running, run another right after it.  The iteration starts from the
+        reactor, not from the caller's stack.
+        """
+        if not self.running:
+            return
+        if self._running is not None:
+            self._again = True
+            return
+        self._sleep(0)
+
+    def _sleep(self, seconds):
+        self._cancelTimer()
+        self._timer = self._clock.callLater(seconds, self._begin)
+
+    def _cancelTimer(self):
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
+    def _begin(self):
+        self._timer = None
+        if self._running is not None:
+            # Cannot happen through the timer; never overlap regardless.
+            self._again = True
+            return
+        ensureDeferred(self._iterate())
+
+    async def _iterate(self):
+        done = Deferred()
+        self._running = done
+        delay = self._backoff
+        try:
+            delay = await self._runOnce()
+        except Exception:
+            self.failures += 1
+            logIterationFailure(self._log, self.name)
+        finally:
+            self.iterations += 1
+            self._running = None
+            if self.running:
+                if self._again:
+                    self._again = False
+                    delay = 0
+                self._sleep(delay)
+            done.callback(None)

@@ -16,20 +16,11 @@ L{TaskDispatcher.wake} cuts the sleep short when this process has just
 created a routed promise, so a new task is pushed at once (DECISIONS 13).
 """
 
-from twisted.application.service import Service
-from twisted.internet.defer import (
-    CancelledError,
-    Deferred,
-    DeferredList,
-    ensureDeferred,
-    maybeDeferred,
-    succeed,
-)
-from twisted.logger import Logger
+from twisted.internet.defer import CancelledError, maybeDeferred, succeed
 
 from resonate.model.routing import matchRoute, renderQueue
 from resonate.model.task import CLAIM_WINDOW
-from resonate.services.background import logIterationFailure
+from resonate.services.background import WakeableLoop
 
 
 class TreqPoster:
@@ -74,7 +65,7 @@ class TreqPoster:
         return self._pool.closeCachedConnections()
 
 
-class TaskDispatcher(Service):
+class TaskDispatcher(WakeableLoop):
     """
     Offer dispatchable tasks and push them to their workers.
 
@@ -88,8 +79,6 @@ class TaskDispatcher(Service):
     @ivar pushed: how many pushes got an answer (whatever it was).
     @ivar pushFailures: how many pushes failed (no answer).
     """
-
-    _log = Logger()
 
     def __init__(
         self,
@@ -124,16 +113,14 @@ class TaskDispatcher(Service):
         @param claimWindow: ms a worker has to claim a pushed task.
         @param name: names the loop in logs.
         """
-        self.setName(name)
+        super().__init__(name, clock, backoff)
         self._store = store
-        self._clock = clock
         self._routes = list(routes)
         self._connections = dict(connections)
         base = baseUrl.rstrip("/")
         self._links = {"claim": base + "/tasks/claim", "complete": base + "/tasks/complete"}
         self._batchSize = batchSize
         self._interval = interval
-        self._backoff = backoff
         self._timeout = timeout
         self._claimWindow = claimWindow
         self._poster = None
@@ -141,43 +128,19 @@ class TaskDispatcher(Service):
             self._poster = TreqPoster(clock, timeout)
             post = self._poster
         self._post = post
-        self._timer = None
-        self._running = None
-        self._again = False
         self._inFlight = set()
-        self.iterations = 0
-        self.failures = 0
         self.offered = 0
         self.pushed = 0
         self.pushFailures = 0
-
-    # Scheduling iterations
-
-    def startService(self):
-        """
-        Run the first iteration at once: tasks due while the server was
-        down are offered immediately.
-        """
-        super().startService()
-        self._begin()
 
     def stopService(self):
         """
         Cancel the sleep and the pushes in flight.
 
         @return: a C{Deferred} that fires once the running iteration, if
-            any, has finished (and the idle connections are closed).
+            any, has finished and the idle connections are closed.
         """
-        super().stopService()
-        self._again = False
-        self._cancelTimer()
-        waits = []
-        running = self._running
-        if running is not None:
-            waiting = Deferred()
-            running.addBoth(lambda result: waiting.callback(None) or result)
-            waits.append(waiting)
-        return DeferredList(waits).addCallback(lambda _: self._closePushes())
+        return super().stopService().addCallback(lambda _: self._closePushes())
 
     def _closePushes(self):
         for d in list(self._inFlight):
@@ -186,63 +149,7 @@ class TaskDispatcher(Service):
             return self._poster.close()
         return succeed(None)
 
-    def wake(self):
-        """
-        Run an iteration now rather than at the end of the sleep: this
-        process has just created a routed promise, whose task should be
-        pushed at once.  If an iteration is running, another runs right
-        after it.
-
-        The iteration starts from the reactor, not from the caller's stack.
-        """
-        if not self.running:
-            return
-        if self._running is not None:
-            self._again = True
-            return
-        self._sleep(0)
-
-    def _sleep(self, seconds):
-        self._cancelTimer()
-        self._timer = self._clock.callLater(seconds, self._begin)
-
-    def _cancelTimer(self):
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
-
-    def _begin(self):
-        self._timer = None
-        if self._running is not None:
-            self._again = True
-            return
-        ensureDeferred(self._iterate())
-
-    async def _iterate(self):
-        done = Deferred()
-        self._running = done
-        delay = self._backoff
-        try:
-            delay = await self._dispatch()
-        except Exception:
-            self.failures += 1
-            logIterationFailure(self._log, self.name)
-        finally:
-            self.iterations += 1
-            self._running = None
-            if self.running:
-                if self._again:
-                    self._again = False
-                    delay = 0
-                self._sleep(delay)
-            done.callback(None)
-
-    # One iteration
-
-    def _milliseconds(self):
-        return int(self._clock.seconds() * 1000)
-
-    async def _dispatch(self):
+    async def _runOnce(self):
         """
         Offer what is due and push it.
 

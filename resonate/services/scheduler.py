@@ -16,14 +16,10 @@ slot fires at most once, even with several processes on one database, is
 the store's business (L{resonate.interfaces.IScheduleStore.fireSchedules}).
 """
 
-from twisted.application.service import Service
-from twisted.internet.defer import Deferred, ensureDeferred, succeed
-from twisted.logger import Logger
-
-from resonate.services.background import logIterationFailure
+from resonate.services.background import WakeableLoop
 
 
-class ScheduleService(Service):
+class ScheduleService(WakeableLoop):
     """
     Fire due schedule slots, then sleep until the next one is due.
 
@@ -35,8 +31,6 @@ class ScheduleService(Service):
     @ivar failures: how many of them failed.
     @ivar fired: how many slots this service has fired.
     """
-
-    _log = Logger()
 
     def __init__(
         self,
@@ -69,104 +63,16 @@ class ScheduleService(Service):
         @param isRouted: tells whether a fired promise's id matches a task
             route, so that its task is created with it (DECISIONS 13a).
         """
-        self.setName(name)
+        super().__init__(name, clock, backoff)
         self._store = store
         self._isRouted = isRouted
-        self._clock = clock
         self._batchSize = batchSize
         self._maxBatches = maxBatches
         self._maxSleep = maxSleep
-        self._backoff = backoff
         self._contendedSleep = contendedSleep
-        self._timer = None
-        self._running = None
-        self._again = False
-        self.iterations = 0
-        self.failures = 0
         self.fired = 0
 
-    # Scheduling iterations
-
-    def startService(self):
-        """
-        Run the first iteration at once: slots that fell due while the
-        server was down are caught up immediately.
-        """
-        super().startService()
-        self._begin()
-
-    def stopService(self):
-        """
-        Cancel the sleep.
-
-        @return: a C{Deferred} that fires once the running iteration, if any,
-            has finished.
-        """
-        super().stopService()
-        self._again = False
-        self._cancelTimer()
-        running = self._running
-        if running is None:
-            return succeed(None)
-        waiting = Deferred()
-        running.addBoth(lambda result: waiting.callback(None) or result)
-        return waiting
-
-    def wake(self):
-        """
-        Run an iteration now rather than at the end of the sleep: this
-        process has just created a schedule, whose first slot may be due
-        before the sleep ends.  If an iteration is running, another runs
-        right after it.
-
-        The iteration starts from the reactor, not from the caller's stack.
-        """
-        if not self.running:
-            return
-        if self._running is not None:
-            self._again = True
-            return
-        self._sleep(0)
-
-    def _sleep(self, seconds):
-        self._cancelTimer()
-        self._timer = self._clock.callLater(seconds, self._begin)
-
-    def _cancelTimer(self):
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
-
-    def _begin(self):
-        self._timer = None
-        if self._running is not None:
-            # Cannot happen through the timer; never overlap regardless.
-            self._again = True
-            return
-        ensureDeferred(self._iterate())
-
-    async def _iterate(self):
-        done = Deferred()
-        self._running = done
-        delay = self._backoff
-        try:
-            delay = await self._fire()
-        except Exception:
-            self.failures += 1
-            logIterationFailure(self._log, self.name)
-        finally:
-            self.iterations += 1
-            self._running = None
-            if self.running:
-                if self._again:
-                    self._again = False
-                    delay = 0
-                self._sleep(delay)
-            done.callback(None)
-
-    # One iteration
-
-    async def _fire(self):
+    async def _runOnce(self):
         """
         Fire what is due, in at most C{maxBatches} batches.
 
@@ -193,5 +99,3 @@ class ScheduleService(Service):
         delay = nextRunTime / 1000 - self._clock.seconds()
         return min(max(delay, 0), self._maxSleep)
 
-    def _milliseconds(self):
-        return int(self._clock.seconds() * 1000)
