@@ -490,83 +490,24 @@ class _WriteRequired(Exception):
     """
 
 
+def _refuseWrite(self, *args):
+    """
+    Refuse: readers do not write.
+    """
+    raise _WriteRequired()
+
+
 class _ReadOnlyPromiseRows(SQLitePromiseRows):
     """
-    Promise, schedule and lock rows for the readers: any write stops the
-    transaction with L{_WriteRequired}.
+    Promise, schedule, lock and task rows for the readers: any write stops
+    the transaction with L{_WriteRequired}.
     """
 
-    def insertPromise(self, promise):
-        """
-        Refuse: readers do not write.
-        """
-        raise _WriteRequired()
-
-    def updatePromise(self, promise):
-        """
-        Refuse: readers do not write.
-        """
-        raise _WriteRequired()
-
-    def insertSchedule(self, schedule):
-        """
-        Refuse: readers do not write.
-        """
-        raise _WriteRequired()
-
-    def deleteSchedule(self, scheduleId):
-        """
-        Refuse: readers do not write.
-        """
-        raise _WriteRequired()
-
-    def advanceSchedule(self, previous, advanced):
-        """
-        Refuse: readers do not write.
-        """
-        raise _WriteRequired()
-
-    def insertLock(self, lock):
-        """
-        Refuse: readers do not write.
-        """
-        raise _WriteRequired()
-
-    def replaceLock(self, previous, lock):
-        """
-        Refuse: readers do not write.
-        """
-        raise _WriteRequired()
-
-    def deleteLock(self, resourceId, executionId):
-        """
-        Refuse: readers do not write.
-        """
-        raise _WriteRequired()
-
-    def heartbeatLocks(self, processId, now):
-        """
-        Refuse: readers do not write.
-        """
-        raise _WriteRequired()
-
-    def deleteExpiredLocks(self, now, limit):
-        """
-        Refuse: readers do not write.
-        """
-        raise _WriteRequired()
-
-    def insertTask(self, task):
-        """
-        Refuse: readers do not write.
-        """
-        raise _WriteRequired()
-
-    def updateTask(self, previous, task):
-        """
-        Refuse: readers do not write.
-        """
-        raise _WriteRequired()
+    insertPromise = updatePromise = _refuseWrite
+    insertSchedule = deleteSchedule = advanceSchedule = _refuseWrite
+    insertLock = replaceLock = deleteLock = _refuseWrite
+    heartbeatLocks = deleteExpiredLocks = _refuseWrite
+    insertTask = updateTask = _refuseWrite
 
 
 def _overRows(script):
