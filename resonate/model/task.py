@@ -102,22 +102,33 @@ def dispatched(task, now, claimWindow=CLAIM_WINDOW):
     return replace(task, counter=task.counter + 1, claimTimeout=now + claimWindow)
 
 
-def checkClaim(task, request, now):
+def _check(task, request, now, window):
     """
-    Whether a claim may go on to take the promise's lock.  The first check
-    that fails decides, in the contract's order.
+    The contract's checks, in its order; the first that fails decides.
 
-    @return: L{None} when it may, else the error L{Status}.
+    @param window: the task's window the request must be inside (the claim
+        window for a claim, the lease for a completion).
+    @return: L{None} when the request may go on, else the error L{Status}.
     """
     if task is None:
         return Status.TASK_NOT_FOUND
-    if task.promiseTimeout < now or task.claimTimeout < now:
+    if task.promiseTimeout < now or window < now:
         return Status.TASK_ALREADY_TIMEDOUT
     if task.counter != request.counter:
         return Status.TASK_INVALID_COUNTER
     if task.isCompleted:
         return Status.TASK_ALREADY_COMPLETED
     return None
+
+
+def checkClaim(task, request, now):
+    """
+    Whether a claim may go on to take the promise's lock: inside the claim
+    window, with the offered counter, of a task not completed.
+
+    @return: L{None} when it may, else the error L{Status}.
+    """
+    return _check(task, request, now, task and task.claimTimeout)
 
 
 def claimed(task, request, now):
@@ -131,19 +142,12 @@ def claimed(task, request, now):
 def checkComplete(task, request, now):
     """
     Whether a completion may go on to release the lock and complete the
-    promise.
+    promise: inside the lease, with the claimed counter, of a task not
+    completed.
 
     @return: L{None} when it may, else the error L{Status}.
     """
-    if task is None:
-        return Status.TASK_NOT_FOUND
-    if task.promiseTimeout < now or task.completeTimeout < now:
-        return Status.TASK_ALREADY_TIMEDOUT
-    if task.counter != request.counter:
-        return Status.TASK_INVALID_COUNTER
-    if task.isCompleted:
-        return Status.TASK_ALREADY_COMPLETED
-    return None
+    return _check(task, request, now, task and task.completeTimeout)
 
 
 def completed(task, now):

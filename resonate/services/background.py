@@ -37,6 +37,18 @@ def logIterationFailure(log, name):
         log.failure("background loop {name} failed; it will run again", name=name)
 
 
+def _whenFinished(running):
+    """
+    A new C{Deferred} that fires (with L{None}) once the iteration
+    C{running} has finished, leaving C{running}'s own result alone.
+    """
+    if running is None:
+        return succeed(None)
+    waiting = Deferred()
+    running.addBoth(lambda result: waiting.callback(None) or result)
+    return waiting
+
+
 class BackgroundService(Service):
     """
     Call C{work()} every C{interval} seconds on C{clock}.
@@ -95,12 +107,7 @@ class BackgroundService(Service):
         super().stopService()
         if self._loop.running:
             self._loop.stop()
-        running = self._running
-        if running is None:
-            return succeed(None)
-        waiting = Deferred()
-        running.addBoth(lambda result: waiting.callback(None) or result)
-        return waiting
+        return _whenFinished(self._running)
 
 
 class WakeableLoop(Service):
@@ -167,12 +174,7 @@ class WakeableLoop(Service):
         super().stopService()
         self._again = False
         self._cancelTimer()
-        running = self._running
-        if running is None:
-            return succeed(None)
-        waiting = Deferred()
-        running.addBoth(lambda result: waiting.callback(None) or result)
-        return waiting
+        return _whenFinished(self._running)
 
     def wake(self):
         """
