@@ -93,6 +93,7 @@ def buildService(config, store, reactor):
     @param reactor: the reactor to listen and schedule with.
     @return: a L{resonate.services.server.ResonateService}.
     """
+    from resonate.api.grpcserver import GRPCService
     from resonate.api.http import APISite, HTTPAPI
     from resonate.api.operations import Operations
     from resonate.model.routing import matchRoute
@@ -144,6 +145,13 @@ def buildService(config, store, reactor):
         site,
         onFailure=lambda failure: reactor.callWhenRunning(reactor.stop),
     )
+    grpc = GRPCService(
+        operations,
+        config.get("api.subsystems.grpc.addr"),
+        reactor,
+        workers=config.get("api.size"),
+        grace=config.get("api.subsystems.http.timeout"),
+    )
     interval = config.get("system.timeoutInterval")
     batchSize = config.get("system.timeoutBatchSize")
     loops = [
@@ -160,7 +168,7 @@ def buildService(config, store, reactor):
     return ResonateService(
         store,
         operations,
-        listeners=[http],
+        listeners=[http, grpc],
         loops=loops,
         grace=config.get("api.subsystems.http.timeout"),
         clock=reactor,

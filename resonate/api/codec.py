@@ -135,7 +135,10 @@ def _parseValue(problems, field, value):
         return Value()
     headers = _parseStringMap(problems, f"{field}.headers", value.get("headers"))
     data = value.get("data")
-    if data is not None:
+    if isinstance(data, bytes):
+        # Already raw (gRPC carries bytes); an empty field means no data.
+        data = data or None
+    elif data is not None:
         if not isinstance(data, str):
             problems.add(f"{field}.data", "must be a base64 string")
             data = None

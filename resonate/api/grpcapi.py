@@ -1,0 +1,506 @@
+# -*- test-case-name: tests.test_api_grpc -*-
+"""
+The v0.5 gRPC API: the four services, translated to and from the same
+operations the HTTP API calls.
+
+A request is turned into the JSON-shaped fields the HTTP codec parses, so
+both protocols validate with one set of rules; the answer is rendered into
+the protobuf messages, and an error is raised as the gRPC status code the
+contract maps it to, with the 4-digit code in the C{resonate-code} trailing
+metadata.
+
+The servicers run on grpcio's worker threads.  They only parse and render
+there; every operation runs on the reactor through the C{call} function
+they are given (see L{resonate.api.grpcserver}).
+"""
+
+import grpc
+from twisted.logger import Logger
+
+from resonate.api import codec
+from resonate.api.pb import (
+    lock_pb2,
+    lock_pb2_grpc,
+    promise_pb2,
+    promise_pb2_grpc,
+    schedule_pb2,
+    schedule_pb2_grpc,
+    task_pb2,
+    task_pb2_grpc,
+)
+from resonate.errors import ResonateError, ValidationError
+from resonate.status import Status
+
+#: The trailing metadata key that carries the 4-digit code of an error.
+CODE_METADATA = "resonate-code"
+
+
+#: gRPC status codes by HTTP status family (contract 2.10's mapping).
+_GRPC_CODES = {
+    400: grpc.StatusCode.INVALID_ARGUMENT,
+    401: grpc.StatusCode.UNAUTHENTICATED,
+    403: grpc.StatusCode.PERMISSION_DENIED,
+    404: grpc.StatusCode.NOT_FOUND,
+    409: grpc.StatusCode.ALREADY_EXISTS,
+    413: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    503: grpc.StatusCode.UNAVAILABLE,
+}
+
+
+def grpcCode(status):
+    """
+    The gRPC status code of an error status, as contract 2.10 maps them:
+    validation is INVALID_ARGUMENT, already completed and held locks
+    PERMISSION_DENIED, not found NOT_FOUND, exists ALREADY_EXISTS, 5000-5003
+    INTERNAL and 5030-5032 UNAVAILABLE.
+    """
+    return _GRPC_CODES.get(status.httpCode, grpc.StatusCode.INTERNAL)
+
+
+def _message(error):
+    """
+    One line for the gRPC status message: the status message and every
+    field problem.
+    """
+    if not error.details:
+        return error.message
+    problems = "; ".join(f"{field} {problem}" for field, problem in error.details)
+    return f"{error.status.message}: {problems}"
+
+
+def _value(value):
+    """
+    The JSON-shaped form of a protobuf C{Value}/C{PromiseValue}/C{TaskValue}.
+    """
+    return {"headers": dict(value.headers), "data": value.data}
+
+
+def _headers(idempotencyKey, strict=False):
+    """
+    A header reader, as the codec takes, for an idempotency key and strict.
+    """
+    headers = {"idempotency-key": idempotencyKey, "strict": "true" if strict else None}
+    return headers.get
+
+
+def _renderValue(cls, value):
+    return cls(headers=value.headers, data=value.data or b"")
+
+
+def _renderPromise(promise, cls=promise_pb2.Promise, valueCls=promise_pb2.Value):
+    return cls(
+        id=promise.id,
+        state=promise.state.value,
+        param=_renderValue(valueCls, promise.param),
+        value=_renderValue(valueCls, promise.value),
+        timeout=promise.timeout,
+        idempotencyKeyForCreate=promise.idempotencyKeyForCreate or "",
+        idempotencyKeyForComplete=promise.idempotencyKeyForComplete or "",
+        createdOn=promise.createdOn,
+        completedOn=promise.completedOn or 0,
+        tags=promise.tags,
+    )
+
+
+def _renderSchedule(schedule):
+    return schedule_pb2.Schedule(
+        id=schedule.id,
+        description=schedule.description or "",
+        cron=schedule.cron,
+        tags=schedule.tags or {},
+        promiseId=schedule.promiseId,
+        promiseTimeout=schedule.promiseTimeout,
+        promiseParam=_renderValue(schedule_pb2.PromiseValue, schedule.promiseParam),
+        promiseTags=schedule.promiseTags or {},
+        idempotencyKey=schedule.idempotencyKey or "",
+        lastRunTime=schedule.lastRunTime or 0,
+        nextRunTime=schedule.nextRunTime,
+        createdOn=schedule.createdOn,
+    )
+
+
+def _renderLock(lock):
+    return lock_pb2.Lock(
+        resource_id=lock.resourceId,
+        process_id=lock.processId,
+        execution_id=lock.executionId,
+        expiry_in_milliseconds=lock.expiryInMilliseconds,
+        expires_at=lock.expiresAt,
+    )
+
+
+def _searchArgs(pattern, tags, limit, state=None):
+    """
+    The query arguments of an HTTP search, from a gRPC one: an empty
+    pattern means every id (v0.5 asserted there), a limit of 0 the default.
+    """
+    args = {"id": [pattern or "*"]}
+    if limit:
+        args["limit"] = [str(limit)]
+    if state:
+        args["state"] = [state]
+    for key, value in tags.items():
+        args[f"tags[{key}]"] = [value]
+    return args
+
+
+_SEARCH_STATES = {
+    promise_pb2.SEARCH_PENDING: "pending",
+    promise_pb2.SEARCH_RESOLVED: "resolved",
+    promise_pb2.SEARCH_REJECTED: "rejected",
+}
+
+_TASK_STATE_NAMES = {number: name for name, number in task_pb2.TaskState.items()}
+
+
+def _taskState(number):
+    """
+    The state text of a task completion: PENDING (0, the default) counts
+    as absent; the codec refuses every state but resolved and rejected.
+    """
+    if number == task_pb2.PENDING:
+        return None
+    return _TASK_STATE_NAMES.get(number, str(number))
+
+
+def _decided(decision):
+    """
+    The status of a state-machine decision, raised if it is an error.
+    """
+    if decision.status.isError:
+        raise ResonateError(decision.status)
+    return decision.status
+
+
+class GRPCAPI:
+    """
+    The four v0.5 services over one L{resonate.api.operations.Operations}.
+
+    Each RPC method has grpcio's servicer signature C{(request, context)};
+    L{addTo} registers them all on a C{grpc.Server}.
+    """
+
+    _log = Logger()
+
+    def __init__(self, operations, call, metrics=None):
+        """
+        @param operations: the L{resonate.api.operations.Operations}.
+        @param call: C{call(f, *args)} runs the coroutine function C{f} on
+            the reactor and returns its result (or raises its exception) to
+            the calling thread.
+        @param metrics: L{None}, or an object with
+            C{requestStarted(protocol)} and
+            C{requestFinished(protocol, status, seconds)}.
+        """
+        self._operations = operations
+        self._call = call
+        self._metrics = metrics
+
+    def addTo(self, server):
+        """
+        Register the Promises, Schedules, Locks and Tasks services.
+
+        @return: the full names of the services registered.
+        """
+        promise_pb2_grpc.add_PromisesServicer_to_server(_Promises(self), server)
+        schedule_pb2_grpc.add_SchedulesServicer_to_server(_Schedules(self), server)
+        lock_pb2_grpc.add_LocksServicer_to_server(_Locks(self), server)
+        task_pb2_grpc.add_TasksServicer_to_server(_Tasks(self), server)
+        return [
+            "promise.Promises",
+            "schedule.Schedules",
+            "lock.Locks",
+            "task.Tasks",
+        ]
+
+    def answer(self, context, requestId, handle):
+        """
+        Run C{handle()}, which returns C{(status, response)}, and answer
+        with its response; a L{ResonateError} ends the RPC with its mapped
+        gRPC code, anything else with INTERNAL (5000), logged once.
+        """
+        status = Status.INTERNAL_SERVER_ERROR
+        try:
+            status, response = handle()
+            return response
+        except ResonateError as error:
+            status = error.status
+            if status.value >= 5000:
+                self._log.warn(
+                    "grpc request {requestId} failed: {code} {message}",
+                    requestId=requestId,
+                    code=status.value,
+                    message=error.message,
+                )
+            self._abort(context, error)
+        except Exception:
+            self._log.failure("grpc request {requestId} failed", requestId=requestId)
+            self._abort(context, ResonateError(Status.INTERNAL_SERVER_ERROR))
+
+    def _abort(self, context, error):
+        context.set_trailing_metadata(((CODE_METADATA, str(error.status.value)),))
+        context.abort(grpcCode(error.status), _message(error))
+
+    def run(self, method, *args):
+        """
+        Run the operation C{method} on the reactor; see C{call}.
+        """
+        return self._call(method, *args)
+
+    @property
+    def operations(self):
+        """
+        The operations the services call.
+        """
+        return self._operations
+
+
+class _Promises(promise_pb2_grpc.PromisesServicer):
+    """
+    C{promise.Promises}.
+    """
+
+    def __init__(self, api):
+        self._api = api
+
+    def ReadPromise(self, request, context):
+        def handle():
+            decision = self._api.run(self._api.operations.readPromise, request.id)
+            _decided(decision)
+            return Status.OK, promise_pb2.ReadPromiseResponse(
+                promise=_renderPromise(decision.promise)
+            )
+
+        return self._api.answer(context, request.requestId, handle)
+
+    def SearchPromises(self, request, context):
+        def handle():
+            if request.cursor:
+                query = codec.decodeCursor(request.cursor)
+            else:
+                args = _searchArgs(
+                    request.id,
+                    request.tags,
+                    request.limit,
+                    _SEARCH_STATES.get(request.state),
+                )
+                query = codec.parseSearchArgs(args)
+            page = self._api.run(self._api.operations.searchPromises, query)
+            return Status.OK, promise_pb2.SearchPromisesResponse(
+                cursor=codec.encodeCursor(page.next) if page.next is not None else "",
+                promises=[_renderPromise(p) for p in page.promises],
+            )
+
+        return self._api.answer(context, request.requestId, handle)
+
+    def CreatePromise(self, request, context):
+        def handle():
+            body = {"id": request.id, "timeout": request.timeout}
+            if request.HasField("param"):
+                body["param"] = _value(request.param)
+            create = codec.parseCreatePromise(
+                body, _headers(request.idempotencyKey, request.strict)
+            )
+            decision = self._api.run(self._api.operations.createPromise, create)
+            status = _decided(decision)
+            return status, promise_pb2.CreatePromiseResponse(
+                noop=status is Status.OK, promise=_renderPromise(decision.promise)
+            )
+
+        return self._api.answer(context, request.requestId, handle)
+
+    def _complete(self, state, responseType, request, context):
+        def handle():
+            body = {"state": state}
+            if request.HasField("value"):
+                body["value"] = _value(request.value)
+            if not request.id:
+                raise ValidationError([("id", "is required")])
+            complete = codec.parseCompletePromise(
+                request.id, body, _headers(request.idempotencyKey, request.strict)
+            )
+            decision = self._api.run(self._api.operations.completePromise, complete)
+            status = _decided(decision)
+            return status, responseType(
+                noop=status is Status.OK, promise=_renderPromise(decision.promise)
+            )
+
+        return self._api.answer(context, request.requestId, handle)
+
+    def ResolvePromise(self, request, context):
+        return self._complete(
+            "RESOLVED", promise_pb2.ResolvePromiseResponse, request, context
+        )
+
+    def RejectPromise(self, request, context):
+        return self._complete(
+            "REJECTED", promise_pb2.RejectPromiseResponse, request, context
+        )
+
+    def CancelPromise(self, request, context):
+        return self._complete(
+            "REJECTED_CANCELED", promise_pb2.CancelPromiseResponse, request, context
+        )
+
+
+class _Schedules(schedule_pb2_grpc.SchedulesServicer):
+    """
+    C{schedule.Schedules}.
+    """
+
+    def __init__(self, api):
+        self._api = api
+
+    def CreateSchedule(self, request, context):
+        def handle():
+            body = {
+                "id": request.id or None,
+                "description": request.description or None,
+                "cron": request.cron or None,
+                "tags": dict(request.tags),
+                "promiseId": request.promiseId or None,
+                "promiseTimeout": request.promiseTimeout or None,
+                "promiseTags": dict(request.promiseTags),
+            }
+            if request.HasField("promiseParam"):
+                body["promiseParam"] = _value(request.promiseParam)
+            create = codec.parseCreateSchedule(body, _headers(request.idempotencyKey))
+            decision = self._api.run(self._api.operations.createSchedule, create)
+            status = _decided(decision)
+            return status, schedule_pb2.CreatedScheduleResponse(
+                noop=status is Status.OK, schedule=_renderSchedule(decision.schedule)
+            )
+
+        return self._api.answer(context, request.requestId, handle)
+
+    def ReadSchedule(self, request, context):
+        def handle():
+            schedule = self._api.run(self._api.operations.readSchedule, request.id)
+            if schedule is None:
+                raise ResonateError(Status.SCHEDULE_NOT_FOUND)
+            return Status.OK, schedule_pb2.ReadScheduleResponse(
+                schedule=_renderSchedule(schedule)
+            )
+
+        return self._api.answer(context, request.requestId, handle)
+
+    def SearchSchedules(self, request, context):
+        def handle():
+            if request.cursor:
+                query = codec.decodeScheduleCursor(request.cursor)
+            else:
+                args = _searchArgs(request.id, request.tags, request.limit)
+                query = codec.parseScheduleSearchArgs(args)
+            page = self._api.run(self._api.operations.searchSchedules, query)
+            cursor = ""
+            if page.next is not None:
+                cursor = codec.encodeScheduleCursor(page.next)
+            return Status.OK, schedule_pb2.SearchSchedulesResponse(
+                cursor=cursor,
+                schedules=[_renderSchedule(s) for s in page.schedules],
+            )
+
+        return self._api.answer(context, request.requestId, handle)
+
+    def DeleteSchedule(self, request, context):
+        def handle():
+            if not self._api.run(self._api.operations.deleteSchedule, request.id):
+                raise ResonateError(Status.SCHEDULE_NOT_FOUND)
+            return Status.NO_CONTENT, schedule_pb2.DeleteScheduleResponse()
+
+        return self._api.answer(context, request.requestId, handle)
+
+
+class _Locks(lock_pb2_grpc.LocksServicer):
+    """
+    C{lock.Locks}.
+    """
+
+    def __init__(self, api):
+        self._api = api
+
+    def AcquireLock(self, request, context):
+        def handle():
+            lock = request.lock
+            acquire = codec.parseAcquireLock(
+                {
+                    "resourceId": lock.resource_id or None,
+                    "processId": lock.process_id or None,
+                    "executionId": lock.execution_id or None,
+                    "expiryInMilliseconds": lock.expiry_in_milliseconds or None,
+                }
+            )
+            decision = self._api.run(self._api.operations.acquireLock, acquire)
+            status = _decided(decision)
+            return status, lock_pb2.AcquireLockResponse(lock=_renderLock(decision.lock))
+
+        return self._api.answer(context, request.request_id, handle)
+
+    def HeartbeatLocks(self, request, context):
+        def handle():
+            processId = codec.parseHeartbeatLocks({"processId": request.process_id or None})
+            count = self._api.run(self._api.operations.heartbeatLocks, processId)
+            return Status.OK, lock_pb2.HeartbeatLocksResponse(locksAffected=count)
+
+        return self._api.answer(context, request.request_id, handle)
+
+    def ReleaseLock(self, request, context):
+        def handle():
+            release = codec.parseReleaseLock(
+                {
+                    "resourceId": request.resource_id or None,
+                    "executionId": request.execution_id or None,
+                }
+            )
+            if not self._api.run(self._api.operations.releaseLock, release):
+                raise ResonateError(Status.LOCK_NOT_FOUND)
+            return Status.NO_CONTENT, lock_pb2.ReleaseLockResponse()
+
+        return self._api.answer(context, request.request_id, handle)
+
+
+class _Tasks(task_pb2_grpc.TasksServicer):
+    """
+    C{task.Tasks}.
+    """
+
+    def __init__(self, api):
+        self._api = api
+
+    def ClaimTask(self, request, context):
+        def handle():
+            claim = codec.parseClaimTask(
+                {
+                    "taskId": request.task_id or None,
+                    "counter": request.counter,
+                    "processId": request.process_id or None,
+                    "executionId": request.execution_id or None,
+                    "expiryInMilliseconds": request.expiry_in_milliseconds or None,
+                }
+            )
+            status, promise = self._api.run(self._api.operations.claimTask, claim)
+            if status.isError:
+                raise ResonateError(status)
+            return status, task_pb2.ClaimTaskResponse(
+                promise=_renderPromise(promise, task_pb2.TaskPromise, task_pb2.TaskValue)
+            )
+
+        return self._api.answer(context, request.requestId, handle)
+
+    def CompleteTask(self, request, context):
+        def handle():
+            body = {
+                "taskId": request.task_id or None,
+                "counter": request.counter,
+                "executionId": request.execution_id or None,
+                "state": _taskState(request.state),
+            }
+            if request.HasField("value"):
+                body["value"] = _value(request.value)
+            complete = codec.parseCompleteTask(body)
+            status = self._api.run(self._api.operations.completeTask, complete)
+            if status.isError:
+                raise ResonateError(status)
+            return status, task_pb2.CompleteTaskResponse()
+
+        return self._api.answer(context, request.requestId, handle)
