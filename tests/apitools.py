@@ -54,7 +54,12 @@ class LiveAPI:
     """
 
     def __init__(self, testCase, store=None, size=100, maxBodySize=1024 * 1024,
-                 routes=()):
+                 routes=(), grpc=False):
+        """
+        @param grpc: whether to serve the gRPC API too, over the same
+            operations, on another ephemeral port (its channel is
+            C{self.channel} once started).
+        """
         self.clock = Clock()
         self.clock.advance(NOW / 1000)
         self.store = store if store is not None else MemoryStore()
@@ -65,6 +70,15 @@ class LiveAPI:
         self.service = ListeningService(
             "http", endpointForAddress(reactor, "127.0.0.1:0"), site
         )
+        self.grpc = None
+        if grpc:
+            from resonate.api.grpcserver import GRPCService
+            from resonate.config import Address
+
+            self.grpc = GRPCService(
+                self.operations, Address("127.0.0.1:0"), reactor, workers=size,
+                grace=5,
+            )
         self._testCase = testCase
         self._pool = HTTPConnectionPool(reactor, persistent=False)
 
@@ -74,6 +88,13 @@ class LiveAPI:
         self._testCase.addCleanup(self.service.stopService)
         port = self.service.port.getHost().port
         self.url = f"http://127.0.0.1:{port}"
+        if self.grpc is not None:
+            import grpc
+
+            self.grpc.startService()
+            self.channel = grpc.insecure_channel(f"127.0.0.1:{self.grpc.port}")
+            self._testCase.addCleanup(self.grpc.stopService)
+            self._testCase.addCleanup(self.channel.close)
         return self
 
     def setNow(self, ms):
@@ -124,3 +145,43 @@ class LiveAPI:
             dict(state=state, **fields),
             headers=headers,
         )
+
+    async def perform(self, step):
+        """
+        Send one step of the API case table (L{tests.apicases}) over HTTP,
+        or set the clock, or dispatch tasks.
+
+        @return: the L{Response}, or L{None} for steps that send nothing.
+        """
+        kind = step[0]
+        if kind == "create":
+            _, promiseId, kw = step
+            return await self.create(promiseId, **kw)
+        if kind == "complete":
+            _, promiseId, kw = step
+            return await self.complete(promiseId, **kw)
+        if kind == "read":
+            return await self.request("GET", "/promises/" + step[1])
+        if kind == "now":
+            self.setNow(step[1])
+            return None
+        if kind == "dispatch":
+            await self.dispatch()
+            return None
+        if kind == "raw":
+            _, method, path, raw = step
+            return await self.request(method, path, raw=raw)
+        method, path, *rest = step
+        body = rest[0] if rest else None
+        headers = rest[1] if len(rest) > 1 else None
+        return await self.request(method.upper(), path, body, headers=headers)
+
+    async def dispatch(self):
+        """
+        One millisecond later (a new task's claim window ends at its
+        creation), offer every dispatchable task.
+
+        @return: the tasks offered.
+        """
+        self.setNow(self.operations.now() + 1)
+        return await self.store.dispatchTasks(self.operations.now(), 10, 10_000)

@@ -30,6 +30,7 @@ START_TIMEOUT = 60.0
 END_TIMEOUT = 30.0
 
 _LISTENING = re.compile(r"starting http server addr=(\S+)")
+_LISTENING_GRPC = re.compile(r"starting grpc server addr=(\S+)")
 
 
 class ProcessExit(namedtuple("ProcessExit", ["code", "signal"])):
@@ -301,6 +302,15 @@ class ResonateProcess(ChildProcess):
         self.url = f"http://{host}:{self.port}"
         return self
 
+    async def grpcAddress(self, timeout=START_TIMEOUT):
+        """
+        Wait until the child logs that its gRPC server listens.
+
+        @return: the C{host:port} it listens on.
+        """
+        match = await self.waitForOutput(_LISTENING_GRPC, timeout)
+        return match.group(1)
+
 
 def _failed(exception):
     d = Deferred()
@@ -349,13 +359,26 @@ async def runProcess(testCase, args, env=None, path=None, timeout=END_TIMEOUT):
     return process
 
 
+def _ephemeralFlags(flags):
+    """
+    C{flags}, with every listener the flags do not place put on an
+    ephemeral port of 127.0.0.1, so that test servers never collide.
+    """
+    for flag in ("--api-http-addr", "--api-grpc-addr"):
+        if flag not in flags and not any(f.startswith(flag + "=") for f in flags):
+            flags = (flag, "127.0.0.1:0") + tuple(flags)
+    return flags
+
+
 def spawnResonate(testCase, *flags, env=None, twistArgs=(), reactor=None):
     """
     Start C{twist resonate FLAGS} and make sure the test kills it if the
-    test does not end it.
+    test does not end it.  Listeners the flags do not place listen on
+    ephemeral ports of 127.0.0.1.
 
     @return: the L{ResonateProcess}, spawned.
     """
+    flags = _ephemeralFlags(flags)
     process = ResonateProcess(flags, env=env, reactor=reactor, twistArgs=twistArgs)
     process.spawn()
     testCase.addCleanup(_cleanUp, process)
@@ -364,13 +387,11 @@ def spawnResonate(testCase, *flags, env=None, twistArgs=(), reactor=None):
 
 async def startResonate(testCase, *flags, env=None, timeout=START_TIMEOUT):
     """
-    Start C{twist resonate} on an ephemeral port of 127.0.0.1 (unless
-    C{flags} name another address) and wait until it listens.
+    Start C{twist resonate} on ephemeral ports of 127.0.0.1 (unless
+    C{flags} name other addresses) and wait until it listens.
 
     @return: the listening L{ResonateProcess}.
     """
-    if "--api-http-addr" not in flags:
-        flags = ("--api-http-addr", "127.0.0.1:0") + flags
     process = spawnResonate(testCase, *flags, env=env)
     return await process.listening(timeout)
 

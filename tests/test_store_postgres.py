@@ -44,6 +44,7 @@ from resonate.store.postgres import (
 )
 from resonate.store.sqlrows import likePattern
 from resonate.testing.store import StoreTestsMixin
+from tests.test_api_grpc import GRPCAPITestsMixin
 from tests.test_api_http import HTTPAPITestsMixin
 
 NOW = 1_700_000_000_000
@@ -174,11 +175,9 @@ class PostgresStoreContractTests(
         return self.openStore()
 
 
-class PostgresHTTPAPITests(
-    PostgresTestsMixin, HTTPAPITestsMixin, unittest.TestCase
-):
+class _ResetStoreMixin(PostgresTestsMixin):
     """
-    The HTTP API over the PostgreSQL store answers exactly as over memory.
+    Gives the API tests an empty PostgreSQL store per API they start.
     """
 
     def makeStore(self):
@@ -194,6 +193,19 @@ class PostgresHTTPAPITests(
             previous.close()
         self._store = self.openStore(database, workers=1, reset=True)
         return self._store
+
+
+class PostgresHTTPAPITests(_ResetStoreMixin, HTTPAPITestsMixin, unittest.TestCase):
+    """
+    The HTTP API over the PostgreSQL store answers exactly as over memory.
+    """
+
+
+class PostgresGRPCAPITests(_ResetStoreMixin, GRPCAPITestsMixin, unittest.TestCase):
+    """
+    The gRPC API over the PostgreSQL store answers exactly as over memory
+    (and as HTTP does).
+    """
 
 
 class SchemaTests(PostgresTestsMixin, unittest.TestCase):
@@ -768,3 +780,4 @@ class ScheduleSchemaTests(PostgresTestsMixin, unittest.TestCase):
             )
         }
         self.assertIn("schedules_next_run_time", indexes)
+
