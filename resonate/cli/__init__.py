@@ -1,0 +1,6 @@
+# -*- test-case-name: tests.test_cli -*-
+"""
+C{resonate}: the command-line client of the HTTP API, and C{resonate serve}.
+"""
+
+__all__ = []

@@ -1,0 +1,121 @@
+# -*- test-case-name: tests.test_cli -*-
+"""
+The values the command line takes: durations, C{key=value} pairs, booleans
+and server URLs.
+
+Each parser raises C{argparse.ArgumentTypeError} with a message that names
+what was wrong, so that argparse reports it as a usage error (exit 2).
+"""
+
+import argparse
+import re
+from urllib.parse import urlsplit
+
+#: Milliseconds per duration unit.
+_UNITS = {
+    "ms": 1,
+    "s": 1000,
+    "m": 60 * 1000,
+    "h": 60 * 60 * 1000,
+    "d": 24 * 60 * 60 * 1000,
+}
+
+# One "<number><unit>" term; "ms" before "m" so that "500ms" is not 500m + s.
+_TERM = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|s|m|h|d)")
+
+
+def parseDuration(text):
+    """
+    Parse a positive duration written like Go's C{time.ParseDuration}: one
+    or more terms of a decimal number and a unit, C{ms}, C{s}, C{m}, C{h}
+    or C{d} (C{1h30m}, C{90s}, C{500ms}, C{1.5h}).
+
+    @return: the duration in whole milliseconds (fractions of a
+        millisecond are dropped), at least 1.
+    @raise argparse.ArgumentTypeError: C{text} is not such a duration.
+    """
+    position = 0
+    total = 0.0
+    while position < len(text):
+        match = _TERM.match(text, position)
+        if match is None:
+            break
+        total += float(match.group(1)) * _UNITS[match.group(2)]
+        position = match.end()
+    if not text or position != len(text):
+        raise argparse.ArgumentTypeError(
+            f"invalid duration {text!r} (use a number and a unit, ms s m h d,"
+            f" e.g. 1h30m, 90s, 500ms)"
+        )
+    milliseconds = int(total)
+    if milliseconds < 1:
+        raise argparse.ArgumentTypeError(
+            f"invalid duration {text!r}: must be at least 1ms"
+        )
+    return milliseconds
+
+
+def parseKeyValue(text):
+    """
+    Parse one C{key=value} pair; the value may be empty and may contain
+    C{=} and C{,}, the key may not be empty.
+
+    @return: C{(key, value)}.
+    @raise argparse.ArgumentTypeError: there is no C{=} or no key.
+    """
+    key, equals, value = text.partition("=")
+    if not equals or not key:
+        raise argparse.ArgumentTypeError(
+            f"invalid pair {text!r} (use key=value)"
+        )
+    return key, value
+
+
+def parseBoolean(text):
+    """
+    Parse a boolean as the server parses its C{strict} header (Go's
+    C{strconv.ParseBool}: C{true}, C{false}, C{1}, C{0}, C{t}, C{f}, ...).
+
+    @return: C{True} or C{False}.
+    @raise argparse.ArgumentTypeError: C{text} is not a boolean.
+    """
+    # Imported here: the server's codec pulls in the cron parser, which
+    # most commands do not need.
+    from resonate.api.codec import parseBool
+
+    value = parseBool(text)
+    if value is None:
+        raise argparse.ArgumentTypeError(
+            f"invalid boolean {text!r} (use true or false)"
+        )
+    return value
+
+
+def parseServerURL(text):
+    """
+    Check a server address: an C{http} or C{https} URL with a host.
+
+    @return: the URL without a trailing C{/}.
+    @raise argparse.ArgumentTypeError: it is not one.
+    """
+    try:
+        parts = urlsplit(text)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # raises ValueError on a bad port
+    except ValueError:
+        valid = False
+    if not valid:
+        raise argparse.ArgumentTypeError(
+            f"invalid server {text!r} (use a URL like http://127.0.0.1:8001)"
+        )
+    return text.rstrip("/")
+
+
+def pairsToDict(pairs):
+    """
+    Turn repeated C{key=value} options into a C{dict}; a repeated key keeps
+    its last value.
+
+    @param pairs: a list of C{(key, value)} or L{None}.
+    """
+    return dict(pairs or ())

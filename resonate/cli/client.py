@@ -1,0 +1,173 @@
+# -*- test-case-name: tests.test_cli -*-
+"""
+A small blocking HTTP client of the v0.5 API, on C{urllib.request}.
+
+The command line is not a server: blocking is fine here, and the standard
+library is enough.  Every answer becomes either the decoded JSON body or an
+L{APIError}; every failure to get an answer becomes L{Unreachable}.
+"""
+
+import base64
+import http.client
+import json
+import socket
+import urllib.error
+import urllib.request
+from urllib.parse import quote, urlencode
+
+#: How long to wait for the server, in seconds.
+DEFAULT_TIMEOUT = 30.0
+
+
+class APIError(Exception):
+    """
+    The server answered with an error.
+
+    @ivar status: the HTTP status code.
+    @ivar code: the envelope's 4-digit code, or L{None} if the body was not
+        an error envelope.
+    @ivar message: the envelope's message (or the HTTP reason).
+    @ivar details: the messages of the envelope's details that say more
+        than C{message}.
+    """
+
+    def __init__(self, status, reason, body):
+        super().__init__(status, reason)
+        self.status = status
+        self.code = None
+        self.message = reason
+        self.details = []
+        envelope = _decode(body)
+        error = envelope.get("error") if isinstance(envelope, dict) else None
+        if isinstance(error, dict):
+            self.code = error.get("code")
+            self.message = error.get("message") or reason
+            for detail in error.get("details") or ():
+                text = detail.get("message") if isinstance(detail, dict) else None
+                if text and text != self.message:
+                    self.details.append(text)
+        elif body:
+            # Not ours (a proxy, a load balancer): show the start of it.
+            self.details.append(body[:200].decode("utf-8", "replace").strip())
+
+    def __str__(self):
+        code = f" ({self.code})" if self.code is not None else ""
+        return f"{self.status} {self.message}{code}"
+
+
+class Unreachable(Exception):
+    """
+    No answer came from the server: C{str()} says why.
+    """
+
+
+def _decode(body):
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+class Response:
+    """
+    A successful answer.
+
+    @ivar status: the HTTP status code (200, 201, 204).
+    @ivar body: the decoded JSON body, L{None} when there is none.
+    """
+
+    def __init__(self, status, body):
+        self.status = status
+        self.body = body
+
+
+def _describe(reason):
+    """
+    The short reason of a connection failure, without C{[Errno N]}.
+    """
+    if isinstance(reason, socket.timeout):
+        return "timed out"
+    if isinstance(reason, socket.gaierror):
+        return f"unknown host ({reason.strerror})"
+    if isinstance(reason, OSError) and reason.strerror:
+        return reason.strerror
+    return str(reason) or type(reason).__name__
+
+
+class Client:
+    """
+    Requests to one server.
+    """
+
+    def __init__(self, server, username=None, password=None,
+                 timeout=DEFAULT_TIMEOUT, opener=None):
+        """
+        @param server: the base URL, e.g. C{http://127.0.0.1:8001}.
+        @param username: with C{password}, sent as HTTP basic auth.
+        @param password: see C{username}.
+        @param opener: the C{urllib.request.OpenerDirector} to use.
+        """
+        self.server = server.rstrip("/")
+        self._timeout = timeout
+        self._opener = opener or urllib.request.build_opener()
+        self._headers = {"Accept": "application/json"}
+        if username is not None or password is not None:
+            credentials = f"{username or ''}:{password or ''}".encode("utf-8")
+            self._headers["Authorization"] = (
+                "Basic " + base64.b64encode(credentials).decode("ascii")
+            )
+
+    def request(self, method, path, body=None, headers=None, query=None):
+        """
+        Send one request.
+
+        @param path: the path, already quoted (see L{path}).
+        @param body: a JSON-able object, or L{None} for no body.
+        @param headers: extra request headers.
+        @param query: a list of C{(name, value)} query arguments.
+        @return: a L{Response} for a 2xx answer.
+        @raise APIError: any other answer.
+        @raise Unreachable: no answer.
+        """
+        url = self.server + path
+        if query:
+            url += "?" + urlencode(query)
+        allHeaders = dict(self._headers)
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode("utf-8")
+            allHeaders["Content-Type"] = "application/json"
+        allHeaders.update(headers or {})
+        request = urllib.request.Request(
+            url, data=data, headers=allHeaders, method=method
+        )
+        try:
+            with self._opener.open(request, timeout=self._timeout) as answer:
+                return Response(answer.status, _decode(answer.read()))
+        except urllib.error.HTTPError as error:
+            with error:
+                content = error.read()
+            raise APIError(error.code, error.reason, content)
+        except urllib.error.URLError as error:
+            raise Unreachable(
+                f"cannot reach {self.server}: {_describe(error.reason)}"
+            )
+        except (OSError, http.client.HTTPException) as error:
+            # Connected, but the answer never came whole.
+            raise Unreachable(
+                f"no answer from {self.server}: {_describe(error)}"
+            )
+
+
+def path(*segments):
+    """
+    Build a request path from fixed segments and one id; the id is
+    percent-encoded whole (its C{/} included), which the server decodes
+    once.
+
+    >>> path("promises", "a/b c")
+    '/promises/a%2Fb%20c'
+    """
+    return "".join("/" + quote(segment, safe="") for segment in segments)

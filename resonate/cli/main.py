@@ -1,0 +1,683 @@
+# -*- test-case-name: tests.test_cli -*-
+"""
+The C{resonate} command: a client of the HTTP API (promises, schedules,
+locks, tasks), and C{resonate serve}, which runs the server exactly as
+C{twist resonate} does.
+
+    resonate promises create foo --timeout 1h -D 'hello' -T env=dev
+    resonate promises get foo
+    resonate promises resolve foo -D 'world'
+    resonate serve --config etc/resonate.yml
+
+Exit status: 0 on success, 1 when the server answers with an error or
+cannot be reached (one C{error: ...} line on stderr), 2 on a usage error.
+"""
+
+import argparse
+import base64
+import os
+import sys
+import time
+
+from resonate import __version__
+from resonate.cli import render
+from resonate.cli.arguments import (
+    pairsToDict,
+    parseBoolean,
+    parseDuration,
+    parseKeyValue,
+    parseServerURL,
+)
+from resonate.cli.client import APIError, Client, Unreachable, path
+
+#: Where the client sends requests unless told otherwise.
+DEFAULT_SERVER = "http://127.0.0.1:8001"
+
+#: The environment variable that overrides L{DEFAULT_SERVER}.
+SERVER_VARIABLE = "RESONATE_SERVER"
+
+# The global options that take a value, for finding "serve" (see _serveArgs).
+_GLOBAL_VALUE_OPTIONS = frozenset(
+    ["--server", "-U", "--username", "-P", "--password"]
+)
+
+
+# Values
+
+
+def _value(data, headers):
+    """
+    A param or value as the API takes it: C{data} (text) base64-encoded.
+    """
+    value = {}
+    if headers:
+        value["headers"] = headers
+    if data is not None:
+        value["data"] = base64.b64encode(data.encode("utf-8")).decode("ascii")
+    return value
+
+
+def _promiseHeaders(args):
+    """
+    The C{idempotency-key} and C{strict} headers of a promise create or
+    complete.
+    """
+    headers = {"strict": "true" if args.strict else "false"}
+    if args.idempotencyKey:
+        headers["idempotency-key"] = args.idempotencyKey
+    return headers
+
+
+def _print(out, text):
+    out.write(text + "\n")
+
+
+def _show(args, out, body, view):
+    """
+    Print C{body} as JSON with C{-o json}, else with C{view}.
+    """
+    if args.output == "json":
+        _print(out, render.formatJSON(body))
+    else:
+        _print(out, view(body))
+
+
+def _done(args, out, response, text, view):
+    """
+    Report a create or complete: the server's JSON with C{-o json}, else
+    C{text}, marked C{(deduplicated)} when the server answered 200.
+    """
+    if args.output == "json":
+        _print(out, render.formatJSON(response.body))
+    elif response.status == 200:
+        _print(out, f"{text} (deduplicated)")
+    else:
+        _print(out, text)
+
+
+# Promises
+
+
+def createPromise(args, client, out):
+    """
+    C{POST /promises} with C{timeout = now + --timeout}.
+    """
+    body = {"id": args.id, "timeout": args.now() + args.timeout}
+    param = _value(args.data, pairsToDict(args.header))
+    if param:
+        body["param"] = param
+    tags = pairsToDict(args.tag)
+    if tags:
+        body["tags"] = tags
+    response = client.request("POST", "/promises", body, _promiseHeaders(args))
+    _done(args, out, response, f"Created promise: {args.id}", render.promiseView)
+
+
+def getPromise(args, client, out):
+    """
+    C{GET /promises/{id}}.
+    """
+    response = client.request("GET", path("promises", args.id))
+    _show(args, out, response.body, render.promiseView)
+
+
+def _pageView(key, tableView):
+    def view(page):
+        text = tableView(page.get(key) or [])
+        if page.get("cursor"):
+            text += f"\n\nMore: --cursor {page['cursor']}"
+        return text
+    return view
+
+
+def searchPromises(args, client, out):
+    """
+    C{GET /promises?id=...&state=...&tags[k]=v&limit=...&cursor=...}.
+    """
+    query = [("id", args.pattern)]
+    if args.state:
+        query.append(("state", args.state))
+    query += [(f"tags[{k}]", v) for k, v in pairsToDict(args.tag).items()]
+    query.append(("limit", str(args.limit)))
+    if args.cursor:
+        query.append(("cursor", args.cursor))
+    response = client.request("GET", "/promises", query=query)
+    _show(args, out, response.body, _pageView("promises", render.promiseTable))
+
+
+def _completer(state, verb):
+    def completePromise(args, client, out):
+        body = {"state": state}
+        value = _value(args.data, pairsToDict(args.header))
+        if value:
+            body["value"] = value
+        response = client.request(
+            "PATCH", path("promises", args.id), body, _promiseHeaders(args)
+        )
+        _done(args, out, response, f"{verb} promise: {args.id}",
+              render.promiseView)
+
+    completePromise.__doc__ = f"C{{PATCH /promises/{{id}}}} to {state}."
+    return completePromise
+
+
+# Schedules
+
+
+def createSchedule(args, client, out):
+    """
+    C{POST /schedules}.
+    """
+    body = {
+        "id": args.id,
+        "cron": args.cron,
+        "promiseId": args.promiseId,
+        "promiseTimeout": args.promiseTimeout,
+    }
+    if args.desc:
+        body["desc"] = args.desc
+    tags = pairsToDict(args.tag)
+    if tags:
+        body["tags"] = tags
+    param = _value(args.promiseData, pairsToDict(args.promiseHeader))
+    if param:
+        body["promiseParam"] = param
+    promiseTags = pairsToDict(args.promiseTag)
+    if promiseTags:
+        body["promiseTags"] = promiseTags
+    headers = {}
+    if args.idempotencyKey:
+        headers["idempotency-key"] = args.idempotencyKey
+    response = client.request("POST", "/schedules", body, headers)
+    _done(args, out, response, f"Created schedule: {args.id}",
+          render.scheduleView)
+
+
+def getSchedule(args, client, out):
+    """
+    C{GET /schedules/{id}}.
+    """
+    response = client.request("GET", path("schedules", args.id))
+    _show(args, out, response.body, render.scheduleView)
+
+
+def searchSchedules(args, client, out):
+    """
+    C{GET /schedules?id=...&tags[k]=v&limit=...&cursor=...}.
+    """
+    query = [("id", args.pattern)]
+    query += [(f"tags[{k}]", v) for k, v in pairsToDict(args.tag).items()]
+    query.append(("limit", str(args.limit)))
+    if args.cursor:
+        query.append(("cursor", args.cursor))
+    response = client.request("GET", "/schedules", query=query)
+    _show(args, out, response.body, _pageView("schedules", render.scheduleTable))
+
+
+def deleteSchedule(args, client, out):
+    """
+    C{DELETE /schedules/{id}}.
+    """
+    client.request("DELETE", path("schedules", args.id))
+    _print(out, f"Deleted schedule: {args.id}")
+
+
+# Locks
+
+
+def acquireLock(args, client, out):
+    """
+    C{POST /locks/acquire}.
+    """
+    response = client.request("POST", "/locks/acquire", {
+        "resourceId": args.resourceId,
+        "processId": args.processId,
+        "executionId": args.executionId,
+        "expiryInMilliseconds": args.expiry,
+    })
+    lock = response.body
+    if args.output == "json":
+        _print(out, render.formatJSON(lock))
+    else:
+        _print(out, f"Acquired lock: {args.resourceId} (expires at "
+                    f"{render.formatTime(lock.get('expiresAt'))})")
+
+
+def releaseLock(args, client, out):
+    """
+    C{POST /locks/release}.
+    """
+    client.request("POST", "/locks/release", {
+        "resourceId": args.resourceId,
+        "executionId": args.executionId,
+    })
+    _print(out, f"Released lock: {args.resourceId}")
+
+
+def heartbeatLocks(args, client, out):
+    """
+    C{POST /locks/heartbeat}.
+    """
+    response = client.request(
+        "POST", "/locks/heartbeat", {"processId": args.processId}
+    )
+    _show(args, out, response.body,
+          lambda body: f"Locks affected: {body.get('locksAffected')}")
+
+
+# Tasks
+
+
+def claimTask(args, client, out):
+    """
+    C{POST /tasks/claim}; prints the task's promise.
+    """
+    response = client.request("POST", "/tasks/claim", {
+        "taskId": args.taskId,
+        "counter": args.counter,
+        "processId": args.processId,
+        "executionId": args.executionId,
+        "expiryInMilliseconds": args.expiry,
+    })
+    _show(args, out, response.body, render.promiseView)
+
+
+def completeTask(args, client, out):
+    """
+    C{POST /tasks/complete}.
+    """
+    body = {
+        "taskId": args.taskId,
+        "counter": args.counter,
+        "executionId": args.executionId,
+        "state": args.state,
+    }
+    value = _value(args.data, pairsToDict(args.header))
+    if value:
+        body["value"] = value
+    client.request("POST", "/tasks/complete", body)
+    _print(out, f"Completed task: {args.taskId} ({args.state})")
+
+
+# The parser
+
+
+def _positiveInt(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"invalid value {text!r} (use a positive integer)"
+        )
+    return value
+
+
+def _limit(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError(
+            f"invalid limit {text!r} (use 1 to 100)"
+        )
+    return value
+
+
+def _addGlobalOptions(parser, environ, suppress):
+    """
+    The options every command takes.  Leaf commands repeat them with
+    C{suppress} so that they may come after the command too, without
+    overriding what came before it.
+    """
+    def default(value):
+        return argparse.SUPPRESS if suppress else value
+
+    group = parser.add_argument_group("server options")
+    group.add_argument(
+        "--server", type=parseServerURL,
+        default=default(environ.get(SERVER_VARIABLE) or DEFAULT_SERVER),
+        help=f"the server's URL (default: ${SERVER_VARIABLE} or {DEFAULT_SERVER})",
+    )
+    group.add_argument(
+        "-U", "--username", default=default(None),
+        help="HTTP basic auth username",
+    )
+    group.add_argument(
+        "-P", "--password", default=default(None),
+        help="HTTP basic auth password",
+    )
+
+
+def _addOutput(parser):
+    parser.add_argument(
+        "-o", "--output", choices=["table", "json"], default="table",
+        help="print a table (default) or the server's JSON",
+    )
+
+
+def _addValueOptions(parser, what):
+    parser.add_argument("-D", "--data", help=f"the {what}'s data (text)")
+    parser.add_argument(
+        "-H", "--header", type=parseKeyValue, action="append", metavar="KEY=VALUE",
+        help=f"a header of the {what} (repeatable)",
+    )
+
+
+def _addPromiseHeaderOptions(parser):
+    parser.add_argument(
+        "-i", "--idempotency-key", dest="idempotencyKey", metavar="KEY",
+        help="the idempotency key: retrying with it is deduplicated",
+    )
+    parser.add_argument(
+        "-s", "--strict", type=parseBoolean, default=True, metavar="BOOL",
+        help="strict deduplication, true or false (default: true)",
+    )
+
+
+def _addTags(parser, what):
+    parser.add_argument(
+        "-T", "--tag", type=parseKeyValue, action="append", metavar="KEY=VALUE",
+        help=f"{what} (repeatable)",
+    )
+
+
+def _addSearchOptions(parser):
+    parser.add_argument(
+        "-l", "--limit", type=_limit, default=100,
+        help="most results per page, 1 to 100 (default: 100)",
+    )
+    parser.add_argument(
+        "-c", "--cursor", help="the cursor of the next page, from a search"
+    )
+
+
+class _Commands:
+    """
+    Adds leaf commands, each with the global options.
+    """
+
+    def __init__(self, subparsers, environ):
+        self._subparsers = subparsers
+        self._environ = environ
+
+    def add(self, name, run, help, aliases=()):
+        parser = self._subparsers.add_parser(
+            name, aliases=list(aliases), help=help, description=help
+        )
+        _addGlobalOptions(parser, self._environ, suppress=True)
+        parser.set_defaults(run=run)
+        return parser
+
+    def group(self, name, help, aliases=()):
+        parser = self._subparsers.add_parser(
+            name, aliases=list(aliases), help=help, description=help
+        )
+        subparsers = parser.add_subparsers(
+            title="commands", dest="command", metavar="COMMAND", required=True
+        )
+        return _Commands(subparsers, self._environ)
+
+
+def _addPromiseCommands(commands):
+    promises = commands.group(
+        "promises", "create, read, search and complete promises",
+        aliases=["promise"],
+    )
+
+    create = promises.add("create", createPromise, "create a promise")
+    create.add_argument("id", help="the promise's id")
+    create.add_argument(
+        "--timeout", type=parseDuration, required=True, metavar="DURATION",
+        help="how long until it times out, e.g. 1h30m, 90s, 500ms",
+    )
+    _addValueOptions(create, "param")
+    _addTags(create, "a tag of the promise")
+    _addPromiseHeaderOptions(create)
+    _addOutput(create)
+
+    get = promises.add("get", getPromise, "show a promise")
+    get.add_argument("id", help="the promise's id")
+    _addOutput(get)
+
+    search = promises.add("search", searchPromises, "search promises")
+    search.add_argument(
+        "pattern", help="an id pattern; * matches anything (quote it)"
+    )
+    search.add_argument(
+        "-s", "--state", type=str.lower,
+        choices=["pending", "resolved", "rejected"],
+        help="only promises in this state (rejected includes canceled and "
+             "timed out)",
+    )
+    _addTags(search, "only promises with this tag")
+    _addSearchOptions(search)
+    _addOutput(search)
+
+    for name, state, verb in (
+        ("resolve", "RESOLVED", "Resolved"),
+        ("reject", "REJECTED", "Rejected"),
+        ("cancel", "REJECTED_CANCELED", "Canceled"),
+    ):
+        complete = promises.add(name, _completer(state, verb), f"{name} a promise")
+        complete.add_argument("id", help="the promise's id")
+        _addValueOptions(complete, "value")
+        _addPromiseHeaderOptions(complete)
+        _addOutput(complete)
+
+
+def _addScheduleCommands(commands):
+    schedules = commands.group(
+        "schedules", "create, read, search and delete schedules",
+        aliases=["schedule"],
+    )
+
+    create = schedules.add("create", createSchedule, "create a schedule")
+    create.add_argument("id", help="the schedule's id")
+    create.add_argument(
+        "--cron", required=True,
+        help='when to fire: a cron expression ("*/5 * * * *") or a '
+             'descriptor ("@every 1m")',
+    )
+    create.add_argument(
+        "--promise-id", dest="promiseId", required=True,
+        help='the id of each promise, a template: "foo.{{.timestamp}}"',
+    )
+    create.add_argument(
+        "--promise-timeout", dest="promiseTimeout", type=parseDuration,
+        required=True, metavar="DURATION",
+        help="each promise's timeout after it fires, e.g. 1h",
+    )
+    create.add_argument("-d", "--desc", help="a description")
+    _addTags(create, "a tag of the schedule")
+    create.add_argument(
+        "--promise-data", dest="promiseData", help="each promise's data (text)"
+    )
+    create.add_argument(
+        "--promise-header", dest="promiseHeader", type=parseKeyValue,
+        action="append", metavar="KEY=VALUE",
+        help="a header of each promise's param (repeatable)",
+    )
+    create.add_argument(
+        "--promise-tag", dest="promiseTag", type=parseKeyValue,
+        action="append", metavar="KEY=VALUE",
+        help="a tag of each promise (repeatable)",
+    )
+    create.add_argument(
+        "-i", "--idempotency-key", dest="idempotencyKey", metavar="KEY",
+        help="the idempotency key: retrying with it is deduplicated",
+    )
+    _addOutput(create)
+
+    get = schedules.add("get", getSchedule, "show a schedule")
+    get.add_argument("id", help="the schedule's id")
+    _addOutput(get)
+
+    search = schedules.add("search", searchSchedules, "search schedules")
+    search.add_argument(
+        "pattern", help="an id pattern; * matches anything (quote it)"
+    )
+    _addTags(search, "only schedules with this tag")
+    _addSearchOptions(search)
+    _addOutput(search)
+
+    delete = schedules.add("delete", deleteSchedule, "delete a schedule")
+    delete.add_argument("id", help="the schedule's id")
+
+
+def _addLockCommands(commands):
+    locks = commands.group(
+        "locks", "acquire, release and heartbeat locks", aliases=["lock"]
+    )
+
+    acquire = locks.add("acquire", acquireLock, "acquire (or re-acquire) a lock")
+    acquire.add_argument("resourceId", metavar="resource", help="the resource id")
+    acquire.add_argument("--process-id", dest="processId", required=True)
+    acquire.add_argument("--execution-id", dest="executionId", required=True)
+    acquire.add_argument(
+        "--expiry", type=parseDuration, required=True, metavar="DURATION",
+        help="how long the lock lasts without a heartbeat, e.g. 30s",
+    )
+    _addOutput(acquire)
+
+    release = locks.add("release", releaseLock, "release a lock")
+    release.add_argument("resourceId", metavar="resource", help="the resource id")
+    release.add_argument("--execution-id", dest="executionId", required=True)
+
+    heartbeat = locks.add(
+        "heartbeat", heartbeatLocks, "extend every lock of a process"
+    )
+    heartbeat.add_argument("--process-id", dest="processId", required=True)
+    _addOutput(heartbeat)
+
+
+def _addTaskCommands(commands):
+    tasks = commands.group("tasks", "claim and complete tasks", aliases=["task"])
+
+    claim = tasks.add("claim", claimTask, "claim a task; prints its promise")
+    claim.add_argument("taskId", metavar="task", help="the task id")
+    claim.add_argument(
+        "--counter", type=_positiveInt, required=True,
+        help="the counter the task was offered with",
+    )
+    claim.add_argument("--process-id", dest="processId", required=True)
+    claim.add_argument("--execution-id", dest="executionId", required=True)
+    claim.add_argument(
+        "--expiry", type=parseDuration, required=True, metavar="DURATION",
+        help="how long the claim lasts, e.g. 30s",
+    )
+    _addOutput(claim)
+
+    complete = tasks.add(
+        "complete", completeTask, "complete a claimed task and its promise"
+    )
+    complete.add_argument("taskId", metavar="task", help="the task id")
+    complete.add_argument(
+        "--counter", type=_positiveInt, required=True,
+        help="the counter the task was claimed with",
+    )
+    complete.add_argument("--execution-id", dest="executionId", required=True)
+    complete.add_argument(
+        "--state", type=str.lower, choices=["resolved", "rejected"],
+        required=True, help="how the promise completes",
+    )
+    _addValueOptions(complete, "value")
+
+
+def buildParser(environ):
+    """
+    The argument parser of C{resonate}.
+
+    @param environ: the environment (for C{RESONATE_SERVER}).
+    """
+    parser = argparse.ArgumentParser(
+        prog="resonate",
+        description="A client of the Resonate durable promises server, and "
+                    "the server itself (resonate serve).",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"resonate {__version__}"
+    )
+    _addGlobalOptions(parser, environ, suppress=False)
+    subparsers = parser.add_subparsers(
+        title="commands", dest="group", metavar="COMMAND", required=True
+    )
+    subparsers.add_parser(
+        "serve", add_help=False,
+        help="run the server (the flags of twist resonate; see serve --help)",
+    )
+    commands = _Commands(subparsers, environ)
+    _addPromiseCommands(commands)
+    _addScheduleCommands(commands)
+    _addLockCommands(commands)
+    _addTaskCommands(commands)
+    return parser
+
+
+def _serveArgs(argv):
+    """
+    If C{argv} is C{resonate [global options] serve ARGS}, return C{ARGS},
+    else L{None}.  C{serve} takes C{twist resonate}'s flags, which argparse
+    must not see.
+    """
+    position = 0
+    while position < len(argv):
+        token = argv[position]
+        if token == "serve":
+            return argv[position + 1:]
+        if token in _GLOBAL_VALUE_OPTIONS:
+            position += 2
+        elif token.startswith("-"):
+            position += 1
+        else:
+            return None
+    return None
+
+
+def serve(args):
+    """
+    Run C{twist --log-format=text resonate ARGS}: the same plugin, flags and
+    service as C{twist resonate}, in this process.  Log lines are text,
+    for the person running the command; use C{twist} itself for JSON logs.
+    """
+    from twisted.application.twist._twist import Twist
+
+    Twist.main(["resonate serve", "--log-format=text", "resonate", *args])
+    return 0
+
+
+def main(argv=None, stdout=None, stderr=None, environ=None, now=None):
+    """
+    Run the command line.
+
+    @param argv: the arguments after the program name (C{sys.argv[1:]}).
+    @param now: a callable returning the time in epoch ms.
+    @param stdout: where results go; usage errors and C{--help} are
+        argparse's and go to C{sys.stderr} and C{sys.stdout}.
+    @return: the exit status.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    stdout = sys.stdout if stdout is None else stdout
+    stderr = sys.stderr if stderr is None else stderr
+    environ = os.environ if environ is None else environ
+    serveArgs = _serveArgs(argv)
+    if serveArgs is not None:
+        return serve(serveArgs)
+    args = buildParser(environ).parse_args(argv)
+    args.now = now or (lambda: int(time.time() * 1000))
+    client = Client(args.server, args.username, args.password)
+    try:
+        args.run(args, client, stdout)
+    except APIError as error:
+        stderr.write("\n".join(render.errorLines(error)) + "\n")
+        return 1
+    except Unreachable as error:
+        stderr.write(f"error: {error}\n")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
