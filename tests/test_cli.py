@@ -1035,7 +1035,8 @@ class ServeTests(unittest.TestCase):
         """
         database = os.path.abspath(self.mktemp()) + ".db"
         process = ServeProcess(
-            ["--api-http-addr", "127.0.0.1:0", *sqliteFlags(database)]
+            ["--api-http-addr", "127.0.0.1:0", "--api-grpc-addr", "127.0.0.1:0",
+             *sqliteFlags(database)]
         )
         process.spawn()
         self.addCleanup(process.kill)
