@@ -1,0 +1,27 @@
+-- Shared by every workload: ids unique per wrk thread, and a JSON summary
+-- on stdout that bench/run.py reads.  `prefix` comes from the first script
+-- argument, so each phase of a run writes its own ids.
+local threadCount = 0
+
+function setup(thread)
+  threadCount = threadCount + 1
+  thread:set("tid", threadCount)
+end
+
+function init(args)
+  prefix = (args[1] or "bench") .. "-" .. tid .. "-"
+  counter = 0
+  pool = tonumber(args[2] or "1000")
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '{"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, "max_us": %d, ' ..
+    '"errors": {"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    latency.max, e.connect, e.read, e.write, e.status, e.timeout))
+end
+
+headers = {["Content-Type"] = "application/json"}
+TIMEOUT = "4102444800000"

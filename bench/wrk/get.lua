@@ -1,0 +1,7 @@
+-- GET /promises/{id} over the first `pool` ids a create phase wrote.
+dofile(os.getenv("BENCH_WRK_DIR") .. "/common.lua")
+
+request = function()
+  counter = counter % pool + 1
+  return wrk.format("GET", "/promises/" .. prefix .. counter)
+end

@@ -1,0 +1,7 @@
+-- GET /promises?id=<prefix>*: an id-prefix search, a page of 10.
+dofile(os.getenv("BENCH_WRK_DIR") .. "/common.lua")
+
+request = function()
+  counter = counter % pool + 1
+  return wrk.format("GET", "/promises?id=" .. prefix .. counter .. "*&limit=10")
+end
