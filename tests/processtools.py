@@ -30,6 +30,7 @@ START_TIMEOUT = 60.0
 END_TIMEOUT = 30.0
 
 _LISTENING = re.compile(r"starting http server addr=(\S+)")
+_METRICS_LISTENING = re.compile(r"starting metrics server addr=(\S*):(\d+)")
 
 
 class ProcessExit(namedtuple("ProcessExit", ["code", "signal"])):
@@ -301,6 +302,16 @@ class ResonateProcess(ChildProcess):
         self.url = f"http://{host}:{self.port}"
         return self
 
+    async def metricsURL(self, timeout=START_TIMEOUT):
+        """
+        Wait until the child logs that its metrics server listens.
+
+        @return: the URL of its C{/metrics} page on 127.0.0.1 (it listens on
+            every interface).
+        """
+        match = await self.waitForOutput(_METRICS_LISTENING, timeout)
+        return f"http://127.0.0.1:{match.group(2)}/metrics"
+
 
 def _failed(exception):
     d = Deferred()
@@ -352,10 +363,13 @@ async def runProcess(testCase, args, env=None, path=None, timeout=END_TIMEOUT):
 def spawnResonate(testCase, *flags, env=None, twistArgs=(), reactor=None):
     """
     Start C{twist resonate FLAGS} and make sure the test kills it if the
-    test does not end it.
+    test does not end it.  Its metrics server takes any free port unless
+    C{flags} name one, so that children never contend for 9090.
 
     @return: the L{ResonateProcess}, spawned.
     """
+    if "--metrics-port" not in flags:
+        flags = ("--metrics-port", "0") + flags
     process = ResonateProcess(flags, env=env, reactor=reactor, twistArgs=twistArgs)
     process.spawn()
     testCase.addCleanup(_cleanUp, process)

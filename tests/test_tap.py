@@ -70,7 +70,10 @@ class BuildServiceTests(unittest.TestCase):
         The built service listens where configured and serves the API over
         its store; stopping it closes the store.
         """
-        options = parse("--api-http-addr", "127.0.0.1:0", "--aio-store", "memory")
+        options = parse(
+            "--api-http-addr", "127.0.0.1:0", "--metrics-port", "0",
+            "--aio-store", "memory",
+        )
         store = MemoryStore()
         closed = []
         store.close = lambda: closed.append(True) or succeed(None)
