@@ -222,6 +222,20 @@ class IStore(IPromiseStore, IScheduleStore, ILockStore, ITaskStore):
         """
 
 
+class IGroupCommitStore(Interface):
+    """
+    A store that commits several write requests in one transaction (SQLite's
+    writer), and can tell how many each commit carried.  Optional: the
+    server records the batch sizes of stores that provide it.
+    """
+
+    def observeCommits(observer):
+        """
+        Call C{observer(size)} on the reactor thread after every committed
+        transaction, with the number of write requests it carried.
+        """
+
+
 class IStoreProvider(IPlugin):
     """
     A plugin that makes stores of one kind.

@@ -96,6 +96,8 @@ def buildService(config, store, reactor):
     from resonate.api.grpcserver import GRPCService
     from resonate.api.http import APISite, HTTPAPI
     from resonate.api.operations import Operations
+    from resonate.interfaces import IGroupCommitStore
+    from resonate.metrics import Metrics, MetricsSite
     from resonate.model.routing import matchRoute
     from resonate.services.background import BackgroundService
     from resonate.services.dispatcher import TaskDispatcher
@@ -104,6 +106,10 @@ def buildService(config, store, reactor):
     from resonate.services.server import ResonateService
     from resonate.services.timeouts import BatchedSweep
 
+    # One registry for the whole server, handed to everything that records.
+    metrics = Metrics()
+    if IGroupCommitStore.providedBy(store):
+        store.observeCommits(metrics.storeBatchCommitted)
     # Fires schedule slots on time; a schedule created here wakes it at
     # once, one created by another process is noticed within a second.
     # Slots whose promise matches a route get their task too (DECISIONS
@@ -114,6 +120,7 @@ def buildService(config, store, reactor):
         reactor,
         config.get("system.scheduleBatchSize"),
         isRouted=lambda promiseId: matchRoute(routes, promiseId) is not None,
+        metrics=metrics,
     )
     # Pushes tasks to their workers; a routed promise created here wakes
     # it, so its task is pushed at once.
@@ -125,6 +132,7 @@ def buildService(config, store, reactor):
         config.get("api.baseUrl"),
         config.get("system.submissionBatchSize"),
         timeout=config.get("aio.subsystems.network.config.timeout"),
+        metrics=metrics,
     )
     operations = Operations(
         store,
@@ -133,10 +141,12 @@ def buildService(config, store, reactor):
         onScheduleCreated=scheduler.wake,
         routes=routes,
         onTaskCreated=dispatcher.wake,
+        metrics=metrics,
     )
     site = APISite(
-        HTTPAPI(operations).resource(),
+        HTTPAPI(operations, metrics).resource(),
         maxBodySize=config.get("api.subsystems.http.maxBodySize"),
+        metrics=metrics,
         reactor=reactor,
     )
     http = ListeningService(
@@ -151,12 +161,27 @@ def buildService(config, store, reactor):
         reactor,
         workers=config.get("api.size"),
         grace=config.get("api.subsystems.http.timeout"),
+        metrics=metrics,
+    )
+    # GET /metrics on every interface (the configuration names only a
+    # port), logged as the contract has it: "starting metrics server
+    # addr=:9090".
+    metricsListener = ListeningService(
+        "metrics",
+        endpointForAddress(reactor, f":{config.get('metrics.port')}"),
+        MetricsSite(metrics, reactor=reactor),
+        onFailure=lambda failure: reactor.callWhenRunning(reactor.stop),
+        logHost="",
     )
     interval = config.get("system.timeoutInterval")
     batchSize = config.get("system.timeoutBatchSize")
     loops = [
         BackgroundService(
-            name, interval, BatchedSweep(sweep, reactor, batchSize), reactor
+            name,
+            interval,
+            BatchedSweep(sweep, reactor, batchSize, metrics=metrics),
+            reactor,
+            metrics=metrics,
         )
         for name, sweep in [
             ("timeout-promises", store.timeoutPromises),
@@ -168,7 +193,7 @@ def buildService(config, store, reactor):
     return ResonateService(
         store,
         operations,
-        listeners=[http, grpc],
+        listeners=[http, grpc, metricsListener],
         loops=loops,
         grace=config.get("api.subsystems.http.timeout"),
         clock=reactor,

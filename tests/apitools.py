@@ -50,11 +50,12 @@ class LiveAPI:
     """
     The HTTP API listening on an ephemeral port of 127.0.0.1, over C{store},
     with time from a L{Clock} set to L{NOW}, routing promises to tasks by
-    C{routes}.
+    C{routes}, recording into C{metrics} (a L{resonate.metrics.Metrics}, or
+    L{None} for none the test sees).
     """
 
     def __init__(self, testCase, store=None, size=100, maxBodySize=1024 * 1024,
-                 routes=(), grpc=False):
+                 routes=(), grpc=False, metrics=None):
         """
         @param grpc: whether to serve the gRPC API too, over the same
             operations, on another ephemeral port (its channel is
@@ -63,9 +64,13 @@ class LiveAPI:
         self.clock = Clock()
         self.clock.advance(NOW / 1000)
         self.store = store if store is not None else MemoryStore()
-        self.operations = Operations(self.store, self.clock, size, routes=routes)
+        self.operations = Operations(
+            self.store, self.clock, size, routes=routes, metrics=metrics
+        )
         site = APISite(
-            HTTPAPI(self.operations).resource(), maxBodySize=maxBodySize
+            HTTPAPI(self.operations, metrics).resource(),
+            maxBodySize=maxBodySize,
+            metrics=metrics,
         )
         self.service = ListeningService(
             "http", endpointForAddress(reactor, "127.0.0.1:0"), site
@@ -77,7 +82,7 @@ class LiveAPI:
 
             self.grpc = GRPCService(
                 self.operations, Address("127.0.0.1:0"), reactor, workers=size,
-                grace=5,
+                grace=5, metrics=metrics,
             )
         self._testCase = testCase
         self._pool = HTTPConnectionPool(reactor, persistent=False)

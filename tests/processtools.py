@@ -31,6 +31,7 @@ END_TIMEOUT = 30.0
 
 _LISTENING = re.compile(r"starting http server addr=(\S+)")
 _LISTENING_GRPC = re.compile(r"starting grpc server addr=(\S+)")
+_METRICS_LISTENING = re.compile(r"starting metrics server addr=(\S*):(\d+)")
 
 
 class ProcessExit(namedtuple("ProcessExit", ["code", "signal"])):
@@ -311,6 +312,16 @@ class ResonateProcess(ChildProcess):
         match = await self.waitForOutput(_LISTENING_GRPC, timeout)
         return match.group(1)
 
+    async def metricsURL(self, timeout=START_TIMEOUT):
+        """
+        Wait until the child logs that its metrics server listens.
+
+        @return: the URL of its C{/metrics} page on 127.0.0.1 (it listens on
+            every interface).
+        """
+        match = await self.waitForOutput(_METRICS_LISTENING, timeout)
+        return f"http://127.0.0.1:{match.group(2)}/metrics"
+
 
 def _failed(exception):
     d = Deferred()
@@ -364,9 +375,13 @@ def _ephemeralFlags(flags):
     C{flags}, with every listener the flags do not place put on an
     ephemeral port of 127.0.0.1, so that test servers never collide.
     """
-    for flag in ("--api-http-addr", "--api-grpc-addr"):
+    for flag, value in [
+        ("--api-http-addr", "127.0.0.1:0"),
+        ("--api-grpc-addr", "127.0.0.1:0"),
+        ("--metrics-port", "0"),
+    ]:
         if flag not in flags and not any(f.startswith(flag + "=") for f in flags):
-            flags = (flag, "127.0.0.1:0") + tuple(flags)
+            flags = (flag, value) + tuple(flags)
     return flags
 
 

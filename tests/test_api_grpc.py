@@ -25,12 +25,14 @@ from resonate.api.pb import (
     schedule_pb2_grpc,
 )
 from resonate.config import Address
+from resonate.metrics import Metrics
 from resonate.services.listen import CannotListen
 from resonate.status import Status
 from resonate.store.memory import MemoryStore
 from tests.apicases import APICasesMixin
 from tests.apitools import LiveAPI
 from tests.grpctools import GRPCDriver, callRPC
+from tests.test_metrics import samples
 from tests.processtools import (
     HTTPClient,
     ProcessExit,
@@ -271,6 +273,28 @@ class GRPCServiceTests(unittest.TestCase):
             self.assertEqual(e.code(), grpc.StatusCode.NOT_FOUND)
         else:
             self.fail("an unknown service was reported")
+
+    async def test_metrics(self):
+        """
+        Every RPC is counted as C{api_total_requests{type="grpc"}} with its
+        4-digit status, and the in-flight gauge returns to 0.
+        """
+        metrics = Metrics()
+        api = await self.startAPI(metrics=metrics)
+        stub = promise_pb2_grpc.PromisesStub
+        create = promise_pb2.CreatePromiseRequest(id="p", timeout=2**62, idempotencyKey="k")
+        await self.call(api, stub, "CreatePromise", create)
+        await self.call(api, stub, "CreatePromise", create)
+        await self.failure(api, stub, "ReadPromise", promise_pb2.ReadPromiseRequest(id="x"))
+        await self.failure(api, stub, "CreatePromise", promise_pb2.CreatePromiseRequest())
+        text = metrics.exposition()
+        counts = {k: float(v) for k, v in samples(text, "api_total_requests").items()}
+        self.assertEqual(
+            counts,
+            {f'{{status="{code}",type="grpc"}}': 1.0 for code in (2010, 2000, 4040, 4000)},
+        )
+        inFlight = samples(text, "api_in_flight_requests").get('{type="grpc"}')
+        self.assertEqual(float(inFlight), 0.0)
 
     async def test_unexpectedFailure(self):
         """

@@ -72,6 +72,7 @@ class BuildServiceTests(unittest.TestCase):
         """
         options = parse(
             "--api-http-addr", "127.0.0.1:0", "--api-grpc-addr", "127.0.0.1:0",
+            "--metrics-port", "0",
             "--aio-store", "memory",
         )
         store = MemoryStore()

@@ -29,6 +29,7 @@ from resonate.api.pb import (
     task_pb2_grpc,
 )
 from resonate.errors import ResonateError, ValidationError
+from resonate.metrics import Metrics
 from resonate.status import Status
 
 #: The trailing metadata key that carries the 4-digit code of an error.
@@ -188,10 +189,11 @@ class GRPCAPI:
         @param call: C{call(f, *args)} runs the coroutine function C{f} on
             the reactor and returns its result (or raises its exception) to
             the calling thread.
-        @param metrics: L{None}, or an object with
-            C{requestStarted(protocol)} and
-            C{requestFinished(protocol, status, seconds)}.
+        @param metrics: the L{resonate.metrics.Metrics} to record each RPC
+            in (as C{type="grpc"}), or L{None} for none kept.
         """
+        if metrics is None:
+            metrics = Metrics()
         self._operations = operations
         self._call = call
         self._metrics = metrics
@@ -220,6 +222,7 @@ class GRPCAPI:
         gRPC code, anything else with INTERNAL (5000), logged once.
         """
         status = Status.INTERNAL_SERVER_ERROR
+        started = self._metrics.requestStarted("grpc")
         try:
             status, response = handle()
             return response
@@ -236,6 +239,8 @@ class GRPCAPI:
         except Exception:
             self._log.failure("grpc request {requestId} failed", requestId=requestId)
             self._abort(context, ResonateError(Status.INTERNAL_SERVER_ERROR))
+        finally:
+            self._metrics.requestFinished("grpc", status, started)
 
     def _abort(self, context, error):
         context.set_trailing_metadata(((CODE_METADATA, str(error.status.value)),))

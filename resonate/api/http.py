@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from resonate.api import codec
 from resonate.errors import ResonateError, ValidationError
+from resonate.metrics import Metrics
 from resonate.status import Status
 
 
@@ -35,41 +36,56 @@ def _endpoint(handler):
     """
     Wrap a route: give the request an id, answer with JSON, and turn every
     failure into the error envelope.  Unexpected failures are logged once,
-    with the request id, and answer 5000 without a traceback.
+    with the request id, and answer 5000 without a traceback.  Every answer
+    is counted in the metrics with its 4-digit code.
 
     The handler returns C{(status, body)}, where C{body} is a JSON-able
     object or L{None} for no body.
     """
 
     async def endpoint(self, request, **kwargs):
-        requestId = request.getHeader("request-id") or uuid.uuid4().hex
-        request.setHeader(b"content-type", b"application/json")
+        started = self._metrics.requestStarted("http")
+        status = Status.INTERNAL_SERVER_ERROR
         try:
-            status, body = await handler(self, request, **kwargs)
-        except ResonateError as error:
-            if error.status.value >= 5000:
-                self._log.warn(
-                    "request {requestId} failed: {code} {message}",
-                    requestId=requestId,
-                    code=error.status.value,
-                    message=error.message,
-                )
-            request.setResponseCode(error.status.httpCode)
-            return _errorBody(error)
-        except Exception:
-            self._log.failure("request {requestId} failed", requestId=requestId)
-            request.setResponseCode(Status.INTERNAL_SERVER_ERROR.httpCode)
-            return _errorBody(ResonateError(Status.INTERNAL_SERVER_ERROR))
+            status, answer = await _answer(self, handler, request, kwargs)
+        finally:
+            self._metrics.requestFinished("http", status, started)
         request.setResponseCode(status.httpCode)
-        if body is None:
-            return b""
-        if body is _NULL:
-            return b"null"
-        return _jsonBytes(body)
+        return answer
 
     endpoint.__name__ = handler.__name__
     endpoint.__doc__ = handler.__doc__
     return endpoint
+
+
+async def _answer(api, handler, request, kwargs):
+    """
+    Run a route's C{handler} for L{_endpoint}.
+
+    @return: the L{Status} to answer with and the body's bytes.
+    """
+    requestId = request.getHeader("request-id") or uuid.uuid4().hex
+    request.setHeader(b"content-type", b"application/json")
+    try:
+        status, body = await handler(api, request, **kwargs)
+    except ResonateError as error:
+        if error.status.value >= 5000:
+            api._log.warn(
+                "request {requestId} failed: {code} {message}",
+                requestId=requestId,
+                code=error.status.value,
+                message=error.message,
+            )
+        return error.status, _errorBody(error)
+    except Exception:
+        api._log.failure("request {requestId} failed", requestId=requestId)
+        error = ResonateError(Status.INTERNAL_SERVER_ERROR)
+        return error.status, _errorBody(error)
+    if body is None:
+        return status, b""
+    if body is _NULL:
+        return status, b"null"
+    return status, _jsonBytes(body)
 
 
 class _Null:
@@ -113,11 +129,14 @@ class HTTPAPI:
     app = Klein()
     _log = Logger()
 
-    def __init__(self, operations):
+    def __init__(self, operations, metrics=None):
         """
         @param operations: the L{resonate.api.operations.Operations} to call.
+        @param metrics: the L{resonate.metrics.Metrics} that counts every
+            answer; L{None} for a private one.
         """
         self._operations = operations
+        self._metrics = metrics if metrics is not None else Metrics()
 
     def resource(self):
         """
@@ -300,12 +319,14 @@ class HTTPAPI:
         """
         Unknown paths answer 404 and wrong methods 405, with the envelope.
         """
+        started = self._metrics.requestStarted("http")
         if failure.check(MethodNotAllowed):
             status = Status.METHOD_NOT_ALLOWED
             allowed = failure.value.valid_methods or []
             request.setHeader(b"allow", ", ".join(allowed).encode("ascii"))
         else:
             status = Status.NOT_FOUND
+        self._metrics.requestFinished("http", status, started)
         request.setResponseCode(status.httpCode)
         request.setHeader(b"content-type", b"application/json")
         return _errorBody(ResonateError(status))
@@ -331,6 +352,10 @@ class BoundedRequest(server.Request):
 
     def _refuse(self):
         self._refused = True
+        metrics = self.channel.site.metrics
+        metrics.requestFinished(
+            "http", Status.PAYLOAD_TOO_LARGE, metrics.requestStarted("http")
+        )
         transport = self.channel.transport
         transport.write(
             b"HTTP/1.1 413 Payload Too Large\r\n"
@@ -369,7 +394,16 @@ class _InvalidPath(Resource):
 
     isLeaf = True
 
+    def __init__(self, metrics):
+        super().__init__()
+        self._metrics = metrics
+
     def render(self, request):
+        self._metrics.requestFinished(
+            "http",
+            Status.FIELD_VALIDATION_FAILED,
+            self._metrics.requestStarted("http"),
+        )
         request.setResponseCode(Status.FIELD_VALIDATION_FAILED.httpCode)
         request.setHeader(b"content-type", b"application/json")
         return _errorBody(ValidationError([("path", "must be UTF-8")]))
@@ -395,6 +429,10 @@ class APISite(server.Site):
     The HTTP site: bounded request bodies, connections tracked for a clean
     shutdown, and no access log (it costs about 15% of throughput; failures
     are logged with their request id).
+
+    @ivar metrics: the L{resonate.metrics.Metrics} that counts the answers
+        given here rather than by a route (413, and 400 for a path that is
+        not UTF-8).
     """
 
     requestFactory = BoundedRequest
@@ -404,9 +442,10 @@ class APISite(server.Site):
     # One log line per listener is ours ("starting http server addr=...").
     noisy = False
 
-    def __init__(self, resource, maxBodySize, **kwargs):
+    def __init__(self, resource, maxBodySize, metrics=None, **kwargs):
         super().__init__(resource, **kwargs)
         self.maxBodySize = maxBodySize
+        self.metrics = metrics if metrics is not None else Metrics()
         self._channels = set()
         self._whenClosed = []
 
@@ -455,7 +494,7 @@ class APISite(server.Site):
         try:
             unquote(request.path).decode("utf-8")
         except UnicodeDecodeError:
-            return _InvalidPath()
+            return _InvalidPath(self.metrics)
         return super().getResourceFor(request)
 
     def log(self, request):

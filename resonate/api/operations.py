@@ -12,6 +12,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 
 from resonate.errors import ResonateError
+from resonate.metrics import Metrics
 from resonate.model.routing import matchRoute
 from resonate.status import Status
 
@@ -27,7 +28,7 @@ class Operations:
 
     def __init__(
         self, store, clock, size, onScheduleCreated=None, routes=(),
-        onTaskCreated=None,
+        onTaskCreated=None, metrics=None,
     ):
         """
         @param store: an L{resonate.interfaces.IStore} provider.
@@ -44,6 +45,9 @@ class Operations:
             called after each create (201) that made a task, to wake the
             dispatcher.  Its result is ignored and its failure is logged:
             the promise and task are created either way.
+        @param metrics: the L{resonate.metrics.Metrics} that counts each
+            admitted operation as a coroutine of its name and each store
+            call as a C{store} submission; L{None} for a private one.
         """
         self._store = store
         self._clock = clock
@@ -51,6 +55,7 @@ class Operations:
         self._onScheduleCreated = onScheduleCreated
         self._routes = tuple(routes)
         self._onTaskCreated = onTaskCreated
+        self._metrics = metrics if metrics is not None else Metrics()
         self._stopping = False
         self._drained = []
         self.inFlight = 0
@@ -61,15 +66,24 @@ class Operations:
         """
         return int(self._clock.seconds() * 1000)
 
-    async def _run(self, method, *args):
+    async def _run(self, name, method, *args):
+        """
+        Admit the operation C{name} (a coroutine name of the contract,
+        C{"create-promise"}) and call the store C{method} with C{args} and
+        C{now}.
+        """
         if self._stopping:
             raise ResonateError(Status.SHUTTING_DOWN)
         if self.inFlight >= self._size:
             raise ResonateError(Status.API_SUBMISSION_QUEUE_FULL)
         self.inFlight += 1
+        self._metrics.coroutineStarted(name)
         try:
-            return await method(*args, self.now())
+            return await self._metrics.submission(
+                "store", method, *args, self.now()
+            )
         finally:
+            self._metrics.coroutineFinished(name)
             self.inFlight -= 1
             if self.inFlight == 0 and self._drained:
                 waiting, self._drained = self._drained, []
@@ -82,7 +96,7 @@ class Operations:
         """
         @return: a coroutine producing a L{resonate.model.promise.Decision}.
         """
-        return self._run(self._store.readPromise, promiseId)
+        return self._run("read-promise", self._store.readPromise, promiseId)
 
     async def createPromise(self, request):
         """
@@ -93,8 +107,12 @@ class Operations:
         @return: a coroutine producing a C{Decision}.
         """
         if matchRoute(self._routes, request.id) is None:
-            return await self._run(self._store.createPromise, request)
-        decision = await self._run(self._store.createPromiseAndTask, request)
+            return await self._run(
+                "create-promise", self._store.createPromise, request
+            )
+        decision = await self._run(
+            "create-promise", self._store.createPromiseAndTask, request
+        )
         if decision.status is Status.CREATED and self._onTaskCreated is not None:
             try:
                 self._onTaskCreated()
@@ -110,14 +128,14 @@ class Operations:
         @param request: a L{resonate.model.promise.CompletePromise}.
         @return: a coroutine producing a C{Decision}.
         """
-        return self._run(self._store.completePromise, request)
+        return self._run("complete-promise", self._store.completePromise, request)
 
     def searchPromises(self, query):
         """
         @param query: a L{resonate.model.promise.PromiseQuery}.
         @return: a coroutine producing a L{resonate.model.promise.SearchPage}.
         """
-        return self._run(self._store.searchPromises, query)
+        return self._run("search-promises", self._store.searchPromises, query)
 
     async def createSchedule(self, request):
         """
@@ -127,7 +145,9 @@ class Operations:
         @return: a coroutine producing a
             L{resonate.model.schedule.ScheduleDecision}.
         """
-        decision = await self._run(self._store.createSchedule, request)
+        decision = await self._run(
+            "create-schedule", self._store.createSchedule, request
+        )
         if decision.status is Status.CREATED and self._onScheduleCreated is not None:
             try:
                 self._onScheduleCreated()
@@ -143,13 +163,13 @@ class Operations:
         @return: a coroutine producing the
             L{resonate.model.schedule.Schedule} or L{None}.
         """
-        return self._run(self._store.readSchedule, scheduleId)
+        return self._run("read-schedule", self._store.readSchedule, scheduleId)
 
     def deleteSchedule(self, scheduleId):
         """
         @return: a coroutine producing whether a schedule was deleted.
         """
-        return self._run(self._store.deleteSchedule, scheduleId)
+        return self._run("delete-schedule", self._store.deleteSchedule, scheduleId)
 
     def searchSchedules(self, query):
         """
@@ -157,41 +177,41 @@ class Operations:
         @return: a coroutine producing a
             L{resonate.model.schedule.SchedulePage}.
         """
-        return self._run(self._store.searchSchedules, query)
+        return self._run("search-schedules", self._store.searchSchedules, query)
 
     def acquireLock(self, request):
         """
         @param request: a L{resonate.model.lock.AcquireLock}.
         @return: a coroutine producing a L{resonate.model.lock.LockDecision}.
         """
-        return self._run(self._store.acquireLock, request)
+        return self._run("acquire-lock", self._store.acquireLock, request)
 
     def releaseLock(self, request):
         """
         @param request: a L{resonate.model.lock.ReleaseLock}.
         @return: a coroutine producing whether a lock was released.
         """
-        return self._run(self._store.releaseLock, request)
+        return self._run("release-lock", self._store.releaseLock, request)
 
     def heartbeatLocks(self, processId):
         """
         @return: a coroutine producing how many locks were extended.
         """
-        return self._run(self._store.heartbeatLocks, processId)
+        return self._run("heartbeat-locks", self._store.heartbeatLocks, processId)
 
     def claimTask(self, request):
         """
         @param request: a L{resonate.model.task.ClaimTask}.
         @return: a coroutine producing C{(status, promise or None)}.
         """
-        return self._run(self._store.claimTask, request)
+        return self._run("claim-task", self._store.claimTask, request)
 
     def completeTask(self, request):
         """
         @param request: a L{resonate.model.task.CompleteTask}.
         @return: a coroutine producing a L{resonate.status.Status}.
         """
-        return self._run(self._store.completeTask, request)
+        return self._run("complete-task", self._store.completeTask, request)
 
     def stop(self):
         """

@@ -4,7 +4,9 @@ Background loops that cannot die.
 
 A bare C{LoopingCall} stops for good the first time its function fails.
 L{BackgroundService} logs and counts a failed iteration and carries on, never
-runs two iterations at once, and on stop waits for the running one.
+runs two iterations at once, and on stop waits for the running one.  Every
+iteration is counted in the metrics (C{background_runs_total},
+C{background_failures_total}, and as the coroutine named after the loop).
 """
 
 import inspect
@@ -16,6 +18,7 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from resonate.errors import ResonateError
+from resonate.metrics import Metrics
 
 
 def logIterationFailure(log, name):
@@ -59,15 +62,18 @@ class BackgroundService(Service):
 
     _log = Logger()
 
-    def __init__(self, name, interval, work, clock):
+    def __init__(self, name, interval, work, clock, metrics=None):
         """
-        @param name: names the loop in logs.
+        @param name: names the loop in logs and metrics.
         @param interval: seconds between the starts of iterations.
         @param work: a callable returning a result, a C{Deferred} or a
             coroutine.
         @param clock: the C{IReactorTime} to schedule on.
+        @param metrics: the L{resonate.metrics.Metrics} that counts the
+            iterations; L{None} for a private one.
         """
         self.setName(name)
+        self._metrics = metrics if metrics is not None else Metrics()
         self._interval = interval
         self._work = work
         self._loop = LoopingCall(lambda: ensureDeferred(self._iterate()))
@@ -79,14 +85,18 @@ class BackgroundService(Service):
     async def _iterate(self):
         done = Deferred()
         self._running = done
+        self._metrics.loopStarted(self.name)
+        failed = True
         try:
             result = self._work()
             if inspect.isawaitable(result):
                 await result
+            failed = False
         except Exception:
             self.failures += 1
             logIterationFailure(self._log, self.name)
         finally:
+            self._metrics.loopFinished(self.name, failed)
             self.iterations += 1
             self._running = None
             done.callback(None)
@@ -129,14 +139,17 @@ class WakeableLoop(Service):
 
     _log = Logger()
 
-    def __init__(self, name, clock, backoff):
+    def __init__(self, name, clock, backoff, metrics=None):
         """
-        @param name: names the loop in logs.
+        @param name: names the loop in logs and metrics.
         @param clock: the C{IReactorTime} that gives the time and schedules
             the iterations.
         @param backoff: seconds to wait after a failed iteration.
+        @param metrics: the L{resonate.metrics.Metrics} that counts the
+            iterations; L{None} for a private one.
         """
         self.setName(name)
+        self._metrics = metrics if metrics is not None else Metrics()
         self._clock = clock
         self._backoff = backoff
         self._timer = None
@@ -210,12 +223,16 @@ class WakeableLoop(Service):
         done = Deferred()
         self._running = done
         delay = self._backoff
+        self._metrics.loopStarted(self.name)
+        failed = True
         try:
             delay = await self._runOnce()
+            failed = False
         except Exception:
             self.failures += 1
             logIterationFailure(self._log, self.name)
         finally:
+            self._metrics.loopFinished(self.name, failed)
             self.iterations += 1
             self._running = None
             if self.running:

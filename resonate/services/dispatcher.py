@@ -93,7 +93,8 @@ class TaskDispatcher(WakeableLoop):
         timeout=10.0,
         post=None,
         claimWindow=CLAIM_WINDOW,
-        name="tasks",
+        name="enqueue-tasks",
+        metrics=None,
     ):
         """
         @param store: the L{resonate.interfaces.ITaskStore}.
@@ -108,12 +109,18 @@ class TaskDispatcher(WakeableLoop):
         @param backoff: seconds to wait after a failed iteration.
         @param timeout: seconds a push may take (the default client's).
         @param post: L{None} for the default (L{TreqPoster}), or a callable
-            C{post(url, body)} returning a C{Deferred}; C{body} is the JSON
-            object to send.
+            C{post(url, body)} returning a C{Deferred} that fires with the
+            answer's HTTP status (the metrics count anything but a 2xx as
+            a failed push); C{body} is the JSON object to send.
         @param claimWindow: ms a worker has to claim a pushed task.
-        @param name: names the loop in logs.
+        @param name: names the loop in logs and metrics (by default the
+            contract's coroutine name).
+        @param metrics: the L{resonate.metrics.Metrics} that counts the
+            iterations, the store calls and the pushes (C{queuing}
+            submissions, which succeed on a 2xx answer); L{None} for a
+            private one.
         """
-        super().__init__(name, clock, backoff)
+        super().__init__(name, clock, backoff, metrics)
         self._store = store
         self._routes = list(routes)
         self._connections = dict(connections)
@@ -156,8 +163,12 @@ class TaskDispatcher(WakeableLoop):
         @return: how many seconds to sleep before the next iteration.
         """
         now = self._milliseconds()
-        offered = await self._store.dispatchTasks(
-            now, self._batchSize, self._claimWindow
+        offered = await self._metrics.submission(
+            "store",
+            self._store.dispatchTasks,
+            now,
+            self._batchSize,
+            self._claimWindow,
         )
         self.offered += len(offered)
         for task in offered:
@@ -195,13 +206,18 @@ class TaskDispatcher(WakeableLoop):
             "counter": task.counter,
             "links": dict(self._links),
         }
+        self._metrics.submissionStarted("queuing")
         d = maybeDeferred(self._post, url, body)
         self._inFlight.add(d)
 
-        def answered(result):
+        def answered(code):
             self.pushed += 1
+            self._metrics.submissionFinished(
+                "queuing", not isinstance(code, int) or 200 <= code < 300
+            )
 
         def failed(failure):
+            self._metrics.submissionFinished("queuing", False)
             if failure.check(CancelledError) and not self.running:
                 return None
             self.pushFailures += 1

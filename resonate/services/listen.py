@@ -50,16 +50,20 @@ class ListeningService(Service):
 
     _log = Logger()
 
-    def __init__(self, name, endpoint, factory, onFailure=None):
+    def __init__(self, name, endpoint, factory, onFailure=None, logHost=None):
         """
         @param name: what is served, for the log (C{"http"}).
         @param onFailure: called with the failure if listening fails after
             startup; the server cannot run without its listener.
+        @param logHost: L{None} to log the host actually bound, or the host
+            to log instead (C{""} logs C{addr=:9090}, as the Go server
+            logs a listener on every interface).
         """
         self.setName(name)
         self._endpoint = endpoint
         self._factory = factory
         self._onFailure = onFailure
+        self._logHost = logHost
         self._listening = None
         self.port = None
 
@@ -83,10 +87,13 @@ class ListeningService(Service):
 
     def _listened(self, port):
         self.port = port
+        address = port.getHost()
+        if self._logHost is None:
+            addr = _formatAddress(address)
+        else:
+            addr = f"{self._logHost}:{address.port}"
         self._log.info(
-            "starting {name} server addr={addr}",
-            name=self.name,
-            addr=_formatAddress(port.getHost()),
+            "starting {name} server addr={addr}", name=self.name, addr=addr
         )
         return port
 

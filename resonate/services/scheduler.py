@@ -41,8 +41,9 @@ class ScheduleService(WakeableLoop):
         maxSleep=1.0,
         backoff=1.0,
         contendedSleep=0.05,
-        name="schedules",
+        name="schedule-promises",
         isRouted=None,
+        metrics=None,
     ):
         """
         @param store: the L{resonate.interfaces.IScheduleStore}.
@@ -59,11 +60,14 @@ class ScheduleService(WakeableLoop):
         @param contendedSleep: seconds to wait when a slot was due but this
             process fired nothing for it (another process is firing it),
             instead of asking again at once.
-        @param name: names the loop in logs.
+        @param name: names the loop in logs and metrics (by default the
+            contract's coroutine name).
         @param isRouted: tells whether a fired promise's id matches a task
             route, so that its task is created with it (DECISIONS 13a).
+        @param metrics: the L{resonate.metrics.Metrics} that counts the
+            iterations and store calls; L{None} for a private one.
         """
-        super().__init__(name, clock, backoff)
+        super().__init__(name, clock, backoff, metrics)
         self._store = store
         self._isRouted = isRouted
         self._batchSize = batchSize
@@ -80,8 +84,12 @@ class ScheduleService(WakeableLoop):
         """
         now = self._milliseconds()
         for _ in range(self._maxBatches):
-            count = await self._store.fireSchedules(
-                now, self._batchSize, self._isRouted
+            count = await self._metrics.submission(
+                "store",
+                self._store.fireSchedules,
+                now,
+                self._batchSize,
+                self._isRouted,
             )
             self.fired += count
             if count < self._batchSize:
@@ -90,7 +98,9 @@ class ScheduleService(WakeableLoop):
             # Every batch was full: more may be due.  Let the reactor
             # serve requests, then go on at once.
             return 0
-        nextRunTime = await self._store.nextRunTime()
+        nextRunTime = await self._metrics.submission(
+            "store", self._store.nextRunTime
+        )
         if nextRunTime is None:
             return self._maxSleep
         if nextRunTime <= now:

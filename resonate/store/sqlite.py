@@ -40,6 +40,7 @@ from zope.interface import implementer
 
 from resonate.errors import ResonateError, StoreFailure
 from resonate.interfaces import (
+    IGroupCommitStore,
     ILockRows,
     IPromiseRows,
     IScheduleRows,
@@ -670,8 +671,9 @@ class _GroupCommitWriter:
         """
         @param connection: the write connection, handed over to the thread.
         @param deliver: called on the reactor thread with a batch's list of
-            C{(deferred, result or Failure)} and the L{Failure} that failed
-            the whole batch, or L{None}.
+            C{(deferred, result or Failure)}, the L{Failure} that failed
+            the whole batch, or L{None}, and how many requests were
+            committed (0 when none was).
         @param finish: called in the writer thread once it has stopped and
             closed its connection.
         """
@@ -797,7 +799,12 @@ class _GroupCommitWriter:
             else:
                 self.commits += 1
                 self.committedRequests += len(runnable)
-        self._reactor.callFromThread(self._deliver, outcomes, batchFailure)
+        self._reactor.callFromThread(
+            self._deliver,
+            outcomes,
+            batchFailure,
+            len(runnable) if runnable and batchFailure is None else 0,
+        )
 
     def _transact(self, batch):
         """
@@ -835,7 +842,7 @@ class _GroupCommitWriter:
             pass
 
 
-@implementer(IStore)
+@implementer(IStore, IGroupCommitStore)
 class SQLiteStore:
     """
     An L{IStore} in one SQLite database file, for one server process.
@@ -887,6 +894,7 @@ class SQLiteStore:
         self._writerStopping = False
         self._closed = False
         self._closeWaiters = []
+        self._commitObservers = []
         self._readsInFlight = 0
         self._local = threading.local()
         self._readerConnections = []
@@ -1020,13 +1028,25 @@ class SQLiteStore:
         )
         return d
 
-    def _deliver(self, outcomes, batchFailure):
+    def observeCommits(self, observer):
         """
-        On the reactor thread, fire a committed (or failed) batch's
-        Deferreds.
+        See L{IGroupCommitStore.observeCommits}.
+        """
+        self._commitObservers.append(observer)
+
+    def _deliver(self, outcomes, batchFailure, committed):
+        """
+        On the reactor thread, tell the commit observers, then fire a
+        committed (or failed) batch's Deferreds.
         """
         if batchFailure is not None:
             self._log.failure("SQLite group commit failed", batchFailure)
+        if committed:
+            for observer in self._commitObservers:
+                try:
+                    observer(committed)
+                except Exception:
+                    self._log.failure("a commit observer failed")
         for d, result in outcomes:
             if isinstance(result, Failure):
                 d.errback(self._storeError(result))
