@@ -84,6 +84,23 @@ def routesFromConfig(config):
     return routes, connections
 
 
+def credentialsFromConfig(config):
+    """
+    The HTTP basic auth credentials of C{config}, or L{None} when auth is
+    off (both keys empty; L{resonate.config.loadConfig} has checked that
+    they are set together).
+
+    @return: a L{resonate.api.auth.BasicCredentials} or L{None}.
+    """
+    from resonate.api.auth import BasicCredentials
+
+    username = config.get("api.subsystems.http.auth.username")
+    password = config.get("api.subsystems.http.auth.password")
+    if not username and not password:
+        return None
+    return BasicCredentials(username, password)
+
+
 def buildService(config, store, reactor):
     """
     Assemble the server around an open store.
@@ -136,6 +153,7 @@ def buildService(config, store, reactor):
     site = APISite(
         HTTPAPI(operations).resource(),
         maxBodySize=config.get("api.subsystems.http.maxBodySize"),
+        credentials=credentialsFromConfig(config),
         reactor=reactor,
     )
     http = ListeningService(

@@ -6,6 +6,7 @@ Helpers for tests that talk to a real HTTP API on 127.0.0.1.
 import json
 
 import treq
+from treq.client import HTTPClient
 from twisted.internet import reactor
 from twisted.internet.task import Clock
 from twisted.web.client import HTTPConnectionPool
@@ -54,26 +55,39 @@ class LiveAPI:
     """
 
     def __init__(self, testCase, store=None, size=100, maxBodySize=1024 * 1024,
-                 routes=()):
+                 routes=(), credentials=None, addr="127.0.0.1:0",
+                 scheme="http", agent=None):
+        """
+        @param credentials: L{None}, or the
+            L{resonate.api.auth.BasicCredentials} every request must present.
+        @param addr: the listening address or endpoint description (e.g.
+            C{ssl:0:interface=127.0.0.1:privateKey=...}).
+        @param scheme: C{"https"} for a TLS C{addr}.
+        @param agent: the C{IAgent} requests go through (one that trusts
+            the test's certificate, for TLS).
+        """
         self.clock = Clock()
         self.clock.advance(NOW / 1000)
         self.store = store if store is not None else MemoryStore()
         self.operations = Operations(self.store, self.clock, size, routes=routes)
         site = APISite(
-            HTTPAPI(self.operations).resource(), maxBodySize=maxBodySize
+            HTTPAPI(self.operations).resource(), maxBodySize=maxBodySize,
+            credentials=credentials,
         )
         self.service = ListeningService(
-            "http", endpointForAddress(reactor, "127.0.0.1:0"), site
+            "http", endpointForAddress(reactor, addr), site
         )
         self._testCase = testCase
+        self._scheme = scheme
         self._pool = HTTPConnectionPool(reactor, persistent=False)
+        self._client = None if agent is None else HTTPClient(agent)
 
     async def start(self):
         self.service.startService()
         await self.service._listening
         self._testCase.addCleanup(self.service.stopService)
-        port = self.service.port.getHost().port
-        self.url = f"http://127.0.0.1:{port}"
+        self.port = self.service.port.getHost().port
+        self.url = f"{self._scheme}://127.0.0.1:{self.port}"
         return self
 
     def setNow(self, ms):
@@ -89,13 +103,21 @@ class LiveAPI:
         data = raw
         if body is not None:
             data = json.dumps(body).encode("utf-8")
-        response = await treq.request(
-            method,
-            (self.url + path).encode("utf-8"),
-            headers=headers or {},
-            data=data,
-            pool=self._pool,
-        )
+        if self._client is not None:
+            response = await self._client.request(
+                method,
+                (self.url + path).encode("utf-8"),
+                headers=headers or {},
+                data=data,
+            )
+        else:
+            response = await treq.request(
+                method,
+                (self.url + path).encode("utf-8"),
+                headers=headers or {},
+                data=data,
+                pool=self._pool,
+            )
         content = await treq.content(response)
         return Response(response.code, response.headers, content)
 
