@@ -116,6 +116,7 @@ def buildService(config, store, reactor):
     from resonate.services.background import BackgroundService
     from resonate.services.dispatcher import TaskDispatcher
     from resonate.services.listen import ListeningService, endpointForAddress
+    from resonate.services.notify import SystemdNotifier
     from resonate.services.scheduler import ScheduleService
     from resonate.services.server import ResonateService
     from resonate.services.timeouts import BatchedSweep
@@ -183,6 +184,7 @@ def buildService(config, store, reactor):
         grace=config.get("api.subsystems.http.timeout"),
         clock=reactor,
         sites=[site],
+        notifier=SystemdNotifier(),
     )
 
 
