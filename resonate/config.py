@@ -538,7 +538,8 @@ def isEndpointDescription(text):
     @param text: a listening address as configured.
     """
     prefix, colon, _ = text.partition(":")
-    if not colon or not prefix:
+    # Endpoint types are words: an IP address or a bracket is a host.
+    if not colon or not prefix.isidentifier():
         return False
     if prefix in _BUILTIN_ENDPOINT_TYPES:
         return True

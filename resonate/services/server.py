@@ -80,7 +80,7 @@ class ResonateService(MultiService):
 
     def _listening(self, results):
         addresses = [
-            f"{listener.name} {formatAddress(port.getHost())}"
+            f"{listener.name or 'listener'} {formatAddress(port.getHost())}"
             for listener, (_, port) in zip(self._listeners, results)
             if port is not None and hasattr(port, "getHost")
         ]
