@@ -27,7 +27,9 @@ Kinds and their written forms:
     Parsed to C{float} seconds.
   - C{addr}: C{"host:port"}; an empty host means every interface, an IPv6
     host goes in brackets (C{"[::1]:8001"}).  Parsed to an L{Address}, which
-    keeps the original text.
+    keeps the original text.  C{api.subsystems.http.addr} also takes a
+    Twisted endpoint description (C{ssl:8443:privateKey=key.pem}), kept as
+    a C{str}; see L{isEndpointDescription}.
   - C{map}: a YAML mapping of strings to strings; as a flag,
     C{k=v[,k=v...]} (so values cannot contain commas).
   - C{jsonlist}: a YAML list; as a flag, a JSON array.
@@ -520,31 +522,94 @@ class _TextKind:
         return self.parseFlag(value)
 
 
+#: The endpoint types C{twisted.internet.endpoints.serverFromString} knows
+#: without plugins.
+_BUILTIN_ENDPOINT_TYPES = ("tcp", "unix", "ssl")
+
+
+def isEndpointDescription(text):
+    """
+    Whether C{text} is a Twisted server endpoint description rather than a
+    C{host:port} address: whether what precedes its first colon names an
+    endpoint type (C{tcp}, C{ssl}, C{unix}, or one a plugin adds, such as
+    C{tcp6} and C{systemd}).  So C{"ssl:8443:privateKey=key.pem"} and
+    C{"tcp:8001"} are descriptions, C{"localhost:8001"} is an address.
+
+    @param text: a listening address as configured.
+    """
+    prefix, colon, _ = text.partition(":")
+    # Endpoint types are words: an IP address or a bracket is a host.
+    if not colon or not prefix.isidentifier():
+        return False
+    if prefix in _BUILTIN_ENDPOINT_TYPES:
+        return True
+    from twisted.internet.interfaces import IStreamServerEndpointStringParser
+    from twisted.plugin import getPlugins
+
+    return any(
+        getattr(parser, "prefix", None) == prefix
+        for parser in getPlugins(IStreamServerEndpointStringParser)
+    )
+
+
 @dataclass(frozen=True)
 class AddressKind(_TextKind):
     """
     A C{host:port} address, parsed to an L{Address}.
+
+    @ivar endpoints: whether a Twisted server endpoint description (see
+        L{isEndpointDescription}) is accepted too, for a listener served by
+        Twisted (TLS: C{ssl:8443:privateKey=key.pem:certKey=cert.pem}).  It
+        is checked by building the endpoint (so a missing key file is a
+        configuration error) and kept as a plain C{str}.
     """
+
+    endpoints: bool = False
 
     def expectation(self):
         """
         What a value must be, for messages and help.
         """
-        return (
+        address = (
             "an address 'host:port' (port 0-65535, IPv6 hosts in brackets, "
             "an empty host means every interface)"
         )
+        if self.endpoints:
+            address += (
+                " or a Twisted endpoint description such as "
+                "'ssl:8443:privateKey=key.pem:certKey=cert.pem'"
+            )
+        return address
 
     def parseFlag(self, text):
         """
-        Check C{text} with L{splitAddress}.
+        Check C{text} with L{splitAddress}, or, for a description, with
+        C{serverFromString}.
         """
+        if self.endpoints and isEndpointDescription(text):
+            return self._parseDescription(text)
         try:
             return Address(text)
         except ValueError:
             raise _InvalidValue(
                 f"must be {self.expectation()}, got {_describe(text)}"
             ) from None
+
+    def _parseDescription(self, text):
+        """
+        Build (without listening) the endpoint C{text} describes.
+        """
+        from twisted.internet.endpoints import serverFromString
+
+        try:
+            # No reactor is needed to build an endpoint, only to listen.
+            serverFromString(None, text)
+        except Exception as e:
+            raise _InvalidValue(
+                f"must be a valid Twisted endpoint description, got "
+                f"{_describe(text)} ({type(e).__name__}: {e})"
+            ) from None
+        return str(text)
 
 
 @dataclass(frozen=True)
@@ -704,13 +769,21 @@ KEYS = (
     Key("api.baseUrl", "api-base-url", StrKind(nonEmpty=True),
         "http://localhost:8001",
         "this server's public base URL, used in the links of dispatched tasks"),
-    Key("api.subsystems.http.addr", "api-http-addr", AddressKind(),
-        "0.0.0.0:8001", "address the HTTP API listens on"),
+    Key("api.subsystems.http.addr", "api-http-addr",
+        AddressKind(endpoints=True), "0.0.0.0:8001",
+        "address the HTTP API listens on: host:port, or a Twisted endpoint "
+        "such as ssl:8443:privateKey=key.pem:certKey=cert.pem"),
     Key("api.subsystems.http.timeout", "api-http-timeout",
         DurationKind(allowZero=True), "10s",
         "grace period for in-flight HTTP requests on shutdown"),
     Key("api.subsystems.http.maxBodySize", "api-http-max-body-size", _SIZE,
         10485760, "largest HTTP request body accepted, in bytes"),
+    Key("api.subsystems.http.auth.username", "api-http-auth-username",
+        StrKind(), "",
+        "HTTP basic auth user name; with the password, every request must "
+        "present them (empty: no auth)"),
+    Key("api.subsystems.http.auth.password", "api-http-auth-password",
+        StrKind(), "", "HTTP basic auth password (empty: no auth)"),
     Key("api.subsystems.grpc.addr", "api-grpc-addr", AddressKind(),
         "0.0.0.0:50051", "address the gRPC API listens on"),
     Key("aio.size", "aio-size", _SIZE, 100,
@@ -1154,6 +1227,46 @@ def _checkQueuing(values, sources, errors):
                 report(routesPath, f"{where}.metadata.properties.pattern", str(e))
 
 
+_AUTH = "api.subsystems.http.auth"
+
+
+def _checkAuth(values, sources, errors):
+    """
+    Check that the HTTP basic auth user name and password are set together
+    (an empty pair turns auth off), and that the user name has no colon.
+
+    @param values: key path to typed value.
+    @param sources: key path to source, so messages can name flags.
+    @param errors: a list to append C{(path, message)} problems to.
+    """
+
+    def report(path, message):
+        if sources.get(path) == "flag":
+            message += f" (from flag --{KEYS_BY_PATH[path].flag})"
+        errors.append((path, message))
+
+    username = values[f"{_AUTH}.username"]
+    password = values[f"{_AUTH}.password"]
+    if username and not password:
+        errors.append(
+            (
+                f"{_AUTH}.password",
+                f"must be set when {_AUTH}.username is "
+                "(set both to require basic auth, or neither)",
+            )
+        )
+    if password and not username:
+        errors.append(
+            (
+                f"{_AUTH}.username",
+                f"must be set when {_AUTH}.password is "
+                "(set both to require basic auth, or neither)",
+            )
+        )
+    if ":" in username:
+        report(f"{_AUTH}.username", "must not contain ':' (RFC 7617)")
+
+
 def loadConfig(path=None, flags=None):
     """
     Load, check and freeze the configuration: the defaults of L{KEYS}, then
@@ -1202,6 +1315,7 @@ def loadConfig(path=None, flags=None):
                     values[key.path] = value
                     sources[key.path] = source
     _checkQueuing(values, sources, errors)
+    _checkAuth(values, sources, errors)
     if errors:
         raise ConfigError(errors)
     return Config(

@@ -213,6 +213,17 @@ class IStore(IPromiseStore, IScheduleStore, ILockStore, ITaskStore):
     Everything the server keeps.
     """
 
+    def ping():
+        """
+        Check that the store answers, with the cheapest read it can make
+        through the same path its requests take (for C{GET /readyz}).  It
+        takes no more than the store's own transaction timeout.
+
+        @return: a C{Deferred} that fires with L{None} when the store
+            answers, or fails (with L{resonate.errors.StoreFailure} when
+            the store cannot reach its data).
+        """
+
     def close():
         """
         Finish the transactions already accepted, then release every
@@ -275,6 +286,14 @@ class IPromiseRows(Interface):
     the store's own) or, where every method returns a C{Deferred},
     asynchronously (C{runAsync}).
     """
+
+    def ping():
+        """
+        The cheapest read that reaches the stored data (for
+        L{resonate.store.scripts.ping}).
+
+        @return: L{None}.
+        """
 
     def readPromise(promiseId):
         """

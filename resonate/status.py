@@ -20,6 +20,7 @@ class Status(enum.IntEnum):
     NO_CONTENT = 2040
 
     FIELD_VALIDATION_FAILED = 4000
+    UNAUTHORIZED = 4010
     PROMISE_ALREADY_RESOLVED = 4030
     PROMISE_ALREADY_REJECTED = 4031
     PROMISE_ALREADY_CANCELED = 4032
@@ -86,6 +87,7 @@ _MESSAGES = {
     Status.CREATED: "The request was successful",
     Status.NO_CONTENT: "The request was successful",
     Status.FIELD_VALIDATION_FAILED: "The request is invalid",
+    Status.UNAUTHORIZED: "The request is unauthorized",
     Status.PROMISE_ALREADY_RESOLVED: "The promise has already been resolved",
     Status.PROMISE_ALREADY_REJECTED: "The promise has already been rejected",
     Status.PROMISE_ALREADY_CANCELED: "The promise has already been canceled",

@@ -84,6 +84,23 @@ def routesFromConfig(config):
     return routes, connections
 
 
+def credentialsFromConfig(config):
+    """
+    The HTTP basic auth credentials of C{config}, or L{None} when auth is
+    off (both keys empty; L{resonate.config.loadConfig} has checked that
+    they are set together).
+
+    @return: a L{resonate.api.auth.BasicCredentials} or L{None}.
+    """
+    from resonate.api.auth import BasicCredentials
+
+    username = config.get("api.subsystems.http.auth.username")
+    password = config.get("api.subsystems.http.auth.password")
+    if not username and not password:
+        return None
+    return BasicCredentials(username, password)
+
+
 def buildService(config, store, reactor):
     """
     Assemble the server around an open store.
@@ -102,8 +119,10 @@ def buildService(config, store, reactor):
     from resonate.services.background import BackgroundService
     from resonate.services.dispatcher import TaskDispatcher
     from resonate.services.listen import ListeningService, endpointForAddress
+    from resonate.services.notify import SystemdNotifier
     from resonate.services.scheduler import ScheduleService
     from resonate.services.server import ResonateService
+    from resonate.status import Status
     from resonate.services.timeouts import BatchedSweep
 
     # One registry for the whole server, handed to everything that records.
@@ -143,10 +162,12 @@ def buildService(config, store, reactor):
         onTaskCreated=dispatcher.wake,
         metrics=metrics,
     )
+    credentials = credentialsFromConfig(config)
     site = APISite(
         HTTPAPI(operations, metrics).resource(),
         maxBodySize=config.get("api.subsystems.http.maxBodySize"),
         metrics=metrics,
+        credentials=credentials,
         reactor=reactor,
     )
     http = ListeningService(
@@ -155,12 +176,16 @@ def buildService(config, store, reactor):
         site,
         onFailure=lambda failure: reactor.callWhenRunning(reactor.stop),
     )
+    # The same credentials, as "authorization" metadata, for every RPC but
+    # the health service's.
     grpc = GRPCService(
         operations,
         config.get("api.subsystems.grpc.addr"),
         reactor,
         workers=config.get("api.size"),
         grace=config.get("api.subsystems.http.timeout"),
+        credentials=credentials,
+        unauthorizedCode=Status.UNAUTHORIZED,
         metrics=metrics,
     )
     # GET /metrics on every interface (the configuration names only a
@@ -198,6 +223,7 @@ def buildService(config, store, reactor):
         grace=config.get("api.subsystems.http.timeout"),
         clock=reactor,
         sites=[site],
+        notifier=SystemdNotifier(),
     )
 
 

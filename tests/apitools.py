@@ -6,6 +6,7 @@ Helpers for tests that talk to a real HTTP API on 127.0.0.1.
 import json
 
 import treq
+from treq.client import HTTPClient
 from twisted.internet import reactor
 from twisted.internet.task import Clock
 from twisted.web.client import HTTPConnectionPool
@@ -55,11 +56,19 @@ class LiveAPI:
     """
 
     def __init__(self, testCase, store=None, size=100, maxBodySize=1024 * 1024,
-                 routes=(), grpc=False, metrics=None):
+                 routes=(), grpc=False, metrics=None, credentials=None,
+                 addr="127.0.0.1:0", scheme="http", agent=None):
         """
         @param grpc: whether to serve the gRPC API too, over the same
             operations, on another ephemeral port (its channel is
             C{self.channel} once started).
+        @param credentials: L{None}, or the
+            L{resonate.api.auth.BasicCredentials} every request must present.
+        @param addr: the listening address or endpoint description (e.g.
+            C{ssl:0:interface=127.0.0.1:privateKey=...}).
+        @param scheme: C{"https"} for a TLS C{addr}.
+        @param agent: the C{IAgent} requests go through (one that trusts
+            the test's certificate, for TLS).
         """
         self.clock = Clock()
         self.clock.advance(NOW / 1000)
@@ -71,9 +80,10 @@ class LiveAPI:
             HTTPAPI(self.operations, metrics).resource(),
             maxBodySize=maxBodySize,
             metrics=metrics,
+            credentials=credentials,
         )
         self.service = ListeningService(
-            "http", endpointForAddress(reactor, "127.0.0.1:0"), site
+            "http", endpointForAddress(reactor, addr), site
         )
         self.grpc = None
         if grpc:
@@ -82,17 +92,19 @@ class LiveAPI:
 
             self.grpc = GRPCService(
                 self.operations, Address("127.0.0.1:0"), reactor, workers=size,
-                grace=5, metrics=metrics,
+                grace=5, metrics=metrics, credentials=credentials,
             )
         self._testCase = testCase
+        self._scheme = scheme
         self._pool = HTTPConnectionPool(reactor, persistent=False)
+        self._client = None if agent is None else HTTPClient(agent)
 
     async def start(self):
         self.service.startService()
         await self.service._listening
         self._testCase.addCleanup(self.service.stopService)
-        port = self.service.port.getHost().port
-        self.url = f"http://127.0.0.1:{port}"
+        self.port = self.service.port.getHost().port
+        self.url = f"{self._scheme}://127.0.0.1:{self.port}"
         if self.grpc is not None:
             import grpc
 
@@ -115,13 +127,21 @@ class LiveAPI:
         data = raw
         if body is not None:
             data = json.dumps(body).encode("utf-8")
-        response = await treq.request(
-            method,
-            (self.url + path).encode("utf-8"),
-            headers=headers or {},
-            data=data,
-            pool=self._pool,
-        )
+        if self._client is not None:
+            response = await self._client.request(
+                method,
+                (self.url + path).encode("utf-8"),
+                headers=headers or {},
+                data=data,
+            )
+        else:
+            response = await treq.request(
+                method,
+                (self.url + path).encode("utf-8"),
+                headers=headers or {},
+                data=data,
+                pool=self._pool,
+            )
         content = await treq.content(response)
         return Response(response.code, response.headers, content)
 

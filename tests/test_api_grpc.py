@@ -16,6 +16,7 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import deferLater
 from twisted.trial import unittest
 
+from resonate.api.auth import BasicCredentials, basicAuthorization
 from resonate.api.grpcapi import CODE_METADATA, grpcCode
 from resonate.api.grpcserver import GRPCService
 from resonate.api.pb import (
@@ -295,6 +296,34 @@ class GRPCServiceTests(unittest.TestCase):
         )
         inFlight = samples(text, "api_in_flight_requests").get('{type="grpc"}')
         self.assertEqual(float(inFlight), 0.0)
+
+    async def test_auth(self):
+        """
+        With credentials configured, an RPC without them, or with wrong
+        ones, is UNAUTHENTICATED (4010) before anything runs; the right
+        ones, as C{authorization} metadata, are served; the health service
+        stays open to probes.
+        """
+        api = await self.startAPI(credentials=BasicCredentials("user", "secret"))
+        stub = promise_pb2_grpc.PromisesStub(api.channel)
+        create = promise_pb2.CreatePromiseRequest(id="p", timeout=2**62)
+        for metadata in [None, [("authorization", "Basic " + "x" * 8)],
+                         [("authorization", basicAuthorization("user", "wrong").decode())]]:
+            try:
+                await callRPC(stub.CreatePromise, create, metadata)
+            except grpc.RpcError as e:
+                self.assertEqual(e.code(), grpc.StatusCode.UNAUTHENTICATED)
+                self.assertEqual(dict(e.trailing_metadata())[CODE_METADATA], "4010")
+            else:
+                self.fail(f"served with {metadata!r}")
+        self.assertEqual((await api.request("GET", "/promises/p")).code, 401)
+        good = [("authorization", basicAuthorization("user", "secret").decode())]
+        created = await callRPC(stub.CreatePromise, create, good)
+        self.assertEqual(created.promise.id, "p")
+        health = await callRPC(
+            health_pb2_grpc.HealthStub(api.channel).Check, health_pb2.HealthCheckRequest()
+        )
+        self.assertEqual(health.status, health_pb2.HealthCheckResponse.SERVING)
 
     async def test_unexpectedFailure(self):
         """

@@ -149,6 +149,8 @@ class KeyTableTests(unittest.SynchronousTestCase):
             "api-http-addr": "0.0.0.0:8001",
             "api-http-timeout": "10s",
             "api-http-max-body-size": 10485760,
+            "api-http-auth-username": "",
+            "api-http-auth-password": "",
             "api-grpc-addr": "0.0.0.0:50051",
             "aio-size": 100,
             "aio-store": "sqlite",
@@ -828,7 +830,8 @@ class AddressKindTests(ConfigTestMixin, unittest.SynchronousTestCase):
         self.assertFlagRejected(
             "api-http-addr",
             "::1:80",
-            "must be " + AddressKind().expectation() + ", got '::1:80'",
+            "must be " + AddressKind(endpoints=True).expectation()
+            + ", got '::1:80'",
         )
 
     def test_yamlNotString(self):

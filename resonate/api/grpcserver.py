@@ -15,12 +15,14 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from twisted.application.service import Service
-from twisted.internet.defer import ensureDeferred
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.defer import ensureDeferred, fail, succeed
 from twisted.internet.threads import blockingCallFromThread, deferToThreadPool
 from twisted.logger import Logger
 
 from resonate.api.grpcapi import CODE_METADATA, GRPCAPI
 from resonate.services.listen import CannotListen
+from resonate.status import Status
 
 #: The health service's methods: probes carry no credentials, and the
 #: health of the server is no secret.
@@ -84,6 +86,18 @@ class BasicAuthInterceptor(grpc.ServerInterceptor):
         return self._refusal
 
 
+class _BoundPort:
+    """
+    What L{GRPCService.whenListening} gives: the address grpcio bound.
+    """
+
+    def __init__(self, address):
+        self._address = address
+
+    def getHost(self):
+        return self._address
+
+
 class GRPCService(Service):
     """
     The gRPC API on C{address} while running: the four v0.5 services and
@@ -104,7 +118,7 @@ class GRPCService(Service):
         workers,
         grace,
         credentials=None,
-        unauthorizedCode=4010,
+        unauthorizedCode=Status.UNAUTHORIZED,
         metrics=None,
     ):
         """
@@ -116,8 +130,10 @@ class GRPCService(Service):
             many more queue, and beyond that grpcio answers
             RESOURCE_EXHAUSTED at once.
         @param grace: seconds RPCs in flight may take to finish on stop.
-        @param credentials: L{None} (no authentication), or an object whose
-            C{check(value)} says whether an C{authorization} value is right.
+        @param credentials: L{None} (no authentication), or the HTTP API's
+            L{resonate.api.auth.BasicCredentials}, which every RPC but the
+            health service's must send as C{authorization} metadata.
+        @param unauthorizedCode: the 4-digit status of a refusal.
         @param metrics: passed to L{GRPCAPI}.
         """
         self.setName("grpc")
@@ -191,6 +207,19 @@ class GRPCService(Service):
         if ":" in host:
             host = f"[{host}]"
         self._log.info("starting grpc server addr={addr}", addr=f"{host}:{port}")
+
+    def whenListening(self):
+        """
+        grpcio binds in L{startService}: once started, this listens.
+
+        @return: a C{Deferred} firing with an object whose C{getHost()}
+            gives the address bound (for the C{READY=1} status line).
+        """
+        if self.port is None:
+            return fail(RuntimeError("the grpc server is not running"))
+        host = self._address.host or "0.0.0.0"
+        kind = IPv6Address if ":" in host else IPv4Address
+        return succeed(_BoundPort(kind("TCP", host, self.port)))
 
     def stopService(self):
         """

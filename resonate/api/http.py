@@ -19,6 +19,7 @@ from twisted.web.resource import Resource
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from resonate.api import codec
+from resonate.api.auth import CHALLENGE
 from resonate.errors import ResonateError, ValidationError
 from resonate.metrics import Metrics
 from resonate.status import Status
@@ -314,6 +315,40 @@ class HTTPAPI:
             raise ResonateError(status)
         return status, _NULL
 
+    @app.route("/healthz", methods=["GET"])
+    def healthz(self, request):
+        """
+        C{GET /healthz}: 200 whenever the process answers.  It touches
+        neither admission nor the store, so it answers under overload too.
+        """
+        request.setHeader(b"content-type", b"application/json")
+        return _HEALTHY
+
+    @app.route("/readyz", methods=["GET"])
+    async def readyz(self, request):
+        """
+        C{GET /readyz}: 200 when the store answers; otherwise 503 (not the
+        500 that code 5002 would give elsewhere: probes and load balancers
+        read 503 as "up, but do not send traffic") with the envelope,
+        5002 saying why, or 5030 while shutting down.
+        """
+        request.setHeader(b"content-type", b"application/json")
+        try:
+            await self._operations.ping()
+        except ResonateError as error:
+            self._log.warn(
+                "not ready: {code} {message}",
+                code=error.status.value,
+                message=error.message,
+            )
+            request.setResponseCode(503)
+            return _errorBody(error)
+        except Exception:
+            self._log.failure("the readiness check failed")
+            request.setResponseCode(503)
+            return _errorBody(ResonateError(Status.STORE_FAILURE))
+        return _HEALTHY
+
     @app.handle_errors(HTTPException)
     def routingError(self, request, failure):
         """
@@ -332,6 +367,7 @@ class HTTPAPI:
         return _errorBody(ResonateError(status))
 
 
+_HEALTHY = _jsonBytes({"status": "ok"})
 _TOO_LARGE = _errorBody(ResonateError(Status.PAYLOAD_TOO_LARGE))
 
 
@@ -342,9 +378,13 @@ class BoundedRequest(server.Request):
     An oversized body is refused as soon as its size is known (from
     C{Content-Length}, or while chunks arrive), with 413 and the error
     envelope, and the connection is closed: the body is never buffered.
+
+    The body of a request without the site's credentials is read and
+    dropped, not buffered: it is answered 401 without being looked at.
     """
 
     _refused = False
+    _unauthorized = False
     _received = 0
 
     def _limit(self):
@@ -366,9 +406,11 @@ class BoundedRequest(server.Request):
         transport.loseConnection()
 
     def gotLength(self, length):
+        # Every header has arrived: the credentials can be checked now.
+        self._unauthorized = not self.channel.site.authorizes(self)
         if length is not None and length > self._limit():
             self._refuse()
-        super().gotLength(0 if self._refused else length)
+        super().gotLength(0 if self._refused or self._unauthorized else length)
 
     def handleContentChunk(self, data):
         if self._refused:
@@ -376,6 +418,8 @@ class BoundedRequest(server.Request):
         self._received += len(data)
         if self._received > self._limit():
             self._refuse()
+            return
+        if self._unauthorized:
             return
         super().handleContentChunk(data)
 
@@ -407,6 +451,24 @@ class _InvalidPath(Resource):
         request.setResponseCode(Status.FIELD_VALIDATION_FAILED.httpCode)
         request.setHeader(b"content-type", b"application/json")
         return _errorBody(ValidationError([("path", "must be UTF-8")]))
+
+
+_UNAUTHORIZED = _errorBody(ResonateError(Status.UNAUTHORIZED))
+
+
+class _Unauthorized(Resource):
+    """
+    Answers a request without the site's credentials: 401 with the
+    envelope (4010) and the challenge.
+    """
+
+    isLeaf = True
+
+    def render(self, request):
+        request.setResponseCode(Status.UNAUTHORIZED.httpCode)
+        request.setHeader(b"content-type", b"application/json")
+        request.setHeader(b"www-authenticate", CHALLENGE)
+        return _UNAUTHORIZED
 
 
 class _TrackedChannel(HTTPChannel):
@@ -442,9 +504,19 @@ class APISite(server.Site):
     # One log line per listener is ours ("starting http server addr=...").
     noisy = False
 
-    def __init__(self, resource, maxBodySize, metrics=None, **kwargs):
+    def __init__(self, resource, maxBodySize, credentials=None, metrics=None, **kwargs):
+        """
+        @param resource: the API's C{IResource}.
+        @param maxBodySize: the largest request body accepted, in bytes.
+        @param credentials: L{None} (no auth), or a
+            L{resonate.api.auth.BasicCredentials} that every request, to
+            any path, must present.
+        @param metrics: the L{resonate.metrics.Metrics} answers outside the
+            routes (413, 401, bad paths) are counted in.
+        """
         super().__init__(resource, **kwargs)
         self.maxBodySize = maxBodySize
+        self.credentials = credentials
         self.metrics = metrics if metrics is not None else Metrics()
         self._channels = set()
         self._whenClosed = []
@@ -490,7 +562,20 @@ class APISite(server.Site):
         for channel in list(self._channels):
             channel.transport.abortConnection()
 
+    def authorizes(self, request):
+        """
+        Whether C{request} may be served: there are no credentials to
+        present, or its C{Authorization} header presents them.
+        """
+        if self.credentials is None:
+            return True
+        return self.credentials.check(request.getHeader(b"authorization"))
+
     def getResourceFor(self, request):
+        # Before routing, so that unknown paths, wrong methods and the
+        # health routes are refused alike.
+        if not self.authorizes(request):
+            return _Unauthorized()
         try:
             unquote(request.path).decode("utf-8")
         except UnicodeDecodeError:

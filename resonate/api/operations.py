@@ -11,7 +11,7 @@ disagree about anything but the wire.
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 
-from resonate.errors import ResonateError
+from resonate.errors import ResonateError, StoreFailure
 from resonate.metrics import Metrics
 from resonate.model.routing import matchRoute
 from resonate.status import Status
@@ -212,6 +212,29 @@ class Operations:
         @return: a coroutine producing a L{resonate.status.Status}.
         """
         return self._run("complete-task", self._store.completeTask, request)
+
+    async def ping(self):
+        """
+        Check that the store answers (readiness).
+
+        Not subject to C{api.size}: a full queue is load, which admission
+        answers with 503 on its own, not a store that has gone away.
+
+        @return: a coroutine that finishes when the store answers.
+        @raise ResonateError: 5030 once stopping; L{StoreFailure} (5002),
+            saying why, when the store does not answer.
+        """
+        if self._stopping:
+            raise ResonateError(Status.SHUTTING_DOWN)
+        try:
+            await self._store.ping()
+        except StoreFailure:
+            raise
+        except ResonateError as e:
+            raise StoreFailure(f"the store does not answer: {e.message}")
+        except Exception:
+            self._log.failure("the store ping failed")
+            raise StoreFailure("the store does not answer")
 
     def stop(self):
         """

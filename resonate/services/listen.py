@@ -4,19 +4,28 @@ Listening on the configured addresses.
 """
 
 from twisted.application.service import Service
-from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.endpoints import (
+    TCP4ServerEndpoint,
+    TCP6ServerEndpoint,
+    serverFromString,
+)
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from resonate.config import splitAddress
+from resonate.config import isEndpointDescription, splitAddress
 
 
 def endpointForAddress(reactor, addr, backlog=1024):
     """
-    A server endpoint for C{addr}, C{host:port} as the configuration
-    writes it (see L{resonate.config.splitAddress}): an empty host means
-    every interface, an IPv6 host is written in brackets.
+    A server endpoint for C{addr}: C{host:port} as the configuration
+    writes it (see L{resonate.config.splitAddress}: an empty host means
+    every interface, an IPv6 host is written in brackets), or a Twisted
+    endpoint description (see L{resonate.config.isEndpointDescription}),
+    such as C{ssl:8443:privateKey=key.pem:certKey=cert.pem} for TLS.
     """
+    if isEndpointDescription(addr):
+        return serverFromString(reactor, addr)
     host, port = splitAddress(addr)
     if not host:
         return TCP4ServerEndpoint(reactor, port, backlog=backlog)
@@ -25,8 +34,18 @@ def endpointForAddress(reactor, addr, backlog=1024):
     return TCP4ServerEndpoint(reactor, port, backlog=backlog, interface=host)
 
 
-def _formatAddress(address):
-    host = address.host
+def formatAddress(address):
+    """
+    An address as the log shows it: C{host:port} (IPv6 hosts in brackets),
+    or C{unix:PATH}.
+    """
+    host = getattr(address, "host", None)
+    if host is None:
+        # A UNIX socket (or anything else without a host and port).
+        name = getattr(address, "name", None)
+        if isinstance(name, bytes):
+            name = name.decode("utf-8", "replace")
+        return f"unix:{name}" if name is not None else str(address)
     if ":" in host:
         host = f"[{host}]"
     return f"{host}:{address.port}"
@@ -65,6 +84,7 @@ class ListeningService(Service):
         self._onFailure = onFailure
         self._logHost = logHost
         self._listening = None
+        self._whenListening = []
         self.port = None
 
     def startService(self):
@@ -85,16 +105,35 @@ class ListeningService(Service):
             )
         self._listening = listening.addCallbacks(self._listened, self._failed)
 
+    def whenListening(self):
+        """
+        Wait until this service listens (for C{READY=1} to systemd).
+
+        @return: a new C{Deferred} that fires with the C{IListeningPort} once
+            listening, or fails if listening failed; it fails at once if
+            the service is not running.
+        """
+        if self.port is not None:
+            return succeed(self.port)
+        if self._listening is None:
+            return fail(RuntimeError(f"the {self.name} server is not running"))
+        d = Deferred()
+        self._whenListening.append(d)
+        return d
+
     def _listened(self, port):
         self.port = port
         address = port.getHost()
         if self._logHost is None:
-            addr = _formatAddress(address)
+            addr = formatAddress(address)
         else:
             addr = f"{self._logHost}:{address.port}"
         self._log.info(
             "starting {name} server addr={addr}", name=self.name, addr=addr
         )
+        waiting, self._whenListening = self._whenListening, []
+        for d in waiting:
+            d.callback(port)
         return port
 
     def _failed(self, failure):
@@ -103,6 +142,9 @@ class ListeningService(Service):
             name=self.name,
             error=failure.getErrorMessage(),
         )
+        waiting, self._whenListening = self._whenListening, []
+        for d in waiting:
+            d.errback(failure)
         if self._onFailure is not None:
             self._onFailure(failure)
 

@@ -4,8 +4,10 @@ The whole server as one service, and the order it stops in.
 """
 
 from twisted.application.service import MultiService
-from twisted.internet.defer import DeferredList, ensureDeferred
+from twisted.internet.defer import DeferredList, ensureDeferred, succeed
 from twisted.logger import Logger
+
+from resonate.services.listen import formatAddress
 
 
 class ResonateService(MultiService):
@@ -16,12 +18,22 @@ class ResonateService(MultiService):
     order, so that nothing is lost: the listeners stop accepting, requests
     already in flight finish (up to C{grace} seconds), the background loops
     finish their iteration, and only then is the store closed.
+
+    It is ready once every listener listens: a listener that binds later
+    than its C{startService} has a C{whenListening()} method returning a
+    C{Deferred} (as L{resonate.services.listen.ListeningService} does); one
+    without it counts as listening once started.  Then, and only then, the
+    notifier is told (C{READY=1} to systemd).
+
+    @ivar ready: a C{Deferred} that fires once every listener listens (it
+        never fires if one fails).
     """
 
     _log = Logger()
 
     def __init__(
-        self, store, operations, listeners, loops, grace, clock, sites=()
+        self, store, operations, listeners, loops, grace, clock, sites=(),
+        notifier=None,
     ):
         """
         @param store: the L{resonate.interfaces.IStore}; closed last.
@@ -35,6 +47,9 @@ class ResonateService(MultiService):
         @param sites: objects with C{closeConnections()} and
             C{abortConnections()} (the L{resonate.api.http.APISite}s) whose
             connections are closed once their answers are written.
+        @param notifier: L{None}, or an object with C{ready(status)} and
+            C{stopping()} (a L{resonate.services.notify.SystemdNotifier}),
+            told once every listener listens and when stopping begins.
         """
         super().__init__()
         self.store = store
@@ -44,8 +59,35 @@ class ResonateService(MultiService):
         self._sites = list(sites)
         self._grace = grace
         self._clock = clock
+        self._notifier = notifier
+        self.ready = None
         for child in self._listeners + self._loops:
             child.setServiceParent(self)
+
+    def startService(self):
+        """
+        Start every child, then wait for every listener to listen.
+        """
+        super().startService()
+        self.ready = DeferredList(
+            [_whenListening(listener) for listener in self._listeners],
+            fireOnOneErrback=True,
+            consumeErrors=True,
+        )
+        self.ready.addCallback(self._listening)
+        # A listener that fails has logged why and stops the server.
+        self.ready.addErrback(lambda failure: None)
+
+    def _listening(self, results):
+        addresses = [
+            f"{listener.name or 'listener'} {formatAddress(port.getHost())}"
+            for listener, (_, port) in zip(self._listeners, results)
+            if port is not None and hasattr(port, "getHost")
+        ]
+        status = "listening: " + ", ".join(addresses) if addresses else "ready"
+        self._log.info("ready ({status})", status=status)
+        if self._notifier is not None:
+            self._notifier.ready(status)
 
     def stopService(self):
         d = ensureDeferred(self._stop())
@@ -56,6 +98,8 @@ class ResonateService(MultiService):
 
     async def _stop(self):
         self.running = 0
+        if self._notifier is not None:
+            self._notifier.stopping()
         deadline = self._clock.seconds() + self._grace
         self._log.info("stopping: no new connections")
         await DeferredList(
@@ -86,6 +130,16 @@ class ResonateService(MultiService):
         self._log.warn("connections still open after the grace period; dropping them")
         for site in self._sites:
             site.abortConnections()
+
+
+def _whenListening(listener):
+    """
+    A C{Deferred} that fires once C{listener} listens.
+    """
+    whenListening = getattr(listener, "whenListening", None)
+    if whenListening is None:
+        return succeed(None)
+    return whenListening()
 
 
 async def _stop(service):

@@ -42,6 +42,10 @@ class MemoryRows:
         self._scheduleSortIds = {}
         self._tasks = {}
 
+    def ping(self):
+        # A dict always answers.
+        return None
+
     def readPromise(self, promiseId):
         return deepcopy(self._promises.get(promiseId))
 
@@ -280,6 +284,9 @@ class MemoryStore:
 
     def timeoutLocks(self, now, limit):
         return self._run(scripts.timeoutLocks, now, limit)
+
+    def ping(self):
+        return self._run(scripts.ping)
 
     def close(self):
         return succeed(None)

@@ -284,6 +284,12 @@ class PostgresPromiseRows:
     def _forUpdate(self, statement):
         return statement + " FOR UPDATE" if self.lockReads else statement
 
+    def ping(self):
+        """
+        C{SELECT 1}: a round trip to the server (for L{scripts.ping}).
+        """
+        return self._execute("SELECT 1", None).addCallback(lambda cursor: None)
+
     def readPromise(self, promiseId):
         """
         Read one promise by id.
@@ -1291,6 +1297,13 @@ class PostgresStore:
         if self._closing and self._running == 0:
             self._closeNow()
         return result
+
+    def ping(self):
+        """
+        C{SELECT 1} on a pooled connection, within C{txTimeout}; fails at
+        once with L{StoreFailure} while no connection is open.
+        """
+        return self._run(scripts.ping)
 
     def readPromise(self, promiseId, now):
         """

@@ -111,6 +111,14 @@ def _decideAndWrite(promiseId, decide):
     raise StoreFailure(f"promise {promiseId!r} kept changing; gave up")
 
 
+def ping():
+    """
+    Check that the rows answer: one C{ping} row op, which each store makes
+    its cheapest read (for L{resonate.interfaces.IStore.ping}).
+    """
+    yield _op("ping")
+
+
 def readPromise(promiseId, now):
     """
     Read a promise, timing it out if it is due.

@@ -158,6 +158,13 @@ class SQLitePromiseRows:
         """
         self._connection = connection
 
+    def ping(self):
+        """
+        Read one page of the promises table: the cheapest read that
+        touches the database file (for L{scripts.ping}).
+        """
+        self._connection.execute("SELECT 1 FROM promises LIMIT 1").fetchall()
+
     def readPromise(self, promiseId):
         """
         Read one promise by id.
@@ -551,6 +558,9 @@ def _timeoutLocksIfAny(now, limit):
         raise _WriteRequired()
     return 0
 
+
+# Readers never write, so a ping never moves to the writer.
+_ping = _overRows(scripts.ping)
 
 _createSchedule = _overRows(scripts.createSchedule)
 _readSchedule = _overRows(scripts.readSchedule)
@@ -1234,6 +1244,12 @@ class SQLiteStore:
         return self._read(
             _dispatchTasks, _dispatchTasks, now, limit, claimWindow
         )
+
+    def ping(self):
+        """
+        Read from the database on a reader, as reads do.
+        """
+        return self._read(_ping, _ping)
 
     def close(self):
         """

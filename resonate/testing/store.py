@@ -315,6 +315,22 @@ class StoreTestsMixin:
         """
         self.assertTrue(verifyObject(IStore, self.store))
 
+    async def test_ping(self):
+        """
+        An open store answers a ping with L{None}, and the ping changes
+        nothing stored.
+        """
+        await self.createPromise("ping.kept")
+        self.assertIsNone(await self.store.ping())
+        self.assertIsNone(await self.store.ping())
+        decision = await self.store.readPromise("ping.kept", NOW)
+        self.assertEqual(decision.status, Status.OK)
+        self.assertIs(decision.promise.state, State.PENDING)
+        page = await self.store.searchPromises(
+            PromiseQuery(id="*", states=ALL_STATES, limit=10), NOW
+        )
+        self.assertEqual([p.id for p in page.promises], ["ping.kept"])
+
     # Create.
 
     async def test_createNew(self):
