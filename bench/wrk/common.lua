@@ -1,6 +1,8 @@
 -- Shared by every workload: ids unique per wrk thread, and a JSON summary
 -- on stdout that bench/run.py reads.  `prefix` comes from the first script
--- argument, so each phase of a run writes its own ids.
+-- argument, so each phase of a run writes its own ids.  wrk calls
+-- request() once at startup and never sends that request, so a create
+-- phase's ids start at 2 (FIRST).
 local threadCount = 0
 
 function setup(thread)
@@ -25,3 +27,4 @@ end
 
 headers = {["Content-Type"] = "application/json"}
 TIMEOUT = "4102444800000"
+FIRST = 2

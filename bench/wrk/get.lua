@@ -2,6 +2,6 @@
 dofile(os.getenv("BENCH_WRK_DIR") .. "/common.lua")
 
 request = function()
-  counter = counter % pool + 1
+  counter = counter % pool + FIRST
   return wrk.format("GET", "/promises/" .. prefix .. counter)
 end

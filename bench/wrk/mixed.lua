@@ -6,7 +6,7 @@
 dofile(os.getenv("BENCH_WRK_DIR") .. "/common.lua")
 
 local created = 0
-local completed = 0
+local completed = FIRST - 1
 
 request = function()
   local r = math.random()
@@ -15,12 +15,12 @@ request = function()
     completed = completed + 1
     return wrk.format("PATCH", "/promises/" .. prefix .. completed, headers,
       '{"state": "RESOLVED"}')
-  elseif r < 0.5 or settled < 1 then
+  elseif r < 0.5 or settled < FIRST then
     created = created + 1
     return wrk.format("POST", "/promises", headers,
       '{"id": "' .. prefix .. created .. '", "timeout": ' .. TIMEOUT .. '}')
   elseif r < 0.9 then
-    return wrk.format("GET", "/promises/" .. prefix .. math.random(settled))
+    return wrk.format("GET", "/promises/" .. prefix .. math.random(FIRST, settled))
   else
     return wrk.format("GET", "/promises?id=" .. prefix .. "1*&limit=10")
   end
