@@ -196,6 +196,13 @@ CASES = [
     ("read id percent-encoded", [create("a b?#%")], read("a%20b%3F%23%25"), 200, None,
      {"id": "a b?#%"}),
     ("read unicode id", [create("ü.1")], read("%C3%BC.1"), 200, None, {"id": "ü.1"}),
+    ("read id with a leading slash", [create("/a")], read("/a"), 200, None,
+     {"id": "/a"}),
+    ("read id with a leading slash percent-encoded", [create("/a/b")],
+     read("%2Fa%2Fb"), 200, None, {"id": "/a/b"}),
+    ("read id with doubled and trailing slashes", [create("a//b/")], read("a//b/"),
+     200, None, {"id": "a//b/"}),
+    ("read id that is a slash", [create("/")], read("/"), 200, None, {"id": "/"}),
 
     # PATCH /promises/{id}
     ("complete missing", [], complete("nope", "RESOLVED"), 404, 4040, None),
@@ -207,6 +214,8 @@ CASES = [
      {"state": "REJECTED_CANCELED"}),
     ("state is case-insensitive", [create("p")], complete("p", "resolved"), 201, None,
      {"state": "RESOLVED"}),
+    ("complete id with a leading slash", [create("/a")], complete("/a", "RESOLVED"),
+     201, None, {"id": "/a", "state": "RESOLVED"}),
     ("complete overdue", [create("p"), at(LATER)], complete("p", "RESOLVED"), 200, None,
      {"state": "REJECTED_TIMEDOUT", "completedOn": LATER}),
     ("complete overdue, strict", [create("p"), at(LATER)],
@@ -506,6 +515,8 @@ CASES = [
      200, None, {"id": "a/b/c"}),
     ("read schedule percent-encoded", [createSchedule("a b?#%")],
      readSchedule("a%20b%3F%23%25"), 200, None, {"id": "a b?#%"}),
+    ("read schedule with a leading slash", [createSchedule("/s")],
+     readSchedule("/s"), 200, None, {"id": "/s"}),
 
     # DELETE /schedules/{id}
     ("delete schedule", [createSchedule("s")], deleteSchedule("s"), 204, None, None),
@@ -516,6 +527,8 @@ CASES = [
     ("delete schedule missing", [], deleteSchedule("nope"), 404, 4042, None),
     ("delete schedule with slashes", [createSchedule("a/b"), createSchedule("a")],
      deleteSchedule("a/b"), 204, None, None),
+    ("delete schedule with a leading slash", [createSchedule("/s")],
+     deleteSchedule("/s"), 204, None, None),
     ("delete schedule with slashes leaves its prefix",
      [createSchedule("a/b"), createSchedule("a"), deleteSchedule("a/b")],
      readSchedule("a"), 200, None, {"id": "a"}),

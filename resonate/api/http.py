@@ -17,6 +17,7 @@ from twisted.web import server
 from twisted.web.http import HTTPChannel
 from twisted.web.resource import Resource
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.routing import PathConverter
 
 from resonate.api import codec
 from resonate.errors import ResonateError, ValidationError
@@ -105,12 +106,24 @@ def _queryArgs(request):
         raise ValidationError([("query", "must be UTF-8")])
 
 
+class _IdConverter(PathConverter):
+    """
+    The rest of the path as one id, every slash kept: werkzeug's C{path}
+    refuses a leading slash, so an id such as C{/a} could be created but
+    never read (C{GET /promises//a}).
+    """
+
+    regex = ".+"
+    part_isolating = False
+
+
 class HTTPAPI:
     """
     The v0.5 HTTP API.
     """
 
     app = Klein()
+    app.url_map.converters["id"] = _IdConverter
     _log = Logger()
 
     def __init__(self, operations):
@@ -152,7 +165,7 @@ class HTTPAPI:
         page = await self._operations.searchPromises(query)
         return Status.OK, codec.renderSearchPage(page)
 
-    @app.route("/promises/<path:promiseId>", methods=["GET"])
+    @app.route("/promises/<id:promiseId>", methods=["GET"])
     @_endpoint
     async def readPromise(self, request, promiseId):
         """
@@ -161,7 +174,7 @@ class HTTPAPI:
         decision = await self._operations.readPromise(promiseId)
         return _decisionAnswer(decision, codec.renderPromise)
 
-    @app.route("/promises/<path:promiseId>", methods=["PATCH"])
+    @app.route("/promises/<id:promiseId>", methods=["PATCH"])
     @_endpoint
     async def completePromise(self, request, promiseId):
         """
@@ -205,7 +218,7 @@ class HTTPAPI:
         page = await self._operations.searchSchedules(query)
         return Status.OK, codec.renderSchedulePage(page)
 
-    @app.route("/schedules/<path:scheduleId>", methods=["GET"])
+    @app.route("/schedules/<id:scheduleId>", methods=["GET"])
     @_endpoint
     async def readSchedule(self, request, scheduleId):
         """
@@ -216,7 +229,7 @@ class HTTPAPI:
             raise ResonateError(Status.SCHEDULE_NOT_FOUND)
         return Status.OK, codec.renderSchedule(schedule)
 
-    @app.route("/schedules/<path:scheduleId>", methods=["DELETE"])
+    @app.route("/schedules/<id:scheduleId>", methods=["DELETE"])
     @_endpoint
     async def deleteSchedule(self, request, scheduleId):
         """
