@@ -28,6 +28,14 @@ PROMISE_TEMPLATE = "p.{{.id}}.{{.timestamp}}"
 ROUTES = [Route("jobs", "/jobs/*", "workers", "q")]
 
 
+def forgedCursor(**claims):
+    """
+    A cursor that carries C{claims}, as a client could make one.
+    """
+    raw = json.dumps(claims).encode("utf-8")
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
 def create(promiseId, timeout=LATER, ikey=None, strict=None, **fields):
     return ("create", promiseId, dict(timeout=timeout, ikey=ikey, strict=strict, **fields))
 
@@ -896,6 +904,14 @@ class HTTPAPITestsMixin:
             ("?tags=x", "tags"),
             ("?cursor=garbage", "cursor"),
             ("?cursor=eyJpZCI6MX0", "cursor"),
+            # No store can match NUL (PostgreSQL refuses it).
+            ("?id=a%00", "id"),
+            ("?tags[k]=a%00", "tags"),
+            ("?tags[k%00]=v", "tags"),
+            ("?cursor=" + forgedCursor(kind="promises", id="a\0", states=["PENDING"],
+                                       tags={}, limit=1, sortId=1), "cursor"),
+            ("?cursor=" + forgedCursor(kind="promises", id="*", states=["PENDING"],
+                                       tags={"k": "\0"}, limit=1, sortId=1), "cursor"),
         ]:
             response = await self.search(api, query)
             self.assertEqual(response.code, 400, query)
@@ -1129,6 +1145,14 @@ class HTTPAPITestsMixin:
             (self.searchSchedules, "?cursor=garbage", "cursor"),
             (self.searchSchedules, "?cursor=eyJpZCI6MX0", "cursor"),
             (self.searchSchedules, f"?cursor={promiseCursor}", "cursor"),
+            (self.searchSchedules, "?id=a%00", "id"),
+            (self.searchSchedules, "?tags[k]=a%00", "tags"),
+            (self.searchSchedules,
+             "?cursor=" + forgedCursor(kind="schedules", id="a\0", tags={}, limit=1,
+                                       sortId=1), "cursor"),
+            (self.searchSchedules,
+             "?cursor=" + forgedCursor(kind="schedules", id="*", tags={"\0": "v"},
+                                       limit=1, sortId=1), "cursor"),
             (self.search, f"?cursor={scheduleCursor}", "cursor"),
         ]:
             response = await search(api, query)

@@ -257,12 +257,18 @@ def _parseQueryArgs(problems, args):
     pattern = _single(args, "id", "*")
     if pattern == "":
         problems.add("id", "must not be empty")
+    elif not _isText(pattern):
+        problems.add("id", "must be valid Unicode text without NUL")
     tags = {}
     for name, values in args.items():
         if name == "tags":
             problems.add("tags", "must be given as tags[key]=value")
         elif name.startswith("tags[") and name.endswith("]"):
-            tags[name[len("tags[") : -1]] = values[-1]
+            key, value = name[len("tags[") : -1], values[-1]
+            if _isText(key) and _isText(value):
+                tags[key] = value
+            else:
+                problems.add("tags", "must hold valid Unicode text without NUL")
     limit = MAX_SEARCH_LIMIT
     limitText = _single(args, "limit", None)
     if limitText is not None:
@@ -350,8 +356,12 @@ def _decodeClaims(cursor, kind):
         claims.get("kind") == kind
         and isinstance(pattern, str)
         and pattern != ""
+        and _isText(pattern)
         and isinstance(tags, dict)
-        and all(isinstance(v, str) for v in tags.values())
+        and all(
+            isinstance(v, str) and _isText(k) and _isText(v)
+            for k, v in tags.items()
+        )
         and _isInteger(limit)
         and 1 <= limit <= MAX_SEARCH_LIMIT
         and _isInteger(claims.get("sortId"))
