@@ -211,6 +211,7 @@ CASES = [
     ("read id with doubled and trailing slashes", [create("a//b/")], read("a//b/"),
      200, None, {"id": "a//b/"}),
     ("read id that is a slash", [create("/")], read("/"), 200, None, {"id": "/"}),
+    ("read id with NUL", [], read("a%00"), 400, 4000, None),
 
     # PATCH /promises/{id}
     ("complete missing", [], complete("nope", "RESOLVED"), 404, 4040, None),
@@ -224,6 +225,7 @@ CASES = [
      {"state": "RESOLVED"}),
     ("complete id with a leading slash", [create("/a")], complete("/a", "RESOLVED"),
      201, None, {"id": "/a", "state": "RESOLVED"}),
+    ("complete id with NUL", [], complete("a%00", "RESOLVED"), 400, 4000, None),
     ("complete overdue", [create("p"), at(LATER)], complete("p", "RESOLVED"), 200, None,
      {"state": "REJECTED_TIMEDOUT", "completedOn": LATER}),
     ("complete overdue, strict", [create("p"), at(LATER)],
@@ -525,6 +527,7 @@ CASES = [
      readSchedule("a%20b%3F%23%25"), 200, None, {"id": "a b?#%"}),
     ("read schedule with a leading slash", [createSchedule("/s")],
      readSchedule("/s"), 200, None, {"id": "/s"}),
+    ("read schedule id with NUL", [], readSchedule("a%00"), 400, 4000, None),
 
     # DELETE /schedules/{id}
     ("delete schedule", [createSchedule("s")], deleteSchedule("s"), 204, None, None),
@@ -537,6 +540,7 @@ CASES = [
      deleteSchedule("a/b"), 204, None, None),
     ("delete schedule with a leading slash", [createSchedule("/s")],
      deleteSchedule("/s"), 204, None, None),
+    ("delete schedule id with NUL", [], deleteSchedule("a%00"), 400, 4000, None),
     ("delete schedule with slashes leaves its prefix",
      [createSchedule("a/b"), createSchedule("a"), deleteSchedule("a/b")],
      readSchedule("a"), 200, None, {"id": "a"}),

@@ -205,6 +205,19 @@ def parseCreatePromise(body, headers):
     )
 
 
+def parsePathId(value):
+    """
+    Check an id taken from a request path: like an id in a body, it must be
+    text every store can keep (PostgreSQL refuses NUL).
+
+    @return: C{value}.
+    @raise ValidationError: it is not.
+    """
+    if not _isText(value):
+        raise ValidationError([("id", "must be valid Unicode text without NUL")])
+    return value
+
+
 def parseState(text):
     """
     Parse a completion state, case-insensitively.
@@ -228,6 +241,8 @@ def parseCompletePromise(promiseId, body, headers):
     @raise ValidationError: one detail per bad field.
     """
     problems = _Problems()
+    if not _isText(promiseId):
+        problems.add("id", "must be valid Unicode text without NUL")
     rawState = body.get("state")
     state = parseState(rawState)
     if rawState is None:

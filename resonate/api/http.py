@@ -171,6 +171,7 @@ class HTTPAPI:
         """
         C{GET /promises/{id...}}: 200 or 404.
         """
+        promiseId = codec.parsePathId(promiseId)
         decision = await self._operations.readPromise(promiseId)
         return _decisionAnswer(decision, codec.renderPromise)
 
@@ -224,6 +225,7 @@ class HTTPAPI:
         """
         C{GET /schedules/{id...}}: 200 or 404.
         """
+        scheduleId = codec.parsePathId(scheduleId)
         schedule = await self._operations.readSchedule(scheduleId)
         if schedule is None:
             raise ResonateError(Status.SCHEDULE_NOT_FOUND)
@@ -235,6 +237,7 @@ class HTTPAPI:
         """
         C{DELETE /schedules/{id...}}: 204 deleted, 404 not found.
         """
+        scheduleId = codec.parsePathId(scheduleId)
         if not await self._operations.deleteSchedule(scheduleId):
             raise ResonateError(Status.SCHEDULE_NOT_FOUND)
         return Status.NO_CONTENT, None
