@@ -211,6 +211,8 @@ CASES = [
     ("read id with doubled and trailing slashes", [create("a//b/")], read("a//b/"),
      200, None, {"id": "a//b/"}),
     ("read id that is a slash", [create("/")], read("/"), 200, None, {"id": "/"}),
+    ("read id with line breaks", [create("a\nb\r\n")], read("a%0Ab%0D%0A"), 200, None,
+     {"id": "a\nb\r\n"}),
     ("read id with NUL", [], read("a%00"), 400, 4000, None),
 
     # PATCH /promises/{id}
@@ -527,6 +529,8 @@ CASES = [
      readSchedule("a%20b%3F%23%25"), 200, None, {"id": "a b?#%"}),
     ("read schedule with a leading slash", [createSchedule("/s")],
      readSchedule("/s"), 200, None, {"id": "/s"}),
+    ("read schedule id with a line break", [createSchedule("a\nb")],
+     readSchedule("a%0Ab"), 200, None, {"id": "a\nb"}),
     ("read schedule id with NUL", [], readSchedule("a%00"), 400, 4000, None),
 
     # DELETE /schedules/{id}

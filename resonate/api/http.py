@@ -108,12 +108,13 @@ def _queryArgs(request):
 
 class _IdConverter(PathConverter):
     """
-    The rest of the path as one id, every slash kept: werkzeug's C{path}
-    refuses a leading slash, so an id such as C{/a} could be created but
-    never read (C{GET /promises//a}).
+    The rest of the path as one id, every slash and line break kept:
+    werkzeug's C{path} refuses a leading slash and a line break, so ids
+    such as C{/a}, or C{a} and C{b} on two lines, could be created but
+    never read (C{GET /promises//a}, C{GET /promises/a%0Ab}).
     """
 
-    regex = ".+"
+    regex = "(?s:.+)"
     part_isolating = False
 
 
