@@ -8,6 +8,7 @@ L{resonate.api.operations.Operations} it calls; no state is global.
 
 import json
 import uuid
+from importlib import resources
 from urllib.parse import unquote_to_bytes as unquote
 
 from klein import Klein
@@ -132,6 +133,9 @@ class HTTPAPI:
         @param operations: the L{resonate.api.operations.Operations} to call.
         """
         self._operations = operations
+        self._openAPI = (
+            resources.files("resonate.api").joinpath("openapi.yml").read_bytes()
+        )
 
     def resource(self):
         """
@@ -311,6 +315,14 @@ class HTTPAPI:
         if status.isError:
             raise ResonateError(status)
         return status, _NULL
+
+    @app.route("/openapi.yml", methods=["GET"])
+    def openAPI(self, request):
+        """
+        C{GET /openapi.yml}: the OpenAPI 3 description of this API.
+        """
+        request.setHeader(b"content-type", b"application/yaml")
+        return self._openAPI
 
     @app.handle_errors(HTTPException)
     def routingError(self, request, failure):
