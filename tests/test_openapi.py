@@ -19,6 +19,7 @@ from twisted.trial import unittest
 from twisted.web.client import HTTPConnectionPool
 
 from resonate.api.http import HTTPAPI
+from tests import test_postgres_processes as postgres
 from tests.apitools import LiveAPI
 from tests.processtools import (
     runProcess,
@@ -136,21 +137,27 @@ class OpenAPIDocumentTests(unittest.TestCase):
         self.assertEqual(body, loadDocument()[0])
 
 
-class ConformanceTests(unittest.TestCase):
+class ConformanceTestsMixin:
     """
-    A real server answers as the document it serves declares.
+    A real server answers as the document it serves declares, over the
+    store C{storeFlags} names.
     """
+
+    def storeFlags(self):
+        """
+        @return: the C{twist resonate} flags that choose the store.
+        """
+        raise NotImplementedError()
 
     async def test_schemathesis(self):
         """
         schemathesis generates requests, valid and invalid, for every
-        operation of the document a real C{twist resonate} (SQLite) serves,
-        from its examples, boundary values, random data and sequences that
-        follow the document's links: no answer is a 5xx, and every answer has
-        a declared status, content type and headers and a body that matches
-        its schema.
+        operation of the document a real C{twist resonate} serves, from its
+        examples, boundary values, random data and sequences that follow the
+        document's links: no answer is a 5xx, and every answer has a declared
+        status, content type and headers and a body that matches its schema.
         """
-        server = await startResonate(self, *sqliteFlags(self.mktemp()))
+        server = await startResonate(self, *self.storeFlags())
         workdir = os.path.abspath(self.mktemp())
         os.makedirs(workdir)
         report = os.path.join(workdir, "report.json")
@@ -189,3 +196,25 @@ class ConformanceTests(unittest.TestCase):
         self.assertEqual(
             (operations["skipped"], operations["errored"]), (0, 0), run.output
         )
+
+
+class SQLiteConformanceTests(ConformanceTestsMixin, unittest.TestCase):
+    """
+    The conformance run over an SQLite file.
+    """
+
+    def storeFlags(self):
+        return sqliteFlags(self.mktemp())
+
+
+class PostgresConformanceTests(ConformanceTestsMixin, unittest.TestCase):
+    """
+    The conformance run over a scratch PostgreSQL database (it refuses what
+    SQLite lets through, such as NUL in text).
+    """
+
+    if not postgres.DSN:
+        skip = "set RESONATE_TEST_POSTGRES_DSN to run the PostgreSQL run"
+
+    def storeFlags(self):
+        return postgres.scratchDatabase(self)[2]
