@@ -277,7 +277,8 @@ class GRPCDriver:
             if kw.get("strict") is not None:
                 headers["strict"] = str(kw["strict"]).lower()
             body = {k: v for k, v in kw.items() if k not in ("ikey", "strict")}
-            return self._completePromise(promiseId, body, headers)
+            # The HTTP driver sends the id in the path, percent-decoded there.
+            return self._completePromise(_pathId("/" + promiseId, "/"), body, headers)
         if kind == "read":
             return self._route("get", "/promises/" + step[1], None, None)
         if kind == "raw":

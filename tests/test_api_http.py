@@ -28,6 +28,14 @@ from tests.apicases import (
 from tests.apitools import NOW, LiveAPI
 
 
+def forgedCursor(**claims):
+    """
+    A cursor that carries C{claims}, as a client could make one.
+    """
+    raw = json.dumps(claims).encode("utf-8")
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
 class HTTPAPITestsMixin(APICasesMixin):
     """
     The case table and the search, envelope and limit tests, against the
@@ -253,6 +261,14 @@ class HTTPAPITestsMixin(APICasesMixin):
             ("?tags=x", "tags"),
             ("?cursor=garbage", "cursor"),
             ("?cursor=eyJpZCI6MX0", "cursor"),
+            # No store can match NUL (PostgreSQL refuses it).
+            ("?id=a%00", "id"),
+            ("?tags[k]=a%00", "tags"),
+            ("?tags[k%00]=v", "tags"),
+            ("?cursor=" + forgedCursor(kind="promises", id="a\0", states=["PENDING"],
+                                       tags={}, limit=1, sortId=1), "cursor"),
+            ("?cursor=" + forgedCursor(kind="promises", id="*", states=["PENDING"],
+                                       tags={"k": "\0"}, limit=1, sortId=1), "cursor"),
         ]:
             response = await self.search(api, query)
             self.assertEqual(response.code, 400, query)
@@ -486,6 +502,14 @@ class HTTPAPITestsMixin(APICasesMixin):
             (self.searchSchedules, "?cursor=garbage", "cursor"),
             (self.searchSchedules, "?cursor=eyJpZCI6MX0", "cursor"),
             (self.searchSchedules, f"?cursor={promiseCursor}", "cursor"),
+            (self.searchSchedules, "?id=a%00", "id"),
+            (self.searchSchedules, "?tags[k]=a%00", "tags"),
+            (self.searchSchedules,
+             "?cursor=" + forgedCursor(kind="schedules", id="a\0", tags={}, limit=1,
+                                       sortId=1), "cursor"),
+            (self.searchSchedules,
+             "?cursor=" + forgedCursor(kind="schedules", id="*", tags={"\0": "v"},
+                                       limit=1, sortId=1), "cursor"),
             (self.search, f"?cursor={scheduleCursor}", "cursor"),
         ]:
             response = await search(api, query)

@@ -208,6 +208,19 @@ def parseCreatePromise(body, headers):
     )
 
 
+def parsePathId(value):
+    """
+    Check an id taken from a request path: like an id in a body, it must be
+    text every store can keep (PostgreSQL refuses NUL).
+
+    @return: C{value}.
+    @raise ValidationError: it is not.
+    """
+    if not _isText(value):
+        raise ValidationError([("id", "must be valid Unicode text without NUL")])
+    return value
+
+
 def parseState(text):
     """
     Parse a completion state, case-insensitively.
@@ -231,6 +244,8 @@ def parseCompletePromise(promiseId, body, headers):
     @raise ValidationError: one detail per bad field.
     """
     problems = _Problems()
+    if not _isText(promiseId):
+        problems.add("id", "must be valid Unicode text without NUL")
     rawState = body.get("state")
     state = parseState(rawState)
     if rawState is None:
@@ -260,12 +275,18 @@ def _parseQueryArgs(problems, args):
     pattern = _single(args, "id", "*")
     if pattern == "":
         problems.add("id", "must not be empty")
+    elif not _isText(pattern):
+        problems.add("id", "must be valid Unicode text without NUL")
     tags = {}
     for name, values in args.items():
         if name == "tags":
             problems.add("tags", "must be given as tags[key]=value")
         elif name.startswith("tags[") and name.endswith("]"):
-            tags[name[len("tags[") : -1]] = values[-1]
+            key, value = name[len("tags[") : -1], values[-1]
+            if _isText(key) and _isText(value):
+                tags[key] = value
+            else:
+                problems.add("tags", "must hold valid Unicode text without NUL")
     limit = MAX_SEARCH_LIMIT
     limitText = _single(args, "limit", None)
     if limitText is not None:
@@ -353,8 +374,12 @@ def _decodeClaims(cursor, kind):
         claims.get("kind") == kind
         and isinstance(pattern, str)
         and pattern != ""
+        and _isText(pattern)
         and isinstance(tags, dict)
-        and all(isinstance(v, str) for v in tags.values())
+        and all(
+            isinstance(v, str) and _isText(k) and _isText(v)
+            for k, v in tags.items()
+        )
         and _isInteger(limit)
         and 1 <= limit <= MAX_SEARCH_LIMIT
         and _isInteger(claims.get("sortId"))

@@ -270,7 +270,8 @@ class _Promises(promise_pb2_grpc.PromisesServicer):
 
     def ReadPromise(self, request, context):
         def handle():
-            decision = self._api.run(self._api.operations.readPromise, request.id)
+            promiseId = codec.parsePathId(request.id)
+            decision = self._api.run(self._api.operations.readPromise, promiseId)
             _decided(decision)
             return Status.OK, promise_pb2.ReadPromiseResponse(
                 promise=_renderPromise(decision.promise)
@@ -322,7 +323,9 @@ class _Promises(promise_pb2_grpc.PromisesServicer):
             if not request.id:
                 raise ValidationError([("id", "is required")])
             complete = codec.parseCompletePromise(
-                request.id, body, _headers(request.idempotencyKey, request.strict)
+                codec.parsePathId(request.id),
+                body,
+                _headers(request.idempotencyKey, request.strict),
             )
             decision = self._api.run(self._api.operations.completePromise, complete)
             status = _decided(decision)
@@ -380,7 +383,8 @@ class _Schedules(schedule_pb2_grpc.SchedulesServicer):
 
     def ReadSchedule(self, request, context):
         def handle():
-            schedule = self._api.run(self._api.operations.readSchedule, request.id)
+            scheduleId = codec.parsePathId(request.id)
+            schedule = self._api.run(self._api.operations.readSchedule, scheduleId)
             if schedule is None:
                 raise ResonateError(Status.SCHEDULE_NOT_FOUND)
             return Status.OK, schedule_pb2.ReadScheduleResponse(
@@ -409,7 +413,8 @@ class _Schedules(schedule_pb2_grpc.SchedulesServicer):
 
     def DeleteSchedule(self, request, context):
         def handle():
-            if not self._api.run(self._api.operations.deleteSchedule, request.id):
+            scheduleId = codec.parsePathId(request.id)
+            if not self._api.run(self._api.operations.deleteSchedule, scheduleId):
                 raise ResonateError(Status.SCHEDULE_NOT_FOUND)
             return Status.NO_CONTENT, schedule_pb2.DeleteScheduleResponse()
 

@@ -8,6 +8,7 @@ L{resonate.api.operations.Operations} it calls; no state is global.
 
 import json
 import uuid
+from importlib import resources
 from urllib.parse import unquote_to_bytes as unquote
 
 from klein import Klein
@@ -17,6 +18,7 @@ from twisted.web import server
 from twisted.web.http import HTTPChannel
 from twisted.web.resource import Resource
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.routing import PathConverter
 
 from resonate.api import codec
 from resonate.api.auth import CHALLENGE
@@ -122,12 +124,25 @@ def _queryArgs(request):
         raise ValidationError([("query", "must be UTF-8")])
 
 
+class _IdConverter(PathConverter):
+    """
+    The rest of the path as one id, every slash and line break kept:
+    werkzeug's C{path} refuses a leading slash and a line break, so ids
+    such as C{/a}, or C{a} and C{b} on two lines, could be created but
+    never read (C{GET /promises//a}, C{GET /promises/a%0Ab}).
+    """
+
+    regex = "(?s:.+)"
+    part_isolating = False
+
+
 class HTTPAPI:
     """
     The v0.5 HTTP API.
     """
 
     app = Klein()
+    app.url_map.converters["id"] = _IdConverter
     _log = Logger()
 
     def __init__(self, operations, metrics=None):
@@ -138,6 +153,9 @@ class HTTPAPI:
         """
         self._operations = operations
         self._metrics = metrics if metrics is not None else Metrics()
+        self._openAPI = (
+            resources.files("resonate.api").joinpath("openapi.yml").read_bytes()
+        )
 
     def resource(self):
         """
@@ -172,16 +190,17 @@ class HTTPAPI:
         page = await self._operations.searchPromises(query)
         return Status.OK, codec.renderSearchPage(page)
 
-    @app.route("/promises/<path:promiseId>", methods=["GET"])
+    @app.route("/promises/<id:promiseId>", methods=["GET"])
     @_endpoint
     async def readPromise(self, request, promiseId):
         """
         C{GET /promises/{id...}}: 200 or 404.
         """
+        promiseId = codec.parsePathId(promiseId)
         decision = await self._operations.readPromise(promiseId)
         return _decisionAnswer(decision, codec.renderPromise)
 
-    @app.route("/promises/<path:promiseId>", methods=["PATCH"])
+    @app.route("/promises/<id:promiseId>", methods=["PATCH"])
     @_endpoint
     async def completePromise(self, request, promiseId):
         """
@@ -225,23 +244,25 @@ class HTTPAPI:
         page = await self._operations.searchSchedules(query)
         return Status.OK, codec.renderSchedulePage(page)
 
-    @app.route("/schedules/<path:scheduleId>", methods=["GET"])
+    @app.route("/schedules/<id:scheduleId>", methods=["GET"])
     @_endpoint
     async def readSchedule(self, request, scheduleId):
         """
         C{GET /schedules/{id...}}: 200 or 404.
         """
+        scheduleId = codec.parsePathId(scheduleId)
         schedule = await self._operations.readSchedule(scheduleId)
         if schedule is None:
             raise ResonateError(Status.SCHEDULE_NOT_FOUND)
         return Status.OK, codec.renderSchedule(schedule)
 
-    @app.route("/schedules/<path:scheduleId>", methods=["DELETE"])
+    @app.route("/schedules/<id:scheduleId>", methods=["DELETE"])
     @_endpoint
     async def deleteSchedule(self, request, scheduleId):
         """
         C{DELETE /schedules/{id...}}: 204 deleted, 404 not found.
         """
+        scheduleId = codec.parsePathId(scheduleId)
         if not await self._operations.deleteSchedule(scheduleId):
             raise ResonateError(Status.SCHEDULE_NOT_FOUND)
         return Status.NO_CONTENT, None
@@ -348,6 +369,14 @@ class HTTPAPI:
             request.setResponseCode(503)
             return _errorBody(ResonateError(Status.STORE_FAILURE))
         return _HEALTHY
+
+    @app.route("/openapi.yml", methods=["GET"])
+    def openAPI(self, request):
+        """
+        C{GET /openapi.yml}: the OpenAPI 3 description of this API.
+        """
+        request.setHeader(b"content-type", b"application/yaml")
+        return self._openAPI
 
     @app.handle_errors(HTTPException)
     def routingError(self, request, failure):
