@@ -3,11 +3,13 @@
 The seeded generator: random steps over a small id space.
 
 Every choice comes from one C{random.Random}, so a seed names one run.  The
-generator looks at what the model knows (deadlines to jump the clock to,
-promise ids schedules made) and at the task offers the runner saw, so that
-requests often land on the interesting edges: exactly at a timeout, with
-the idempotency key a promise was made with, with the counter a task was
-offered with.
+generator reads what the model knows (deadlines to jump the clock to, the
+ids those deadlines belong to, promise ids schedules made, tasks whose
+claim window or lease is open and the counters they may have), so that
+requests often land on the interesting edges: just before, at and just
+after a timeout, with the idempotency key a promise was made with, with
+the counter a task was offered with.  Ids move on to a new generation now
+and then, so there are always new promises to create and complete.
 """
 
 import base64

@@ -74,6 +74,8 @@ class Result:
 
     @ivar lines: the log, one line per step (the same for the same options).
     @ivar failure: L{None}, or what went wrong and at which step.
+    @ivar uncertainty: the most states the model ever had to keep open for
+        one id (store failures leave it unsure what happened).
     """
 
     options: RunOptions
@@ -95,7 +97,8 @@ class Result:
         counts = (
             f"seed={o.seed} steps={o.steps} store={o.store} "
             f"fault-rate={o.faultRate}: {len(self.lines)} steps, "
-            f"{self.requests} requests, {self.faults} faults injected"
+            f"{self.requests} requests, {self.faults} faults injected, "
+            f"at most {self.uncertainty} possible states per id"
         )
         if self.ok:
             return f"dst: PASS {counts}"
