@@ -156,6 +156,20 @@ class HTTPAPITestsMixin(APICasesMixin):
         self.assertEqual(read.body["param"], {"headers": headers, "data": data})
         self.assertEqual(read.body["value"], {"headers": headers, "data": data})
 
+    async def test_emptyData(self):
+        """
+        Empty data and empty headers are omitted on output, as the contract
+        says (Go's omitempty): a value sent as C{{"data": ""}} comes back
+        as C{{}}, also when read back from the store.
+        """
+        api = await self.startAPI()
+        created = await api.create("p", param={"data": "", "headers": {}})
+        self.assertEqual(created.body["param"], {})
+        done = await api.complete("p", "RESOLVED", value={"data": ""})
+        self.assertEqual(done.body["value"], {})
+        read = await api.request("GET", "/promises/p")
+        self.assertEqual((read.body["param"], read.body["value"]), ({}, {}))
+
     async def search(self, api, query):
         return await api.request("GET", "/promises" + query)
 

@@ -473,7 +473,9 @@ def renderValue(value):
     rendered = {}
     if value.headers:
         rendered["headers"] = value.headers
-    if value.data is not None:
+    # Empty data is omitted too, as v0.5 (Go's omitempty) does: {"data": ""}
+    # comes back as {}.
+    if value.data:
         rendered["data"] = base64.b64encode(value.data).decode("ascii")
     return rendered
 

@@ -1,0 +1,11 @@
+# -*- test-case-name: tests.test_dst -*-
+"""
+Deterministic simulation testing: a seeded generator of requests, driven
+through the real API and a real store with simulated time and injected
+store faults, every answer checked by a model written from the contract.
+
+Run it with C{python -m resonate.testing.dst --seed N --steps M --store
+memory|sqlite|postgres}; see L{resonate.testing.dst.runner}.
+"""
+
+__all__ = ["generator", "model", "faults", "runner", "wire", "stores", "requests"]
