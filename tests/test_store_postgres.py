@@ -675,6 +675,7 @@ class FaultTests(PostgresTestsMixin, unittest.TestCase):
         blocker.rollback()
         # On a loaded machine a statement may still miss the short
         # txTimeout now and then; serving on means a retry succeeds.
+        decision = None
         for attempt in range(10):
             try:
                 decision = await store.completePromise(
@@ -683,6 +684,7 @@ class FaultTests(PostgresTestsMixin, unittest.TestCase):
             except StoreFailure:
                 continue
             break
+        self.assertIsNotNone(decision, "the store never served again")
         self.assertEqual(decision.status, Status.CREATED)
 
     async def test_queueFull(self):
