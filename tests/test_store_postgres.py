@@ -674,7 +674,9 @@ class FaultTests(PostgresTestsMixin, unittest.TestCase):
         self.assertLess(took, 1.0)
         blocker.rollback()
         # On a loaded machine a statement may still miss the short
-        # txTimeout now and then; serving on means a retry succeeds.
+        # txTimeout now and then (and may have committed all the same: a
+        # 5002 leaves the outcome unknown); serving on means a retry is
+        # answered and the promise ends resolved.
         decision = None
         for attempt in range(10):
             try:
@@ -685,7 +687,12 @@ class FaultTests(PostgresTestsMixin, unittest.TestCase):
                 continue
             break
         self.assertIsNotNone(decision, "the store never served again")
-        self.assertEqual(decision.status, Status.CREATED)
+        expected = {Status.CREATED}
+        if attempt:
+            expected.add(Status.PROMISE_ALREADY_RESOLVED)
+        self.assertIn(decision.status, expected)
+        read = await store.readPromise("p", NOW)
+        self.assertIs(read.promise.state, State.RESOLVED)
 
     async def test_queueFull(self):
         """
