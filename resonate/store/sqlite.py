@@ -15,7 +15,7 @@ Threads, because sqlite3 blocks and the reactor must not::
         batch, after COMMIT
     reactor thread --submit--> queue --> reader threads (a connection
         each): whatever reads are queued, in one read-only transaction,
-        results delivered with one callFromThread per batch; a script that
+        each result posted to an outbox the reactor drains; a script that
         needs to write is handed to the writer and run again there
 
 Nothing SQLite runs on the reactor thread, except opening and migrating the
@@ -882,15 +882,18 @@ class _GroupCommitWriter:
 class _ReaderPool:
     """
     The reader threads.  Each owns a read-only connection; it takes every
-    read queued (up to C{batchSize}), runs them in one read transaction and
-    hands all their outcomes to the reactor thread in one call.
+    read queued (up to C{batchSize}) and runs them in one read transaction.
+    Each outcome goes to the reactor thread as soon as it is known, but
+    through one outbox: a wake-up of the reactor is scheduled only when the
+    outbox was empty, and it delivers everything posted by then.
 
-    Batching is what makes reads cheap: per read there is no thread-pool
-    bookkeeping, no wake-up of the reactor of its own, and two fewer SQLite
-    calls (each of which gives up the GIL and must win it back from the
-    busy reactor thread).  One snapshot serves the batch: it is taken after
-    every read in it was submitted, so each sees every write acknowledged
-    before it was asked.
+    This is what makes reads cheap: per read there is no thread-pool
+    bookkeeping, rarely a wake-up of the reactor of its own, and two fewer
+    SQLite calls (each of which gives up the GIL and must win it back from
+    the busy reactor thread); and the reactor answers the first reads of a
+    batch while the reader runs the rest.  One snapshot serves the batch:
+    it is taken after every read in it was submitted, so each sees every
+    write acknowledged before it was asked.
 
     @ivar threads: the reader threads.
     """
@@ -898,7 +901,7 @@ class _ReaderPool:
     def __init__(self, count, connect, reactor, batchSize, deliver):
         """
         @param connect: makes a read-only connection (in the thread).
-        @param deliver: called on the reactor thread with a batch's list of
+        @param deliver: called on the reactor thread with a list of
             C{(deferred, result or Failure)}.
         """
         self._connect = connect
@@ -906,6 +909,8 @@ class _ReaderPool:
         self._batchSize = batchSize
         self._deliver = deliver
         self._queue = queue.SimpleQueue()
+        self._outbox = []
+        self._outboxLock = threading.Lock()
         self.threads = [
             threading.Thread(
                 target=self._run, name=f"resonate-sqlite-reader-{i}", daemon=True
@@ -951,13 +956,10 @@ class _ReaderPool:
                     except Exception:
                         failure = Failure()
                         failure.cleanFailure()
-                        self._reactor.callFromThread(
-                            self._deliver, [(d, failure) for _, _, d in batch]
-                        )
+                        for _, _, d in batch:
+                            self._post(d, failure)
                         continue
-                self._reactor.callFromThread(
-                    self._deliver, self._runBatch(connection, batch)
-                )
+                self._runBatch(connection, batch)
         finally:
             if connection is not None:
                 connection.close()
@@ -983,13 +985,30 @@ class _ReaderPool:
             batch.append(item)
         return batch, False
 
+    def _post(self, d, result):
+        """
+        In a reader thread: hand an outcome to the reactor thread, waking it
+        only if nothing was waiting to be delivered.
+        """
+        with self._outboxLock:
+            self._outbox.append((d, result))
+            if len(self._outbox) > 1:
+                return
+        self._reactor.callFromThread(self._drain)
+
+    def _drain(self):
+        """
+        On the reactor thread: deliver everything posted so far.
+        """
+        with self._outboxLock:
+            outcomes, self._outbox = self._outbox, []
+        self._deliver(outcomes)
+
     def _runBatch(self, connection, batch):
         """
-        Run a batch of reads in one read transaction.
-
-        @return: the list of C{(deferred, result or Failure)}.
+        Run a batch of reads in one read transaction, posting each outcome
+        as soon as it is known.
         """
-        outcomes = []
         rows = _ReadOnlyPromiseRows(connection)
         for script, args, d in batch:
             try:
@@ -999,7 +1018,7 @@ class _ReaderPool:
             except BaseException:
                 result = Failure()
                 result.cleanFailure()
-            outcomes.append((d, result))
+            self._post(d, result)
         try:
             if connection.in_transaction:
                 connection.execute("COMMIT")
@@ -1010,7 +1029,6 @@ class _ReaderPool:
                 connection.execute("ROLLBACK")
             except sqlite3.Error:
                 pass
-        return outcomes
 
 
 @implementer(IStore, IGroupCommitStore)
