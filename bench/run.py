@@ -267,6 +267,8 @@ def main(argv=None):
                        "rssPeakMB": rss, "store": args.store}, f, indent=2)
     failed = [name for name in WORKLOADS if sum(results[name]["errors"].values())]
     if failed:
+        warnings = [line for line in server.lines if "warn" in line or "error" in line]
+        print("".join(warnings[-10:]), file=sys.stderr, end="")
         print(f"errors in: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
