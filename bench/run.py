@@ -39,10 +39,10 @@ class Server:
     would stall it), with the addresses it logs.
     """
 
-    def __init__(self, args, env=None):
+    def __init__(self, args, env=None, cwd=ROOT):
         self.process = subprocess.Popen(
             args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            cwd=ROOT, env=env,
+            cwd=cwd, env=env,
         )
         self.lines = []
         self._found = {}
@@ -120,21 +120,25 @@ def runWorkloads(url, args):
     searches, the mix.
     """
     results = {}
-    wrk(url, "create", "warm", 1, args.connections, max(1, args.duration // 5), args.threads)
-    results["create"] = wrk(url, "create", "c", 1, args.connections, args.duration, args.threads)
+    duration = args.duration
+    # Each completion takes the next created id: complete for a third of
+    # the time creates ran (completions are at most about twice as fast),
+    # so they never run out.
+    completing = max(1, duration // 3)
+    creating = max(duration, 3 * completing)
+    wrk(url, "create", "warm", 1, args.connections, max(1, duration // 5), args.threads)
+    results["create"] = wrk(url, "create", "c", 1, args.connections, creating, args.threads)
     # The last requests of a phase may be cut off unanswered: leave a
     # margin below the count that was answered.
     created = results["create"]["requests"] // args.threads - 2 * args.connections
     pool = max(1, min(1000, created))
-    results["get"] = wrk(url, "get", "c", pool, args.connections, args.duration, args.threads)
-    # Each completion takes the next created id: stop well before they run
-    # out (completions are at most about twice as fast as creates).
+    results["get"] = wrk(url, "get", "c", pool, args.connections, duration, args.threads)
     results["complete"] = wrk(
-        url, "complete", "c", 1, args.connections, max(1, args.duration // 3), args.threads
+        url, "complete", "c", 1, args.connections, completing, args.threads
     )
-    results["search"] = wrk(url, "search", "c", pool, args.connections, args.duration, args.threads)
+    results["search"] = wrk(url, "search", "c", pool, args.connections, duration, args.threads)
     results["mixed"] = wrk(
-        url, "mixed", "m", 4 * args.connections, args.connections, args.duration, args.threads
+        url, "mixed", "m", 4 * args.connections, args.connections, duration, args.threads
     )
     return results
 
@@ -197,12 +201,16 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--no-grpc", action="store_true", help="skip gRPC creates")
     parser.add_argument("--smoke", action="store_true",
-                        help="4 connections, 3 s per workload: a check that it runs")
+                        help="4 connections, 1 s per workload (3 s of creates): "
+                        "a check that it runs")
     parser.add_argument("--json", help="also write the raw results to this file")
+    parser.add_argument("--src", help="run the server from this checkout (to compare "
+                        "two builds in one session; `python -m` puts its directory "
+                        "first on sys.path)")
     parser.add_argument("server_flags", nargs="*", help="extra twist resonate flags (after --)")
     args = parser.parse_args(argv)
     if args.smoke:
-        args.connections, args.duration = 4, 3
+        args.connections, args.duration = 4, 1
     if shutil.which("wrk") is None:
         raise SystemExit("error: wrk is not installed (Debian: apt-get install wrk)")
 
@@ -222,10 +230,14 @@ def main(argv=None):
     else:
         storeFlags = ["--aio-store", "sqlite",
                       "--aio-store-sqlite-path", os.path.join(scratch, "bench.db")]
+    env = None
+    if args.src:
+        env = dict(os.environ, PYTHONPATH=os.path.abspath(args.src))
     server = Server(
         [sys.executable, "-m", "twisted", "--log-format=text", "resonate",
          "--api-http-addr", "127.0.0.1:0", "--api-grpc-addr", "127.0.0.1:0",
-         "--metrics-port", "0", "--api-size", "1000", *storeFlags, *args.server_flags]
+         "--metrics-port", "0", "--api-size", "1000", *storeFlags, *args.server_flags],
+        env=env, cwd=os.path.abspath(args.src) if args.src else ROOT,
     )
     grpcResult = None
     try:
@@ -254,6 +266,8 @@ def main(argv=None):
                        "rssPeakMB": rss, "store": args.store}, f, indent=2)
     failed = [name for name in WORKLOADS if sum(results[name]["errors"].values())]
     if failed:
+        warnings = [line for line in server.lines if "warn" in line or "error" in line]
+        print("".join(warnings[-10:]), file=sys.stderr, end="")
         print(f"errors in: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0

@@ -799,7 +799,8 @@ KEYS = (
     Key(f"{_S}.config.sqlite.path", "aio-store-sqlite-path",
         StrKind(nonEmpty=True), "resonate.db", "SQLite database file"),
     Key(f"{_S}.config.sqlite.txTimeout", "aio-store-sqlite-tx-timeout",
-        _TIMEOUT, "250ms", "SQLite transaction timeout"),
+        _TIMEOUT, "10s", "SQLite transaction timeout (how long a request may "
+        "wait for the writer and the database lock)"),
     Key(f"{_S}.config.sqlite.synchronous", "aio-store-sqlite-synchronous",
         EnumKind(("off", "normal", "full", "extra")), "full",
         "SQLite synchronous mode; full syncs every commit before it is "
@@ -819,7 +820,8 @@ KEYS = (
     Key(f"{_S}.config.postgres.query", "aio-store-postgres-query", MapKind(),
         {}, "extra connection parameters, e.g. sslmode=disable"),
     Key(f"{_S}.config.postgres.txTimeout", "aio-store-postgres-tx-timeout",
-        _TIMEOUT, "250ms", "PostgreSQL transaction timeout"),
+        _TIMEOUT, "10s", "PostgreSQL transaction timeout (waiting for a "
+        "connection included)"),
     Key(f"{_S}.config.postgres.reset", "aio-store-postgres-reset", BoolKind(),
         False, "delete every PostgreSQL row at startup (tests only)"),
     Key(f"{_N}.subsystem.size", "aio-network-size", _SIZE, 100,
@@ -958,7 +960,7 @@ class Config:
 
         @return: a L{StoreConfig} whose C{options} are, for C{sqlite} and
             C{postgres}, the typed values of their keys by leaf name (e.g.
-            C{{"path": "resonate.db", "txTimeout": 0.25, "reset": False}}),
+            C{{"path": "resonate.db", "txTimeout": 10.0, "reset": False}}),
             and for any other kind a copy of the raw mapping under
             C{aio.subsystems.store.config.<kind>} in the file, or C{{}}.
         """

@@ -677,6 +677,28 @@ class HTTPAPITestsMixin(APICasesMixin):
         offered = await store.dispatchTasks(NOW + 1, 10, 10_000)
         self.assertEqual(sorted(t.id for t in offered), ["jobs/1", "jobs/2"])
 
+    async def test_formBodiesAreNotParsed(self):
+        """
+        A body is JSON whatever its Content-Type says: a form or a broken
+        multipart body is answered 400 with the envelope (Twisted's own form
+        parsing would drop the connection on the latter), and a form's
+        fields never become query arguments.
+        """
+        api = await self.startAPI()
+        for contentType, body in [
+            ("multipart/form-data; boundary=x", b"garbage"),
+            ("application/x-www-form-urlencoded", b"id=p&timeout=1"),
+        ]:
+            response = await api.request(
+                "POST", "/promises", raw=body, headers={"content-type": contentType}
+            )
+            self.assertEqual((response.code, response.errorCode), (400, 4000), contentType)
+        search = await api.request(
+            "GET", "/promises?limit=1", raw=b"id=nope",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        self.assertEqual(search.code, 200)
+
     async def test_bodyTooLarge(self):
         """
         A body over the limit answers 413 with the envelope, at once.

@@ -158,7 +158,7 @@ class KeyTableTests(unittest.SynchronousTestCase):
             "aio-store-workers": 1,
             "aio-store-batch-size": 100,
             "aio-store-sqlite-path": "resonate.db",
-            "aio-store-sqlite-tx-timeout": "250ms",
+            "aio-store-sqlite-tx-timeout": "10s",
             "aio-store-sqlite-synchronous": "full",
             "aio-store-sqlite-reset": False,
             "aio-store-postgres-host": "localhost",
@@ -167,7 +167,7 @@ class KeyTableTests(unittest.SynchronousTestCase):
             "aio-store-postgres-password": "",
             "aio-store-postgres-database": "resonate",
             "aio-store-postgres-query": {},
-            "aio-store-postgres-tx-timeout": "250ms",
+            "aio-store-postgres-tx-timeout": "10s",
             "aio-store-postgres-reset": False,
             "aio-network-size": 100,
             "aio-network-workers": 3,
@@ -206,7 +206,7 @@ class DefaultsTests(unittest.SynchronousTestCase):
         self.assertEqual(config.get("api.size"), 100)
         self.assertEqual(config.get("api.subsystems.http.timeout"), 10.0)
         self.assertEqual(
-            config.get("aio.subsystems.store.config.sqlite.txTimeout"), 0.25
+            config.get("aio.subsystems.store.config.sqlite.txTimeout"), 10.0
         )
         self.assertIs(config.get("aio.subsystems.store.config.sqlite.reset"), False)
         self.assertEqual(config.get("aio.subsystems.store.config.postgres.query"), {})
@@ -1159,7 +1159,7 @@ class StoreConfigTests(ConfigTestMixin, unittest.SynchronousTestCase):
                 batchSize=100,
                 options={
                     "path": "resonate.db",
-                    "txTimeout": 0.25,
+                    "txTimeout": 10.0,
                     "synchronous": "full",
                     "reset": False,
                 },
@@ -1352,7 +1352,7 @@ class OptionsTests(ConfigTestMixin, unittest.SynchronousTestCase):
             self.assertIsNone(default)
             self.assertIn(key.path, help)
         self.assertIn(
-            "default: 250ms",
+            "default: 10s",
             parameters[[p[0] for p in parameters].index("aio-store-sqlite-tx-timeout")][
                 3
             ],

@@ -97,6 +97,10 @@ class SQLiteStoreTestsMixin:
         if path is None:
             path = self.mktemp()
         options.setdefault("path", path)
+        # Generous: these tests are not about the deadline, and CI may share
+        # two cores with other work (0.25 s, the store's own default, was
+        # missed once by a read handed to the writer during close()).
+        options.setdefault("txTimeout", 5.0)
         return StoreConfig(
             kind="sqlite",
             size=size,

@@ -10,11 +10,13 @@ L{resonate.store.memory}, it is wrong.
 Threads, because sqlite3 blocks and the reactor must not::
 
     reactor thread --submit--> queue --> writer thread (the only write
-        connection): group commit, one SAVEPOINT per request, results
-        delivered with one callFromThread per batch, after COMMIT
-    reactor thread --deferToThreadPool--> reader threads (a connection
-        each): read-only transactions; a script that needs to write is
-        handed to the writer and run again there
+        connection): group commit, a batch run again with a SAVEPOINT per
+        request if one fails, results delivered with one callFromThread per
+        batch, after COMMIT
+    reactor thread --submit--> queue --> reader threads (a connection
+        each): whatever reads are queued, in one read-only transaction,
+        each result posted to an outbox the reactor drains; a script that
+        needs to write is handed to the writer and run again there
 
 Nothing SQLite runs on the reactor thread, except opening and migrating the
 database in the constructor, which runs before the reactor does so that a bad
@@ -32,10 +34,8 @@ from dataclasses import dataclass
 from functools import partial
 
 from twisted.internet.defer import Deferred, fail, succeed
-from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
 from resonate.errors import ResonateError, StoreFailure
@@ -830,8 +830,35 @@ class _GroupCommitWriter:
 
     def _transact(self, batch):
         """
-        One transaction, one savepoint per submission, so that a failing
-        script undoes only its own writes and fails only its own request.
+        One transaction for the batch.  Scripts run one after the other
+        without savepoints; if one fails, the batch is rolled back and run
+        again with a savepoint per submission (L{_transactIsolated}), so a
+        failing script undoes only its own writes and fails only its own
+        request.  Failures are rare, and a savepoint costs two more SQLite
+        calls per request, each of which gives up the GIL and must win it
+        back from the busy reactor thread.
+
+        @raise Exception: the transaction as a whole failed; nothing of it
+            is committed.
+        """
+        connection = self._connection
+        outcomes = []
+        connection.execute("BEGIN IMMEDIATE")
+        for submission in batch:
+            try:
+                result = submission.script(self._rows, *submission.args)
+            except Exception:
+                connection.execute("ROLLBACK")
+                return self._transactIsolated(batch)
+            outcomes.append((submission.deferred, result))
+        connection.execute("COMMIT")
+        return outcomes
+
+    def _transactIsolated(self, batch):
+        """
+        One transaction, one savepoint per submission.  Scripts decide from
+        what they read, so running one again after a rollback decides the
+        same way.
 
         @raise Exception: the transaction as a whole failed; nothing of it
             is committed.
@@ -862,6 +889,158 @@ class _GroupCommitWriter:
         except sqlite3.Error:
             # The connection is unusable; the next BEGIN will say so.
             pass
+
+
+class _ReaderPool:
+    """
+    The reader threads.  Each owns a read-only connection; it takes every
+    read queued (up to C{batchSize}) and runs them in one read transaction.
+    Each outcome goes to the reactor thread as soon as it is known, but
+    through one outbox: a wake-up of the reactor is scheduled only when the
+    outbox was empty, and it delivers everything posted by then.
+
+    This is what makes reads cheap: per read there is no thread-pool
+    bookkeeping, rarely a wake-up of the reactor of its own, and two fewer
+    SQLite calls (each of which gives up the GIL and must win it back from
+    the busy reactor thread); and the reactor answers the first reads of a
+    batch while the reader runs the rest.  One snapshot serves the batch:
+    it is taken after every read in it was submitted, so each sees every
+    write acknowledged before it was asked.
+
+    @ivar threads: the reader threads.
+    """
+
+    def __init__(self, count, connect, reactor, batchSize, deliver):
+        """
+        @param connect: makes a read-only connection (in the thread).
+        @param deliver: called on the reactor thread with a list of
+            C{(deferred, result or Failure)}.
+        """
+        self._connect = connect
+        self._reactor = reactor
+        self._batchSize = batchSize
+        self._deliver = deliver
+        self._queue = queue.SimpleQueue()
+        self._outbox = []
+        self._outboxLock = threading.Lock()
+        self.threads = [
+            threading.Thread(
+                target=self._run, name=f"resonate-sqlite-reader-{i}", daemon=True
+            )
+            for i in range(count)
+        ]
+
+    def start(self):
+        """
+        Start the reader threads.
+        """
+        for thread in self.threads:
+            thread.start()
+
+    def submit(self, script, args, deferred):
+        """
+        Queue a read: C{script(rows, *args)}, whose outcome fires
+        C{deferred} on the reactor thread.
+        """
+        self._queue.put((script, args, deferred))
+
+    def stop(self):
+        """
+        Stop every reader thread once the reads queued before are done, and
+        wait for them (not on the reactor thread).
+        """
+        for _ in self.threads:
+            self._queue.put(_STOP)
+        for thread in self.threads:
+            thread.join()
+
+    def _run(self):
+        connection = None
+        try:
+            stopping = False
+            while not stopping:
+                batch, stopping = self._takeBatch()
+                if not batch:
+                    continue
+                if connection is None:
+                    try:
+                        connection = self._connect()
+                    except Exception:
+                        failure = Failure()
+                        failure.cleanFailure()
+                        for _, _, d in batch:
+                            self._post(d, failure)
+                        continue
+                self._runBatch(connection, batch)
+        finally:
+            if connection is not None:
+                connection.close()
+
+    def _takeBatch(self):
+        """
+        Block for one read, then take whatever else is queued, up to the
+        batch size.
+
+        @return: the batch, and whether L{_STOP} was reached.
+        """
+        first = self._queue.get()
+        if first is _STOP:
+            return [], True
+        batch = [first]
+        while len(batch) < self._batchSize:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is _STOP:
+                return batch, True
+            batch.append(item)
+        return batch, False
+
+    def _post(self, d, result):
+        """
+        In a reader thread: hand an outcome to the reactor thread, waking it
+        only if nothing was waiting to be delivered.
+        """
+        with self._outboxLock:
+            self._outbox.append((d, result))
+            if len(self._outbox) > 1:
+                return
+        self._reactor.callFromThread(self._drain)
+
+    def _drain(self):
+        """
+        On the reactor thread: deliver everything posted so far.
+        """
+        with self._outboxLock:
+            outcomes, self._outbox = self._outbox, []
+        self._deliver(outcomes)
+
+    def _runBatch(self, connection, batch):
+        """
+        Run a batch of reads in one read transaction, posting each outcome
+        as soon as it is known.
+        """
+        rows = _ReadOnlyPromiseRows(connection)
+        for script, args, d in batch:
+            try:
+                if not connection.in_transaction:
+                    connection.execute("BEGIN")
+                result = script(rows, *args)
+            except BaseException:
+                result = Failure()
+                result.cleanFailure()
+            self._post(d, result)
+        try:
+            if connection.in_transaction:
+                connection.execute("COMMIT")
+        except sqlite3.Error:
+            # A read transaction has nothing to lose; the next BEGIN starts
+            # afresh.
+            try:
+                connection.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
 
 
 @implementer(IStore, IGroupCommitStore)
@@ -918,15 +1097,14 @@ class SQLiteStore:
         self._closeWaiters = []
         self._commitObservers = []
         self._readsInFlight = 0
-        self._local = threading.local()
-        self._readerConnections = []
-        self._readerConnectionsLock = threading.Lock()
 
-        self._readers = ThreadPool(
-            config.workers, config.workers, name="resonate-sqlite-readers"
+        self._readers = _ReaderPool(
+            config.workers,
+            partial(self._connect, readOnly=True),
+            reactor,
+            config.batchSize,
+            self._deliverReads,
         )
-        # Reader threads only ever read: they need not delay process exit.
-        self._readers.threadFactory = partial(threading.Thread, daemon=True)
         self._writer = _GroupCommitWriter(
             connection, reactor, config.batchSize, self._deliver, self._finish
         )
@@ -1083,11 +1261,20 @@ class SQLiteStore:
         if self._closing:
             return fail(ResonateError(Status.SHUTTING_DOWN))
         self._readsInFlight += 1
-        d = deferToThreadPool(
-            self._reactor, self._readers, self._runReader, readScript, args
-        )
+        d = Deferred()
+        self._readers.submit(readScript, args, d)
         d.addBoth(self._readFinished, writeScript, args)
         return d
+
+    def _deliverReads(self, outcomes):
+        """
+        On the reactor thread, fire a batch of reads' Deferreds.
+        """
+        for d, result in outcomes:
+            if isinstance(result, Failure):
+                d.errback(result)
+            else:
+                d.callback(result)
 
     def _readFinished(self, result, writeScript, args):
         """
@@ -1106,32 +1293,6 @@ class SQLiteStore:
         if self._closing and self._readsInFlight == 0:
             self._stopWriter()
         return result
-
-    def _runReader(self, readScript, args):
-        """
-        In a reader thread: one read transaction, one snapshot.
-        """
-        connection = self._readerConnection()
-        connection.execute("BEGIN")
-        try:
-            result = readScript(_ReadOnlyPromiseRows(connection), *args)
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        connection.execute("COMMIT")
-        return result
-
-    def _readerConnection(self):
-        """
-        This reader thread's connection, opened on first use.
-        """
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = self._connect(readOnly=True)
-            with self._readerConnectionsLock:
-                self._readerConnections.append(connection)
-            self._local.connection = connection
-        return connection
 
     def readPromise(self, promiseId, now):
         """
@@ -1300,12 +1461,8 @@ class SQLiteStore:
         """
         failure = None
         try:
+            # Each reader thread closes its own connection as it ends.
             self._readers.stop()
-            with self._readerConnectionsLock:
-                connections = self._readerConnections[:]
-                del self._readerConnections[:]
-            for connection in connections:
-                connection.close()
         except Exception:
             failure = Failure()
             failure.cleanFailure()
