@@ -18,11 +18,18 @@ fresh database, driven by wrk over keep-alive connections on 127.0.0.1:
     the store's own model-to-row mapping, so exactly what the server would
     write; a server-written row and its loaded twin are compared first);
     the server restarts and get and search run again, then get and create
-    over C{--connections} (1,000) concurrent keep-alive connections.
+    over C{--connections} (1,000) concurrent keep-alive connections, both
+    as fast as wrk can and paced (each connection one request every 2 s on
+    average); then the sweep phase's paced load with no backlog.
  3. sweep: C{--overdue} (100,000) pending promises whose timeout has
     passed are loaded; the server restarts and its background timeout sweep
-    works through them while wrk reads at modest load (16 connections); the
-    overdue count is polled in the database until it reaches 0.
+    works through them while wrk reads and creates at a modest, paced rate
+    (16 + 4 connections, one request each per 40 ms on average,
+    bench/wrk/paced.lua); the overdue count is polled in the database until
+    it reaches 0.
+ 4. search backlog: as many overdue promises again, a server whose sweep
+    runs only at startup, and one id-prefix search (a search times out
+    every overdue promise before it answers), under the same paced load.
 
 The ids the workloads touch are the 1,000 oldest, so a search that walks
 the table in sort order instead of using the id index has to pass every
@@ -454,10 +461,13 @@ def readPhase(server, args, label):
     for workload in ("get", "search"):
         if not args.quick:
             wrk(server.url, workload, PREFIX, SMALL, args.read_connections, 1, 1)
+        before = statuses(server)
         results[workload] = wrk(
             server.url, workload, PREFIX, SMALL, args.read_connections, args.duration, 1
         )
-        print(f"  {label} {workload}: {summarize(results[workload])}", flush=True)
+        results[workload]["failedStatuses"] = failedStatuses(before, statuses(server))
+        print(f"  {label} {workload}: {summarize(results[workload])} "
+              f"{results[workload]['failedStatuses']}", flush=True)
     return results
 
 
@@ -642,6 +652,15 @@ def errorText(s):
     return ", ".join(f"{k} {v}" for k, v in s["errors"].items() if v) or "0"
 
 
+def errorWithStatuses(s):
+    """
+    wrk's errors, and the failures the server counted (which include
+    requests wrk abandoned when it stopped).
+    """
+    failed = ", ".join(f"{k}: {v}" for k, v in s.get("failedStatuses", {}).items())
+    return errorText(s) + (f" (server counted {failed})" if failed else "")
+
+
 def report(args, small, large, many, paced, sweep, backlog, rss, plans, promises):
     """
     The results as a markdown table, and which targets were missed.
@@ -666,6 +685,8 @@ def report(args, small, large, many, paced, sweep, backlog, rss, plans, promises
         if not ok:
             missed.append(f"{workload} p99 ratio {p99Ratio:.2f}")
         errors = sum(a["errors"].values()) + sum(b["errors"].values())
+        rows.append(f"| {workload} errors | {errorWithStatuses(a)} | {errorWithStatuses(b)} | - "
+                    f"| 0 | {'NO' if errors else 'yes'} |")
         if errors:
             missed.append(f"{workload}: {errors} errors")
     rows += ["", "| measure | result | target | met |", "|---|---|---|---|"]
@@ -699,11 +720,9 @@ def report(args, small, large, many, paced, sweep, backlog, rss, plans, promises
         f"create errors {errorText(create)} | - | - |")
     for workload, s in many.items():
         ok = not sum(s["errors"].values())
-        failed = ", ".join(f"{k}: {v}" for k, v in s["failedStatuses"].items())
         rows.append(
             f"| {workload}, {args.connections} connections | {rate(s):.0f} req/s, "
-            f"p99 {s['p99_us'] / 1000:.1f} ms, errors {errorText(s)}"
-            f"{f' (server counted {failed})' if failed else ''} | 0 errors "
+            f"p99 {s['p99_us'] / 1000:.1f} ms, errors {errorWithStatuses(s)} | 0 errors "
             f"| {'yes' if ok else 'NO'} |")
         if not ok:
             missed.append(f"{workload} over {args.connections} connections: {errorText(s)}")
