@@ -9,11 +9,11 @@ from twisted.internet.task import deferLater
 from resonate.metrics import Metrics
 
 #: The most rows one sweep transaction changes, whatever the batch size:
-#: requests that write wait behind it for the writer (SQLite) or a pooled
-#: connection, and a thousand rows take long enough there (60 ms on an idle
-#: machine, several times that on a busy one) to push them towards their
-#: transaction timeout.
-TRANSACTION_ROWS = 100
+#: requests wait behind it for the SQLite writer or a pooled PostgreSQL
+#: connection.  A thousand rows held them 60 ms on an idle machine and
+#: 200-600 ms on a busy one; fifty hold them well under 50 ms, and the
+#: sweep is no slower (bench/scale.py, bench/RESULTS.md "Scale").
+TRANSACTION_ROWS = 50
 
 
 class BatchedSweep:
