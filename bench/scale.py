@@ -773,7 +773,7 @@ def main(argv=None):
                         help="paced create connections during the sweep")
     parser.add_argument("--sweep-pace", type=int, default=40,
                         help="milliseconds each paced connection waits between requests")
-    parser.add_argument("--sweep-timeout", type=float, default=300,
+    parser.add_argument("--sweep-timeout", type=float, default=900,
                         help="seconds to wait for the sweep to finish")
     parser.add_argument("--api-size", type=int, default=None,
                         help="server api.size (default: --connections, so that "
