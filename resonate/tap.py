@@ -8,6 +8,7 @@ tree around fakes.
 """
 
 import gc
+import resource
 import sys
 
 from twisted.logger import globalLogPublisher
@@ -227,6 +228,25 @@ def buildService(config, store, reactor):
     )
 
 
+def raiseFileLimit():
+    """
+    Raise this process's soft limit on open files to its hard limit, as Go
+    programs (the Go server among them) do at startup: every client
+    connection is a file, and the 1024 many shells give is less than a
+    thousand keep-alive connections and the store's files need.
+
+    @return: the soft limit in force afterwards.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            return soft
+        return hard
+    return soft
+
+
 def makeService(options, reactor=None):
     """
     Open the store (synchronously, before the reactor runs, so that a bad
@@ -235,6 +255,7 @@ def makeService(options, reactor=None):
     if reactor is None:
         from twisted.internet import reactor
     config = options.config
+    raiseFileLimit()
     try:
         store = makeStore(options.storeProvider, config.storeConfig(), reactor)
     except Exception as e:

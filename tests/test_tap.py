@@ -101,3 +101,20 @@ class BuildServiceTests(unittest.TestCase):
         options = parse("--aio-store-sqlite-path", path + "/missing/dir/x.db")
         error = self.assertRaises(SystemExit, makeService, options, reactor)
         self.assertIn("cannot open the sqlite store", str(error))
+
+    def test_makeServiceRaisesFileLimit(self):
+        """
+        C{makeService} raises the soft limit on open files to the hard
+        limit, so that a thousand connections fit under it.
+        """
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY or hard <= 256:
+            raise unittest.SkipTest(f"the hard file limit ({hard}) leaves no room")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+        self.addCleanup(resource.setrlimit, resource.RLIMIT_NOFILE, (soft, hard))
+        path = self.mktemp()
+        options = parse("--aio-store-sqlite-path", path + "/missing/dir/x.db")
+        self.assertRaises(SystemExit, makeService, options, reactor)
+        self.assertEqual(resource.getrlimit(resource.RLIMIT_NOFILE), (hard, hard))
