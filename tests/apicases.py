@@ -13,6 +13,7 @@ routes that only exist in HTTP) as not expressible.
 """
 
 import base64
+import random
 from urllib.parse import quote
 
 from resonate.api.codec import MAX_CRON_LENGTH, MAX_ID_BYTES
@@ -33,8 +34,13 @@ TOO_LONG_ID = LONGEST_ID + "i"
 #: The longest id in 4-byte characters, and one byte more.
 WIDE_ID = "\U0001F600" * (MAX_ID_BYTES // 4)
 TOO_WIDE_ID = WIDE_ID + "i"
+#: The longest id that does not compress (PostgreSQL compresses index
+#: entries: "iii..." ids would fit its btrees at any length).
+RANDOM_ID = base64.urlsafe_b64encode(
+    random.Random(7).randbytes(MAX_ID_BYTES)
+).decode()[:MAX_ID_BYTES]
 #: A routed promise (and so task) with the longest id.
-LONGEST_JOB = ("jobs/" + LONGEST_ID)[:MAX_ID_BYTES]
+LONGEST_JOB = ("jobs/" + RANDOM_ID)[:MAX_ID_BYTES]
 #: The longest cron expression (every minute 0), and one character more.
 LONGEST_CRON = ",".join(["0"] * ((MAX_CRON_LENGTH - 7) // 2)) + " * * * *"
 LONGEST_CRON = "0" * (MAX_CRON_LENGTH - len(LONGEST_CRON)) + LONGEST_CRON
@@ -655,6 +661,11 @@ CASES = [
     ("complete the longest id", [create(LONGEST_ID)], complete(LONGEST_ID, "RESOLVED"),
      201, None, {"id": LONGEST_ID, "state": "RESOLVED"}),
     ("create with an id too long", [], create(TOO_LONG_ID), 400, 4000, None),
+    ("create with the longest random id", [], create(RANDOM_ID), 201, None,
+     {"id": RANDOM_ID}),
+    ("read the longest random id", [create(RANDOM_ID)], read(RANDOM_ID), 200, None,
+     {"id": RANDOM_ID}),
+    ("create with a random id too long", [], create(RANDOM_ID + "x"), 400, 4000, None),
     ("read an id too long", [], read(TOO_LONG_ID), 400, 4000, None),
     ("complete an id too long", [], complete(TOO_LONG_ID, "RESOLVED"), 400, 4000, None),
     ("create with the longest id in 4-byte characters", [], create(WIDE_ID), 201, None,
@@ -683,7 +694,12 @@ CASES = [
      {"locksAffected": 1}),
     ("release with the longest ids", [acquire(LONGEST_ID, LONGEST_ID)],
      release(LONGEST_ID, LONGEST_ID), 204, None, None),
+    ("acquire with the longest random ids", [],
+     acquire(RANDOM_ID, RANDOM_ID, processId=RANDOM_ID), 201, None,
+     {"resourceId": RANDOM_ID, "processId": RANDOM_ID}),
     ("acquire with a resource id too long", [], acquire(TOO_LONG_ID, "e"), 400, 4000, None),
+    ("acquire with a random resource id too long", [], acquire(RANDOM_ID + "x", "e"),
+     400, 4000, None),
     ("acquire with a process id too long", [], acquire("r", "e", processId=TOO_LONG_ID),
      400, 4000, None),
     ("acquire with an execution id too long", [], acquire("r", TOO_LONG_ID),
@@ -701,6 +717,10 @@ CASES = [
      deleteSchedule(LONGEST_ID), 204, None, None),
     ("create schedule with an id too long", [], createSchedule(TOO_LONG_ID),
      400, 4000, None),
+    ("create schedule with the longest random id", [],
+     createSchedule(RANDOM_ID, promiseId="{{.id}}"), 201, None, {"id": RANDOM_ID}),
+    ("create schedule with a random id too long", [],
+     createSchedule(RANDOM_ID + "x", promiseId="p"), 400, 4000, None),
     ("read schedule with an id too long", [], readSchedule(TOO_LONG_ID), 400, 4000, None),
     ("delete schedule with an id too long", [], deleteSchedule(TOO_LONG_ID),
      400, 4000, None),
