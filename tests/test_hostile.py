@@ -723,7 +723,12 @@ FUZZ = settings(
     suppress_health_check=list(HealthCheck),
 )
 
-_TEXT = st.text(max_size=20)
+#: Strings that have broken servers: empty, NUL, wildcards of SQL and of
+#: search patterns, quotes, dot segments, a line separator, a character
+#: outside the BMP, and one longer than any id may be.
+_NASTY = st.sampled_from(["", "\x00", "a\x00b", "*", "%", "_", "\\", "'", '"',
+                          "../x", "ü", "\u2028", "\U0001d11e", "x" * 3000])
+_TEXT = st.text(max_size=20) | _NASTY
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**70), 2**70)
     | st.floats(allow_nan=False) | _TEXT,
@@ -914,7 +919,7 @@ class FuzzTestsMixin:
 
 
 #: Text protobuf can carry (no lone surrogates).
-_PB_TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=20)
+_PB_TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=20) | _NASTY
 _PB_STRINGS = {
     "id": st.sampled_from(["p", "jobs/1", "s", "r", "../p", "", "*", "p*"]),
     "cron": st.sampled_from(["* * * * *", "@every 1s", "61 * * * *", "0 0 30 2 *"]),
