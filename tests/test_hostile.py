@@ -43,7 +43,7 @@ from resonate.api.pb import (
 )
 from resonate.status import Status
 from resonate.store.memory import MemoryStore
-from tests.apicases import LATER, ROUTES, scheduleBody
+from tests.apicases import LATER, ROUTES, completeTaskBody, scheduleBody, taskBody
 from tests.apitools import LiveAPI
 from tests.grpctools import callRPC
 from tests.processtools import HTTPClient, sqliteFlags, startResonate, stopResonate
@@ -769,33 +769,47 @@ for _name in ["promiseTags"]:
 for _name in ["desc", "description"]:
     _FIELDS[_name] = _TEXT | _JSON
 
-#: The write routes and the fields their bodies have.
+#: The write routes, the fields their bodies have, and a valid body.
 _ROUTES = [
-    ("POST", "/promises", ["id", "timeout", "param", "tags"]),
-    ("PATCH", None, ["state", "value"]),
+    ("POST", "/promises", ["id", "timeout", "param", "tags"],
+     {"id": "p", "timeout": LATER}),
+    ("PATCH", None, ["state", "value"], {"state": "RESOLVED"}),
     ("POST", "/schedules", ["id", "desc", "description", "cron", "tags", "promiseId",
-                            "promiseTimeout", "promiseParam", "promiseTags"]),
+                            "promiseTimeout", "promiseParam", "promiseTags"],
+     scheduleBody()),
     ("POST", "/locks/acquire", ["resourceId", "processId", "executionId",
-                                "expiryInMilliseconds"]),
-    ("POST", "/locks/heartbeat", ["processId"]),
-    ("POST", "/locks/release", ["resourceId", "executionId"]),
+                                "expiryInMilliseconds"],
+     {"resourceId": "r", "processId": "p", "executionId": "e",
+      "expiryInMilliseconds": 1000}),
+    ("POST", "/locks/heartbeat", ["processId"], {"processId": "p"}),
+    ("POST", "/locks/release", ["resourceId", "executionId"],
+     {"resourceId": "r", "executionId": "e"}),
     ("POST", "/tasks/claim", ["taskId", "counter", "processId", "executionId",
-                              "expiryInMilliseconds"]),
-    ("POST", "/tasks/complete", ["taskId", "counter", "executionId", "state", "value"]),
+                              "expiryInMilliseconds"], taskBody()),
+    ("POST", "/tasks/complete", ["taskId", "counter", "executionId", "state", "value"],
+     completeTaskBody()),
 ]
 
 
 @st.composite
 def _requests(draw):
     """
-    A write request: a route, a body (an object of the route's fields with
-    any JSON values, any JSON, or any bytes) and its headers.
+    A write request: a route, a body and its headers.  The body is most
+    often a valid one with a field or two replaced by anything (so that
+    hostile values reach the store), else an object of the route's fields
+    with any values, any JSON, or any bytes.
     """
-    method, path, fields = draw(st.sampled_from(_ROUTES))
+    method, path, fields, valid = draw(st.sampled_from(_ROUTES))
     if path is None:
         path = "/promises/" + quote(draw(_IDS), safe="")
-    kind = draw(st.sampled_from(["fields", "fields", "fields", "json", "bytes"]))
-    if kind == "fields":
+    kind = draw(st.sampled_from(["mutant", "mutant", "mutant", "fields", "json",
+                                 "bytes"]))
+    if kind == "mutant":
+        body = dict(valid)
+        for field in draw(st.lists(st.sampled_from(fields), max_size=2)):
+            body[field] = draw(_NASTY | _FIELDS[field])
+        body = json.dumps(body).encode()
+    elif kind == "fields":
         body = draw(st.fixed_dictionaries({}, optional={f: _FIELDS[f] for f in fields}))
         body = json.dumps(body).encode()
     elif kind == "json":
@@ -940,8 +954,9 @@ def _field(field):
     if d.message_type is not None:
         return _message(d.message_type)
     if d.type == d.TYPE_STRING:
-        special = _PB_STRINGS.get(d.name)
-        return (special | _PB_TEXT) if special is not None else _PB_TEXT
+        # Half the time a plausible value, so requests get past validation.
+        special = _PB_STRINGS.get(d.name, st.sampled_from(["p", "r", "e", "jobs/1"]))
+        return special | _PB_TEXT
     if d.type == d.TYPE_BYTES:
         return st.binary(max_size=30)
     if d.type == d.TYPE_BOOL:
@@ -951,16 +966,19 @@ def _field(field):
         return st.integers(-3, 10)
     if d.type in (d.TYPE_INT32, d.TYPE_SINT32, d.TYPE_SFIXED32):
         return st.integers(-(2**31), 2**31 - 1) | st.integers(-2, 3)
-    return st.integers(-(2**63), 2**63 - 1) | st.integers(-2, 3)
+    return (st.integers(-(2**63), 2**63 - 1) | st.integers(-2, 3)
+            | st.integers(LATER, LATER + 60_000))
 
 
 def _message(descriptor):
     """
-    A strategy for messages of C{descriptor}, any field set or not.
+    A strategy for messages of C{descriptor}, with every field set (an
+    absent field is its zero value, which most RPCs refuse before the store
+    sees them) to anything.
     """
     cls = GetMessageClass(descriptor)
     return st.fixed_dictionaries(
-        {}, optional={f.name: st.deferred(lambda f=f: _field(f)) for f in descriptor.fields}
+        {f.name: st.deferred(lambda f=f: _field(f)) for f in descriptor.fields}
     ).map(lambda fields: cls(**fields))
 
 
