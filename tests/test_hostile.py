@@ -1053,7 +1053,7 @@ class RawFuzzTests(unittest.TestCase):
         self.assertEqual(health.code, 200)
 
     def _fuzz(self, port):
-        @FUZZ
+        @settings(FUZZ, max_examples=200)
         @given(_rawRequests())
         def check(raw):
             with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
