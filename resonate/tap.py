@@ -166,6 +166,7 @@ def buildService(config, store, reactor):
     site = APISite(
         HTTPAPI(operations, metrics).resource(),
         maxBodySize=config.get("api.subsystems.http.maxBodySize"),
+        idleTimeout=config.get("api.subsystems.http.idleTimeout"),
         metrics=metrics,
         credentials=credentials,
         reactor=reactor,
@@ -187,6 +188,7 @@ def buildService(config, store, reactor):
         credentials=credentials,
         unauthorizedCode=Status.UNAUTHORIZED,
         metrics=metrics,
+        maxMessageSize=config.get("api.subsystems.http.maxBodySize"),
     )
     # GET /metrics on every interface (the configuration names only a
     # port), logged as the contract has it: "starting metrics server
