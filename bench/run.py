@@ -143,7 +143,7 @@ def runWorkloads(url, args):
     return results
 
 
-def postgresFlags(dsn):
+def postgresFlags(dsn, database="resonate_bench"):
     """
     A fresh scratch database for the run, and the flags that point the
     server at it.
@@ -151,7 +151,6 @@ def postgresFlags(dsn):
     import psycopg2
 
     params = dict(part.split("=", 1) for part in dsn.split())
-    database = "resonate_bench"
     connection = psycopg2.connect(dsn)
     connection.autocommit = True
     with connection.cursor() as cursor:

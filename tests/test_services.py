@@ -15,7 +15,7 @@ from resonate.model.promise import CreatePromise, State
 from resonate.services.background import BackgroundService
 from resonate.services.listen import CannotListen, ListeningService, endpointForAddress
 from resonate.services.server import ResonateService
-from resonate.services.timeouts import BatchedSweep
+from resonate.services.timeouts import TRANSACTION_ROWS, BatchedSweep
 from resonate.store.memory import MemoryStore
 
 
@@ -130,6 +130,72 @@ class BatchedSweepTests(unittest.TestCase):
         self.assertEqual(sweep.swept, 25)
         decision = self.successResultOf(store.readPromise("p3", 0))
         self.assertEqual(decision.promise.state, State.REJECTED_TIMEDOUT)
+
+    def test_boundedTransactions(self):
+        """
+        A batch larger than L{TRANSACTION_ROWS} is swept in transactions of
+        at most that many rows, and the sweep's whole budget is still
+        C{maxBatches} x C{batchSize} rows.
+        """
+        limits = []
+
+        def sweep(now, limit):
+            limits.append(limit)
+            return succeed(limit)
+
+        clock = Clock()
+        batched = BatchedSweep(
+            sweep, clock, batchSize=TRANSACTION_ROWS * 2 + 10, maxBatches=2
+        )
+        self.successResultOf(ensureDeferred(batched()))
+        self.assertEqual(
+            limits, [TRANSACTION_ROWS] * 4 + [20]
+        )
+        self.assertEqual(batched.swept, 2 * (TRANSACTION_ROWS * 2 + 10))
+
+    def test_pausesAsLongAsATransactionTook(self):
+        """
+        After each full transaction the sweep waits as long as that
+        transaction took before it starts the next: it takes at most half
+        the server's time.
+        """
+        clock = Clock()
+        calls = []
+
+        def sweep(now, limit):
+            calls.append(clock.seconds())
+            # This transaction takes a quarter of a second (exact in binary,
+            # so the clock's sums are too).
+            clock.advance(0.25)
+            return succeed(limit)
+
+        batched = BatchedSweep(sweep, clock, batchSize=TRANSACTION_ROWS, maxBatches=3)
+        d = ensureDeferred(batched())
+        self.assertEqual(calls, [0])
+        clock.advance(0.125)
+        self.assertEqual(calls, [0])
+        clock.advance(0.125)
+        self.assertEqual(calls, [0, 0.5])
+        clock.advance(0.25)
+        # The budget is spent: no pause after the last transaction.
+        self.assertEqual(calls, [0, 0.5, 1.0])
+        self.successResultOf(d)
+        self.assertEqual(batched.swept, 3 * TRANSACTION_ROWS)
+
+    def test_noPauseOnceCaughtUp(self):
+        """
+        A transaction that finds fewer rows than it could take ends the
+        sweep at once, without a pause.
+        """
+        clock = Clock()
+
+        def sweep(now, limit):
+            clock.advance(0.05)
+            return succeed(3)
+
+        batched = BatchedSweep(sweep, clock, batchSize=TRANSACTION_ROWS)
+        self.successResultOf(ensureDeferred(batched()))
+        self.assertEqual(batched.swept, 3)
 
 
 class LockExpiryLoopTests(unittest.TestCase):

@@ -753,6 +753,33 @@ class ThreadTests(SQLiteStoreTestsMixin, unittest.TestCase):
         self.assertEqual(await store.timeoutPromises(LATER, 10), 1)
         self.assertEqual(store.commits, commits + 1)
 
+    async def test_timeoutReaderReadsOneRow(self):
+        """
+        The reader only asks whether any promise is overdue (one row); the
+        batch is read once, on the writer.
+        """
+        calls = []
+        overdue = SQLitePromiseRows.overduePromises
+
+        def recording(self, now, limit):
+            calls.append((threading.current_thread(), limit))
+            return overdue(self, now, limit)
+
+        self.patch(SQLitePromiseRows, "overduePromises", recording)
+        store = self.openStore()
+        for i in range(3):
+            await self.create(store, f"o.{i}")
+        del calls[:]
+        self.assertEqual(await store.timeoutPromises(LATER, 10), 3)
+        self.assertEqual(
+            [limit for thread, limit in calls if thread is not store.writerThread],
+            [1],
+        )
+        self.assertEqual(
+            [limit for thread, limit in calls if thread is store.writerThread],
+            [10],
+        )
+
     async def test_unexpectedReaderError(self):
         """
         An unexpected error on a reader answers L{StoreFailure} and is

@@ -549,6 +549,18 @@ _timeoutPromises = _overRows(scripts.timeoutPromises)
 
 
 @_overRows
+def _timeoutPromisesIfAny(now, limit):
+    """
+    The reader's half of L{scripts.timeoutPromises}: answer 0 unless some
+    promise is overdue, which only the writer may time out (one row read,
+    not a batch decoded only to be read again on the writer).
+    """
+    if (yield scripts.RowOp("overduePromises", (now, 1))):
+        raise _WriteRequired()
+    return 0
+
+
+@_overRows
 def _timeoutLocksIfAny(now, limit):
     """
     The reader's half of L{scripts.timeoutLocks}: answer 0 unless some lock
@@ -1306,7 +1318,9 @@ class SQLiteStore:
         Time out overdue promises on the writer, after a reader has found
         there are some (the common answer, none, costs no write).
         """
-        return self._read(_timeoutPromises, _timeoutPromises, now, limit)
+        return self._read(
+            _timeoutPromisesIfAny, _timeoutPromises, now, limit
+        )
 
     def createSchedule(self, request, now):
         """
