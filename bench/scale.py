@@ -453,6 +453,15 @@ def checkTwin(target, promiseId):
         raise SystemExit(f"a loaded row differs from the server's:\n{mine}\n{theirs}")
 
 
+def settle(args):
+    """
+    Let the requests wrk abandoned when it stopped (and closed its
+    connections) finish before the next run: they may still wait for the
+    store, and the next run would find its queue full.
+    """
+    time.sleep(args.settle)
+
+
 def readPhase(server, args, label):
     """
     get then search over the first 1,000 ids, after a short warm-up.
@@ -461,10 +470,12 @@ def readPhase(server, args, label):
     for workload in ("get", "search"):
         if not args.quick:
             wrk(server.url, workload, PREFIX, SMALL, args.read_connections, 1, 1)
+            settle(args)
         before = statuses(server)
         results[workload] = wrk(
             server.url, workload, PREFIX, SMALL, args.read_connections, args.duration, 1
         )
+        settle(args)
         results[workload]["failedStatuses"] = failedStatuses(before, statuses(server))
         print(f"  {label} {workload}: {summarize(results[workload])} "
               f"{results[workload]['failedStatuses']}", flush=True)
@@ -493,6 +504,7 @@ def manyConnections(server, args):
                 # Every connection sends at least twice.
                 time.sleep(max(args.duration, 2 * args.many_pace / 1000 + 0.5))
                 summary = load.stop()
+            settle(args)
             summary["failedStatuses"] = failedStatuses(before, statuses(server))
             results[f"{workload} {style}"] = summary
             print(f"  {args.connections} connections {workload} {style}: "
@@ -761,11 +773,13 @@ def main(argv=None):
                         help="paced create connections during the sweep")
     parser.add_argument("--sweep-pace", type=int, default=40,
                         help="milliseconds each paced connection waits between requests")
-    parser.add_argument("--sweep-timeout", type=float, default=300,
+    parser.add_argument("--sweep-timeout", type=float, default=900,
                         help="seconds to wait for the sweep to finish")
     parser.add_argument("--api-size", type=int, default=None,
                         help="server api.size (default: --connections, so that "
                         "every connection may have a request admitted)")
+    parser.add_argument("--settle", type=float, default=2.0,
+                        help="seconds between wrk runs (0 with --quick)")
     parser.add_argument("--quick", action="store_true",
                         help="2,000 promises, 1,000 overdue, 100 connections, 1 s runs")
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
@@ -775,6 +789,7 @@ def main(argv=None):
     if args.quick:
         args.promises, args.overdue, args.duration = 2 * SMALL, SMALL, 1
         args.connections, args.sweep_timeout, args.many_pace = 100, 60, 200
+        args.settle = 0
     if args.promises < SMALL:
         parser.error(f"--promises must be at least {SMALL}")
     if shutil.which("wrk") is None:
