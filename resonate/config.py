@@ -778,6 +778,10 @@ KEYS = (
         "grace period for in-flight HTTP requests on shutdown"),
     Key("api.subsystems.http.maxBodySize", "api-http-max-body-size", _SIZE,
         10485760, "largest HTTP request body accepted, in bytes"),
+    Key("api.subsystems.http.idleTimeout", "api-http-idle-timeout", _TIMEOUT,
+        "60s",
+        "close an HTTP connection idle this long, or whose request line and "
+        "headers take longer than this to arrive"),
     Key("api.subsystems.http.auth.username", "api-http-auth-username",
         StrKind(), "",
         "HTTP basic auth user name; with the password, every request must "

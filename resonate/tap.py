@@ -167,6 +167,7 @@ def buildService(config, store, reactor):
     site = APISite(
         HTTPAPI(operations, metrics).resource(),
         maxBodySize=config.get("api.subsystems.http.maxBodySize"),
+        idleTimeout=config.get("api.subsystems.http.idleTimeout"),
         metrics=metrics,
         credentials=credentials,
         reactor=reactor,
@@ -188,6 +189,7 @@ def buildService(config, store, reactor):
         credentials=credentials,
         unauthorizedCode=Status.UNAUTHORIZED,
         metrics=metrics,
+        maxMessageSize=config.get("api.subsystems.http.maxBodySize"),
     )
     # GET /metrics on every interface (the configuration names only a
     # port), logged as the contract has it: "starting metrics server

@@ -13,7 +13,10 @@ routes that only exist in HTTP) as not expressible.
 """
 
 import base64
+import random
+from urllib.parse import quote
 
+from resonate.api.codec import MAX_CRON_LENGTH, MAX_ID_BYTES
 from resonate.model.routing import Route
 from resonate.model.schedule import nextRunTime
 from tests.apitools import NOW
@@ -24,6 +27,24 @@ EVERY_MINUTE = "* * * * *"
 PROMISE_TEMPLATE = "p.{{.id}}.{{.timestamp}}"
 #: The routes of the case table: promises "jobs/..." get a task.
 ROUTES = [Route("jobs", "/jobs/*", "workers", "q")]
+
+#: The longest id, and one byte more (PostgreSQL cannot index much longer).
+LONGEST_ID = "i" * MAX_ID_BYTES
+TOO_LONG_ID = LONGEST_ID + "i"
+#: The longest id in 4-byte characters, and one byte more.
+WIDE_ID = "\U0001F600" * (MAX_ID_BYTES // 4)
+TOO_WIDE_ID = WIDE_ID + "i"
+#: The longest id that does not compress (PostgreSQL compresses index
+#: entries: "iii..." ids would fit its btrees at any length).
+RANDOM_ID = base64.urlsafe_b64encode(
+    random.Random(7).randbytes(MAX_ID_BYTES)
+).decode()[:MAX_ID_BYTES]
+#: A routed promise (and so task) with the longest id.
+LONGEST_JOB = ("jobs/" + RANDOM_ID)[:MAX_ID_BYTES]
+#: The longest cron expression (every minute 0), and one character more.
+LONGEST_CRON = ",".join(["0"] * ((MAX_CRON_LENGTH - 7) // 2)) + " * * * *"
+LONGEST_CRON = "0" * (MAX_CRON_LENGTH - len(LONGEST_CRON)) + LONGEST_CRON
+TOO_LONG_CRON = "0" + LONGEST_CRON
 
 
 def create(promiseId, timeout=LATER, ikey=None, strict=None, **fields):
@@ -631,6 +652,141 @@ CASES = [
     ("complete task, validation leaves the promise",
      CLAIMED + [completeTask(state="pending")], read("jobs/1"), 200, None,
      {"state": "PENDING"}),
+
+    # huge ids: up to MAX_ID_BYTES of UTF-8 on every store, 400 beyond
+    ("create with the longest id", [], create(LONGEST_ID), 201, None,
+     {"id": LONGEST_ID}),
+    ("read the longest id", [create(LONGEST_ID)], read(LONGEST_ID), 200, None,
+     {"id": LONGEST_ID}),
+    ("complete the longest id", [create(LONGEST_ID)], complete(LONGEST_ID, "RESOLVED"),
+     201, None, {"id": LONGEST_ID, "state": "RESOLVED"}),
+    ("create with an id too long", [], create(TOO_LONG_ID), 400, 4000, None),
+    ("create with the longest random id", [], create(RANDOM_ID), 201, None,
+     {"id": RANDOM_ID}),
+    ("read the longest random id", [create(RANDOM_ID)], read(RANDOM_ID), 200, None,
+     {"id": RANDOM_ID}),
+    ("create with a random id too long", [], create(RANDOM_ID + "x"), 400, 4000, None),
+    ("read an id too long", [], read(TOO_LONG_ID), 400, 4000, None),
+    ("complete an id too long", [], complete(TOO_LONG_ID, "RESOLVED"), 400, 4000, None),
+    ("create with the longest id in 4-byte characters", [], create(WIDE_ID), 201, None,
+     {"id": WIDE_ID}),
+    ("read the longest id in 4-byte characters", [create(WIDE_ID)],
+     read(quote(WIDE_ID)), 200, None, {"id": WIDE_ID}),
+    ("create with an id one byte too long in 4-byte characters", [],
+     create(TOO_WIDE_ID), 400, 4000, None),
+    ("claim the task with the longest id", [create(LONGEST_JOB), dispatch()],
+     claimTask(taskId=LONGEST_JOB), 200, None, {"id": LONGEST_JOB}),
+    ("complete the task with the longest id",
+     [create(LONGEST_JOB), dispatch(), claimTask(taskId=LONGEST_JOB)],
+     completeTask(taskId=LONGEST_JOB), 200, None, None),
+    ("claim with a task id too long", [], claimTask(taskId=TOO_LONG_ID), 400, 4000, None),
+    ("claim with a process id too long", OFFERED, claimTask(processId=TOO_LONG_ID),
+     400, 4000, None),
+    ("claim with an execution id too long", OFFERED, claimTask(executionId=TOO_LONG_ID),
+     400, 4000, None),
+    ("complete task with a task id too long", [], completeTask(taskId=TOO_LONG_ID),
+     400, 4000, None),
+    ("acquire with the longest ids", [],
+     acquire(LONGEST_ID, LONGEST_ID, processId=LONGEST_ID), 201, None,
+     {"resourceId": LONGEST_ID, "processId": LONGEST_ID, "executionId": LONGEST_ID}),
+    ("heartbeat with the longest process id",
+     [acquire("r", "e", processId=LONGEST_ID)], heartbeat(LONGEST_ID), 200, None,
+     {"locksAffected": 1}),
+    ("release with the longest ids", [acquire(LONGEST_ID, LONGEST_ID)],
+     release(LONGEST_ID, LONGEST_ID), 204, None, None),
+    ("acquire with the longest random ids", [],
+     acquire(RANDOM_ID, RANDOM_ID, processId=RANDOM_ID), 201, None,
+     {"resourceId": RANDOM_ID, "processId": RANDOM_ID}),
+    ("acquire with a resource id too long", [], acquire(TOO_LONG_ID, "e"), 400, 4000, None),
+    ("acquire with a random resource id too long", [], acquire(RANDOM_ID + "x", "e"),
+     400, 4000, None),
+    ("acquire with a process id too long", [], acquire("r", "e", processId=TOO_LONG_ID),
+     400, 4000, None),
+    ("acquire with an execution id too long", [], acquire("r", TOO_LONG_ID),
+     400, 4000, None),
+    ("heartbeat with a process id too long", [], heartbeat(TOO_LONG_ID), 400, 4000, None),
+    ("release with a resource id too long", [], release(TOO_LONG_ID, "e"), 400, 4000, None),
+    ("create schedule with the longest id", [],
+     createSchedule(LONGEST_ID, promiseId="{{.id}}"), 201, None,
+     {"id": LONGEST_ID, "promiseId": "{{.id}}"}),
+    ("read schedule with the longest id",
+     [createSchedule(LONGEST_ID, promiseId="{{.id}}")],
+     readSchedule(LONGEST_ID), 200, None, {"id": LONGEST_ID}),
+    ("delete schedule with the longest id",
+     [createSchedule(LONGEST_ID, promiseId="{{.id}}")],
+     deleteSchedule(LONGEST_ID), 204, None, None),
+    ("create schedule with an id too long", [], createSchedule(TOO_LONG_ID),
+     400, 4000, None),
+    ("create schedule with the longest random id", [],
+     createSchedule(RANDOM_ID, promiseId="{{.id}}"), 201, None, {"id": RANDOM_ID}),
+    ("create schedule with a random id too long", [],
+     createSchedule(RANDOM_ID + "x", promiseId="p"), 400, 4000, None),
+    ("read schedule with an id too long", [], readSchedule(TOO_LONG_ID), 400, 4000, None),
+    ("delete schedule with an id too long", [], deleteSchedule(TOO_LONG_ID),
+     400, 4000, None),
+    ("create schedule with a promise id template too long", [],
+     createSchedule("s", promiseId=TOO_LONG_ID), 400, 4000, None),
+    ("create schedule whose promise ids would be too long", [],
+     createSchedule(LONGEST_ID, promiseId="{{.id}}.{{.timestamp}}"), 400, 4000, None),
+    ("create schedule whose template repeats its id too often", [],
+     createSchedule("i" * 8, promiseId="{{.id}}" * 292), 400, 4000, None),
+    ("create schedule with the longest cron", [], createSchedule("s", cron=LONGEST_CRON),
+     201, None, {"cron": LONGEST_CRON}),
+    ("create schedule with a cron too long", [], createSchedule("s", cron=TOO_LONG_CRON),
+     400, 4000, None),
+
+    # hostile JSON
+    ("create with deeply nested JSON", [],
+     ("raw", "POST", "/promises", b"[" * 100_000 + b"]" * 100_000), 400, 4000, None),
+    ("create with a deeply nested param", [],
+     ("raw", "POST", "/promises",
+      b'{"id": "p", "timeout": 1, "param": ' + b'{"a": ' * 100_000 + b"1"
+      + b"}" * 100_001), 400, 4000, None),
+    ("acquire with deeply nested JSON", [],
+     ("raw", "POST", "/locks/acquire", b'{"a": ' * 100_000 + b"1" + b"}" * 100_000),
+     400, 4000, None),
+    ("create with a 5000-digit timeout", [],
+     ("raw", "POST", "/promises", b'{"id": "p", "timeout": ' + b"9" * 5000 + b"}"),
+     400, 4000, None),
+    ("create with timeout NaN", [],
+     ("raw", "POST", "/promises", b'{"id": "p", "timeout": NaN}'), 400, 4000, None),
+    ("create with timeout 1e400", [],
+     ("raw", "POST", "/promises", b'{"id": "p", "timeout": 1e400}'), 400, 4000, None),
+    ("create with a JSON string body", [], ("raw", "POST", "/promises", b'"p"'),
+     400, 4000, None),
+    ("create with a JSON null body", [], ("raw", "POST", "/promises", b"null"),
+     400, 4000, None),
+    ("complete with a truncated body", [create("p")],
+     ("raw", "PATCH", "/promises/p", b'{"state": "RESOL'), 400, 4000, None),
+    ("complete with an unknown state, lower case", [create("p")],
+     complete("p", "timedout"), 400, 4000, None),
+    ("complete with a non-string state", [create("p")],
+     ("patch", "/promises/p", {"state": ["RESOLVED"]}), 400, 4000, None),
+
+    # ids that look like paths are plain ids: nothing is read from disk
+    ("create with a path traversal id", [], create("../../etc/passwd"), 201, None,
+     {"id": "../../etc/passwd"}),
+    ("read a path traversal id", [create("../../etc/passwd")],
+     read("../../etc/passwd"), 200, None, {"id": "../../etc/passwd"}),
+    ("read a path traversal id never created", [], read("../../../../etc/passwd"),
+     404, 4040, None),
+    ("read percent-encoded dot segments", [create("../etc/passwd")],
+     read("%2e%2e%2fetc%2fpasswd"), 200, None, {"id": "../etc/passwd"}),
+    ("read half-encoded dot segments", [create("../etc/passwd")],
+     read("..%2Fetc%2Fpasswd"), 200, None, {"id": "../etc/passwd"}),
+    ("percent signs in an id are decoded once", [create("..%2Fetc")],
+     read("..%252Fetc"), 200, None, {"id": "..%2Fetc"}),
+    ("read the id ..", [create("..")], read(".."), 200, None, {"id": ".."}),
+    ("read a backslash traversal id", [create("..\\..\\windows\\win.ini")],
+     read("..%5C..%5Cwindows%5Cwin.ini"), 200, None, {"id": "..\\..\\windows\\win.ini"}),
+    ("complete a path traversal id", [create("../x")], complete("../x", "RESOLVED"),
+     201, None, {"id": "../x", "state": "RESOLVED"}),
+    ("read schedule with a path traversal id", [createSchedule("../../s")],
+     readSchedule("../../s"), 200, None, {"id": "../../s"}),
+    ("delete schedule with a path traversal id", [createSchedule("../s")],
+     deleteSchedule("../s"), 204, None, None),
+    ("acquire a path traversal resource", [], acquire("../../etc/passwd", "e"),
+     201, None, {"resourceId": "../../etc/passwd"}),
 
     # routing
     ("path not UTF-8", [], ("get", "/promises/%FF"), 400, 4000, None),

@@ -57,7 +57,7 @@ class LiveAPI:
 
     def __init__(self, testCase, store=None, size=100, maxBodySize=1024 * 1024,
                  routes=(), grpc=False, metrics=None, credentials=None,
-                 addr="127.0.0.1:0", scheme="http", agent=None):
+                 addr="127.0.0.1:0", scheme="http", agent=None, idleTimeout=60.0):
         """
         @param grpc: whether to serve the gRPC API too, over the same
             operations, on another ephemeral port (its channel is
@@ -69,6 +69,7 @@ class LiveAPI:
         @param scheme: C{"https"} for a TLS C{addr}.
         @param agent: the C{IAgent} requests go through (one that trusts
             the test's certificate, for TLS).
+        @param idleTimeout: the site's idle timeout, in seconds.
         """
         self.clock = Clock()
         self.clock.advance(NOW / 1000)
@@ -81,7 +82,9 @@ class LiveAPI:
             maxBodySize=maxBodySize,
             metrics=metrics,
             credentials=credentials,
+            idleTimeout=idleTimeout,
         )
+        self.site = site
         self.service = ListeningService(
             "http", endpointForAddress(reactor, addr), site
         )
@@ -93,6 +96,7 @@ class LiveAPI:
             self.grpc = GRPCService(
                 self.operations, Address("127.0.0.1:0"), reactor, workers=size,
                 grace=5, metrics=metrics, credentials=credentials,
+                maxMessageSize=maxBodySize,
             )
         self._testCase = testCase
         self._scheme = scheme

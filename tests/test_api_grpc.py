@@ -52,7 +52,7 @@ class GRPCAPITestsMixin(APICasesMixin):
 
     #: Raw bodies, JSON types protobuf cannot carry and HTTP-only routes
     #: are left out; everything else must run.
-    minimumCases = 185
+    minimumCases = 238
 
     def makeStore(self):
         raise NotImplementedError()

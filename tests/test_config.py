@@ -149,6 +149,7 @@ class KeyTableTests(unittest.SynchronousTestCase):
             "api-http-addr": "0.0.0.0:8001",
             "api-http-timeout": "10s",
             "api-http-max-body-size": 10485760,
+            "api-http-idle-timeout": "60s",
             "api-http-auth-username": "",
             "api-http-auth-password": "",
             "api-grpc-addr": "0.0.0.0:50051",

@@ -30,6 +30,7 @@ from resonate.model.schedule import (
     InvalidCron,
     ScheduleQuery,
     checkCron,
+    expandPromiseId,
 )
 
 INT64_MAX = 2**63 - 1
@@ -39,6 +40,19 @@ MAX_LEASE = 2**62
 
 #: The largest page a search may ask for.
 MAX_SEARCH_LIMIT = 100
+
+#: The longest id (of a promise, schedule, lock, process, execution or
+#: task) and search pattern, in bytes of UTF-8.  PostgreSQL indexes ids in
+#: btrees, whose entries hold at most 2704 bytes: a longer id would fail
+#: there (5002), while SQLite and memory would keep it.  One limit for every
+#: store, with room to spare; any id this long still fits in a request line.
+MAX_ID_BYTES = 2048
+
+#: The longest cron expression, in characters: it is parsed on the reactor
+#: thread, and a megabyte of it takes seconds.  Real ones are far shorter.
+MAX_CRON_LENGTH = 1024
+
+_ID_TOO_LONG = f"must be at most {MAX_ID_BYTES} bytes of UTF-8"
 
 _TRUE = frozenset(["1", "t", "T", "TRUE", "true", "True"])
 _FALSE = frozenset(["0", "f", "F", "FALSE", "false", "False"])
@@ -85,6 +99,8 @@ def parseJSONObject(body):
         decoded = json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
         raise ValidationError([("body", f"invalid JSON: {e}")])
+    except RecursionError:
+        raise ValidationError([("body", "invalid JSON: nested too deeply")])
     if not isinstance(decoded, dict):
         raise ValidationError([("body", "must be a JSON object")])
     return decoded
@@ -108,6 +124,15 @@ def _isText(value):
     except UnicodeEncodeError:
         return False
     return True
+
+
+def _fitsId(value):
+    """
+    Whether the text C{value} (valid Unicode, see L{_isText}) is short
+    enough for an id: at most L{MAX_ID_BYTES} bytes of UTF-8.
+    """
+    # A UTF-8 character takes at most 4 bytes: encode only what may not fit.
+    return len(value) * 4 <= MAX_ID_BYTES or len(value.encode("utf-8")) <= MAX_ID_BYTES
 
 
 def _parseStringMap(problems, field, value):
@@ -187,6 +212,8 @@ def parseCreatePromise(body, headers):
         problems.add("id", "must be a string")
     elif not _isText(promiseId):
         problems.add("id", "must be valid Unicode text without NUL")
+    elif not _fitsId(promiseId):
+        problems.add("id", _ID_TOO_LONG)
     timeout = body.get("timeout")
     if timeout is None:
         problems.add("timeout", "is required")
@@ -218,6 +245,8 @@ def parsePathId(value):
     """
     if not _isText(value):
         raise ValidationError([("id", "must be valid Unicode text without NUL")])
+    if not _fitsId(value):
+        raise ValidationError([("id", _ID_TOO_LONG)])
     return value
 
 
@@ -246,6 +275,8 @@ def parseCompletePromise(promiseId, body, headers):
     problems = _Problems()
     if not _isText(promiseId):
         problems.add("id", "must be valid Unicode text without NUL")
+    elif not _fitsId(promiseId):
+        problems.add("id", _ID_TOO_LONG)
     rawState = body.get("state")
     state = parseState(rawState)
     if rawState is None:
@@ -277,6 +308,8 @@ def _parseQueryArgs(problems, args):
         problems.add("id", "must not be empty")
     elif not _isText(pattern):
         problems.add("id", "must be valid Unicode text without NUL")
+    elif not _fitsId(pattern):
+        problems.add("id", _ID_TOO_LONG)
     tags = {}
     for name, values in args.items():
         if name == "tags":
@@ -363,7 +396,7 @@ def _decodeClaims(cursor, kind):
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         claims = json.loads(raw)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
         raise invalid
     if not isinstance(claims, dict):
         raise invalid
@@ -375,6 +408,7 @@ def _decodeClaims(cursor, kind):
         and isinstance(pattern, str)
         and pattern != ""
         and _isText(pattern)
+        and _fitsId(pattern)
         and isinstance(tags, dict)
         and all(
             isinstance(v, str) and _isText(k) and _isText(v)
@@ -588,7 +622,13 @@ def renderError(error):
     }
 
 
-def _requireText(problems, body, field):
+def _requireText(problems, body, field, isId=True):
+    """
+    Read a required text field; an id (C{isId}) may be at most
+    L{MAX_ID_BYTES} long.
+
+    @return: the text, or L{None} when there is a problem (added).
+    """
     value = body.get(field)
     if value is None or value == "":
         problems.add(field, "is required")
@@ -596,6 +636,8 @@ def _requireText(problems, body, field):
         problems.add(field, "must be a string")
     elif not _isText(value):
         problems.add(field, "must be valid Unicode text without NUL")
+    elif isId and not _fitsId(value):
+        problems.add(field, _ID_TOO_LONG)
     else:
         return value
     return None
@@ -629,14 +671,27 @@ def parseCreateSchedule(body, headers):
     scheduleId = _requireText(problems, body, "id")
     descriptionField = "desc" if body.get("description") is None else "description"
     description = _optionalText(problems, body, descriptionField)
-    cron = _requireText(problems, body, "cron")
-    if cron is not None:
+    cron = _requireText(problems, body, "cron", isId=False)
+    if cron is not None and len(cron) > MAX_CRON_LENGTH:
+        problems.add("cron", f"must be at most {MAX_CRON_LENGTH} characters")
+    elif cron is not None:
         try:
             checkCron(cron)
         except InvalidCron as e:
             problems.add("cron", f"is invalid: {e}")
     tags = _parseStringMap(problems, "tags", body.get("tags"))
     promiseId = _requireText(problems, body, "promiseId")
+    if scheduleId is not None and promiseId is not None:
+        # Every promise the schedule fires must be a promise id that fits,
+        # or it could be refused at every slot, long after this answer.
+        longest = expandPromiseId(promiseId, scheduleId, INT64_MAX)
+        if not _fitsId(longest):
+            problems.add(
+                "promiseId",
+                f"must give promise ids of at most {MAX_ID_BYTES} bytes of "
+                "UTF-8 ({{.id}} is the schedule id, {{.timestamp}} up to 19 "
+                "digits)",
+            )
     promiseTimeout = body.get("promiseTimeout")
     if promiseTimeout is None:
         problems.add("promiseTimeout", "is required")

@@ -120,6 +120,7 @@ class GRPCService(Service):
         credentials=None,
         unauthorizedCode=Status.UNAUTHORIZED,
         metrics=None,
+        maxMessageSize=None,
     ):
         """
         @param operations: the L{resonate.api.operations.Operations}.
@@ -135,6 +136,10 @@ class GRPCService(Service):
             health service's must send as C{authorization} metadata.
         @param unauthorizedCode: the 4-digit status of a refusal.
         @param metrics: passed to L{GRPCAPI}.
+        @param maxMessageSize: the largest request message accepted, in
+            bytes (HTTP's C{maxBodySize}); grpcio answers a larger one
+            RESOURCE_EXHAUSTED, as HTTP answers 413.  L{None} for grpcio's
+            default (4 MiB).
         """
         self.setName("grpc")
         self._operations = operations
@@ -145,6 +150,7 @@ class GRPCService(Service):
         self._credentials = credentials
         self._unauthorizedCode = unauthorizedCode
         self._metrics = metrics
+        self._maxMessageSize = maxMessageSize
         self._server = None
         self._health = None
         self._executor = None
@@ -173,12 +179,15 @@ class GRPCService(Service):
             interceptors.append(
                 BasicAuthInterceptor(self._credentials, self._unauthorizedCode)
             )
+        # grpcio sets SO_REUSEPORT by default: a second server on the same
+        # port would then silently share it instead of failing.
+        options = [("grpc.so_reuseport", 0)]
+        if self._maxMessageSize is not None:
+            options.append(("grpc.max_receive_message_length", self._maxMessageSize))
         server = grpc.server(
             self._executor,
             interceptors=interceptors,
-            # grpcio sets SO_REUSEPORT by default: a second server on the
-            # same port would then silently share it instead of failing.
-            options=[("grpc.so_reuseport", 0)],
+            options=options,
             maximum_concurrent_rpcs=self._workers * 3,
         )
         services = GRPCAPI(self._operations, self._call, self._metrics).addTo(server)

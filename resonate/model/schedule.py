@@ -182,7 +182,15 @@ def firedPromiseId(schedule, fireTime):
     The id of the promise a firing creates: C{{{.id}}} is the schedule id,
     C{{{.timestamp}}} the fire time in milliseconds.
     """
-    promiseId = _ID.sub(lambda m: schedule.id, schedule.promiseId)
+    return expandPromiseId(schedule.promiseId, schedule.id, fireTime)
+
+
+def expandPromiseId(template, scheduleId, fireTime):
+    """
+    The promise id C{template} gives for the schedule C{scheduleId} firing
+    at C{fireTime}: see L{firedPromiseId}.
+    """
+    promiseId = _ID.sub(lambda m: scheduleId, template)
     return _TIMESTAMP.sub(lambda m: str(fireTime), promiseId)
 
 

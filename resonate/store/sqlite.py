@@ -676,8 +676,32 @@ class _Submission:
         self.deadline = deadline
 
 
-#: Put on the writer's queue by close(): commit what came before, then stop.
+#: Put on the writer's (or a reader's) queue by close(): finish what came
+#: before, then stop.
 _STOP = object()
+
+
+def _takeBatch(items, batchSize):
+    """
+    Block for one item of the queue C{items}, then take whatever else is
+    already queued (no timer: waiting would only add latency), up to
+    C{batchSize}.
+
+    @return: the batch, and whether L{_STOP} was reached.
+    """
+    first = items.get()
+    if first is _STOP:
+        return [], True
+    batch = [first]
+    while len(batch) < batchSize:
+        try:
+            item = items.get_nowait()
+        except queue.Empty:
+            break
+        if item is _STOP:
+            return batch, True
+        batch.append(item)
+    return batch, False
 
 
 class _GroupCommitWriter:
@@ -762,24 +786,9 @@ class _GroupCommitWriter:
 
     def _takeBatch(self):
         """
-        Block for one submission, then take whatever else is already queued
-        (no timer: waiting would only add latency), up to the batch size.
-
-        @return: the batch, and whether L{_STOP} was reached.
+        See L{_takeBatch}.
         """
-        first = self._queue.get()
-        if first is _STOP:
-            return [], True
-        batch = [first]
-        while len(batch) < self._batchSize:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is _STOP:
-                return batch, True
-            batch.append(item)
-        return batch, False
+        return _takeBatch(self._queue, self._batchSize)
 
     def _commitBatch(self, batch):
         """
@@ -978,24 +987,9 @@ class _ReaderPool:
 
     def _takeBatch(self):
         """
-        Block for one read, then take whatever else is queued, up to the
-        batch size.
-
-        @return: the batch, and whether L{_STOP} was reached.
+        See L{_takeBatch}.
         """
-        first = self._queue.get()
-        if first is _STOP:
-            return [], True
-        batch = [first]
-        while len(batch) < self._batchSize:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is _STOP:
-                return batch, True
-            batch.append(item)
-        return batch, False
+        return _takeBatch(self._queue, self._batchSize)
 
     def _post(self, d, result):
         """
