@@ -26,8 +26,11 @@ other pairs (each C{...Started} matched by its C{...Finished}):
       background loop) runs;
     - C{submissionStarted(kind)} / C{submissionFinished(kind, succeeded)}:
       an I/O submission to the C{"store"}, the C{"network"} or
-      C{"queuing"} (task pushes to workers); C{await
-      metrics.submission(kind, call, *args)} does both around a call;
+      C{"queuing"} (task pushes to workers); C{metrics.submission(kind,
+      call, *args)} does both around a call that returns a C{Deferred};
+    - C{operationStarted(name)} / C{operationFinished(name, succeeded)}:
+      both of the above at once, for an admitted operation and its store
+      call;
     - C{loopStarted(loop)} / C{loopFinished(loop, failed)}: an iteration of
       a background loop, counted as a coroutine of the same name too;
 
@@ -45,10 +48,13 @@ itself, from the same registry.
 
 import threading
 import time
+from bisect import bisect_left
 
-from prometheus_client import CollectorRegistry, Gauge, Histogram
+from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
 from prometheus_client.utils import floatToGoString
+from twisted.internet.defer import maybeDeferred
+from twisted.python.failure import Failure
 from twisted.web import server
 from twisted.web.resource import Resource
 
@@ -65,34 +71,48 @@ _DURATION_BUCKETS = (
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
-class _Counter:
+class _Family:
     """
-    A labelled counter exposed under exactly its name (no C{_total} suffix
-    added, no C{_created} series).
+    A labelled counter or gauge, kept as plain numbers under the lock of its
+    L{Metrics} and exposed under exactly its name (no C{_total} suffix, no
+    C{_created} series).  A request records several of these; with
+    C{prometheus_client}'s own, each record took a lock of its own (about
+    a tenth of the reactor's time per request).
+
+    A series exists from its first record on (a gauge shows 0 once it has
+    gone back down).
     """
 
-    def __init__(self, name, documentation, labelNames, registry):
+    def __init__(self, kind, name, documentation, labelNames, lock, registry):
+        self._kind = kind
         self._name = name
         self._documentation = documentation
         self._labelNames = tuple(labelNames)
-        self._values = {}
-        self._lock = threading.Lock()
+        self._lock = lock
+        #: label values -> number; change it only while holding C{_lock}.
+        self.values = {}
         registry.register(self)
+
+    def add(self, amount, *labelValues):
+        """
+        Add C{amount} to the series with these label values.
+        """
+        with self._lock:
+            self.values[labelValues] = self.values.get(labelValues, 0) + amount
 
     def inc(self, *labelValues):
         """
         Add one to the series with these label values.
         """
-        with self._lock:
-            self._values[labelValues] = self._values.get(labelValues, 0) + 1
+        self.add(1, *labelValues)
 
     def describe(self):
-        return [Metric(self._name, self._documentation, "counter")]
+        return [Metric(self._name, self._documentation, self._kind)]
 
     def collect(self):
-        metric = Metric(self._name, self._documentation, "counter")
+        metric = Metric(self._name, self._documentation, self._kind)
         with self._lock:
-            values = sorted(self._values.items())
+            values = sorted(self.values.items())
         for labelValues, value in values:
             metric.add_sample(
                 self._name, dict(zip(self._labelNames, labelValues)), value
@@ -100,22 +120,75 @@ class _Counter:
         return [metric]
 
 
-def _labelled(metric):
+class _HistogramFamily:
     """
-    C{metric.labels}, remembering each child: C{labels()} costs about two
-    microseconds, several times per request.
+    A histogram with at most one label, as plain numbers under the lock of
+    its L{Metrics}: per series, the count in each bucket (not cumulative),
+    the sum and the count.  Exposed as C{prometheus_client} exposes its
+    own: cumulative C{_bucket} samples up to C{+Inf}, then C{_count} and
+    C{_sum}.
     """
-    children = {}
 
-    def child(*labelValues):
-        found = children.get(labelValues)
-        if found is None:
-            # labels() returns the same child for the same values, so a
-            # race between threads here is harmless.
-            found = children[labelValues] = metric.labels(*labelValues)
-        return found
+    def __init__(self, name, documentation, labelNames, buckets, lock, registry):
+        self._name = name
+        self._documentation = documentation
+        self._labelNames = tuple(labelNames)
+        self._bounds = tuple(float(b) for b in buckets)
+        self._lock = lock
+        #: label values -> [bucket counts..., +Inf count, sum]; change it
+        #: only while holding C{_lock}.
+        self.series = {}
+        if not self._labelNames:
+            self.series[()] = self._newSeries()
+        registry.register(self)
 
-    return child
+    def _newSeries(self):
+        return [0] * (len(self._bounds) + 1) + [0.0]
+
+    def observeLocked(self, value, labelValues=()):
+        """
+        Record C{value}; the caller holds the lock.
+        """
+        series = self.series.get(labelValues)
+        if series is None:
+            series = self.series[labelValues] = self._newSeries()
+        series[bisect_left(self._bounds, value)] += 1
+        series[-1] += value
+
+    def observe(self, value, *labelValues):
+        """
+        Record C{value} in the series with these label values.
+        """
+        with self._lock:
+            self.observeLocked(value, labelValues)
+
+    def describe(self):
+        return [Metric(self._name, self._documentation, "histogram")]
+
+    def collect(self):
+        metric = Metric(self._name, self._documentation, "histogram")
+        with self._lock:
+            series = sorted((k, list(v)) for k, v in self.series.items())
+        for labelValues, counts in series:
+            labels = dict(zip(self._labelNames, labelValues))
+            total = 0
+            for bound, count in zip(
+                self._bounds + (float("inf"),), counts[:-1]
+            ):
+                total += count
+                metric.add_sample(
+                    self._name + "_bucket",
+                    dict(labels, le=floatToGoString(bound)),
+                    total,
+                )
+            metric.add_sample(self._name + "_count", labels, total)
+            metric.add_sample(self._name + "_sum", labels, counts[-1])
+        return [metric]
+
+
+_STORE = ("store",)
+_STORE_SUCCESS = ("store", "success")
+_STORE_FAILURE = ("store", "failure")
 
 
 class Metrics:
@@ -133,75 +206,57 @@ class Metrics:
         """
         self._timer = timer
         self.registry = registry = CollectorRegistry()
-        self._requests = _Counter(
-            "api_total_requests",
+        # One lock for every instrument: a request's records are a few
+        # dictionary updates under one acquisition.
+        self._lock = lock = threading.Lock()
+
+        def family(kind, name, documentation, labelNames):
+            return _Family(kind, name, documentation, labelNames, lock, registry)
+
+        self._requests = family(
+            "counter", "api_total_requests",
             "Requests answered, by protocol and 4-digit status code.",
             ["type", "status"],
-            registry,
         )
-        self._requestsInFlight = _labelled(
-            Gauge(
-                "api_in_flight_requests",
-                "Requests being answered, by protocol.",
-                ["type"],
-                registry=registry,
-            )
+        self._requestsInFlight = family(
+            "gauge", "api_in_flight_requests",
+            "Requests being answered, by protocol.", ["type"],
         )
-        self._requestDuration = _labelled(
-            Histogram(
-                "api_request_duration_seconds",
-                "Time from receiving a request to having its answer, by "
-                "protocol.",
-                ["type"],
-                buckets=_DURATION_BUCKETS,
-                registry=registry,
-            )
+        self._requestDuration = _HistogramFamily(
+            "api_request_duration_seconds",
+            "Time from receiving a request to having its answer, by "
+            "protocol.",
+            ["type"], _DURATION_BUCKETS, lock, registry,
         )
-        self._submissions = _Counter(
-            "aio_total_submissions",
+        self._submissions = family(
+            "counter", "aio_total_submissions",
             "I/O submissions completed, by subsystem and outcome.",
             ["type", "status"],
-            registry,
         )
-        self._submissionsInFlight = _labelled(
-            Gauge(
-                "aio_in_flight_submissions",
-                "I/O submissions in flight, by subsystem.",
-                ["type"],
-                registry=registry,
-            )
+        self._submissionsInFlight = family(
+            "gauge", "aio_in_flight_submissions",
+            "I/O submissions in flight, by subsystem.", ["type"],
         )
-        self._coroutines = _Counter(
-            "coroutines_total",
-            "Coroutines started, by name.",
+        self._coroutines = family(
+            "counter", "coroutines_total", "Coroutines started, by name.",
             ["type"],
-            registry,
         )
-        self._coroutinesInFlight = _labelled(
-            Gauge(
-                "coroutines_in_flight",
-                "Coroutines running, by name.",
-                ["type"],
-                registry=registry,
-            )
+        self._coroutinesInFlight = family(
+            "gauge", "coroutines_in_flight", "Coroutines running, by name.",
+            ["type"],
         )
-        self._storeBatchSize = Histogram(
+        self._storeBatchSize = _HistogramFamily(
             "aio_store_batch_size",
             "Write requests carried by one SQLite group commit.",
-            buckets=_BATCH_BUCKETS,
-            registry=registry,
+            [], _BATCH_BUCKETS, lock, registry,
         )
-        self._loopRuns = _Counter(
-            "background_runs_total",
-            "Background loop iterations finished, by loop.",
-            ["loop"],
-            registry,
+        self._loopRuns = family(
+            "counter", "background_runs_total",
+            "Background loop iterations finished, by loop.", ["loop"],
         )
-        self._loopFailures = _Counter(
-            "background_failures_total",
-            "Background loop iterations that failed, by loop.",
-            ["loop"],
-            registry,
+        self._loopFailures = family(
+            "counter", "background_failures_total",
+            "Background loop iterations that failed, by loop.", ["loop"],
         )
 
     def requestStarted(self, protocol):
@@ -211,7 +266,7 @@ class Metrics:
 
         @return: the start, to hand to L{requestFinished}.
         """
-        self._requestsInFlight(protocol).inc()
+        self._requestsInFlight.add(1, protocol)
         return self._timer()
 
     def requestFinished(self, protocol, status, started):
@@ -219,56 +274,94 @@ class Metrics:
         The request of C{protocol} begun at C{started} was answered with the
         4-digit C{status}.
         """
-        self._requestsInFlight(protocol).dec()
-        self._requests.inc(protocol, str(int(status)))
-        self._requestDuration(protocol).observe(
-            max(0.0, self._timer() - started)
-        )
+        elapsed = max(0.0, self._timer() - started)
+        key = (protocol, str(int(status)))
+        inFlight = self._requestsInFlight.values
+        requests = self._requests.values
+        with self._lock:
+            inFlight[protocol,] -= 1
+            requests[key] = requests.get(key, 0) + 1
+            self._requestDuration.observeLocked(elapsed, (protocol,))
 
     def coroutineStarted(self, name):
         """
         The coroutine C{name} (C{"create-promise"}, C{"timeout-locks"}...)
         started.
         """
-        self._coroutines.inc(name)
-        self._coroutinesInFlight(name).inc()
+        key = (name,)
+        started = self._coroutines.values
+        inFlight = self._coroutinesInFlight.values
+        with self._lock:
+            started[key] = started.get(key, 0) + 1
+            inFlight[key] = inFlight.get(key, 0) + 1
 
     def coroutineFinished(self, name):
         """
         The coroutine C{name} finished, however it ended.
         """
-        self._coroutinesInFlight(name).dec()
+        self._coroutinesInFlight.add(-1, name)
 
     def submissionStarted(self, kind):
         """
         An I/O submission to C{kind} (C{"store"}, C{"network"} or
         C{"queuing"}) is in flight.
         """
-        self._submissionsInFlight(kind).inc()
+        self._submissionsInFlight.add(1, kind)
 
     def submissionFinished(self, kind, succeeded):
         """
         An I/O submission to C{kind} completed, or failed.
         """
-        self._submissionsInFlight(kind).dec()
-        self._submissions.inc(kind, "success" if succeeded else "failure")
+        key = (kind, "success" if succeeded else "failure")
+        inFlight = self._submissionsInFlight.values
+        done = self._submissions.values
+        with self._lock:
+            inFlight[kind,] -= 1
+            done[key] = done.get(key, 0) + 1
 
-    async def submission(self, kind, call, *args):
+    def submission(self, kind, call, *args):
         """
-        Call C{call(*args)} (a store method, say) and await its result as
-        one I/O submission to C{kind}: it succeeds if it produces a result,
-        fails if it raises.
+        Call C{call(*args)} (a store method, say) as one I/O submission to
+        C{kind}: it succeeds if it produces a result (a C{Deferred} or a
+        coroutine's), fails if it fails.
 
-        @return: a coroutine producing what C{call} produces.
+        @return: a C{Deferred} firing with what C{call} produces.
         """
         self.submissionStarted(kind)
-        succeeded = False
-        try:
-            result = await call(*args)
-            succeeded = True
-            return result
-        finally:
-            self.submissionFinished(kind, succeeded)
+        return maybeDeferred(call, *args).addBoth(self._submitted, kind)
+
+    def _submitted(self, result, kind):
+        self.submissionFinished(kind, not isinstance(result, Failure))
+        return result
+
+    def operationStarted(self, name):
+        """
+        An admitted operation C{name} (C{"create-promise"}) started: a
+        coroutine of that name and a submission to the C{"store"}, counted
+        together (this is on every request's path).
+        """
+        key = (name,)
+        started = self._coroutines.values
+        coroutines = self._coroutinesInFlight.values
+        submissions = self._submissionsInFlight.values
+        with self._lock:
+            started[key] = started.get(key, 0) + 1
+            coroutines[key] = coroutines.get(key, 0) + 1
+            submissions[_STORE] = submissions.get(_STORE, 0) + 1
+
+    def operationFinished(self, name, succeeded):
+        """
+        The operation C{name} begun with L{operationStarted} finished: its
+        store submission succeeded or failed.
+        """
+        key = _STORE_SUCCESS if succeeded else _STORE_FAILURE
+        coroutines = self._coroutinesInFlight.values
+        submissions = self._submissionsInFlight.values
+        done = self._submissions.values
+        with self._lock:
+            coroutines[name,] -= 1
+            submissions[_STORE] -= 1
+            done[key] = done.get(key, 0) + 1
 
     def loopStarted(self, loop):
         """

@@ -162,28 +162,26 @@ class MetricsTests(unittest.TestCase):
         flight while it is pending; the result or failure is passed on.
         """
         pending = Deferred()
-        d = Deferred.fromCoroutine(
-            self.metrics.submission("store", lambda: pending)
-        )
+        d = self.metrics.submission("store", lambda: pending)
         self.assertEqual(
             samples(self.text(), "aio_in_flight_submissions"),
             {'{type="store"}': "1.0"},
         )
         pending.callback(7)
         self.assertEqual(self.successResultOf(d), 7)
-        failed = Deferred.fromCoroutine(
-            self.metrics.submission("store", fail, StoreFailure())
-        )
+        failed = self.metrics.submission("store", fail, StoreFailure())
         self.failureResultOf(failed, StoreFailure)
 
         def refuse():
             raise StoreFailure()
 
-        refused = Deferred.fromCoroutine(self.metrics.submission("store", refuse))
+        refused = self.metrics.submission("store", refuse)
         self.failureResultOf(refused, StoreFailure)
-        pushed = Deferred.fromCoroutine(
-            self.metrics.submission("queuing", succeed, None)
-        )
+
+        async def push():
+            return None
+
+        pushed = self.metrics.submission("queuing", push)
         self.successResultOf(pushed)
         self.assertEqual(
             samples(self.text(), "aio_total_submissions"),

@@ -13,7 +13,8 @@ from urllib.parse import unquote_to_bytes as unquote
 
 from klein import Klein
 from twisted.logger import Logger
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
+from twisted.python.failure import Failure
 from twisted.web import server
 from twisted.web.http import HTTPChannel
 from twisted.web.resource import Resource
@@ -37,23 +38,33 @@ def _errorBody(error):
 
 def _endpoint(handler):
     """
-    Wrap a route: give the request an id, answer with JSON, and turn every
-    failure into the error envelope.  Unexpected failures are logged once,
-    with the request id, and answer 5000 without a traceback.  Every answer
-    is counted in the metrics with its 4-digit code.
+    Wrap a route: answer with JSON, and turn every failure into the error
+    envelope.  Unexpected failures are logged once, with the request id,
+    and answer 5000 without a traceback.  Every answer is counted in the
+    metrics with its 4-digit code.
 
     The handler returns C{(status, body)}, where C{body} is a JSON-able
-    object or L{None} for no body.
+    object or L{None} for no body, or a C{Deferred} or coroutine producing
+    it.  The hot routes return C{Deferred}s: a coroutine costs a tenth of
+    a request's time on the reactor, and an answer known at once (a read
+    served from memory) is written without waiting for a turn of the
+    reactor.
+
+    Klein cancels what a route returns when the client goes away; that
+    cancels only the C{Deferred} handed to Klein, never the operation
+    under way, which goes on, is counted, and whose answer is dropped.
     """
 
-    async def endpoint(self, request, **kwargs):
+    def endpoint(self, request, **kwargs):
         started = self._metrics.requestStarted("http")
-        status = Status.INTERNAL_SERVER_ERROR
-        try:
-            status, answer = await _answer(self, handler, request, kwargs)
-        finally:
-            self._metrics.requestFinished("http", status, started)
-        request.setResponseCode(status.httpCode)
+        request.setHeader(b"content-type", b"application/json")
+        d = maybeDeferred(handler, self, request, **kwargs)
+        d.addBoth(_respond, self, request, started)
+        if d.called and not d.callbacks and not d.paused:
+            # Answered already (_respond never fails): hand Klein the bytes.
+            return d.result
+        answer = Deferred()
+        d.addBoth(answer.callback)
         return answer
 
     endpoint.__name__ = handler.__name__
@@ -69,33 +80,38 @@ def _requestId(request):
     return request.getHeader("request-id") or uuid.uuid4().hex
 
 
-async def _answer(api, handler, request, kwargs):
+def _respond(result, api, request, started):
     """
-    Run a route's C{handler} for L{_endpoint}.
-
-    @return: the L{Status} to answer with and the body's bytes.
+    Turn a route's outcome (C{(status, body)} or a L{Failure}) into the
+    response's code and bytes, and count it, for L{_endpoint}.
     """
-    request.setHeader(b"content-type", b"application/json")
-    try:
-        status, body = await handler(api, request, **kwargs)
-    except ResonateError as error:
-        if error.status.value >= 5000:
-            api._log.warn(
-                "request {requestId} failed: {code} {message}",
-                requestId=_requestId(request),
-                code=error.status.value,
-                message=error.message,
+    if isinstance(result, Failure):
+        error = result.value
+        if isinstance(error, ResonateError):
+            if error.status.value >= 5000:
+                api._log.warn(
+                    "request {requestId} failed: {code} {message}",
+                    requestId=_requestId(request),
+                    code=error.status.value,
+                    message=error.message,
+                )
+        else:
+            api._log.failure(
+                "request {requestId} failed", result, requestId=_requestId(request)
             )
-        return error.status, _errorBody(error)
-    except Exception:
-        api._log.failure("request {requestId} failed", requestId=_requestId(request))
-        error = ResonateError(Status.INTERNAL_SERVER_ERROR)
-        return error.status, _errorBody(error)
-    if body is None:
-        return status, b""
-    if body is _NULL:
-        return status, b"null"
-    return status, _jsonBytes(body)
+            error = ResonateError(Status.INTERNAL_SERVER_ERROR)
+        status, body = error.status, _errorBody(error)
+    else:
+        status, body = result
+        if body is None:
+            body = b""
+        elif body is _NULL:
+            body = b"null"
+        else:
+            body = _jsonBytes(body)
+    api._metrics.requestFinished("http", status, started)
+    request.setResponseCode(status.httpCode)
+    return body
 
 
 class _Null:
@@ -119,6 +135,10 @@ def _decisionAnswer(decision, render):
     if decision.status.isError:
         raise ResonateError(decision.status)
     return decision.status, render(decision.promise)
+
+
+def _pageAnswer(page, render):
+    return Status.OK, render(page)
 
 
 def _queryArgs(request):
@@ -172,18 +192,19 @@ class HTTPAPI:
 
     @app.route("/promises", methods=["POST"])
     @_endpoint
-    async def createPromise(self, request):
+    def createPromise(self, request):
         """
         C{POST /promises}: 201 created, 200 deduplicated, 409 exists.
         """
         body = codec.parseJSONObject(request.content.read())
         create = codec.parseCreatePromise(body, _headerReader(request))
-        decision = await self._operations.createPromise(create)
-        return _decisionAnswer(decision, codec.renderPromise)
+        return self._operations.createPromise(create).addCallback(
+            _decisionAnswer, codec.renderPromise
+        )
 
     @app.route("/promises", methods=["GET"])
     @_endpoint
-    async def searchPromises(self, request):
+    def searchPromises(self, request):
         """
         C{GET /promises}: search by id pattern, state and tags, newest first.
         A cursor, when given, carries the whole query.
@@ -194,22 +215,24 @@ class HTTPAPI:
             query = codec.decodeCursor(cursor[-1])
         else:
             query = codec.parseSearchArgs(args)
-        page = await self._operations.searchPromises(query)
-        return Status.OK, codec.renderSearchPage(page)
+        return self._operations.searchPromises(query).addCallback(
+            _pageAnswer, codec.renderSearchPage
+        )
 
     @app.route("/promises/<id:promiseId>", methods=["GET"])
     @_endpoint
-    async def readPromise(self, request, promiseId):
+    def readPromise(self, request, promiseId):
         """
         C{GET /promises/{id...}}: 200 or 404.
         """
         promiseId = codec.parsePathId(promiseId)
-        decision = await self._operations.readPromise(promiseId)
-        return _decisionAnswer(decision, codec.renderPromise)
+        return self._operations.readPromise(promiseId).addCallback(
+            _decisionAnswer, codec.renderPromise
+        )
 
     @app.route("/promises/<id:promiseId>", methods=["PATCH"])
     @_endpoint
-    async def completePromise(self, request, promiseId):
+    def completePromise(self, request, promiseId):
         """
         C{PATCH /promises/{id...}}: 201 completed, 200 deduplicated, 403
         already completed, 404 not found.
@@ -218,8 +241,9 @@ class HTTPAPI:
         complete = codec.parseCompletePromise(
             promiseId, body, _headerReader(request)
         )
-        decision = await self._operations.completePromise(complete)
-        return _decisionAnswer(decision, codec.renderPromise)
+        return self._operations.completePromise(complete).addCallback(
+            _decisionAnswer, codec.renderPromise
+        )
 
     @app.route("/schedules", methods=["POST"])
     @_endpoint

@@ -8,8 +8,9 @@ and where the store is called.  HTTP and gRPC share it, so they cannot
 disagree about anything but the wire.
 """
 
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from resonate.errors import ResonateError, StoreFailure
 from resonate.metrics import Metrics
@@ -66,53 +67,63 @@ class Operations:
         """
         return int(self._clock.seconds() * 1000)
 
-    async def _run(self, name, method, *args):
+    def _run(self, name, method, *args):
         """
         Admit the operation C{name} (a coroutine name of the contract,
         C{"create-promise"}) and call the store C{method} with C{args} and
         C{now}.
+
+        @return: a C{Deferred} firing with the store's answer.  (Plain
+            callbacks, not a coroutine: this is every request's path.)
         """
         if self._stopping:
-            raise ResonateError(Status.SHUTTING_DOWN)
+            return fail(ResonateError(Status.SHUTTING_DOWN))
         if self.inFlight >= self._size:
-            raise ResonateError(Status.API_SUBMISSION_QUEUE_FULL)
+            return fail(ResonateError(Status.API_SUBMISSION_QUEUE_FULL))
         self.inFlight += 1
-        self._metrics.coroutineStarted(name)
+        self._metrics.operationStarted(name)
         try:
-            return await self._metrics.submission(
-                "store", method, *args, self.now()
-            )
-        finally:
-            self._metrics.coroutineFinished(name)
-            self.inFlight -= 1
-            if self.inFlight == 0 and self._drained:
-                waiting, self._drained = self._drained, []
-                for d in waiting:
-                    # A waiter may have given up (timed out) already.
-                    if not d.called:
-                        d.callback(None)
+            d = method(*args, self.now())
+        except BaseException:
+            d = fail()
+        return d.addBoth(self._finished, name)
+
+    def _finished(self, result, name):
+        """
+        The operation C{name} admitted by L{_run} is over: release its place
+        and wake L{drain} once none is left.
+        """
+        self._metrics.operationFinished(name, not isinstance(result, Failure))
+        self.inFlight -= 1
+        if self.inFlight == 0 and self._drained:
+            waiting, self._drained = self._drained, []
+            for d in waiting:
+                # A waiter may have given up (timed out) already.
+                if not d.called:
+                    d.callback(None)
+        return result
 
     def readPromise(self, promiseId):
         """
-        @return: a coroutine producing a L{resonate.model.promise.Decision}.
+        @return: a C{Deferred} firing with a L{resonate.model.promise.Decision}.
         """
         return self._run("read-promise", self._store.readPromise, promiseId)
 
-    async def createPromise(self, request):
+    def createPromise(self, request):
         """
         Create a promise; one whose id matches a route is created with its
         task, and the dispatcher is woken when a task was made.
 
         @param request: a L{resonate.model.promise.CreatePromise}.
-        @return: a coroutine producing a C{Decision}.
+        @return: a C{Deferred} firing with a C{Decision}.
         """
         if matchRoute(self._routes, request.id) is None:
-            return await self._run(
-                "create-promise", self._store.createPromise, request
-            )
-        decision = await self._run(
+            return self._run("create-promise", self._store.createPromise, request)
+        return self._run(
             "create-promise", self._store.createPromiseAndTask, request
-        )
+        ).addCallback(self._taskMaybeCreated, request)
+
+    def _taskMaybeCreated(self, decision, request):
         if decision.status is Status.CREATED and self._onTaskCreated is not None:
             try:
                 self._onTaskCreated()
@@ -126,14 +137,14 @@ class Operations:
     def completePromise(self, request):
         """
         @param request: a L{resonate.model.promise.CompletePromise}.
-        @return: a coroutine producing a C{Decision}.
+        @return: a C{Deferred} firing with a C{Decision}.
         """
         return self._run("complete-promise", self._store.completePromise, request)
 
     def searchPromises(self, query):
         """
         @param query: a L{resonate.model.promise.PromiseQuery}.
-        @return: a coroutine producing a L{resonate.model.promise.SearchPage}.
+        @return: a C{Deferred} firing with a L{resonate.model.promise.SearchPage}.
         """
         return self._run("search-promises", self._store.searchPromises, query)
 
@@ -160,21 +171,21 @@ class Operations:
 
     def readSchedule(self, scheduleId):
         """
-        @return: a coroutine producing the
+        @return: a C{Deferred} firing with the
             L{resonate.model.schedule.Schedule} or L{None}.
         """
         return self._run("read-schedule", self._store.readSchedule, scheduleId)
 
     def deleteSchedule(self, scheduleId):
         """
-        @return: a coroutine producing whether a schedule was deleted.
+        @return: a C{Deferred} firing with whether a schedule was deleted.
         """
         return self._run("delete-schedule", self._store.deleteSchedule, scheduleId)
 
     def searchSchedules(self, query):
         """
         @param query: a L{resonate.model.schedule.ScheduleQuery}.
-        @return: a coroutine producing a
+        @return: a C{Deferred} firing with a
             L{resonate.model.schedule.SchedulePage}.
         """
         return self._run("search-schedules", self._store.searchSchedules, query)
@@ -182,34 +193,34 @@ class Operations:
     def acquireLock(self, request):
         """
         @param request: a L{resonate.model.lock.AcquireLock}.
-        @return: a coroutine producing a L{resonate.model.lock.LockDecision}.
+        @return: a C{Deferred} firing with a L{resonate.model.lock.LockDecision}.
         """
         return self._run("acquire-lock", self._store.acquireLock, request)
 
     def releaseLock(self, request):
         """
         @param request: a L{resonate.model.lock.ReleaseLock}.
-        @return: a coroutine producing whether a lock was released.
+        @return: a C{Deferred} firing with whether a lock was released.
         """
         return self._run("release-lock", self._store.releaseLock, request)
 
     def heartbeatLocks(self, processId):
         """
-        @return: a coroutine producing how many locks were extended.
+        @return: a C{Deferred} firing with how many locks were extended.
         """
         return self._run("heartbeat-locks", self._store.heartbeatLocks, processId)
 
     def claimTask(self, request):
         """
         @param request: a L{resonate.model.task.ClaimTask}.
-        @return: a coroutine producing C{(status, promise or None)}.
+        @return: a C{Deferred} firing with C{(status, promise or None)}.
         """
         return self._run("claim-task", self._store.claimTask, request)
 
     def completeTask(self, request):
         """
         @param request: a L{resonate.model.task.CompleteTask}.
-        @return: a coroutine producing a L{resonate.status.Status}.
+        @return: a C{Deferred} firing with a L{resonate.status.Status}.
         """
         return self._run("complete-task", self._store.completeTask, request)
 
