@@ -811,6 +811,10 @@ KEYS = (
         "acknowledged, so a crash loses nothing acknowledged"),
     Key(f"{_S}.config.sqlite.reset", "aio-store-sqlite-reset", BoolKind(),
         False, "delete the SQLite database at startup (tests only)"),
+    Key(f"{_S}.config.sqlite.cacheSize", "aio-store-sqlite-cache-size",
+        IntKind(minimum=0), 10000, "promises kept in memory for reads "
+        "(the server owns the file, so every write passes through it); 0 "
+        "for none"),
     Key(f"{_S}.config.postgres.host", "aio-store-postgres-host", StrKind(),
         "localhost", "PostgreSQL host"),
     Key(f"{_S}.config.postgres.port", "aio-store-postgres-port",

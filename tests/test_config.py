@@ -162,6 +162,7 @@ class KeyTableTests(unittest.SynchronousTestCase):
             "aio-store-sqlite-tx-timeout": "10s",
             "aio-store-sqlite-synchronous": "full",
             "aio-store-sqlite-reset": False,
+            "aio-store-sqlite-cache-size": 10000,
             "aio-store-postgres-host": "localhost",
             "aio-store-postgres-port": 5432,
             "aio-store-postgres-username": "",
@@ -1163,6 +1164,7 @@ class StoreConfigTests(ConfigTestMixin, unittest.SynchronousTestCase):
                     "txTimeout": 10.0,
                     "synchronous": "full",
                     "reset": False,
+                    "cacheSize": 10000,
                 },
             ),
         )

@@ -146,16 +146,19 @@ class SQLiteStoreContractTests(StoreTestsMixin, unittest.TestCase):
 
 class SQLiteStoreContractOneAtATimeTests(StoreTestsMixin, unittest.TestCase):
     """
-    The contract holds with batches of one and a single reader, too.
+    The contract holds with batches of one, a single reader and no cache,
+    too (every read on the reader).
     """
 
     def makeStore(self):
         """
-        A store that commits every request alone.
+        A store that commits every request alone and caches nothing.
         """
         store = SQLiteStore(
             StoreConfig(
-                workers=1, batchSize=1, options={"path": self.mktemp()}
+                workers=1,
+                batchSize=1,
+                options={"path": self.mktemp(), "cacheSize": 0},
             ),
             reactor,
         )
@@ -368,13 +371,13 @@ class SchemaTests(SQLiteStoreTestsMixin, unittest.TestCase):
         latest = migrate.loadMigrations("sqlite")[-1].version
         self.assertEqual(migrate.schemaVersion(connection), latest)
 
-    def test_newerVersionRefused(self):
+    async def test_newerVersionRefused(self):
         """
         A database whose schema is newer than the code is refused with a
         L{StoreFailure} that says so.
         """
         path = self.mktemp()
-        self.openStore(path=path)
+        await self.openStore(path=path).close()
         connection = sqlite3.connect(path)
         connection.execute(
             "INSERT INTO schema_versions (version, name) VALUES (?, ?)",
@@ -685,7 +688,8 @@ class ThreadTests(SQLiteStoreTestsMixin, unittest.TestCase):
     async def test_writesOnWriterOnly(self):
         """
         Inserts and updates run on the writer thread only; reads of promises
-        that need no write stay on the readers.
+        that need no write stay on the readers (with the cache off: see
+        L{CacheTests}).
         """
         writes = []
         reads = []
@@ -708,7 +712,7 @@ class ThreadTests(SQLiteStoreTestsMixin, unittest.TestCase):
             "readPromise",
             recording(SQLitePromiseRows.readPromise, reads),
         )
-        store = self.openStore()
+        store = self.openStore(cacheSize=0)
         await self.create(store, "w.1", timeout=NOW + 1)
         await self.create(store, "w.2")
         await store.completePromise(
@@ -793,6 +797,180 @@ class ThreadTests(SQLiteStoreTestsMixin, unittest.TestCase):
         self.patch(SQLitePromiseRows, "readPromise", broken)
         await self.assertFailure(store.readPromise("x", NOW), StoreFailure)
         self.assertEqual(len(self.flushLoggedErrors(KeyError)), 1)
+
+
+class CacheTests(SQLiteStoreTestsMixin, unittest.TestCase):
+    """
+    Promises written or read are kept in memory, as committed, and read
+    from there without a reader; one process owns the file.
+    """
+
+    def recordReads(self):
+        """
+        Record every promise read by id that reaches SQLite.
+
+        @return: the list the ids go to.
+        """
+        reads = []
+        original = SQLitePromiseRows.readPromise
+
+        def readPromise(rows, promiseId):
+            reads.append(promiseId)
+            return original(rows, promiseId)
+
+        self.patch(SQLitePromiseRows, "readPromise", readPromise)
+        return reads
+
+    async def test_writtenReadFromMemory(self):
+        """
+        A promise created, then completed, is read as committed without
+        touching SQLite.
+        """
+        store = self.openStore()
+        created = await self.create(store, "c.1", tags={"t": "1"})
+        reads = self.recordReads()
+        decision = await store.readPromise("c.1", NOW)
+        self.assertEqual(decision.status, Status.OK)
+        self.assertEqual(decision.promise, created.promise)
+        completed = await store.completePromise(
+            CompletePromise("c.1", State.RESOLVED, Value({"v": "1"}, b"x")), NOW
+        )
+        del reads[:]
+        decision = await store.readPromise("c.1", NOW)
+        self.assertEqual(decision.promise, completed.promise)
+        self.assertIs(decision.promise.state, State.RESOLVED)
+        self.assertEqual(reads, [])
+
+    async def test_readOnceFromReader(self):
+        """
+        After a restart a promise is read on a reader once, then from
+        memory.
+        """
+        path = self.mktemp()
+        store = self.openStore(path=path)
+        created = await self.create(store, "r.1")
+        await store.close()
+        reopened = self.openStore(path=path)
+        reads = self.recordReads()
+        first = await reopened.readPromise("r.1", NOW)
+        second = await reopened.readPromise("r.1", NOW)
+        self.assertEqual(first.promise, created.promise)
+        self.assertEqual(second.promise, created.promise)
+        self.assertEqual(reads, ["r.1"])
+
+    async def test_overdueTimedOutOnWriter(self):
+        """
+        A cached promise that is overdue is timed out on the writer, as
+        without the cache, and read as timed out afterwards.
+        """
+        store = self.openStore()
+        await self.create(store, "o.1", timeout=NOW + 1)
+        commits = store.commits
+        decision = await store.readPromise("o.1", LATER)
+        self.assertIs(decision.promise.state, State.REJECTED_TIMEDOUT)
+        self.assertEqual(store.commits, commits + 1)
+        reads = self.recordReads()
+        again = await store.readPromise("o.1", LATER)
+        self.assertEqual(again.promise, decision.promise)
+        self.assertEqual(reads, [])
+
+    async def test_rolledBackNotCached(self):
+        """
+        A promise written by a script that then failed, and was rolled
+        back, never reaches the cache; the rest of its batch does.
+        """
+
+        def insertTask(rows, task):
+            raise RuntimeError("after the promise's insert")
+
+        self.patch(SQLitePromiseRows, "insertTask", insertTask)
+        store = self.openStore()
+        results = await gatherResults(
+            [
+                self.create(store, "fine.1"),
+                store.createPromiseAndTask(
+                    CreatePromise(id="boom", timeout=LATER), NOW
+                ).addErrback(lambda f: f.value),
+                self.create(store, "fine.2"),
+            ]
+        )
+        self.assertEqual(results[0].status, Status.CREATED)
+        self.assertIsInstance(results[1], StoreFailure)
+        self.assertEqual(results[2].status, Status.CREATED)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        reads = self.recordReads()
+        missing = await store.readPromise("boom", NOW)
+        self.assertEqual(missing.status, Status.PROMISE_NOT_FOUND)
+        self.assertEqual(reads, ["boom"])
+        for promiseId in ("fine.1", "fine.2"):
+            decision = await store.readPromise(promiseId, NOW)
+            self.assertEqual(decision.status, Status.OK)
+        self.assertEqual(reads, ["boom"])
+
+    async def test_staleReadNotCached(self):
+        """
+        A reader's result is not kept when a batch that wrote promises was
+        committed after the read began: the reader may have read the row
+        before that write.
+        """
+        store = self.openStore()
+        created = await self.create(store, "s.1")
+        store._cache._promises.clear()
+        generation = store._cache.generation
+        await store.completePromise(CompletePromise("s.1", State.RESOLVED), NOW)
+        store._readDecided(created, generation)
+        decision = await store.readPromise("s.1", NOW)
+        self.assertIs(decision.promise.state, State.RESOLVED)
+
+    async def test_bounded(self):
+        """
+        At most C{cacheSize} promises are kept, the oldest written or read
+        leaving first.
+        """
+        store = self.openStore(cacheSize=2)
+        for n in range(3):
+            await self.create(store, f"b.{n}")
+        reads = self.recordReads()
+        for n in (2, 1, 0):
+            await store.readPromise(f"b.{n}", NOW)
+        self.assertEqual(reads, ["b.0"])
+
+    async def test_off(self):
+        """
+        With C{cacheSize} 0 every read reaches SQLite.
+        """
+        store = self.openStore(cacheSize=0)
+        await self.create(store, "off.1")
+        reads = self.recordReads()
+        await store.readPromise("off.1", NOW)
+        await store.readPromise("off.1", NOW)
+        self.assertEqual(reads, ["off.1", "off.1"])
+
+    async def test_oneProcessPerFile(self):
+        """
+        A second store on a file in use is refused, saying why; once the
+        first is closed the file opens again.
+        """
+        path = self.mktemp()
+        store = self.openStore(path=path)
+        error = self.assertRaises(
+            StoreFailure, SQLiteStore, self.storeConfig(path), reactor
+        )
+        self.assertIn("in use by another server", error.message)
+        self.assertIn(repr(path), error.message)
+        await store.close()
+        reopened = self.openStore(path=path)
+        self.assertTrue(verifyObject(IStore, reopened))
+
+    def test_cacheSizeChecked(self):
+        """
+        A negative or non-integer C{cacheSize} is refused.
+        """
+        for bad in (-1, 1.5, "10", True):
+            error = self.assertRaises(
+                StoreFailure, SQLiteStore, self.storeConfig(cacheSize=bad), reactor
+            )
+            self.assertIn("cacheSize", error.message)
 
 
 class SearchTests(SQLiteStoreTestsMixin, unittest.TestCase):

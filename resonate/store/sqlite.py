@@ -23,6 +23,7 @@ database in the constructor, which runs before the reactor does so that a bad
 path stops startup.
 """
 
+import fcntl
 import json
 import os
 import queue
@@ -48,7 +49,7 @@ from resonate.interfaces import (
     IStoreProvider,
     ITaskRows,
 )
-from resonate.model.promise import State, pageOf
+from resonate.model.promise import Promise, State, Value, decideRead, pageOf
 from resonate.status import Status
 from resonate.store import migrate, scripts
 from resonate.store.sqlrows import (
@@ -492,6 +493,99 @@ class SQLitePromiseRows:
         return [taskFromRow(row) for row in rows]
 
 
+class _WriterRows(SQLitePromiseRows):
+    """
+    The writer's rows: they remember every promise they wrote, so that once
+    the batch is committed the store's cache can take them.
+
+    @ivar written: the promises inserted or updated since the writer last
+        cleared it, in order.
+    """
+
+    def __init__(self, connection):
+        super().__init__(connection)
+        self.written = []
+
+    def insertPromise(self, promise):
+        done = super().insertPromise(promise)
+        if done:
+            self.written.append(promise)
+        return done
+
+    def updatePromise(self, promise):
+        done = super().updatePromise(promise)
+        if done:
+            self.written.append(promise)
+        return done
+
+
+def _ownCopy(promise):
+    """
+    A copy of C{promise} with dicts of its own (headers and tags hold only
+    strings), so that neither the cache nor whoever it answers can change
+    the other's.  Positional, not C{dataclasses.replace}: this is on every
+    cached read.
+    """
+    param, value = promise.param, promise.value
+    return Promise(
+        promise.id, promise.state, promise.timeout, promise.createdOn,
+        Value(dict(param.headers), param.data),
+        Value(dict(value.headers), value.data),
+        promise.idempotencyKeyForCreate, promise.idempotencyKeyForComplete,
+        promise.completedOn, dict(promise.tags),
+    )
+
+
+class _PromiseCache:
+    """
+    The latest committed version of recently written or read promises, on
+    the reactor thread, so that a read of one needs neither a reader thread
+    nor a turn of the reactor.  It is right only because one process owns
+    the database file (L{SQLiteStore} locks it) and every write passes
+    through its writer, which hands over what it wrote once committed.
+
+    Oldest first out: a promise written or read again moves to the back.
+    """
+
+    def __init__(self, size):
+        """
+        @param size: the most promises kept; 0 keeps none.
+        """
+        self._size = size
+        self._promises = {}
+        #: Goes up with every committed batch that wrote a promise; a read
+        #: begun under an older generation may have seen an older row.
+        self.generation = 0
+
+    def get(self, promiseId):
+        """
+        A copy of the cached promise with this id, or L{None}.
+        """
+        promise = self._promises.get(promiseId)
+        return None if promise is None else _ownCopy(promise)
+
+    def put(self, promise):
+        """
+        Keep a copy of C{promise}, the latest committed version of its id.
+        """
+        if not self._size:
+            return
+        promises = self._promises
+        promises.pop(promise.id, None)
+        promises[promise.id] = _ownCopy(promise)
+        if len(promises) > self._size:
+            del promises[next(iter(promises))]
+
+    def committed(self, written):
+        """
+        A batch that wrote C{written} (promises, in order) was committed.
+        """
+        if written:
+            self.generation += 1
+            for promise in written:
+                self.put(promise)
+
+
 class _WriteRequired(Exception):
     """
     A transaction on a reader found it must write; run it on the writer.
@@ -603,12 +697,15 @@ class SQLiteOptions:
     @ivar reset: delete the database before opening it.
     @ivar synchronous: C{PRAGMA synchronous}; C{FULL} fsyncs every commit,
         so nothing acknowledged is lost on power failure.
+    @ivar cacheSize: how many promises are kept in memory for reads; 0 for
+        none.
     """
 
     path: str = "resonate.db"
     txTimeout: float = 0.25
     reset: bool = False
     synchronous: str = "FULL"
+    cacheSize: int = 10000
 
     @classmethod
     def fromConfig(cls, options):
@@ -622,6 +719,7 @@ class SQLiteOptions:
         txTimeout = options.get("txTimeout", defaults.txTimeout)
         reset = options.get("reset", defaults.reset)
         synchronous = options.get("synchronous", defaults.synchronous)
+        cacheSize = options.get("cacheSize", defaults.cacheSize)
         if not isinstance(path, str) or not path:
             raise StoreFailure(
                 f"sqlite path must be a file name, not {path!r}"
@@ -653,7 +751,15 @@ class SQLiteOptions:
                 f"{', '.join(SYNCHRONOUS_MODES)}, "
                 f"not {synchronous!r}"
             )
-        return cls(path, float(txTimeout), reset, synchronous.upper())
+        if (
+            isinstance(cacheSize, bool)
+            or not isinstance(cacheSize, int)
+            or cacheSize < 0
+        ):
+            raise StoreFailure(
+                f"sqlite cacheSize must be 0 or more, not {cacheSize!r}"
+            )
+        return cls(path, float(txTimeout), reset, synchronous.upper(), cacheSize)
 
 
 class _Submission:
@@ -718,13 +824,14 @@ class _GroupCommitWriter:
         @param connection: the write connection, handed over to the thread.
         @param deliver: called on the reactor thread with a batch's list of
             C{(deferred, result or Failure)}, the L{Failure} that failed
-            the whole batch, or L{None}, and how many requests were
-            committed (0 when none was).
+            the whole batch, or L{None}, how many requests were committed
+            (0 when none was), and the promises the committed batch wrote,
+            in order.
         @param finish: called in the writer thread once it has stopped and
             closed its connection.
         """
         self._connection = connection
-        self._rows = SQLitePromiseRows(connection)
+        self._rows = _WriterRows(connection)
         self._reactor = reactor
         self._batchSize = batchSize
         self._deliver = deliver
@@ -811,6 +918,7 @@ class _GroupCommitWriter:
             else:
                 runnable.append(submission)
         batchFailure = None
+        written = []
         if runnable:
             try:
                 outcomes.extend(self._transact(runnable))
@@ -830,11 +938,14 @@ class _GroupCommitWriter:
             else:
                 self.commits += 1
                 self.committedRequests += len(runnable)
+                written = self._rows.written
+            self._rows.written = []
         self._reactor.callFromThread(
             self._deliver,
             outcomes,
             batchFailure,
             len(runnable) if runnable and batchFailure is None else 0,
+            written,
         )
 
     def _transact(self, batch):
@@ -852,6 +963,7 @@ class _GroupCommitWriter:
         """
         connection = self._connection
         outcomes = []
+        self._rows.written = []
         connection.execute("BEGIN IMMEDIATE")
         for submission in batch:
             try:
@@ -874,15 +986,19 @@ class _GroupCommitWriter:
         """
         connection = self._connection
         outcomes = []
+        written = self._rows.written = []
         connection.execute("BEGIN IMMEDIATE")
         for submission in batch:
             connection.execute("SAVEPOINT request")
+            mark = len(written)
             try:
                 result = submission.script(self._rows, *submission.args)
             except Exception:
                 result = Failure()
                 result.cleanFailure()
                 connection.execute("ROLLBACK TO request")
+                # Its writes are undone: the cache must not see them.
+                del written[mark:]
             connection.execute("RELEASE request")
             outcomes.append((submission.deferred, result))
         connection.execute("COMMIT")
@@ -1081,9 +1197,15 @@ class SQLiteStore:
                 )
         self._size = config.size
         path = self._options.path
-        if self._options.reset:
-            self._removeDatabase(path)
-        connection = self._open(path)
+        self._lock = self._lockDatabase(path)
+        try:
+            if self._options.reset:
+                self._removeDatabase(path)
+            connection = self._open(path)
+        except BaseException:
+            os.close(self._lock)
+            raise
+        self._cache = _PromiseCache(self._options.cacheSize)
 
         self._closing = False
         self._writerStopping = False
@@ -1125,6 +1247,33 @@ class SQLiteStore:
         The writer thread, the only one that writes.
         """
         return self._writer.thread
+
+    def _lockDatabase(self, path):
+        """
+        Take the database for this process alone: an exclusive C{flock} on
+        C{PATH-lock}, held until the store is closed (or the process ends,
+        however it ends).  The cache is right only if every write passes
+        through this store's writer; several servers share PostgreSQL, not
+        a SQLite file.
+
+        @return: the lock file's descriptor.
+        @raise StoreFailure: another process (or store) holds the database.
+        """
+        lockPath = path + "-lock"
+        try:
+            fd = os.open(lockPath, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as e:
+            raise StoreFailure(f"cannot open SQLite database {path!r}: {e}")
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise StoreFailure(
+                f"SQLite database {path!r} is in use by another server "
+                f"({lockPath!r} is locked): one server per SQLite file; "
+                "use PostgreSQL to run several"
+            )
+        return fd
 
     def _removeDatabase(self, path):
         """
@@ -1228,11 +1377,13 @@ class SQLiteStore:
         """
         self._commitObservers.append(observer)
 
-    def _deliver(self, outcomes, batchFailure, committed):
+    def _deliver(self, outcomes, batchFailure, committed, written=()):
         """
-        On the reactor thread, tell the commit observers, then fire a
-        committed (or failed) batch's Deferreds.
+        On the reactor thread, keep what the batch wrote in the cache, tell
+        the commit observers, then fire a committed (or failed) batch's
+        Deferreds.
         """
+        self._cache.committed(written)
         if batchFailure is not None:
             self._log.failure("SQLite group commit failed", batchFailure)
         if committed:
@@ -1290,9 +1441,27 @@ class SQLiteStore:
 
     def readPromise(self, promiseId, now):
         """
-        Read a promise on a reader; time it out on the writer if overdue.
+        Read a promise: from the cache if it is there and not overdue,
+        otherwise on a reader, timing it out on the writer if overdue.
         """
-        return self._read(_readPromise, _readPromise, promiseId, now)
+        cached = self._cache.get(promiseId)
+        if cached is not None and not self._closing:
+            decision = decideRead(cached, now)
+            if decision.write is None:
+                return succeed(decision)
+        return self._read(_readPromise, _readPromise, promiseId, now).addCallback(
+            self._readDecided, self._cache.generation
+        )
+
+    def _readDecided(self, decision, generation):
+        """
+        Keep a promise a reader found, unless a batch that wrote promises
+        was committed since the read began: the reader may have seen the
+        row before it.
+        """
+        if decision.promise is not None and generation == self._cache.generation:
+            self._cache.put(decision.promise)
+        return decision
 
     def createPromise(self, request, now):
         """
@@ -1468,6 +1637,7 @@ class SQLiteStore:
         Deferreds.
         """
         self._closed = True
+        os.close(self._lock)
         waiters, self._closeWaiters = self._closeWaiters, []
         if failure is not None:
             self._log.failure("Closing the SQLite store failed", failure)
