@@ -12,7 +12,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, fail, gatherResults, succeed
-from twisted.internet.task import Clock
+from twisted.internet.task import Clock, deferLater
 from twisted.trial import unittest
 from twisted.web.client import HTTPConnectionPool
 from zope.interface.verify import verifyObject
@@ -433,6 +433,39 @@ class HTTPMetricsTests(unittest.TestCase):
         )
         self.assertEqual(
             samples(text, "aio_in_flight_submissions"), {'{type="store"}': "0.0"}
+        )
+
+    async def test_clientGone(self):
+        """
+        A client that disconnects while its operation runs does not cancel
+        the operation: it finishes, is counted under the code it would
+        have answered, nothing stays in flight and nothing is logged as a
+        failure (trial fails a test that logs one).
+        """
+        from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+        from twisted.internet.protocol import Protocol
+
+        store = HeldStore(MemoryStore())
+        api = await self.api(store=store)
+        client = Protocol()
+        await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", api.port), client)
+        client.transport.write(b"GET /promises/x HTTP/1.1\r\nHost: h\r\n\r\n")
+        await store.arrived
+        lost = Deferred()
+        client.connectionLost = lambda reason: lost.callback(None)
+        client.transport.loseConnection()
+        await lost
+        # Let the server see the connection go before the store answers.
+        await deferLater(reactor, 0.05, lambda: None)
+        store.held.pop().callback(None)
+        text = self.text()
+        self.assertEqual(samples(text, "api_total_requests"), {http(4040): "1.0"})
+        self.assertEqual(
+            samples(text, "api_in_flight_requests"), {'{type="http"}': "0.0"}
+        )
+        self.assertEqual(
+            samples(text, "aio_total_submissions"),
+            {'{status="success",type="store"}': "1.0"},
         )
 
     async def test_storeFailure(self):
