@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -113,31 +114,58 @@ def rate(summary):
     return summary["requests"] / (summary["duration_us"] / 1e6)
 
 
-def runWorkloads(url, args):
+def idleWaiter(metricsURL, timeout=30):
+    """
+    A function that waits until the server at C{metricsURL} answers no
+    request: when wrk ends a phase it closes connections whose requests may
+    still be queued in the store (up to one per connection), and the next
+    phase would find the queue full of them (fast 5032s, counted as errors
+    of a phase they do not belong to).
+    """
+
+    def wait():
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with urllib.request.urlopen(metricsURL) as page:
+                text = page.read().decode("utf-8")
+            found = re.search(r'^api_in_flight_requests\{type="http"\} (\S+)$', text, re.M)
+            if found is None or float(found.group(1)) == 0:
+                return
+            time.sleep(0.05)
+
+    return wait
+
+
+def runWorkloads(url, args, settle=lambda: None):
     """
     Every HTTP workload against the server at C{url}, in order: a short
     warm-up, creates (whose ids the next three use), reads, completions,
-    searches, the mix.
+    searches, the mix; C{settle} is called before each.
     """
     results = {}
+
+    def phase(*args):
+        settle()
+        return wrk(*args)
+
     duration = args.duration
     # Each completion takes the next created id: complete for a third of
     # the time creates ran (completions are at most about twice as fast),
     # so they never run out.
     completing = max(1, duration // 3)
     creating = max(duration, 3 * completing)
-    wrk(url, "create", "warm", 1, args.connections, max(1, duration // 5), args.threads)
-    results["create"] = wrk(url, "create", "c", 1, args.connections, creating, args.threads)
+    phase(url, "create", "warm", 1, args.connections, max(1, duration // 5), args.threads)
+    results["create"] = phase(url, "create", "c", 1, args.connections, creating, args.threads)
     # The last requests of a phase may be cut off unanswered: leave a
     # margin below the count that was answered.
     created = results["create"]["requests"] // args.threads - 2 * args.connections
     pool = max(1, min(1000, created))
-    results["get"] = wrk(url, "get", "c", pool, args.connections, duration, args.threads)
-    results["complete"] = wrk(
+    results["get"] = phase(url, "get", "c", pool, args.connections, duration, args.threads)
+    results["complete"] = phase(
         url, "complete", "c", 1, args.connections, completing, args.threads
     )
-    results["search"] = wrk(url, "search", "c", pool, args.connections, duration, args.threads)
-    results["mixed"] = wrk(
+    results["search"] = phase(url, "search", "c", pool, args.connections, duration, args.threads)
+    results["mixed"] = phase(
         url, "mixed", "m", 4 * args.connections, args.connections, duration, args.threads
     )
     return results
@@ -242,7 +270,11 @@ def main(argv=None):
     grpcResult = None
     try:
         host, port = server.address("http")
-        results = runWorkloads(f"http://{host}:{port}", args)
+        metricsHost, metricsPort = server.address("metrics")
+        results = runWorkloads(
+            f"http://{host}:{port}", args,
+            idleWaiter(f"http://{metricsHost}:{metricsPort}/metrics"),
+        )
         if not args.no_grpc:
             grpcHost, grpcPort = server.address("grpc")
             out = subprocess.run(
