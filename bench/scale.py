@@ -28,8 +28,9 @@ fresh database, driven by wrk over keep-alive connections on 127.0.0.1:
     bench/wrk/paced.lua); the overdue count is polled in the database until
     it reaches 0.
  4. search backlog: as many overdue promises again, a server whose sweep
-    runs only at startup, and one id-prefix search (a search times out
-    every overdue promise before it answers), under the same paced load.
+    runs only at startup, and one id-prefix search (searches used to time
+    out every overdue promise before answering; now they write nothing, so
+    "timed out by it" should be 0), under the same paced load.
 
 The ids the workloads touch are the 1,000 oldest, so a search that walks
 the table in sort order instead of using the id index has to pass every

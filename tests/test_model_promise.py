@@ -1239,13 +1239,15 @@ class PageOfTests(SynchronousTestCase):
         """
         No rows make an empty last page.
         """
-        self.assertEqual(pageOf(PromiseQuery(limit=2), []), SearchPage([]))
+        self.assertEqual(
+            pageOf(PromiseQuery(limit=2), [], NOW), SearchPage([])
+        )
 
     def test_short(self):
         """
         A page with fewer promises than the limit is the last.
         """
-        page = pageOf(PromiseQuery(limit=3), self.rows(9, 4))
+        page = pageOf(PromiseQuery(limit=3), self.rows(9, 4), NOW)
         self.assertEqual(
             page,
             SearchPage([pendingPromise(id="p9"), pendingPromise(id="p4")]),
@@ -1258,7 +1260,7 @@ class PageOfTests(SynchronousTestCase):
         query = PromiseQuery(
             id="p*", states=SEARCH_STATES["rejected"], tags={"k": "v"}, limit=2
         )
-        page = pageOf(query, self.rows(9, 4))
+        page = pageOf(query, self.rows(9, 4), NOW)
         self.assertEqual([p.id for p in page.promises], ["p9", "p4"])
         self.assertEqual(page.next, replace(query, sortId=4))
 
@@ -1267,5 +1269,28 @@ class PageOfTests(SynchronousTestCase):
         The page after a full page moves its position on.
         """
         query = PromiseQuery(limit=1, sortId=9)
-        page = pageOf(query, self.rows(4))
+        page = pageOf(query, self.rows(4), NOW)
         self.assertEqual(page.next, PromiseQuery(limit=1, sortId=4))
+
+    def test_asOfNow(self):
+        """
+        Each promise on the page is as it is at C{now}: an overdue one timed
+        out, the rest as stored; paging still follows the stored rows.
+        """
+        rows = [
+            (9, pendingPromise(id="p9")),
+            (7, timerPromise(id="p7")),
+            (4, completedPromise(State.REJECTED, id="p4")),
+        ]
+        page = pageOf(PromiseQuery(limit=3), rows, TIMEOUT)
+        self.assertEqual(
+            page.promises,
+            [
+                timedOut(pendingPromise(id="p9")),
+                timedOut(timerPromise(id="p7")),
+                completedPromise(State.REJECTED, id="p4"),
+            ],
+        )
+        self.assertEqual(page.next, PromiseQuery(limit=3, sortId=4))
+        before = pageOf(PromiseQuery(limit=3), rows, TIMEOUT - 1)
+        self.assertEqual(before.promises, [promise for _, promise in rows])

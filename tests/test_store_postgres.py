@@ -497,10 +497,10 @@ class ConcurrencyTests(PostgresTestsMixin, unittest.TestCase):
         )
         self.assertEqual([p.id for p in page.promises], ["notDue"])
 
-    async def test_searchesSweepTogether(self):
+    async def test_searchesTogether(self):
         """
-        Searches in two stores at once both sweep, and see no overdue
-        promise.
+        Searches in two stores at once both answer every overdue promise
+        timed out, and neither writes one: the sweep finds them all after.
         """
         first, second = self.twoStores()
         for n in range(20):
@@ -516,6 +516,7 @@ class ConcurrencyTests(PostgresTestsMixin, unittest.TestCase):
             self.assertEqual(
                 {p.state for p in page.promises}, {State.REJECTED_TIMEDOUT}
             )
+        self.assertEqual(await second.timeoutPromises(LATER, 100), 20)
 
 
 class SearchTests(PostgresTestsMixin, unittest.TestCase):

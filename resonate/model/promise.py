@@ -444,13 +444,15 @@ def matchesQuery(query, promise):
     )
 
 
-def pageOf(query, rows):
+def pageOf(query, rows, now):
     """
-    Build the L{SearchPage} for C{query} from C{rows}, a list of
-    C{(sortId, promise)} newest first, at most C{query.limit} long.  A next
-    page is offered only when this one is full.
+    Build the L{SearchPage} for C{query} from C{rows}, a list of stored
+    C{(sortId, promise)} newest first, at most C{query.limit} long, each
+    promise as it is at C{now} (L{asOf}: an overdue one timed out, though
+    the store still holds it pending).  A next page is offered only when
+    this one is full.
     """
-    promises = [promise for _, promise in rows]
+    promises = [asOf(promise, now) for _, promise in rows]
     if len(rows) == query.limit and rows:
         return SearchPage(promises, replace(query, sortId=rows[-1][0]))
     return SearchPage(promises)

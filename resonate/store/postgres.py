@@ -65,7 +65,7 @@ from resonate.interfaces import (
     IStoreProvider,
     ITaskRows,
 )
-from resonate.model.promise import State
+from resonate.model.promise import TIMER_TAG
 from resonate.status import Status
 from resonate.store import migrate, scripts
 from resonate.store.sqlrows import (
@@ -78,6 +78,7 @@ from resonate.store.sqlrows import (
     likePattern,
     promiseFromRow,
     rowFromPromise,
+    stateCondition,
     rowFromSchedule,
     scheduleFromRow,
     rowFromTask,
@@ -223,10 +224,17 @@ def _scheduleSearchStatement(query):
     )
 
 
-def _searchStatement(query):
+#: True for a timer row, false (not NULL) for any other.
+_TIMER_CONDITION = (
+    "coalesce(tags @> %s::jsonb, FALSE)",
+    [Json({TIMER_TAG: "true"})],
+)
+
+
+def _searchStatement(query, now):
     """
-    The statement and parameters of a search, or L{None} when it can find
-    nothing.
+    The statement and parameters of a search at C{now}, or L{None} when it
+    can find nothing.
     """
     if not query.states or query.limit < 1:
         return None
@@ -241,9 +249,10 @@ def _searchStatement(query):
     elif query.id.strip("*"):
         conditions.append("id LIKE %s ESCAPE '\\'")
         parameters.append(likePattern(query.id))
-    if len(query.states) < len(State):
-        conditions.append("state IN %s")
-        parameters.append(tuple(sorted(s.value for s in query.states)))
+    states = stateCondition(query.states, now, _TIMER_CONDITION, "%s")
+    if states is not None:
+        conditions.append(states[0])
+        parameters.extend(states[1])
     if query.tags:
         conditions.append("tags @> %s::jsonb")
         parameters.append(Json(query.tags))
@@ -334,11 +343,12 @@ class PostgresPromiseRows:
             ]
         )
 
-    def searchPromises(self, query):
+    def searchPromises(self, query, now):
         """
-        A page of promises matching C{query}, newest first.
+        A page of stored promises matching C{query} at C{now}, newest
+        first.
         """
-        statement = _searchStatement(query)
+        statement = _searchStatement(query, now)
         if statement is None:
             return succeed([])
         return self._execute(*statement).addCallback(
@@ -1325,8 +1335,8 @@ class PostgresStore:
 
     def searchPromises(self, query, now):
         """
-        Time out every overdue promise, then search (each statement in
-        autocommit: every write is conditional).
+        Search with one read-only statement: overdue promises are answered
+        timed out, and left to the sweep to write.
         """
         return self._run(scripts.searchPromises, query, now)
 
