@@ -941,6 +941,72 @@ class StoreTestsMixin:
         for promiseId in promiseIds:
             self.assertTimedOut(await self.readStored(promiseId), promiseId)
 
+    async def test_timeoutPromisesAsTimedOut(self):
+        """
+        The sweep stores exactly what the state machine's C{timedOut} makes
+        of each promise, timers and others alike: only the state, value,
+        completion key and completion time change; param, tags, creation
+        key and times are kept.
+        """
+        created = {}
+        cases = [
+            ("swept.plain", {}),
+            ("swept.timer", {TIMER_TAG: "true", "k": "v"}),
+            ("swept.notTimer", {TIMER_TAG: "false"}),
+            ("swept.tagged", {"k": "v", "ключ": "значение"}),
+        ]
+        for n, (promiseId, tags) in enumerate(cases):
+            decision = await self.createPromise(
+                promiseId,
+                timeout=NOW + 1 + n,
+                ikey=f"create.{promiseId}",
+                param=Value({"h": promiseId}, BINARY),
+                tags=tags,
+            )
+            created[promiseId] = decision.promise
+        self.assertEqual(
+            await self.store.timeoutPromises(NOW + 10, 100), len(cases)
+        )
+        for promiseId, promise in created.items():
+            self.assertEqual(
+                await self.readStored(promiseId), timedOut(promise)
+            )
+        self.assertIs(
+            (await self.readStored("swept.timer")).state, State.RESOLVED
+        )
+        for promiseId in ["swept.plain", "swept.notTimer", "swept.tagged"]:
+            self.assertIs(
+                (await self.readStored(promiseId)).state,
+                State.REJECTED_TIMEDOUT,
+            )
+
+    async def test_timeoutPromisesOldestFirst(self):
+        """
+        A limited sweep times out the promises with the earliest timeouts
+        first, whatever their creation order.
+        """
+        await self.createPromise("first.late", timeout=NOW + 3)
+        await self.createPromise("first.early", timeout=NOW + 1)
+        await self.createPromise("first.middle", timeout=NOW + 2)
+        self.assertEqual(await self.store.timeoutPromises(NOW + 3, 1), 1)
+        states = {
+            promiseId: (await self.readStored(promiseId)).state
+            for promiseId in ["first.early", "first.middle", "first.late"]
+        }
+        self.assertEqual(
+            states,
+            {
+                "first.early": State.REJECTED_TIMEDOUT,
+                "first.middle": State.PENDING,
+                "first.late": State.PENDING,
+            },
+        )
+        self.assertEqual(await self.store.timeoutPromises(NOW + 3, 1), 1)
+        self.assertIs(
+            (await self.readStored("first.middle")).state,
+            State.REJECTED_TIMEDOUT,
+        )
+
     # Search.
 
     async def test_searchEmpty(self):
