@@ -303,7 +303,7 @@ class SQLiteTarget:
         connection.set_trace_callback(statements.append)
         query = PromiseQuery(id=pattern, limit=10)
         started = time.perf_counter()
-        SQLitePromiseRows(connection).searchPromises(query)
+        SQLitePromiseRows(connection).searchPromises(query, nowMs())
         elapsed = time.perf_counter() - started
         connection.set_trace_callback(None)
         statement = statements[-1]
@@ -423,7 +423,9 @@ class PostgresTarget:
     def plan(self, pattern):
         from resonate.store.postgres import _searchStatement
 
-        statement, parameters = _searchStatement(PromiseQuery(id=pattern, limit=10))
+        statement, parameters = _searchStatement(
+            PromiseQuery(id=pattern, limit=10), nowMs()
+        )
         connection = self._connect()
         with connection.cursor() as cursor:
             statement = cursor.mogrify(statement, parameters).decode()
