@@ -28,8 +28,9 @@ fresh database, driven by wrk over keep-alive connections on 127.0.0.1:
     bench/wrk/paced.lua); the overdue count is polled in the database until
     it reaches 0.
  4. search backlog: as many overdue promises again, a server whose sweep
-    runs only at startup, and one id-prefix search (a search times out
-    every overdue promise before it answers), under the same paced load.
+    runs only at startup, and one id-prefix search (searches used to time
+    out every overdue promise before answering; now they write nothing, so
+    "timed out by it" should be 0), under the same paced load.
 
 The ids the workloads touch are the 1,000 oldest, so a search that walks
 the table in sort order instead of using the id index has to pass every
@@ -302,7 +303,7 @@ class SQLiteTarget:
         connection.set_trace_callback(statements.append)
         query = PromiseQuery(id=pattern, limit=10)
         started = time.perf_counter()
-        SQLitePromiseRows(connection).searchPromises(query)
+        SQLitePromiseRows(connection).searchPromises(query, nowMs())
         elapsed = time.perf_counter() - started
         connection.set_trace_callback(None)
         statement = statements[-1]
@@ -422,7 +423,9 @@ class PostgresTarget:
     def plan(self, pattern):
         from resonate.store.postgres import _searchStatement
 
-        statement, parameters = _searchStatement(PromiseQuery(id=pattern, limit=10))
+        statement, parameters = _searchStatement(
+            PromiseQuery(id=pattern, limit=10), nowMs()
+        )
         connection = self._connect()
         with connection.cursor() as cursor:
             statement = cursor.mogrify(statement, parameters).decode()

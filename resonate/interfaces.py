@@ -50,8 +50,9 @@ class IPromiseStore(Interface):
 
     def searchPromises(query, now):
         """
-        Time out every overdue promise, then search, newest first, in the
-        same transaction.
+        Search, newest first, with every promise as it is at C{now}
+        (L{resonate.model.promise.asOf}): an overdue promise is found by,
+        and answered in, the state its timeout gives it, and is not written.
 
         @param query: a L{resonate.model.promise.PromiseQuery}.
         @return: a C{Deferred} firing with a
@@ -320,12 +321,15 @@ class IPromiseRows(Interface):
         @return: a list of pending promises whose timeout is C{<= now}.
         """
 
-    def searchPromises(query):
+    def searchPromises(query, now):
         """
         @param query: a L{resonate.model.promise.PromiseQuery}.
+        @param now: the time the query's states are as of: a stored pending
+            row whose timeout is C{<= now} is in the state its timeout gives
+            it (L{resonate.model.promise.stateFilter} says which rows match).
         @return: a list of at most C{query.limit} C{(sortId, promise)} pairs,
-            newest (largest C{sortId}) first, older than C{query.sortId} when
-            that is set.
+            as stored, newest (largest C{sortId}) first, older than
+            C{query.sortId} when that is set.
         """
 
 

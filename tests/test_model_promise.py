@@ -9,6 +9,7 @@ L{Decision} expected back, write included.
 """
 
 from dataclasses import dataclass, replace
+from itertools import combinations
 
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -27,6 +28,7 @@ from resonate.model.promise import (
     State,
     Update,
     Value,
+    asOf,
     decideComplete,
     decideCreate,
     decideRead,
@@ -34,7 +36,9 @@ from resonate.model.promise import (
     matchesPattern,
     matchesQuery,
     pageOf,
+    stateFilter,
     timedOut,
+    timedOutState,
 )
 from resonate.status import Status
 
@@ -967,6 +971,127 @@ class TimedOutTests(SynchronousTestCase):
         self.assertEqual(expired.completedOn, TIMEOUT)
 
 
+class TimedOutStateTests(SynchronousTestCase):
+    """
+    L{timedOutState}: the state a timeout gives.
+    """
+
+    def test_table(self):
+        """
+        A timer resolves, anything else is rejected as timed out, as
+        L{timedOut} says.
+        """
+        self.assertIs(timedOutState(True), State.RESOLVED)
+        self.assertIs(timedOutState(False), State.REJECTED_TIMEDOUT)
+        self.assertIs(timedOutState(True), timedOut(timerPromise()).state)
+        self.assertIs(timedOutState(False), timedOut(pendingPromise()).state)
+
+
+class AsOfTests(SynchronousTestCase):
+    """
+    L{asOf}: a promise as it is at some time, with nothing written.
+    """
+
+    def test_notDue(self):
+        """
+        Before its timeout a pending promise is itself.
+        """
+        promise = pendingPromise()
+        self.assertIs(asOf(promise, TIMEOUT - 1), promise)
+
+    def test_due(self):
+        """
+        From its timeout on (inclusive) a pending promise is timed out, as a
+        read would answer it.
+        """
+        for promise in [pendingPromise(), timerPromise()]:
+            for now in [TIMEOUT, TIMEOUT + 1]:
+                self.assertEqual(asOf(promise, now), timedOut(promise))
+                self.assertEqual(
+                    asOf(promise, now), decideRead(promise, now).promise
+                )
+
+    def test_completed(self):
+        """
+        A completed promise is itself, however late.
+        """
+        for promise in [completedPromise(State.REJECTED), expiredTimer()]:
+            self.assertIs(asOf(promise, TIMEOUT + 1), promise)
+
+
+class StateFilterTests(SynchronousTestCase):
+    """
+    L{stateFilter}: which stored rows are in some states at C{now}.
+    """
+
+    def rowsMatching(self, wanted, promise, now):
+        """
+        Whether the stored C{promise} matches C{wanted}, read the way stores
+        translate a L{StateFilter} into SQL.
+        """
+        if promise.state is not State.PENDING:
+            return promise.state in wanted.stored
+        if now < promise.timeout:
+            return wanted.pending
+        return wanted.dueTimers if promise.isTimer else wanted.dueOthers
+
+    def test_agreesWithAsOf(self):
+        """
+        For every set of states, a stored row matches exactly when the
+        promise L{asOf} C{now} is in one of them.
+        """
+        promises = [
+            pendingPromise(),
+            timerPromise(),
+            pendingPromise(tags={TIMER_TAG: "false"}),
+            expiredPromise(),
+            expiredTimer(),
+        ] + [completedPromise(state) for state in CLIENT_STATES]
+        failures = []
+        for size in range(len(State) + 1):
+            for states in combinations(State, size):
+                wanted = stateFilter(frozenset(states))
+                for promise in promises:
+                    for now in [TIMEOUT - 1, TIMEOUT, TIMEOUT + 1]:
+                        expected = asOf(promise, now).state in states
+                        if self.rowsMatching(wanted, promise, now) != expected:
+                            failures.append((states, promise, now))
+        self.assertEqual(failures, [])
+
+    def test_searchGroups(self):
+        """
+        C{pending} finds only pending rows not yet due; C{resolved} also due
+        timers; C{rejected} also due promises that are not timers; every
+        state finds every row.
+        """
+        self.assertEqual(
+            stateFilter(SEARCH_STATES["pending"]),
+            stateFilter(frozenset([State.PENDING])),
+        )
+        pending = stateFilter(SEARCH_STATES["pending"])
+        self.assertEqual(
+            (pending.stored, pending.pending, pending.dueTimers,
+             pending.dueOthers),
+            (frozenset(), True, False, False),
+        )
+        resolved = stateFilter(SEARCH_STATES["resolved"])
+        self.assertEqual(
+            (resolved.stored, resolved.pending, resolved.dueTimers,
+             resolved.dueOthers),
+            (frozenset([State.RESOLVED]), False, True, False),
+        )
+        rejected = stateFilter(SEARCH_STATES["rejected"])
+        self.assertEqual(
+            (rejected.stored, rejected.pending, rejected.dueTimers,
+             rejected.dueOthers),
+            (SEARCH_STATES["rejected"], False, False, True),
+        )
+        every = stateFilter(ALL_STATES)
+        self.assertTrue(every.allPending)
+        self.assertEqual(every.stored, ALL_STATES - {State.PENDING})
+        self.assertFalse(stateFilter(frozenset()).anyPending)
+
+
 class MatchesPatternTests(SynchronousTestCase):
     """
     L{matchesPattern}: C{*} is the only wildcard.
@@ -1114,13 +1239,15 @@ class PageOfTests(SynchronousTestCase):
         """
         No rows make an empty last page.
         """
-        self.assertEqual(pageOf(PromiseQuery(limit=2), []), SearchPage([]))
+        self.assertEqual(
+            pageOf(PromiseQuery(limit=2), [], NOW), SearchPage([])
+        )
 
     def test_short(self):
         """
         A page with fewer promises than the limit is the last.
         """
-        page = pageOf(PromiseQuery(limit=3), self.rows(9, 4))
+        page = pageOf(PromiseQuery(limit=3), self.rows(9, 4), NOW)
         self.assertEqual(
             page,
             SearchPage([pendingPromise(id="p9"), pendingPromise(id="p4")]),
@@ -1133,7 +1260,7 @@ class PageOfTests(SynchronousTestCase):
         query = PromiseQuery(
             id="p*", states=SEARCH_STATES["rejected"], tags={"k": "v"}, limit=2
         )
-        page = pageOf(query, self.rows(9, 4))
+        page = pageOf(query, self.rows(9, 4), NOW)
         self.assertEqual([p.id for p in page.promises], ["p9", "p4"])
         self.assertEqual(page.next, replace(query, sortId=4))
 
@@ -1142,5 +1269,28 @@ class PageOfTests(SynchronousTestCase):
         The page after a full page moves its position on.
         """
         query = PromiseQuery(limit=1, sortId=9)
-        page = pageOf(query, self.rows(4))
+        page = pageOf(query, self.rows(4), NOW)
         self.assertEqual(page.next, PromiseQuery(limit=1, sortId=4))
+
+    def test_asOfNow(self):
+        """
+        Each promise on the page is as it is at C{now}: an overdue one timed
+        out, the rest as stored; paging still follows the stored rows.
+        """
+        rows = [
+            (9, pendingPromise(id="p9")),
+            (7, timerPromise(id="p7")),
+            (4, completedPromise(State.REJECTED, id="p4")),
+        ]
+        page = pageOf(PromiseQuery(limit=3), rows, TIMEOUT)
+        self.assertEqual(
+            page.promises,
+            [
+                timedOut(pendingPromise(id="p9")),
+                timedOut(timerPromise(id="p7")),
+                completedPromise(State.REJECTED, id="p4"),
+            ],
+        )
+        self.assertEqual(page.next, PromiseQuery(limit=3, sortId=4))
+        before = pageOf(PromiseQuery(limit=3), rows, TIMEOUT - 1)
+        self.assertEqual(before.promises, [promise for _, promise in rows])

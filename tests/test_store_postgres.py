@@ -497,10 +497,35 @@ class ConcurrencyTests(PostgresTestsMixin, unittest.TestCase):
         )
         self.assertEqual([p.id for p in page.promises], ["notDue"])
 
-    async def test_searchesSweepTogether(self):
+    async def test_sweepSkipsLockedRows(self):
         """
-        Searches in two stores at once both sweep, and see no overdue
-        promise.
+        The sweep neither waits for nor times out a promise that another
+        transaction holds locked (a task completing, another sweep): it
+        times out the others now, and that one in a later sweep.
+        """
+        database = self.scratchDatabase()
+        store = self.openStore(database)
+        for n in range(3):
+            await self.create(store, f"held.{n}", timeout=NOW + 1 + n)
+        holder = adminConnection(database)
+        self.addCleanup(holder.close)
+        holder.autocommit = False
+        with holder.cursor() as cursor:
+            cursor.execute(
+                "SELECT id FROM promises WHERE id = 'held.0' FOR UPDATE"
+            )
+        self.assertEqual(await store.timeoutPromises(LATER, 10), 2)
+        held = await store.readPromise("held.0", 0)
+        self.assertIs(held.promise.state, State.PENDING)
+        holder.rollback()
+        self.assertEqual(await store.timeoutPromises(LATER, 10), 1)
+        held = await store.readPromise("held.0", 0)
+        self.assertIs(held.promise.state, State.REJECTED_TIMEDOUT)
+
+    async def test_searchesTogether(self):
+        """
+        Searches in two stores at once both answer every overdue promise
+        timed out, and neither writes one: the sweep finds them all after.
         """
         first, second = self.twoStores()
         for n in range(20):
@@ -516,6 +541,7 @@ class ConcurrencyTests(PostgresTestsMixin, unittest.TestCase):
             self.assertEqual(
                 {p.state for p in page.promises}, {State.REJECTED_TIMEDOUT}
             )
+        self.assertEqual(await second.timeoutPromises(LATER, 100), 20)
 
 
 class SearchTests(PostgresTestsMixin, unittest.TestCase):

@@ -730,20 +730,30 @@ class ThreadTests(SQLiteStoreTestsMixin, unittest.TestCase):
         self.assertEqual(len(writes), 4)
         self.assertEqual(set(writes), {store.writerThread})
 
-    async def test_searchOverdueMovesToWriter(self):
+    async def test_searchOverdueStaysOnReader(self):
         """
-        A search that finds an overdue promise sweeps and searches on the
-        writer, in one transaction; one that finds none commits nothing.
+        A search that finds overdue promises answers them timed out from a
+        reader and commits nothing: the writer is not asked, so requests
+        queued for it do not wait behind a backlog of timeouts.
         """
+        searches = []
+        search = SQLitePromiseRows.searchPromises
+
+        def recording(self, query, now):
+            searches.append(threading.current_thread())
+            return search(self, query, now)
+
+        self.patch(SQLitePromiseRows, "searchPromises", recording)
         store = self.openStore()
         await self.create(store, "s.1", timeout=NOW + 1)
         commits = store.commits
         page = await store.searchPromises(PromiseQuery(), NOW)
         self.assertIs(page.promises[0].state, State.PENDING)
-        self.assertEqual(store.commits, commits)
         page = await store.searchPromises(PromiseQuery(), LATER)
         self.assertIs(page.promises[0].state, State.REJECTED_TIMEDOUT)
-        self.assertEqual(store.commits, commits + 1)
+        self.assertEqual(store.commits, commits)
+        self.assertEqual(len(searches), 2)
+        self.assertNotIn(store.writerThread, searches)
 
     async def test_timeoutNothingCommitsNothing(self):
         """

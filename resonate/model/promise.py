@@ -178,6 +178,14 @@ def isOverdue(promise, now):
     return promise.state is State.PENDING and now >= promise.timeout
 
 
+def timedOutState(isTimer):
+    """
+    The state a pending promise takes when its timeout passes: a timer
+    resolves, any other promise is rejected as timed out.
+    """
+    return State.RESOLVED if isTimer else State.REJECTED_TIMEDOUT
+
+
 def timedOut(promise):
     """
     The promise as it is once its timeout has passed: a timer resolves, any
@@ -186,7 +194,7 @@ def timedOut(promise):
     """
     return replace(
         promise,
-        state=State.RESOLVED if promise.isTimer else State.REJECTED_TIMEDOUT,
+        state=timedOutState(promise.isTimer),
         value=Value(),
         idempotencyKeyForComplete=None,
         completedOn=promise.timeout,
@@ -198,6 +206,15 @@ def _keysMatch(requested, stored):
     Idempotency keys match only when both are present and equal.
     """
     return requested is not None and stored is not None and requested == stored
+
+
+def asOf(promise, now):
+    """
+    C{promise} as it is at C{now}: timed out if it is overdue, else as it
+    is.  Nothing is written; searches answer with this, and leave the write
+    to the timeout sweep or to the next request on the id.
+    """
+    return timedOut(promise) if isOverdue(promise, now) else promise
 
 
 def _settle(promise, now):
@@ -356,9 +373,69 @@ def matchesPattern(pattern, promiseId):
     return True
 
 
+@dataclass(frozen=True)
+class StateFilter:
+    """
+    Which stored rows are in one of a search's states at its C{now}, in
+    terms of what a store keeps: a row's stored state, whether its timeout
+    is due (C{timeout <= now}: timeouts are inclusive, as in L{isOverdue})
+    and whether it is a timer.  A row matches when
+
+      - its stored state is one of C{stored} (terminal states never
+        change), or
+      - it is stored C{PENDING} and
+          - not due, and C{pending} is set, or
+          - due, a timer, and C{dueTimers} is set, or
+          - due, not a timer, and C{dueOthers} is set.
+
+    Stores translate this to SQL; L{stateFilter} derives it from the state
+    machine, so that a search selects exactly the rows whose L{asOf} state
+    it asks for, without timing anything out first.
+
+    @ivar stored: a C{frozenset} of terminal L{State}s.
+    """
+
+    stored: frozenset
+    pending: bool
+    dueTimers: bool
+    dueOthers: bool
+
+    @property
+    def allPending(self):
+        """
+        Whether every stored C{PENDING} row matches, due or not.
+        """
+        return self.pending and self.dueTimers and self.dueOthers
+
+    @property
+    def anyPending(self):
+        """
+        Whether some stored C{PENDING} rows may match.
+        """
+        return self.pending or self.dueTimers or self.dueOthers
+
+
+def stateFilter(states):
+    """
+    The L{StateFilter} that selects the rows in one of C{states} at a
+    search's C{now}: a due pending row counts as the state its timeout
+    gives it (L{timedOutState}), not as C{PENDING}.
+
+    @param states: a C{frozenset} of L{State}s, such as
+        L{PromiseQuery.states}.
+    """
+    return StateFilter(
+        stored=frozenset(s for s in states if s.isTerminal),
+        pending=State.PENDING in states,
+        dueTimers=timedOutState(True) in states,
+        dueOthers=timedOutState(False) in states,
+    )
+
+
 def matchesQuery(query, promise):
     """
     Whether C{promise} satisfies the filters of C{query} (not its paging).
+    A search applies it to each promise L{asOf} its C{now}.
     """
     return (
         promise.state in query.states
@@ -367,13 +444,15 @@ def matchesQuery(query, promise):
     )
 
 
-def pageOf(query, rows):
+def pageOf(query, rows, now):
     """
-    Build the L{SearchPage} for C{query} from C{rows}, a list of
-    C{(sortId, promise)} newest first, at most C{query.limit} long.  A next
-    page is offered only when this one is full.
+    Build the L{SearchPage} for C{query} from C{rows}, a list of stored
+    C{(sortId, promise)} newest first, at most C{query.limit} long, each
+    promise as it is at C{now} (L{asOf}: an overdue one timed out, though
+    the store still holds it pending).  A next page is offered only when
+    this one is full.
     """
-    promises = [promise for _, promise in rows]
+    promises = [asOf(promise, now) for _, promise in rows]
     if len(rows) == query.limit and rows:
         return SearchPage(promises, replace(query, sortId=rows[-1][0]))
     return SearchPage(promises)

@@ -21,7 +21,12 @@ from resonate.interfaces import (
     ITaskRows,
 )
 from resonate.model.lock import heartbeat, isExpired
-from resonate.model.promise import State, matchesPattern, matchesQuery
+from resonate.model.promise import (
+    State,
+    asOf,
+    matchesPattern,
+    matchesQuery,
+)
 from resonate.model.task import isDispatchable
 from resonate.store import scripts
 
@@ -75,7 +80,7 @@ class MemoryRows:
         overdue.sort(key=lambda p: (p.timeout, self._sortIds[p.id]))
         return deepcopy(overdue if limit is None else overdue[:limit])
 
-    def searchPromises(self, query):
+    def searchPromises(self, query, now):
         if query.limit < 1:
             return []
         found = []
@@ -85,7 +90,7 @@ class MemoryRows:
             if query.sortId is not None and sortId >= query.sortId:
                 continue
             promise = self._promises[promiseId]
-            if matchesQuery(query, promise):
+            if matchesQuery(query, asOf(promise, now)):
                 found.append((sortId, deepcopy(promise)))
                 if len(found) == query.limit:
                     break

@@ -15,9 +15,10 @@ this process:
     row changed under it starts again from its read.  So requests run each
     statement in autocommit, with no C{BEGIN}/C{COMMIT} round trips: a
     create or a complete is two round trips, a read one;
-  - the background sweep (L{PostgresStore.timeoutPromises}) claims its rows
-    with C{SELECT ... FOR UPDATE SKIP LOCKED} in one transaction, so sweeps
-    in several processes share the work instead of fighting over it;
+  - the background sweep (L{PostgresStore.timeoutPromises}) times out a
+    batch with one C{UPDATE} whose subquery claims the rows with C{SELECT
+    ... FOR UPDATE SKIP LOCKED}, so sweeps in several processes share the
+    work instead of fighting over it;
   - the scheduler (L{PostgresStore.fireSchedules}) likewise claims due
     schedules with C{FOR UPDATE SKIP LOCKED} and advances each, conditional
     on the slot it fires, in the transaction that inserts the slot's
@@ -65,7 +66,7 @@ from resonate.interfaces import (
     IStoreProvider,
     ITaskRows,
 )
-from resonate.model.promise import State
+from resonate.model.promise import TIMER_TAG, timedOutState
 from resonate.status import Status
 from resonate.store import migrate, scripts
 from resonate.store.sqlrows import (
@@ -78,6 +79,7 @@ from resonate.store.sqlrows import (
     likePattern,
     promiseFromRow,
     rowFromPromise,
+    stateCondition,
     rowFromSchedule,
     scheduleFromRow,
     rowFromTask,
@@ -223,10 +225,55 @@ def _scheduleSearchStatement(query):
     )
 
 
-def _searchStatement(query):
+#: True for a timer row, false (not NULL) for any other.
+_TIMER_CONDITION = (
+    "coalesce(tags @> %s::jsonb, FALSE)",
+    [Json({TIMER_TAG: "true"})],
+)
+
+
+#: Time out at most a batch of overdue promises that no other transaction
+#: holds, in one statement: what L{resonate.model.promise.timedOut} does,
+#: written in SQL so that a batch is one round trip instead of one per
+#: promise.  The state comes from L{timedOutState}; the rest (no value, no
+#: completion key, completed at the timeout) is restated here, and the store
+#: suite compares swept rows with C{timedOut}.  C{due} is L{_OVERDUE}'s
+#: selection, claiming its rows (C{SKIP LOCKED}: sweeps in other processes
+#: take other rows), and C{MATERIALIZED} so that it runs once: as an
+#: C{IN (subquery)} the planner may rescan it per row, and each rescan skips
+#: the rows this statement has just updated and claims more, past the limit.
+#: The outer C{state = 'PENDING'} keeps the update conditional like every
+#: other.
+_TIMEOUT_OVERDUE = (
+    "WITH due AS MATERIALIZED (SELECT id FROM promises "
+    "WHERE state = 'PENDING' AND timeout <= %s "
+    "ORDER BY timeout, sort_id LIMIT %s FOR UPDATE SKIP LOCKED) "
+    "UPDATE promises SET "
+    f"state = CASE WHEN {_TIMER_CONDITION[0]} THEN %s ELSE %s END, "
+    "value_headers = %s, value_data = NULL, "
+    "idempotency_key_for_complete = NULL, completed_on = timeout "
+    "FROM due WHERE promises.id = due.id AND state = 'PENDING'"
+)
+
+
+def _timeoutOverdueParameters(now, limit):
     """
-    The statement and parameters of a search, or L{None} when it can find
-    nothing.
+    The parameters of L{_TIMEOUT_OVERDUE}.
+    """
+    return (
+        now,
+        limit,
+        *_TIMER_CONDITION[1],
+        timedOutState(True).value,
+        timedOutState(False).value,
+        Json({}),
+    )
+
+
+def _searchStatement(query, now):
+    """
+    The statement and parameters of a search at C{now}, or L{None} when it
+    can find nothing.
     """
     if not query.states or query.limit < 1:
         return None
@@ -241,9 +288,10 @@ def _searchStatement(query):
     elif query.id.strip("*"):
         conditions.append("id LIKE %s ESCAPE '\\'")
         parameters.append(likePattern(query.id))
-    if len(query.states) < len(State):
-        conditions.append("state IN %s")
-        parameters.append(tuple(sorted(s.value for s in query.states)))
+    states = stateCondition(query.states, now, _TIMER_CONDITION, "%s")
+    if states is not None:
+        conditions.append(states[0])
+        parameters.extend(states[1])
     if query.tags:
         conditions.append("tags @> %s::jsonb")
         parameters.append(Json(query.tags))
@@ -334,11 +382,24 @@ class PostgresPromiseRows:
             ]
         )
 
-    def searchPromises(self, query):
+    def timeoutOverdue(self, now, limit):
         """
-        A page of promises matching C{query}, newest first.
+        Time out at most C{limit} overdue promises that no other
+        transaction holds, oldest timeout first, with one statement (not
+        part of L{IPromiseRows}: only L{_timeoutPromises} asks it).
+
+        @return: how many were timed out.
         """
-        statement = _searchStatement(query)
+        return self._execute(
+            _TIMEOUT_OVERDUE, _timeoutOverdueParameters(now, limit)
+        ).addCallback(lambda cursor: cursor.rowcount)
+
+    def searchPromises(self, query, now):
+        """
+        A page of stored promises matching C{query} at C{now}, newest
+        first.
+        """
+        statement = _searchStatement(query, now)
         if statement is None:
             return succeed([])
         return self._execute(*statement).addCallback(
@@ -557,6 +618,13 @@ class PostgresPromiseRows:
         return self._execute(statement, (now, now, now, limit)).addCallback(
             lambda cursor: [taskFromRow(row) for row in cursor.fetchall()]
         )
+
+
+def _timeoutPromises(now, limit):
+    """
+    L{scripts.timeoutPromises} as one statement (see L{_TIMEOUT_OVERDUE}).
+    """
+    return (yield scripts.RowOp("timeoutOverdue", (now, limit)))
 
 
 def _oneLine(error):
@@ -1325,19 +1393,17 @@ class PostgresStore:
 
     def searchPromises(self, query, now):
         """
-        Time out every overdue promise, then search (each statement in
-        autocommit: every write is conditional).
+        Search with one read-only statement: overdue promises are answered
+        timed out, and left to the sweep to write.
         """
         return self._run(scripts.searchPromises, query, now)
 
     def timeoutPromises(self, now, limit):
         """
         Time out at most C{limit} overdue promises that no other process is
-        timing out now, in one transaction.
+        timing out now, with one statement (its own transaction).
         """
-        return self._run(
-            scripts.timeoutPromises, now, limit, inTransaction=True
-        )
+        return self._run(_timeoutPromises, now, limit)
 
     def createSchedule(self, request, now):
         """

@@ -173,11 +173,14 @@ def timeoutPromises(now, limit):
 
 def searchPromises(query, now):
     """
-    Sweep every overdue promise, then search: no search ever returns a
-    promise that is pending past its timeout.
+    Search one page, reading each promise as it is at C{now}: the rows are
+    selected by the states they are in at C{now}, and an overdue promise on
+    the page is answered timed out without being written (the sweep and the
+    next request on its id write that).  So no search returns a promise
+    pending past its timeout, and none costs more than its page, however
+    many promises are overdue.
     """
-    yield from timeoutPromises(now, None)
-    return pageOf(query, (yield _op("searchPromises", query)))
+    return pageOf(query, (yield _op("searchPromises", query, now)), now)
 
 
 def acquireLock(request, now):

@@ -49,7 +49,7 @@ from resonate.interfaces import (
     IStoreProvider,
     ITaskRows,
 )
-from resonate.model.promise import Promise, State, Value, decideRead, pageOf
+from resonate.model.promise import TIMER_TAG, Promise, Value, decideRead
 from resonate.status import Status
 from resonate.store import migrate, scripts
 from resonate.store.sqlrows import (
@@ -62,6 +62,7 @@ from resonate.store.sqlrows import (
     likePattern,
     promiseFromRow,
     rowFromPromise,
+    stateCondition,
     rowFromSchedule,
     scheduleFromRow,
     rowFromTask,
@@ -145,6 +146,18 @@ def _tagCondition(key, value, table="promises"):
     return _TAG_EACH[table], [key, value]
 
 
+def _timerCondition():
+    """
+    The SQL condition and parameters true for a timer row and false, not
+    NULL, for any other (a missing tag extracts as NULL).
+    """
+    condition, parameters = _tagCondition(TIMER_TAG, "true")
+    return f"coalesce({condition}, 0)", parameters
+
+
+_TIMER_CONDITION = _timerCondition()
+
+
 @implementer(IPromiseRows, IScheduleRows, ILockRows, ITaskRows)
 class SQLitePromiseRows:
     """
@@ -219,9 +232,10 @@ class SQLitePromiseRows:
         )
         return [_promiseFromSQLite(row)[1] for row in rows]
 
-    def searchPromises(self, query):
+    def searchPromises(self, query, now):
         """
-        A page of promises matching C{query}, newest first.
+        A page of stored promises matching C{query} at C{now}, newest
+        first.
         """
         if not query.states:
             return []
@@ -234,11 +248,10 @@ class SQLitePromiseRows:
         if idCondition is not None:
             conditions.append(idCondition[0])
             parameters.extend(idCondition[1])
-        states = sorted(state.value for state in query.states)
-        if len(states) < len(State):
-            placeholders = ", ".join("?" * len(states))
-            conditions.append(f"state IN ({placeholders})")
-            parameters.extend(states)
+        states = stateCondition(query.states, now, _TIMER_CONDITION, "?")
+        if states is not None:
+            conditions.append(states[0])
+            parameters.extend(states[1])
         for key, value in sorted(query.tags.items()):
             condition, tagParameters = _tagCondition(key, value)
             conditions.append(condition)
@@ -622,17 +635,6 @@ def _overRows(script):
         return scripts.runSync(rows, script(*args))
 
     return work
-
-
-@_overRows
-def _searchIfSwept(query, now):
-    """
-    The reader's half of L{scripts.searchPromises}: search in this snapshot
-    unless some promise is overdue, which only the writer may time out.
-    """
-    if (yield scripts.RowOp("overduePromises", (now, 1))):
-        raise _WriteRequired()
-    return pageOf(query, (yield scripts.RowOp("searchPromises", (query,))))
 
 
 _readPromise = _overRows(scripts.readPromise)
@@ -1477,10 +1479,10 @@ class SQLiteStore:
 
     def searchPromises(self, query, now):
         """
-        Search on a reader when nothing is overdue; otherwise sweep and
-        search in one transaction on the writer.
+        Search on a reader: a search writes nothing, however many promises
+        are overdue.
         """
-        return self._read(_searchIfSwept, _searchPromises, query, now)
+        return self._read(_searchPromises, _searchPromises, query, now)
 
     def timeoutPromises(self, now, limit):
         """

@@ -1,15 +1,16 @@
 # -*- test-case-name: tests.test_store_sqlite,tests.test_store_postgres -*-
 """
 What the SQL stores share: the C{promises}, C{schedules}, C{locks} and
-C{tasks} columns, the one mapping between their rows and model values, and search
-patterns as C{LIKE} patterns.
+C{tasks} columns, the one mapping between their rows and model values, search
+patterns as C{LIKE} patterns, and search states as conditions on a row's
+state and timeout.
 
 Each dialect brings only how it encodes a mapping (SQLite: JSON text;
 PostgreSQL: JSONB) and how its driver returns bytes.
 """
 
 from resonate.model.lock import Lock
-from resonate.model.promise import Promise, State, Value
+from resonate.model.promise import Promise, State, Value, stateFilter
 from resonate.model.schedule import Schedule
 from resonate.model.task import Task
 
@@ -292,3 +293,48 @@ def likePattern(pattern):
         .replace("_", "\\_")
         .replace("*", "%")
     )
+
+
+def stateCondition(states, now, timer, mark):
+    """
+    Translate L{resonate.model.promise.stateFilter} into SQL: the condition
+    and parameters that select the rows of C{promises} in one of C{states}
+    at C{now}, reading a due pending row as the state its timeout gives it,
+    so that a search needs no sweep first; or L{None} when every row is
+    selected.
+
+    @param states: a non-empty C{frozenset} of L{State}s.
+    @param timer: the dialect's C{(condition, parameters)} that is true for
+        a timer row and false, never NULL, for any other.
+    @param mark: the dialect's parameter placeholder (C{?} or C{%s}).
+    """
+    wanted = stateFilter(states)
+    stored = sorted(state.value for state in wanted.stored)
+    if wanted.allPending:
+        stored.append(State.PENDING.value)
+    if len(stored) == len(State):
+        return None
+    conditions = []
+    parameters = []
+    if stored:
+        conditions.append(f"state IN ({', '.join([mark] * len(stored))})")
+        parameters.extend(stored)
+    if wanted.anyPending and not wanted.allPending:
+        # Due is timeout <= now (inclusive), as in overduePromises.
+        timing = []
+        if wanted.pending:
+            timing.append(f"timeout > {mark}")
+            parameters.append(now)
+        if wanted.dueTimers and wanted.dueOthers:
+            timing.append(f"timeout <= {mark}")
+            parameters.append(now)
+        elif wanted.dueTimers or wanted.dueOthers:
+            negation = "" if wanted.dueTimers else "NOT "
+            timing.append(f"(timeout <= {mark} AND {negation}{timer[0]})")
+            parameters.append(now)
+            parameters.extend(timer[1])
+        timing = timing[0] if len(timing) == 1 else f"({' OR '.join(timing)})"
+        conditions.append(f"(state = 'PENDING' AND {timing})")
+    if len(conditions) == 1:
+        return conditions[0], parameters
+    return f"({' OR '.join(conditions)})", parameters

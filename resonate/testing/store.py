@@ -28,6 +28,8 @@ are coroutines, so stores may answer from other threads through the real
 reactor.
 """
 
+from itertools import combinations
+
 from twisted.internet.defer import gatherResults
 from zope.interface.verify import verifyObject
 
@@ -42,6 +44,7 @@ from resonate.model.promise import (
     PromiseQuery,
     State,
     Value,
+    timedOut,
 )
 from resonate.model.schedule import (
     INVOCATION_TAG,
@@ -59,6 +62,10 @@ NOW = 1_700_000_000_000
 
 #: A timeout comfortably after L{NOW}.
 LATER = NOW + 60_000
+
+#: The C{now} of the searches over overdue promises: after the timeouts of
+#: L{StoreTestsMixin._createBacklog}'s overdue promises, before the rest.
+SEARCH_NOW = NOW + 1_000
 
 #: The largest timeout a store must keep (a signed 64-bit integer).
 MAX_TIMEOUT = 2**63 - 1
@@ -934,6 +941,72 @@ class StoreTestsMixin:
         for promiseId in promiseIds:
             self.assertTimedOut(await self.readStored(promiseId), promiseId)
 
+    async def test_timeoutPromisesAsTimedOut(self):
+        """
+        The sweep stores exactly what the state machine's C{timedOut} makes
+        of each promise, timers and others alike: only the state, value,
+        completion key and completion time change; param, tags, creation
+        key and times are kept.
+        """
+        created = {}
+        cases = [
+            ("swept.plain", {}),
+            ("swept.timer", {TIMER_TAG: "true", "k": "v"}),
+            ("swept.notTimer", {TIMER_TAG: "false"}),
+            ("swept.tagged", {"k": "v", "ключ": "значение"}),
+        ]
+        for n, (promiseId, tags) in enumerate(cases):
+            decision = await self.createPromise(
+                promiseId,
+                timeout=NOW + 1 + n,
+                ikey=f"create.{promiseId}",
+                param=Value({"h": promiseId}, BINARY),
+                tags=tags,
+            )
+            created[promiseId] = decision.promise
+        self.assertEqual(
+            await self.store.timeoutPromises(NOW + 10, 100), len(cases)
+        )
+        for promiseId, promise in created.items():
+            self.assertEqual(
+                await self.readStored(promiseId), timedOut(promise)
+            )
+        self.assertIs(
+            (await self.readStored("swept.timer")).state, State.RESOLVED
+        )
+        for promiseId in ["swept.plain", "swept.notTimer", "swept.tagged"]:
+            self.assertIs(
+                (await self.readStored(promiseId)).state,
+                State.REJECTED_TIMEDOUT,
+            )
+
+    async def test_timeoutPromisesOldestFirst(self):
+        """
+        A limited sweep times out the promises with the earliest timeouts
+        first, whatever their creation order.
+        """
+        await self.createPromise("first.late", timeout=NOW + 3)
+        await self.createPromise("first.early", timeout=NOW + 1)
+        await self.createPromise("first.middle", timeout=NOW + 2)
+        self.assertEqual(await self.store.timeoutPromises(NOW + 3, 1), 1)
+        states = {
+            promiseId: (await self.readStored(promiseId)).state
+            for promiseId in ["first.early", "first.middle", "first.late"]
+        }
+        self.assertEqual(
+            states,
+            {
+                "first.early": State.REJECTED_TIMEDOUT,
+                "first.middle": State.PENDING,
+                "first.late": State.PENDING,
+            },
+        )
+        self.assertEqual(await self.store.timeoutPromises(NOW + 3, 1), 1)
+        self.assertIs(
+            (await self.readStored("first.middle")).state,
+            State.REJECTED_TIMEDOUT,
+        )
+
     # Search.
 
     async def test_searchEmpty(self):
@@ -1202,45 +1275,176 @@ class StoreTestsMixin:
         pages = await self.searchAll(page.next)
         self.assertEqual(pages, [["newer.1", "newer.0"], []])
 
-    async def test_searchSweepsOverdue(self):
+    async def _createBacklog(self):
         """
-        A search times out every overdue promise first, so it never returns
-        one as pending, and it stores the timeouts, also of promises the
-        search does not match.
-        """
-        await self.createPromise("sweep.search.due", timeout=NOW)
-        await self.createPromise(
-            "sweep.search.timer", timeout=NOW - 1, tags={TIMER_TAG: "true"}
-        )
-        await self.createPromise("sweep.search.notYet", timeout=NOW + 1)
-        await self.createPromise("elsewhere", timeout=NOW)
-        pending = await self.store.searchPromises(
-            PromiseQuery(id="sweep.search.*", states=SEARCH_STATES["pending"]),
-            NOW,
-        )
-        self.assertEqual(
-            [promise.id for promise in pending.promises],
-            ["sweep.search.notYet"],
-        )
-        every = await self.store.searchPromises(
-            PromiseQuery(id="sweep.search.*"), NOW
-        )
-        states = {promise.id: promise.state for promise in every.promises}
-        self.assertEqual(
-            states,
-            {
-                "sweep.search.due": State.REJECTED_TIMEDOUT,
-                "sweep.search.timer": State.RESOLVED,
-                "sweep.search.notYet": State.PENDING,
-            },
-        )
-        due = await self.readStored("sweep.search.due")
-        self.assertTimedOut(due, "sweep.search.due")
-        timer = await self.readStored("sweep.search.timer")
-        self.assertTimedOut(timer, "sweep.search.timer", State.RESOLVED)
-        self.assertTimedOut(await self.readStored("elsewhere"), "elsewhere")
+        Create promises for searches at L{SEARCH_NOW}: many overdue (some
+        timers, one due exactly then), some not yet due and some completed
+        before their timeout, interleaved.
 
-    async def test_searchSweepsBeforeFiltering(self):
+        @return: the ids, oldest first, and a C{dict} of the state each is
+            in at L{SEARCH_NOW}.
+        """
+        expected = {}
+        for n in range(24):
+            if n % 4 == 3:
+                promiseId = f"backlog.notDue.{n}"
+                await self.createPromise(promiseId, timeout=SEARCH_NOW + 1)
+                expected[promiseId] = State.PENDING
+                continue
+            timer = n % 3 == 0
+            promiseId = f"backlog.{'timer' if timer else 'due'}.{n}"
+            tags = {"n": str(n)}
+            if timer:
+                tags[TIMER_TAG] = "true"
+            await self.createPromise(
+                promiseId,
+                timeout=NOW + 1 + n,
+                ikey=f"create.{n}",
+                param=Value({"n": str(n)}, b"param"),
+                tags=tags,
+            )
+            expected[promiseId] = (
+                State.RESOLVED if timer else State.REJECTED_TIMEDOUT
+            )
+        await self.createPromise("backlog.edge", timeout=SEARCH_NOW)
+        expected["backlog.edge"] = State.REJECTED_TIMEDOUT
+        await self.createPromise(
+            "backlog.edgeTimer",
+            timeout=SEARCH_NOW,
+            tags={TIMER_TAG: "true"},
+        )
+        expected["backlog.edgeTimer"] = State.RESOLVED
+        await self.createPromise(
+            "backlog.notTimer", timeout=NOW + 1, tags={TIMER_TAG: "false"}
+        )
+        expected["backlog.notTimer"] = State.REJECTED_TIMEDOUT
+        for state in [State.RESOLVED, State.REJECTED, State.REJECTED_CANCELED]:
+            promiseId = f"backlog.done.{state.name}"
+            await self.createPromise(promiseId, timeout=NOW + 1)
+            decision = await self.completePromise(promiseId, state)
+            self.assertEqual(decision.status, Status.CREATED)
+            expected[promiseId] = state
+        # A timer completed before its timeout keeps its state.
+        await self.createPromise(
+            "backlog.done.timer", timeout=NOW + 1, tags={TIMER_TAG: "true"}
+        )
+        await self.completePromise("backlog.done.timer", State.REJECTED)
+        expected["backlog.done.timer"] = State.REJECTED
+        return list(expected), expected
+
+    def expectedIds(self, order, expected, states):
+        """
+        The ids of L{_createBacklog} a search for C{states} finds, newest
+        first.
+        """
+        return [i for i in reversed(order) if expected[i] in states]
+
+    async def test_searchOverdueStates(self):
+        """
+        A search selects promises by the state they are in at its C{now}: a
+        pending promise whose timeout is due (inclusive) counts as timed out
+        (a timer as C{RESOLVED}, any other as C{REJECTED_TIMEDOUT}), not as
+        C{PENDING}, for every set of states; and it is answered timed out.
+        """
+        order, expected = await self._createBacklog()
+        stored = {i: await self.readStored(i) for i in order}
+        cases = [
+            frozenset(states)
+            for size in range(1, len(State) + 1)
+            for states in combinations(State, size)
+        ] + list(SEARCH_STATES.values())
+        for states in cases:
+            page = await self.store.searchPromises(
+                PromiseQuery(id="backlog.*", states=states), SEARCH_NOW
+            )
+            self.assertEqual(
+                [promise.id for promise in page.promises],
+                self.expectedIds(order, expected, states),
+                sorted(state.name for state in states),
+            )
+        every = await self.store.searchPromises(
+            PromiseQuery(id="backlog.*"), SEARCH_NOW
+        )
+        for promise in every.promises:
+            before = stored[promise.id]
+            self.assertIs(promise.state, expected[promise.id], promise.id)
+            if before.state is State.PENDING and SEARCH_NOW >= before.timeout:
+                self.assertTimedOut(promise, promise.id, expected[promise.id])
+                self.assertEqual(promise, timedOut(before))
+            else:
+                self.assertEqual(promise, before)
+
+    async def test_searchDoesNotWrite(self):
+        """
+        A search times nothing out in storage: the overdue promises it
+        answers timed out stay pending until the sweep (or a request on
+        their id), which then finds every one of them, also those the
+        search did not match.
+        """
+        order, expected = await self._createBacklog()
+        await self.createPromise("elsewhere", timeout=NOW)
+        for states in [ALL_STATES] + list(SEARCH_STATES.values()):
+            await self.store.searchPromises(
+                PromiseQuery(id="backlog.*", states=states), SEARCH_NOW
+            )
+            await self.store.searchPromises(
+                PromiseQuery(id="backlog.*", states=states, limit=2),
+                SEARCH_NOW,
+            )
+        overdue = [
+            i
+            for i in order
+            if expected[i] in (State.RESOLVED, State.REJECTED_TIMEDOUT)
+            and not i.startswith("backlog.done.")
+        ] + ["elsewhere"]
+        for promiseId in overdue:
+            self.assertIs(
+                (await self.readStored(promiseId)).state,
+                State.PENDING,
+                promiseId,
+            )
+        self.assertEqual(
+            await self.store.timeoutPromises(SEARCH_NOW, 1000), len(overdue)
+        )
+        for promiseId in overdue[:-1]:
+            self.assertIs(
+                (await self.readStored(promiseId)).state,
+                expected[promiseId],
+                promiseId,
+            )
+
+    async def test_searchPagingOverdue(self):
+        """
+        Paging walks overdue promises like any others, by each state
+        filter, and finds the same promises when the sweep writes their
+        timeouts between two pages.
+        """
+        order, expected = await self._createBacklog()
+        for states in [ALL_STATES] + list(SEARCH_STATES.values()):
+            pages = await self.searchAll(
+                PromiseQuery(id="backlog.*", states=states, limit=4),
+                SEARCH_NOW,
+            )
+            self.assertEqual(
+                [i for page in pages for i in page],
+                self.expectedIds(order, expected, states),
+                sorted(state.name for state in states),
+            )
+        query = PromiseQuery(
+            id="backlog.*", states=SEARCH_STATES["rejected"], limit=4
+        )
+        first = await self.store.searchPromises(query, SEARCH_NOW)
+        self.assertGreater(
+            await self.store.timeoutPromises(SEARCH_NOW, 1000), 0
+        )
+        rest = await self.searchAll(first.next, SEARCH_NOW)
+        self.assertEqual(
+            [promise.id for promise in first.promises]
+            + [i for page in rest for i in page],
+            self.expectedIds(order, expected, SEARCH_STATES["rejected"]),
+        )
+
+    async def test_searchFiltersAsOfNow(self):
         """
         A promise that becomes overdue is found by its new state and not by
         C{pending}.
@@ -1253,6 +1457,12 @@ class StoreTestsMixin:
         self.assertEqual(
             await self.searchIds(states=SEARCH_STATES["pending"], now=LATER),
             [],
+        )
+        self.assertEqual(
+            await self.searchIds(
+                states=SEARCH_STATES["pending"], now=LATER - 1
+            ),
+            ["swept.1"],
         )
 
     # Round trips.
