@@ -28,8 +28,12 @@ from resonate.metrics import Metrics
 from resonate.status import Status
 
 
+#: One encoder: json.dumps with arguments builds a new one per call.
+_encodeJSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def _jsonBytes(obj):
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _encodeJSON(obj).encode("utf-8")
 
 
 def _errorBody(error):

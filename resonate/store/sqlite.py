@@ -79,19 +79,23 @@ SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 _PLAIN_KEY = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*\Z")
 
 
+#: One encoder: json.dumps with arguments builds a new one per call.
+_encodeJSON = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def _encodeMapping(mapping):
     """
     Encode headers or tags: a JSON object of strings, ASCII only so that
     any Python string (even a lone surrogate) survives.
     """
-    return json.dumps(mapping, separators=(",", ":"))
+    return _encodeJSON(mapping) if mapping else "{}"
 
 
 def _decodeMapping(text):
     """
     Decode what L{_encodeMapping} stored; a missing object is empty.
     """
-    return json.loads(text) if text else {}
+    return json.loads(text) if text and text != "{}" else {}
 
 
 
@@ -258,9 +262,14 @@ class SQLitePromiseRows:
             parameters.extend(tagParameters)
         where = " AND ".join(conditions) or "1"
         parameters.append(query.limit)
+        # The page's keys first, then its rows: an id prefix is a range of
+        # the id index, whose entries carry sort_id, so the matches are
+        # sorted as integers without reading a row; sorting whole rows cost
+        # two to three times as much (1.1 s for a prefix of 999,000 rows).
         rows = self._connection.execute(
-            f"SELECT {COLUMNS} FROM promises WHERE {where} "
-            "ORDER BY sort_id DESC LIMIT ?",
+            f"SELECT {COLUMNS} FROM promises WHERE sort_id IN "
+            f"(SELECT sort_id FROM promises WHERE {where} "
+            "ORDER BY sort_id DESC LIMIT ?) ORDER BY sort_id DESC",
             parameters,
         )
         return [_promiseFromSQLite(row) for row in rows]
@@ -688,6 +697,13 @@ _completeTask = _overRows(scripts.completeTask)
 _dispatchTasks = _overRows(scripts.dispatchTasks)
 
 
+def _isCount(value, minimum):
+    """
+    Whether C{value} is an C{int} (not a C{bool}) of at least C{minimum}.
+    """
+    return not isinstance(value, bool) and isinstance(value, int) and value >= minimum
+
+
 @dataclass(frozen=True)
 class SQLiteOptions:
     """
@@ -753,11 +769,7 @@ class SQLiteOptions:
                 f"{', '.join(SYNCHRONOUS_MODES)}, "
                 f"not {synchronous!r}"
             )
-        if (
-            isinstance(cacheSize, bool)
-            or not isinstance(cacheSize, int)
-            or cacheSize < 0
-        ):
+        if not _isCount(cacheSize, 0):
             raise StoreFailure(
                 f"sqlite cacheSize must be 0 or more, not {cacheSize!r}"
             )
@@ -1189,11 +1201,7 @@ class SQLiteStore:
         self._options = SQLiteOptions.fromConfig(config.options)
         for name in ("size", "batchSize", "workers"):
             value = getattr(config, name)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int)
-                or value < 1
-            ):
+            if not _isCount(value, 1):
                 raise StoreFailure(
                     f"store {name} must be at least 1, not {value!r}"
                 )
