@@ -781,6 +781,10 @@ def main(argv=None):
     parser.add_argument("--api-size", type=int, default=None,
                         help="server api.size (default: --connections, so that "
                         "every connection may have a request admitted)")
+    parser.add_argument("--store-size", type=int, default=None,
+                        help="server aio.subsystems.store.subsystem.size (default: "
+                        "--connections, so that every admitted request may wait for "
+                        "the store instead of being refused with 5032)")
     parser.add_argument("--settle", type=float, default=2.0,
                         help="seconds between wrk runs (0 with --quick)")
     parser.add_argument("--quick", action="store_true",
@@ -801,7 +805,11 @@ def main(argv=None):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and soft < args.connections + 100:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    serverFlags = ["--api-size", str(args.api_size or args.connections), *args.server_flags]
+    serverFlags = [
+        "--api-size", str(args.api_size or args.connections),
+        "--aio-store-size", str(args.store_size or args.connections),
+        *args.server_flags,
+    ]
 
     scratch = tempfile.mkdtemp(prefix="resonate-scale-")
     if args.store == "postgres":

@@ -16,7 +16,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from twisted.application.service import Service
 from twisted.internet.address import IPv4Address, IPv6Address
-from twisted.internet.defer import ensureDeferred, fail, succeed
+from twisted.internet.defer import fail, maybeDeferred, succeed
 from twisted.internet.threads import blockingCallFromThread, deferToThreadPool
 from twisted.logger import Logger
 
@@ -158,12 +158,10 @@ class GRPCService(Service):
 
     def _call(self, f, *args):
         """
-        Run the coroutine function C{f} on the reactor and wait for it, from
-        a grpcio worker thread.
+        Run C{f} (returning a C{Deferred} or a coroutine) on the reactor
+        and wait for its result, from a grpcio worker thread.
         """
-        return blockingCallFromThread(
-            self._reactor, lambda: ensureDeferred(f(*args))
-        )
+        return blockingCallFromThread(self._reactor, maybeDeferred, f, *args)
 
     def startService(self):
         """
