@@ -756,6 +756,10 @@ def report(args, small, large, many, paced, sweep, backlog, rss, plans, promises
     return "\n".join(rows), missed
 
 
+#: Background loops that may each have a store transaction queued.
+BACKGROUND_LOOPS = 8
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
@@ -783,7 +787,8 @@ def main(argv=None):
                         "every connection may have a request admitted)")
     parser.add_argument("--store-size", type=int, default=None,
                         help="server aio.subsystems.store.subsystem.size (default: "
-                        "--connections, so that every admitted request may wait for "
+                        "--connections plus room for the background loops' own "
+                        "transactions, so that every admitted request may wait for "
                         "the store instead of being refused with 5032)")
     parser.add_argument("--settle", type=float, default=2.0,
                         help="seconds between wrk runs (0 with --quick)")
@@ -807,7 +812,9 @@ def main(argv=None):
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     serverFlags = [
         "--api-size", str(args.api_size or args.connections),
-        "--aio-store-size", str(args.store_size or args.connections),
+        # The sweeps, the scheduler and the dispatcher queue for the store
+        # too: one transaction each at most.
+        "--aio-store-size", str(args.store_size or args.connections + BACKGROUND_LOOPS),
         *args.server_flags,
     ]
 
