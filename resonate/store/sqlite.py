@@ -49,7 +49,7 @@ from resonate.interfaces import (
     IStoreProvider,
     ITaskRows,
 )
-from resonate.model.promise import TIMER_TAG, Promise, Value, decideRead
+from resonate.model.promise import TIMER_TAG, Promise, State, Value, decideRead
 from resonate.status import Status
 from resonate.store import migrate, scripts
 from resonate.store.sqlrows import (
@@ -541,20 +541,42 @@ class _WriterRows(SQLitePromiseRows):
         return done
 
 
-def _ownCopy(promise):
+#: A state's value to the state, without an Enum call per cached read.
+_STATES = {state.value: state for state in State}
+
+
+def _frozen(promise):
     """
-    A copy of C{promise} with dicts of its own (headers and tags hold only
-    strings), so that neither the cache nor whoever it answers can change
-    the other's.  Positional, not C{dataclasses.replace}: this is on every
-    cached read.
+    C{promise} as one tuple of strings, numbers, bytes and dicts of
+    strings of its own (which the garbage collector does not track): one
+    object for every full collection to visit instead of three, a promise
+    and its two values (ten thousand cached promises made each full
+    collection take 30 ms).
     """
     param, value = promise.param, promise.value
-    return Promise(
-        promise.id, promise.state, promise.timeout, promise.createdOn,
-        Value(dict(param.headers), param.data),
-        Value(dict(value.headers), value.data),
+    return (
+        promise.id, promise.state.value, promise.timeout, promise.createdOn,
+        dict(param.headers), param.data, dict(value.headers), value.data,
         promise.idempotencyKeyForCreate, promise.idempotencyKeyForComplete,
         promise.completedOn, dict(promise.tags),
+    )
+
+
+def _thawed(entry):
+    """
+    The promise L{_frozen} kept, with dicts of its own (whoever it is
+    handed to may change them).  Positional, not keywords: this is on
+    every cached read.
+    """
+    (
+        promiseId, state, timeout, createdOn, paramHeaders, paramData,
+        valueHeaders, valueData, keyForCreate, keyForComplete, completedOn,
+        tags,
+    ) = entry
+    return Promise(
+        promiseId, _STATES[state], timeout, createdOn,
+        Value(dict(paramHeaders), paramData), Value(dict(valueHeaders), valueData),
+        keyForCreate, keyForComplete, completedOn, dict(tags),
     )
 
 
@@ -583,8 +605,8 @@ class _PromiseCache:
         """
         A copy of the cached promise with this id, or L{None}.
         """
-        promise = self._promises.get(promiseId)
-        return None if promise is None else _ownCopy(promise)
+        entry = self._promises.get(promiseId)
+        return None if entry is None else _thawed(entry)
 
     def put(self, promise):
         """
@@ -594,7 +616,7 @@ class _PromiseCache:
             return
         promises = self._promises
         promises.pop(promise.id, None)
-        promises[promise.id] = _ownCopy(promise)
+        promises[promise.id] = _frozen(promise)
         if len(promises) > self._size:
             del promises[next(iter(promises))]
 
