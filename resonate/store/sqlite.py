@@ -588,7 +588,8 @@ class _PromiseCache:
     the database file (L{SQLiteStore} locks it) and every write passes
     through its writer, which hands over what it wrote once committed.
 
-    Oldest first out: a promise written or read again moves to the back.
+    Oldest first out: a promise written again, or read again from the
+    database, moves to the back (a read served from the cache does not).
     """
 
     def __init__(self, size):
