@@ -934,8 +934,8 @@ class CacheTests(SQLiteStoreTestsMixin, unittest.TestCase):
 
     async def test_bounded(self):
         """
-        At most C{cacheSize} promises are kept, the oldest written or read
-        leaving first.
+        At most C{cacheSize} promises are kept, the least recently written
+        or read leaving first.
         """
         store = self.openStore(cacheSize=2)
         for n in range(3):
@@ -944,6 +944,23 @@ class CacheTests(SQLiteStoreTestsMixin, unittest.TestCase):
         for n in (2, 1, 0):
             await store.readPromise(f"b.{n}", NOW)
         self.assertEqual(reads, ["b.0"])
+
+    async def test_readKeepsPromise(self):
+        """
+        A promise read from the cache moves to the back: the least recently
+        used one leaves first.
+        """
+        store = self.openStore(cacheSize=2)
+        await self.create(store, "k.a")
+        await self.create(store, "k.b")
+        await store.readPromise("k.a", NOW)
+        await self.create(store, "k.c")
+        reads = self.recordReads()
+        await store.readPromise("k.a", NOW)
+        await store.readPromise("k.c", NOW)
+        self.assertEqual(reads, [])
+        await store.readPromise("k.b", NOW)
+        self.assertEqual(reads, ["k.b"])
 
     async def test_off(self):
         """

@@ -588,8 +588,8 @@ class _PromiseCache:
     the database file (L{SQLiteStore} locks it) and every write passes
     through its writer, which hands over what it wrote once committed.
 
-    Oldest first out: a promise written again, or read again from the
-    database, moves to the back (a read served from the cache does not).
+    Least recently used first out: a promise written or read moves to the
+    back.
     """
 
     def __init__(self, size):
@@ -606,8 +606,12 @@ class _PromiseCache:
         """
         A copy of the cached promise with this id, or L{None}.
         """
-        entry = self._promises.get(promiseId)
-        return None if entry is None else _thawed(entry)
+        promises = self._promises
+        entry = promises.pop(promiseId, None)
+        if entry is None:
+            return None
+        promises[promiseId] = entry
+        return _thawed(entry)
 
     def put(self, promise):
         """
