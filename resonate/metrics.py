@@ -89,22 +89,10 @@ class _Family:
         self._documentation = documentation
         self._labelNames = tuple(labelNames)
         self._lock = lock
-        #: label values -> number; change it only while holding C{_lock}.
+        #: label values -> number; L{Metrics} changes it while holding
+        #: C{_lock}.
         self.values = {}
         registry.register(self)
-
-    def add(self, amount, *labelValues):
-        """
-        Add C{amount} to the series with these label values.
-        """
-        with self._lock:
-            self.values[labelValues] = self.values.get(labelValues, 0) + amount
-
-    def inc(self, *labelValues):
-        """
-        Add one to the series with these label values.
-        """
-        self.add(1, *labelValues)
 
     def describe(self):
         return [Metric(self._name, self._documentation, self._kind)]
@@ -186,11 +174,6 @@ class _HistogramFamily:
         return [metric]
 
 
-_STORE = ("store",)
-_STORE_SUCCESS = ("store", "success")
-_STORE_FAILURE = ("store", "failure")
-
-
 class Metrics:
     """
     Every instrument of the server, on one registry of its own.
@@ -266,7 +249,7 @@ class Metrics:
 
         @return: the start, to hand to L{requestFinished}.
         """
-        self._requestsInFlight.add(1, protocol)
+        self._add((self._requestsInFlight, (protocol,), 1))
         return self._timer()
 
     def requestFinished(self, protocol, status, started):
@@ -275,49 +258,70 @@ class Metrics:
         4-digit C{status}.
         """
         elapsed = max(0.0, self._timer() - started)
-        key = (protocol, str(int(status)))
-        inFlight = self._requestsInFlight.values
-        requests = self._requests.values
         with self._lock:
-            inFlight[protocol,] -= 1
-            requests[key] = requests.get(key, 0) + 1
+            self._addLocked(
+                (self._requestsInFlight, (protocol,), -1),
+                (self._requests, (protocol, str(int(status))), 1),
+            )
             self._requestDuration.observeLocked(elapsed, (protocol,))
+
+    def _addLocked(self, *changes):
+        """
+        Apply C{(family, labelValues, amount)} changes; the caller holds the
+        lock, so that the changes of one event are made under one
+        acquisition.
+        """
+        for family, labelValues, amount in changes:
+            values = family.values
+            values[labelValues] = values.get(labelValues, 0) + amount
+
+    def _add(self, *changes):
+        """
+        Apply C{(family, labelValues, amount)} changes under the lock.
+        """
+        with self._lock:
+            self._addLocked(*changes)
+
+    def _coroutineStarts(self, name):
+        return (self._coroutines, (name,), 1), (self._coroutinesInFlight, (name,), 1)
+
+    def _coroutineEnds(self, name):
+        return ((self._coroutinesInFlight, (name,), -1),)
+
+    def _submissionStarts(self, kind):
+        return ((self._submissionsInFlight, (kind,), 1),)
+
+    def _submissionEnds(self, kind, succeeded):
+        return (
+            (self._submissionsInFlight, (kind,), -1),
+            (self._submissions, (kind, "success" if succeeded else "failure"), 1),
+        )
 
     def coroutineStarted(self, name):
         """
         The coroutine C{name} (C{"create-promise"}, C{"timeout-locks"}...)
         started.
         """
-        key = (name,)
-        started = self._coroutines.values
-        inFlight = self._coroutinesInFlight.values
-        with self._lock:
-            started[key] = started.get(key, 0) + 1
-            inFlight[key] = inFlight.get(key, 0) + 1
+        self._add(*self._coroutineStarts(name))
 
     def coroutineFinished(self, name):
         """
         The coroutine C{name} finished, however it ended.
         """
-        self._coroutinesInFlight.add(-1, name)
+        self._add(*self._coroutineEnds(name))
 
     def submissionStarted(self, kind):
         """
         An I/O submission to C{kind} (C{"store"}, C{"network"} or
         C{"queuing"}) is in flight.
         """
-        self._submissionsInFlight.add(1, kind)
+        self._add(*self._submissionStarts(kind))
 
     def submissionFinished(self, kind, succeeded):
         """
         An I/O submission to C{kind} completed, or failed.
         """
-        key = (kind, "success" if succeeded else "failure")
-        inFlight = self._submissionsInFlight.values
-        done = self._submissions.values
-        with self._lock:
-            inFlight[kind,] -= 1
-            done[key] = done.get(key, 0) + 1
+        self._add(*self._submissionEnds(kind, succeeded))
 
     def submission(self, kind, call, *args):
         """
@@ -338,30 +342,18 @@ class Metrics:
         """
         An admitted operation C{name} (C{"create-promise"}) started: a
         coroutine of that name and a submission to the C{"store"}, counted
-        together (this is on every request's path).
+        under one acquisition of the lock (this is on every request's path).
         """
-        key = (name,)
-        started = self._coroutines.values
-        coroutines = self._coroutinesInFlight.values
-        submissions = self._submissionsInFlight.values
-        with self._lock:
-            started[key] = started.get(key, 0) + 1
-            coroutines[key] = coroutines.get(key, 0) + 1
-            submissions[_STORE] = submissions.get(_STORE, 0) + 1
+        self._add(*self._coroutineStarts(name), *self._submissionStarts("store"))
 
     def operationFinished(self, name, succeeded):
         """
         The operation C{name} begun with L{operationStarted} finished: its
         store submission succeeded or failed.
         """
-        key = _STORE_SUCCESS if succeeded else _STORE_FAILURE
-        coroutines = self._coroutinesInFlight.values
-        submissions = self._submissionsInFlight.values
-        done = self._submissions.values
-        with self._lock:
-            coroutines[name,] -= 1
-            submissions[_STORE] -= 1
-            done[key] = done.get(key, 0) + 1
+        self._add(
+            *self._coroutineEnds(name), *self._submissionEnds("store", succeeded)
+        )
 
     def loopStarted(self, loop):
         """
@@ -374,10 +366,10 @@ class Metrics:
         """
         An iteration of the background loop C{loop} finished, or failed.
         """
-        self.coroutineFinished(loop)
-        self._loopRuns.inc(loop)
+        changes = [*self._coroutineEnds(loop), (self._loopRuns, (loop,), 1)]
         if failed:
-            self._loopFailures.inc(loop)
+            changes.append((self._loopFailures, (loop,), 1))
+        self._add(*changes)
 
     def storeBatchCommitted(self, size):
         """
