@@ -222,10 +222,8 @@ def _settle(promise, now):
     Apply a due timeout.  Returns the promise to answer with and the write
     the timeout needs (or L{None}).
     """
-    if isOverdue(promise, now):
-        expired = timedOut(promise)
-        return expired, Update(expired)
-    return promise, None
+    settled = asOf(promise, now)
+    return settled, (None if settled is promise else Update(settled))
 
 
 def decideRead(existing, now):
