@@ -64,8 +64,11 @@ def _endpoint(handler):
         request.setHeader(b"content-type", b"application/json")
         d = maybeDeferred(handler, self, request, **kwargs)
         d.addBoth(_respond, self, request, started)
-        if d.called and not d.callbacks and not d.paused:
-            # Answered already (_respond never fails): hand Klein the bytes.
+        if d.called and not d.paused:
+            # Answered already (_respond never fails), so the callbacks
+            # just added have run: hand Klein the bytes.  (Not
+            # d.callbacks: deprecated since Twisted 25.5, it warns on
+            # every read.)
             return d.result
         answer = Deferred()
         d.addBoth(answer.callback)
