@@ -67,8 +67,8 @@ def _endpoint(handler):
         if d.called and not d.paused:
             # Answered already (_respond never fails), so the callbacks
             # just added have run: hand Klein the bytes.  (Not
-            # d.callbacks: deprecated since Twisted 25.5, it warns on
-            # every read.)
+            # d.callbacks: deprecated since Twisted 25.5, every read of it
+            # goes through warnings.warn.)
             return d.result
         answer = Deferred()
         d.addBoth(answer.callback)
