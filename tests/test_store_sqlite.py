@@ -7,6 +7,7 @@ these tests use it and return Deferreds (or are coroutines); every store is
 closed in cleanup.
 """
 
+import gc
 import os
 import random
 import sqlite3
@@ -39,6 +40,7 @@ from resonate.store.sqlite import (
     SQLitePromiseRows,
     SQLiteStore,
     SQLiteStoreProvider,
+    _PromiseCache,
 )
 from resonate.store.sqlrows import likePattern
 from resonate.testing.store import StoreTestsMixin
@@ -807,6 +809,43 @@ class ThreadTests(SQLiteStoreTestsMixin, unittest.TestCase):
         self.patch(SQLitePromiseRows, "readPromise", broken)
         await self.assertFailure(store.readPromise("x", NOW), StoreFailure)
         self.assertEqual(len(self.flushLoggedErrors(KeyError)), 1)
+
+
+class PromiseCacheTests(unittest.TestCase):
+    """
+    The cache's entries are plain values: copies in and out, and nothing
+    for the garbage collector to visit once it has looked at them once.
+    """
+
+    promise = Promise(
+        "p.1", State.RESOLVED, 10, 1, Value({"h": "1"}, b"param"),
+        Value({"v": "2"}, b"value"), "ikc", "ikp", 5, {"t": "3"},
+    )
+
+    def test_copies(self):
+        """
+        What goes in comes out equal, and changing what came out changes
+        nothing kept.
+        """
+        cache = _PromiseCache(10)
+        cache.put(self.promise)
+        first = cache.get("p.1")
+        self.assertEqual(first, self.promise)
+        first.tags["t"] = "changed"
+        first.param.headers["h"] = "changed"
+        self.assertEqual(cache.get("p.1"), self.promise)
+
+    def test_untrackedByCollector(self):
+        """
+        After a few collections no entry is tracked: ten thousand cached
+        promises would otherwise be visited by every full collection.
+        """
+        cache = _PromiseCache(10)
+        cache.put(self.promise)
+        for _ in range(3):
+            gc.collect()
+        (entry,) = cache._promises.values()
+        self.assertFalse(gc.is_tracked(entry))
 
 
 class CacheTests(SQLiteStoreTestsMixin, unittest.TestCase):
