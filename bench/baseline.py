@@ -1,7 +1,8 @@
 """
 The baseline for bench/run.py: a minimal Klein app on the same reactor and
 site settings as the server (resonate.api.http.APISite: no access log,
-bounded bodies; the collector frozen after startup), which parses the same
+bounded bodies; the collector frozen after startup; its routes served by
+resonate.api.resource.AppResource, as the server's), which parses the same
 JSON bodies and answers the same shapes without storing anything.  What the
 server does beyond this is the cost of durability and of the contract.
 
@@ -20,6 +21,7 @@ from klein import Klein
 from twisted.internet import reactor
 
 from resonate.api.http import APISite
+from resonate.api.resource import AppResource
 
 TIMEOUT = 4102444800000
 NOW = 1_700_000_000_000
@@ -87,7 +89,7 @@ def main(argv=None):
     parser.add_argument("--addr", default="127.0.0.1:0")
     args = parser.parse_args(argv)
     host, _, port = args.addr.rpartition(":")
-    site = APISite(Baseline().app.resource(), maxBodySize=4 * 1024 * 1024)
+    site = APISite(AppResource(Baseline().app), maxBodySize=4 * 1024 * 1024)
     listening = reactor.listenTCP(int(port), site, backlog=1024, interface=host)
     address = listening.getHost()
     print(f"starting http server addr={address.host}:{address.port}", flush=True)

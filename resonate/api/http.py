@@ -18,11 +18,12 @@ from twisted.python.failure import Failure
 from twisted.web import server
 from twisted.web.http import HTTPChannel
 from twisted.web.resource import Resource
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.exceptions import BadRequest, MethodNotAllowed
 from werkzeug.routing import PathConverter
 
 from resonate.api import codec
 from resonate.api.auth import CHALLENGE
+from resonate.api.resource import AppResource
 from resonate.errors import ResonateError, ValidationError
 from resonate.metrics import Metrics
 from resonate.status import Status
@@ -195,7 +196,7 @@ class HTTPAPI:
         """
         The C{IResource} serving this API.
         """
-        return self.app.resource()
+        return AppResource(self.app, self._routingError)
 
     @app.route("/promises", methods=["POST"])
     @_endpoint
@@ -416,22 +417,24 @@ class HTTPAPI:
         request.setHeader(b"content-type", b"application/yaml")
         return self._openAPI
 
-    @app.handle_errors(HTTPException)
-    def routingError(self, request, failure):
+    def _routingError(self, request, error):
         """
-        Unknown paths answer 404 and wrong methods 405, with the envelope.
+        Unknown paths answer 404 and wrong methods 405, with the envelope
+        (see L{AppResource}).
         """
         started = self._metrics.requestStarted("http")
-        if failure.check(MethodNotAllowed):
-            status = Status.METHOD_NOT_ALLOWED
-            allowed = failure.value.valid_methods or []
+        if isinstance(error, MethodNotAllowed):
+            failure = ResonateError(Status.METHOD_NOT_ALLOWED)
+            allowed = error.valid_methods or []
             request.setHeader(b"allow", ", ".join(allowed).encode("ascii"))
+        elif isinstance(error, BadRequest):
+            failure = ValidationError([("path", "must be UTF-8")])
         else:
-            status = Status.NOT_FOUND
-        self._metrics.requestFinished("http", status, started)
-        request.setResponseCode(status.httpCode)
+            failure = ResonateError(Status.NOT_FOUND)
+        self._metrics.requestFinished("http", failure.status, started)
+        request.setResponseCode(failure.status.httpCode)
         request.setHeader(b"content-type", b"application/json")
-        return _errorBody(ResonateError(status))
+        return _errorBody(failure)
 
 
 _HEALTHY = _jsonBytes({"status": "ok"})
