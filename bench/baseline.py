@@ -6,7 +6,10 @@ resonate.api.resource.AppResource, as the server's), which parses the same
 JSON bodies and answers the same shapes without storing anything.  What the
 server does beyond this is the cost of durability and of the contract.
 
-    python bench/baseline.py [--addr 127.0.0.1:0]
+    python bench/baseline.py [--addr 127.0.0.1:0] [--klein-resource]
+
+With --klein-resource the routes are served by Klein's own resource
+(C{Klein.resource()}), as a stock Klein app would be.
 
 It logs "starting http server addr=HOST:PORT" and serves until SIGTERM.
 """
@@ -87,9 +90,13 @@ class Baseline:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--addr", default="127.0.0.1:0")
+    parser.add_argument("--klein-resource", action="store_true",
+                        help="serve the routes with Klein's own resource")
     args = parser.parse_args(argv)
     host, _, port = args.addr.rpartition(":")
-    site = APISite(AppResource(Baseline().app), maxBodySize=4 * 1024 * 1024)
+    app = Baseline().app
+    resource = app.resource() if args.klein_resource else AppResource(app)
+    site = APISite(resource, maxBodySize=4 * 1024 * 1024)
     listening = reactor.listenTCP(int(port), site, backlog=1024, interface=host)
     address = listening.getHost()
     print(f"starting http server addr={address.host}:{address.port}", flush=True)

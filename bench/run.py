@@ -235,6 +235,10 @@ def main(argv=None):
     parser.add_argument("--src", help="run the server from this checkout (to compare "
                         "two builds in one session; `python -m` puts its directory "
                         "first on sys.path)")
+    parser.add_argument("--klein-baseline", action="store_true",
+                        help="serve the baseline's routes with Klein's own resource, "
+                        "not the server's AppResource (the baseline is then slower: "
+                        "Klein leaves a reference cycle and a chunked answer per request)")
     parser.add_argument("server_flags", nargs="*", help="extra twist resonate flags (after --)")
     args = parser.parse_args(argv)
     if args.smoke:
@@ -242,7 +246,8 @@ def main(argv=None):
     if shutil.which("wrk") is None:
         raise SystemExit("error: wrk is not installed (Debian: apt-get install wrk)")
 
-    baselineServer = Server([sys.executable, os.path.join(HERE, "baseline.py")])
+    baselineServer = Server([sys.executable, os.path.join(HERE, "baseline.py"),
+                             *(["--klein-resource"] if args.klein_baseline else [])])
     host, port = baselineServer.address("http")
     try:
         baseline = runWorkloads(f"http://{host}:{port}", args)
@@ -290,12 +295,14 @@ def main(argv=None):
 
     print(f"store: {args.store}, connections: {args.connections}, "
           f"{args.duration} s per workload, wrk threads: {args.threads}, "
+          f"baseline resource: {'Klein' if args.klein_baseline else 'AppResource'}, "
           f"server peak RSS: {rss:.0f} MB")
     print(table(baseline, results, grpcResult))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"baseline": baseline, "server": results, "grpc": grpcResult,
-                       "rssPeakMB": rss, "store": args.store}, f, indent=2)
+                       "rssPeakMB": rss, "store": args.store,
+                       "kleinBaseline": args.klein_baseline}, f, indent=2)
     failed = [name for name in WORKLOADS if sum(results[name]["errors"].values())]
     if failed:
         warnings = [line for line in server.lines if "warn" in line or "error" in line]

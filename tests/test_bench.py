@@ -11,7 +11,7 @@ import sys
 
 from twisted.trial import unittest
 
-from tests.processtools import runProcess
+from tests.processtools import ChildProcess, HTTPClient, runProcess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -39,3 +39,30 @@ class BenchSmokeTests(unittest.TestCase):
             self.assertRegex(
                 process.stdout, rf"\| {workload} \| [^|]+ \| \d+ \| \d+\.\d\d \|"
             )
+
+
+class BaselineTests(unittest.TestCase):
+    """
+    C{bench/baseline.py} answers the same whichever resource serves it.
+    """
+
+    async def answers(self, flags):
+        child = ChildProcess(
+            [sys.executable, os.path.join(ROOT, "bench", "baseline.py"), *flags]
+        ).spawn()
+        self.addCleanup(child.kill)
+        match = await child.waitForOutput(r"starting http server addr=(\S+)", 30)
+        client = HTTPClient("http://" + match.group(1))
+        created = await client.create("b.1", 10, param={"data": "eA=="})
+        read = await client.read("b.1")
+        return [(r.code, r.body) for r in (created, read)]
+
+    async def test_sameAnswers(self):
+        """
+        Klein's own resource (C{--klein-resource}) and the server's
+        C{AppResource} give the same codes and bodies.
+        """
+        ours = await self.answers([])
+        klein = await self.answers(["--klein-resource"])
+        self.assertEqual(ours, klein)
+        self.assertEqual([code for code, _ in ours], [201, 200])
