@@ -419,22 +419,22 @@ class HTTPAPI:
 
     def _routingError(self, request, error):
         """
-        Unknown paths answer 404 and wrong methods 405, with the envelope
-        (see L{AppResource}).
+        No route answers (see L{AppResource}): unknown paths answer 404,
+        wrong methods 405, a path that is not UTF-8 400, with the envelope.
         """
         started = self._metrics.requestStarted("http")
         if isinstance(error, MethodNotAllowed):
-            failure = ResonateError(Status.METHOD_NOT_ALLOWED)
+            refusal = ResonateError(Status.METHOD_NOT_ALLOWED)
             allowed = error.valid_methods or []
             request.setHeader(b"allow", ", ".join(allowed).encode("ascii"))
         elif isinstance(error, BadRequest):
-            failure = ValidationError([("path", "must be UTF-8")])
+            refusal = ValidationError([("path", "must be UTF-8")])
         else:
-            failure = ResonateError(Status.NOT_FOUND)
-        self._metrics.requestFinished("http", failure.status, started)
-        request.setResponseCode(failure.status.httpCode)
+            refusal = ResonateError(Status.NOT_FOUND)
+        self._metrics.requestFinished("http", refusal.status, started)
+        request.setResponseCode(refusal.status.httpCode)
         request.setHeader(b"content-type", b"application/json")
-        return _errorBody(failure)
+        return _errorBody(refusal)
 
 
 _HEALTHY = _jsonBytes({"status": "ok"})

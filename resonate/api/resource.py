@@ -46,7 +46,6 @@ class AppResource:
     """
 
     isLeaf = True
-    _log = Logger()
 
     def __init__(self, app, routingError=_defaultRoutingError):
         """
