@@ -55,8 +55,8 @@ def _endpoint(handler):
     served from memory) is written without waiting for a turn of the
     reactor.
 
-    Klein cancels what a route returns when the client goes away; that
-    cancels only the C{Deferred} handed to Klein, never the operation
+    L{AppResource} cancels what a route returns when the client goes away;
+    that cancels only the C{Deferred} handed to it, never the operation
     under way, which goes on, is counted, and whose answer is dropped.
     """
 
@@ -67,7 +67,7 @@ def _endpoint(handler):
         d.addBoth(_respond, self, request, started)
         if d.called and not d.paused:
             # Answered already (_respond never fails), so the callbacks
-            # just added have run: hand Klein the bytes.  (Not
+            # just added have run: hand the resource the bytes.  (Not
             # d.callbacks: deprecated since Twisted 25.5, every read of it
             # goes through warnings.warn.)
             return d.result
