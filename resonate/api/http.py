@@ -9,7 +9,6 @@ L{resonate.api.operations.Operations} it calls; no state is global.
 import json
 import uuid
 from importlib import resources
-from urllib.parse import unquote_to_bytes as unquote
 
 from klein import Klein
 from twisted.logger import Logger
@@ -507,29 +506,6 @@ class BoundedRequest(server.Request):
         super().requestReceived(command, path, version)
 
 
-class _InvalidPath(Resource):
-    """
-    Answers a path that is not UTF-8 once percent-decoded: 400 with the
-    envelope (Klein would answer in plain text).
-    """
-
-    isLeaf = True
-
-    def __init__(self, metrics):
-        super().__init__()
-        self._metrics = metrics
-
-    def render(self, request):
-        self._metrics.requestFinished(
-            "http",
-            Status.FIELD_VALIDATION_FAILED,
-            self._metrics.requestStarted("http"),
-        )
-        request.setResponseCode(Status.FIELD_VALIDATION_FAILED.httpCode)
-        request.setHeader(b"content-type", b"application/json")
-        return _errorBody(ValidationError([("path", "must be UTF-8")]))
-
-
 _UNAUTHORIZED = _errorBody(ResonateError(Status.UNAUTHORIZED))
 
 
@@ -641,8 +617,8 @@ class APISite(server.Site):
     are logged with their request id).
 
     @ivar metrics: the L{resonate.metrics.Metrics} that counts the answers
-        given here rather than by a route (413, and 400 for a path that is
-        not UTF-8 or a request line or header too long).
+        given here rather than by a route (413, and 400 for a request line
+        or header too long).
     """
 
     requestFactory = BoundedRequest
@@ -729,10 +705,6 @@ class APISite(server.Site):
         # health routes are refused alike.
         if not self.authorizes(request):
             return _Unauthorized()
-        try:
-            unquote(request.path).decode("utf-8")
-        except UnicodeDecodeError:
-            return _InvalidPath(self.metrics)
         return super().getResourceFor(request)
 
     def log(self, request):
