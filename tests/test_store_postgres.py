@@ -544,6 +544,93 @@ class ConcurrencyTests(PostgresTestsMixin, unittest.TestCase):
         self.assertEqual(await second.timeoutPromises(LATER, 100), 20)
 
 
+class CreateBatchTests(PostgresTestsMixin, unittest.TestCase):
+    """
+    Creates that wait for a connection together are inserted with one
+    statement; ids taken, or given twice, are decided on their own.
+    """
+
+    def recordBatches(self):
+        """
+        Record the size of every multi-row insert.
+        """
+        sizes = []
+        original = PostgresPromiseRows.insertPromises
+
+        def insertPromises(rows, promises):
+            sizes.append(len(promises))
+            return original(rows, promises)
+
+        self.patch(PostgresPromiseRows, "insertPromises", insertPromises)
+        return sizes
+
+    async def test_oneStatementForMany(self):
+        """
+        Thirty concurrent creates on one connection are all created, by
+        fewer statements than creates.
+        """
+        store = self.openStore(self.scratchDatabase(), workers=1)
+        sizes = self.recordBatches()
+        decisions = await gatherResults(
+            [self.create(store, f"b.{n}") for n in range(30)]
+        )
+        self.assertEqual({d.status for d in decisions}, {Status.CREATED})
+        self.assertEqual(sum(sizes), 30)
+        self.assertLess(len(sizes), 30)
+        for n in range(30):
+            read = await store.readPromise(f"b.{n}", NOW)
+            self.assertEqual(read.promise, decisions[n].promise)
+
+    async def test_repeatedAndTaken(self):
+        """
+        In one batch, an id given twice is created once and deduplicated
+        or refused the second time, and an id already stored is refused,
+        as without batching.
+        """
+        store = self.openStore(self.scratchDatabase(), workers=1)
+        await self.create(store, "old")
+        sizes = self.recordBatches()
+        # The first takes the idle connection; the six behind it wait
+        # together.
+        decisions = await gatherResults(
+            [
+                self.create(store, "lead"),
+                self.create(store, "twice.k", ikey="k"),
+                self.create(store, "twice.k", ikey="k"),
+                self.create(store, "twice"),
+                self.create(store, "twice"),
+                self.create(store, "old"),
+                self.create(store, "new"),
+            ]
+        )
+        self.assertEqual(
+            [d.status for d in decisions],
+            [
+                Status.CREATED,
+                Status.CREATED, Status.OK,
+                Status.CREATED, Status.PROMISE_ALREADY_EXISTS,
+                Status.PROMISE_ALREADY_EXISTS, Status.CREATED,
+            ],
+        )
+        self.assertEqual(sizes, [1, 6])
+
+    async def test_closeWaitsForRedecided(self):
+        """
+        close() right after a batch is submitted still answers every
+        create of it, those decided again included.
+        """
+        store = self.openStore(self.scratchDatabase(), workers=1)
+        await self.create(store, "old")
+        pending = [self.create(store, "old"), self.create(store, "fresh")]
+        closed = store.close()
+        decisions = await gatherResults(pending)
+        await closed
+        self.assertEqual(
+            [d.status for d in decisions],
+            [Status.PROMISE_ALREADY_EXISTS, Status.CREATED],
+        )
+
+
 class SearchTests(PostgresTestsMixin, unittest.TestCase):
     """
     The SQL search agrees with the model's reference matching.

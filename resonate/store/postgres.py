@@ -66,7 +66,7 @@ from resonate.interfaces import (
     IStoreProvider,
     ITaskRows,
 )
-from resonate.model.promise import TIMER_TAG, timedOutState
+from resonate.model.promise import TIMER_TAG, decideCreate, timedOutState
 from resonate.status import Status
 from resonate.store import migrate, scripts
 from resonate.store.sqlrows import (
@@ -126,6 +126,11 @@ _INSERT = (
     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
     "ON CONFLICT (id) DO NOTHING"
 )
+
+#: The columns of L{_INSERT}; L{PostgresPromiseRows.insertPromises} adds
+#: a row of placeholders per promise.
+_INSERT_MANY = _INSERT.split(" VALUES ")[0] + " VALUES "
+_INSERT_ROW = "(" + ", ".join(["%s"] * 12) + ")"
 
 _UPDATE = (
     "UPDATE promises SET state = %s, "
@@ -358,6 +363,26 @@ class PostgresPromiseRows:
         """
         return self._execute(_INSERT, _rowForPostgres(promise)).addCallback(
             lambda cursor: cursor.rowcount == 1
+        )
+
+    def insertPromises(self, promises):
+        """
+        Insert each of C{promises} whose id is not taken, with one
+        statement.
+
+        @return: a C{Deferred} firing with the set of ids inserted (an id
+            given twice is inserted once).
+        """
+        statement = (
+            _INSERT_MANY
+            + ", ".join([_INSERT_ROW] * len(promises))
+            + " ON CONFLICT (id) DO NOTHING RETURNING id"
+        )
+        parameters = [
+            value for promise in promises for value in _rowForPostgres(promise)
+        ]
+        return self._execute(statement, parameters).addCallback(
+            lambda cursor: {row[0] for row in cursor.fetchall()}
         )
 
     def updatePromise(self, promise):
@@ -1288,6 +1313,55 @@ class _Transaction:
         return Failure(StoreFailure())
 
 
+class _CreateBatch:
+    """
+    Creates waiting together for one connection, inserted with one
+    statement when it comes (L{PostgresStore.createPromise}).
+
+    @ivar entries: C{(request, now, deferred)}, in arrival order.
+    """
+
+    def __init__(self):
+        self.entries = []
+        self._taken = None
+
+    def take(self, store):
+        """
+        Stop taking entries (the next create starts another batch) and
+        return them; a retried transaction gets the same ones again.
+        """
+        if self._taken is None:
+            self._taken = self.entries
+            store._batchTaken(self)
+        return self._taken
+
+
+def _insertNewPromises(batch, store):
+    """
+    The first step of L{scripts.createPromise} for a whole batch: each
+    promise as L{decideCreate} makes it when its id is new, all inserted
+    with one statement.
+
+    @return: per entry, its decision if its promise was inserted, or
+        L{None} when the id was taken (or came earlier in the batch): that
+        request is decided again by L{scripts.createPromise}.
+    """
+    entries = batch.take(store)
+    decisions = [decideCreate(None, request, now) for request, now, _ in entries]
+    inserted = yield scripts.RowOp(
+        "insertPromises", ([decision.promise for decision in decisions],)
+    )
+    answers = []
+    for decision in decisions:
+        if decision.promise.id in inserted:
+            # Only the first of a repeated id was inserted.
+            inserted.discard(decision.promise.id)
+            answers.append(decision)
+        else:
+            answers.append(None)
+    return answers
+
+
 @implementer(IStore)
 class PostgresStore:
     """
@@ -1342,13 +1416,23 @@ class PostgresStore:
         self._running = 0
         self._closing = False
         self._closeWaiters = []
+        self._size = config.size
+        self._batchSize = config.batchSize
+        #: The batch new creates join, until a connection takes it.
+        self._openBatch = None
+        #: Creates in batches no connection has taken yet.
+        self._createsWaiting = 0
         self.pool.start()
 
-    def _run(self, script, *args, inTransaction=False):
+    def _run(self, script, *args, inTransaction=False, accepted=False):
         """
         Run a shared script as one request.
+
+        @param accepted: the request was accepted before close() (a create
+            decided again after its batch), so shutting down does not
+            refuse it.
         """
-        if self._closing:
+        if self._closing and not accepted:
             return fail(ResonateError(Status.SHUTTING_DOWN))
         self._running += 1
         d = _Transaction(
@@ -1381,9 +1465,63 @@ class PostgresStore:
 
     def createPromise(self, request, now):
         """
-        Create or deduplicate.
+        Create or deduplicate.  Creates that arrive while every connection
+        is busy wait together, and the first connection free inserts them
+        with one statement and one commit (one round trip for many); a
+        request whose id was taken is then decided on its own, as
+        L{scripts.createPromise} decides it.  At most C{size} creates wait
+        so (more answer 503, as a full queue does).
         """
-        return self._run(scripts.createPromise, request, now)
+        if self._closing:
+            return fail(ResonateError(Status.SHUTTING_DOWN))
+        if self._createsWaiting >= self._size:
+            return fail(ResonateError(Status.AIO_SUBMISSION_QUEUE_FULL))
+        d = Deferred()
+        batch = self._openBatch
+        if batch is not None and len(batch.entries) < self._batchSize:
+            batch.entries.append((request, now, d))
+            self._createsWaiting += 1
+            return d
+        batch = self._openBatch = _CreateBatch()
+        batch.entries.append((request, now, d))
+        self._createsWaiting += 1
+        # Held until the batch's creates decided again are under way, so
+        # that close() waits for them too.
+        self._running += 1
+        self._run(_insertNewPromises, batch, self).addBoth(
+            self._batchAnswered, batch
+        )
+        return d
+
+    def _batchTaken(self, batch):
+        """
+        A connection has taken C{batch}: new creates start another.
+        """
+        if self._openBatch is batch:
+            self._openBatch = None
+        self._createsWaiting -= len(batch.entries)
+
+    def _batchAnswered(self, result, batch):
+        """
+        Answer each create of C{batch}: with its decision, by deciding it
+        again on its own, or with the batch's failure.
+        """
+        entries = batch.take(self)
+        try:
+            if isinstance(result, Failure):
+                for _, _, d in entries:
+                    d.errback(result)
+                return None
+            for (request, now, d), decision in zip(entries, result):
+                if decision is not None:
+                    d.callback(decision)
+                else:
+                    self._run(
+                        scripts.createPromise, request, now, accepted=True
+                    ).chainDeferred(d)
+            return None
+        finally:
+            self._finished(None)
 
     def completePromise(self, request, now):
         """
