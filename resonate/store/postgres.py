@@ -1476,21 +1476,20 @@ class PostgresStore:
             return fail(ResonateError(Status.SHUTTING_DOWN))
         if self._createsWaiting >= self._size:
             return fail(ResonateError(Status.AIO_SUBMISSION_QUEUE_FULL))
-        d = Deferred()
         batch = self._openBatch
-        if batch is not None and len(batch.entries) < self._batchSize:
-            batch.entries.append((request, now, d))
-            self._createsWaiting += 1
-            return d
-        batch = self._openBatch = _CreateBatch()
+        opened = batch is None or len(batch.entries) >= self._batchSize
+        if opened:
+            batch = self._openBatch = _CreateBatch()
+        d = Deferred()
         batch.entries.append((request, now, d))
         self._createsWaiting += 1
-        # Held until the batch's creates decided again are under way, so
-        # that close() waits for them too.
-        self._running += 1
-        self._run(_insertNewPromises, batch, self).addBoth(
-            self._batchAnswered, batch
-        )
+        if opened:
+            # Held until the batch's creates decided again are under way,
+            # so that close() waits for them too.
+            self._running += 1
+            self._run(_insertNewPromises, batch, self).addBoth(
+                self._batchAnswered, batch
+            )
         return d
 
     def _batchTaken(self, batch):
