@@ -5,12 +5,16 @@ The in-memory store: the executable reference for every other store.
 It is little more than a dict around the shared transaction scripts, which
 is the point: where a SQL store disagrees with it, the SQL store is wrong.
 Nothing survives a restart; use it for tests and C{kind: memory}.
+
+A request is all or nothing, as a database transaction is: every write
+notes what it replaces in an undo log, and a script that fails part way
+has its writes undone, newest first, before its request fails.
 """
 
 from copy import deepcopy
 from dataclasses import replace
 
-from twisted.internet.defer import maybeDeferred, succeed
+from twisted.internet.defer import fail, succeed
 from zope.interface import implementer
 
 from resonate.interfaces import (
@@ -31,11 +35,21 @@ from resonate.model.task import isDispatchable
 from resonate.store import scripts
 
 
+#: What an undo log entry holds for a key that had no row.
+_ABSENT = object()
+
+
 @implementer(IPromiseRows, IScheduleRows, ILockRows, ITaskRows)
 class MemoryRows:
     """
     Promise rows in a dict, with a counter standing in for C{sort_id}, and
     lock rows in another.  (Locks are immutable values: no copies needed.)
+
+    Every write replaces a dict entry (stored rows are never changed in
+    place), so undoing one is putting the entry it replaced back: between
+    L{begin} and L{commit} each write first notes C{(table, key, previous
+    entry)}, and L{rollback} restores them.  Sort ids are not given back,
+    as a database sequence's are not: they need only keep increasing.
     """
 
     def __init__(self):
@@ -46,6 +60,38 @@ class MemoryRows:
         self._schedules = {}
         self._scheduleSortIds = {}
         self._tasks = {}
+        self._undo = None
+
+    def begin(self):
+        """
+        Start a transaction: note what each write replaces from now on.
+        """
+        self._undo = []
+
+    def commit(self):
+        """
+        Keep the transaction's writes.
+        """
+        self._undo = None
+
+    def rollback(self):
+        """
+        Undo the transaction's writes, newest first.
+        """
+        undo, self._undo = self._undo, None
+        for table, key, previous in reversed(undo or ()):
+            if previous is _ABSENT:
+                del table[key]
+            else:
+                table[key] = previous
+
+    def _write(self, table, key):
+        """
+        About to replace or delete C{table[key]}: note the entry, if a
+        transaction is open.
+        """
+        if self._undo is not None:
+            self._undo.append((table, key, table.get(key, _ABSENT)))
 
     def ping(self):
         # A dict always answers.
@@ -60,6 +106,8 @@ class MemoryRows:
         self._lastSortId += 1
         # Copies in and out, as a database would: no caller can change
         # what is stored through a dict it still holds.
+        self._write(self._promises, promise.id)
+        self._write(self._sortIds, promise.id)
         self._promises[promise.id] = deepcopy(promise)
         self._sortIds[promise.id] = self._lastSortId
         return True
@@ -68,6 +116,7 @@ class MemoryRows:
         stored = self._promises.get(promise.id)
         if stored is None or stored.state is not State.PENDING:
             return False
+        self._write(self._promises, promise.id)
         self._promises[promise.id] = deepcopy(promise)
         return True
 
@@ -103,6 +152,8 @@ class MemoryRows:
         if schedule.id in self._schedules:
             return False
         self._lastSortId += 1
+        self._write(self._schedules, schedule.id)
+        self._write(self._scheduleSortIds, schedule.id)
         self._schedules[schedule.id] = deepcopy(schedule)
         self._scheduleSortIds[schedule.id] = self._lastSortId
         return True
@@ -110,6 +161,8 @@ class MemoryRows:
     def deleteSchedule(self, scheduleId):
         if scheduleId not in self._schedules:
             return False
+        self._write(self._schedules, scheduleId)
+        self._write(self._scheduleSortIds, scheduleId)
         del self._schedules[scheduleId]
         del self._scheduleSortIds[scheduleId]
         return True
@@ -141,6 +194,7 @@ class MemoryRows:
         stored = self._schedules.get(previous.id)
         if stored is None or stored.nextRunTime != previous.nextRunTime:
             return False
+        self._write(self._schedules, previous.id)
         self._schedules[previous.id] = replace(
             stored,
             lastRunTime=advanced.lastRunTime,
@@ -159,6 +213,7 @@ class MemoryRows:
     def insertTask(self, task):
         if task.id in self._tasks:
             return False
+        self._write(self._tasks, task.id)
         self._tasks[task.id] = task
         return True
 
@@ -176,6 +231,7 @@ class MemoryRows:
             previous.isCompleted,
         ):
             return False
+        self._write(self._tasks, previous.id)
         self._tasks[previous.id] = task
         return True
 
@@ -190,12 +246,14 @@ class MemoryRows:
     def insertLock(self, lock):
         if lock.resourceId in self._locks:
             return False
+        self._write(self._locks, lock.resourceId)
         self._locks[lock.resourceId] = lock
         return True
 
     def replaceLock(self, previous, lock):
         if self._locks.get(previous.resourceId) != previous:
             return False
+        self._write(self._locks, lock.resourceId)
         self._locks[lock.resourceId] = lock
         return True
 
@@ -203,12 +261,14 @@ class MemoryRows:
         lock = self._locks.get(resourceId)
         if lock is None or lock.executionId != executionId:
             return False
+        self._write(self._locks, resourceId)
         del self._locks[resourceId]
         return True
 
     def heartbeatLocks(self, processId, now):
         held = [l for l in self._locks.values() if l.processId == processId]
         for lock in held:
+            self._write(self._locks, lock.resourceId)
             self._locks[lock.resourceId] = heartbeat(lock, now)
         return len(held)
 
@@ -216,6 +276,7 @@ class MemoryRows:
         expired = [l for l in self._locks.values() if isExpired(l, now)]
         expired.sort(key=lambda l: l.expiresAt)
         for lock in expired[:limit]:
+            self._write(self._locks, lock.resourceId)
             del self._locks[lock.resourceId]
         return len(expired[:limit])
 
@@ -224,14 +285,23 @@ class MemoryRows:
 class MemoryStore:
     """
     An L{IStore} kept in memory.  Each method runs its transaction at once
-    on the caller's thread; they cannot interleave.
+    on the caller's thread; they cannot interleave.  A transaction that
+    fails part way is rolled back (L{MemoryRows.rollback}).
     """
 
     def __init__(self):
         self._rows = MemoryRows()
 
     def _run(self, script, *args):
-        return maybeDeferred(scripts.runSync, self._rows, script(*args))
+        rows = self._rows
+        rows.begin()
+        try:
+            result = scripts.runSync(rows, script(*args))
+        except BaseException:
+            rows.rollback()
+            return fail()
+        rows.commit()
+        return succeed(result)
 
     def readPromise(self, promiseId, now):
         return self._run(scripts.readPromise, promiseId, now)
