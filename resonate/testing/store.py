@@ -26,13 +26,46 @@ seen only through what later requests answer.
 Every test passes its own fixed C{now}; stores never read a clock.  Tests
 are coroutines, so stores may answer from other threads through the real
 reactor.
+
+Three more things a store is tested for need hooks into it:
+
+  - B{rollback}: a request whose row operation fails part way leaves
+    nothing behind.  A store built on the shared transaction scripts of
+    L{resonate.store.scripts} sets C{rowsClass} to the class whose
+    instances its scripts run over; the suite then patches the row
+    operations of that class (L{StoreTestsMixin.failRowOperation}).  A
+    store with scripts of its own overrides C{failRowOperation} instead.
+    With neither, the rollback tests fail, saying so: a suite that skipped
+    them could not catch a store that does not roll back;
+  - B{lost races}: a conditional write that another writer got in before
+    is refused, and the request answers as the winner left things.  The
+    same C{rowsClass} serves (L{StoreTestsMixin.raceRowOperation}), or an
+    override of C{raceRowOperation};
+  - B{durability}: a durable store defines C{reopenStore}, which closes
+    the store and opens another over the same data; the durability tests
+    skip for a store that does not (L{StoreTestsMixin.reopenStore})::
+
+        class MyStoreContractTests(StoreTestsMixin, unittest.TestCase):
+            rowsClass = MyRows
+
+            def makeStore(self):
+                self.path = self.mktemp()
+                return self.openMyStore(self.path)
+
+            async def reopenStore(self):
+                await self.store.close()
+                return self.openMyStore(self.path)
 """
 
+from dataclasses import replace
+from inspect import isawaitable
 from itertools import combinations
 
-from twisted.internet.defer import gatherResults
+from twisted.internet.defer import Deferred, gatherResults
+from twisted.trial.unittest import SkipTest
 from zope.interface.verify import verifyObject
 
+from resonate.errors import StoreFailure
 from resonate.interfaces import IStore
 from resonate.model.lock import AcquireLock, Lock, ReleaseLock
 from resonate.model.promise import (
@@ -54,7 +87,7 @@ from resonate.model.schedule import (
     fire,
     nextRunTime,
 )
-from resonate.model.task import CLAIM_WINDOW, ClaimTask, CompleteTask
+from resonate.model.task import CLAIM_WINDOW, ClaimTask, CompleteTask, completed
 from resonate.status import Status
 
 #: The C{now} most tests run at, in Unix epoch milliseconds.
@@ -89,6 +122,15 @@ EXPIRY = 10_000
 EVERY_SECOND = "* * * * * *"
 
 
+class InjectedFault(StoreFailure):
+    """
+    A row operation failed because a test made it fail
+    (L{StoreTestsMixin.failRowOperation}).  A L{StoreFailure}, so a store
+    answers it as it answers a database that went away, without logging
+    it as a bug of its own.
+    """
+
+
 class StoreTestsMixin:
     """
     The contract of L{IStore}, for any store.
@@ -98,8 +140,15 @@ class StoreTestsMixin:
     cleanup (for example C{self.addCleanup(store.close)}).  A subclass that
     defines C{setUp} must call this one.
 
-    @ivar store: the store under test, made afresh for each test.
+    @ivar store: the store under test, made afresh for each test (and
+        replaced by the one L{reopenStore} opens).
+    @cvar rowsClass: the class whose instances the store's shared
+        transaction scripts (L{resonate.store.scripts}) run over, whose
+        methods L{failRowOperation} and L{raceRowOperation} patch; L{None}
+        for a store that overrides both instead.
     """
+
+    rowsClass = None
 
     def makeStore(self):
         """
@@ -110,6 +159,115 @@ class StoreTestsMixin:
         raise NotImplementedError(
             f"{type(self).__name__} must define makeStore()"
         )
+
+    def reopenStore(self):
+        """
+        For a durable store: close C{self.store} and open another over the
+        same data, arranging its cleanup as C{makeStore} does.  The
+        durability tests skip when this returns L{None}, as it does unless
+        overridden.
+
+        @return: the new store, a C{Deferred} or coroutine of it, or
+            L{None} when the store keeps nothing across a reopen.
+        """
+        return None
+
+    def _rowsClassFor(self, hook, methodName):
+        """
+        The class L{failRowOperation} and L{raceRowOperation} patch: its
+        C{methodName} must exist.  Fails the test when there is none.
+        """
+        if self.rowsClass is None:
+            self.fail(
+                f"{type(self).__name__} must set rowsClass (the class whose "
+                "instances its store's shared transaction scripts run "
+                f"over) or override {hook}(methodName, ...): without one "
+                "the suite cannot show that the store rolls back a failed "
+                "request or refuses a write that lost a race"
+            )
+        if not callable(getattr(self.rowsClass, methodName, None)):
+            self.fail(
+                f"{self.rowsClass.__name__} has no row operation "
+                f"{methodName}(); {type(self).__name__} must override "
+                f"{hook}() for it"
+            )
+        return self.rowsClass
+
+    def failRowOperation(self, methodName):
+        """
+        Make every call of the store's row operation C{methodName} (a
+        method of the row interfaces in L{resonate.interfaces}, as the
+        scripts of L{resonate.store.scripts} call it) raise
+        L{InjectedFault}, until the callable returned is called or the test
+        ends.  Every call, not only the next: a store may run a failed
+        transaction again (SQLite's group commit does), and the request
+        must still fail.
+
+        By default this patches C{rowsClass.<methodName>}.  A store not
+        built on the shared scripts overrides it to make the equivalent
+        step of its own transactions fail.
+
+        @return: a callable of no arguments that stops the failures.
+        """
+        rowsClass = self._rowsClassFor("failRowOperation", methodName)
+
+        def failing(rows, *args):
+            raise InjectedFault(f"{methodName} failed (injected by the test)")
+
+        return self.patch(rowsClass, methodName, failing).restore
+
+    def raceRowOperation(self, methodName, rival):
+        """
+        Let another writer get in first, once: the next call of the store's
+        row operation C{methodName} first makes the same call with the
+        arguments C{rival(*args)} (the other writer's write, through the
+        same rows and so in the same transaction), then its own.  A store
+        whose writes are conditional sees its own refused; one that writes
+        unconditionally overwrites the winner.
+
+        By default this patches C{rowsClass.<methodName>}; it works with
+        rows whose methods return plain values and with rows whose methods
+        return C{Deferred}s.  A store not built on the shared scripts
+        overrides it to make the same write just before its own.
+
+        @param rival: called with the arguments of the store's own call;
+            returns the arguments of the other writer's.
+        """
+        rowsClass = self._rowsClassFor("raceRowOperation", methodName)
+        original = getattr(rowsClass, methodName)
+        raced = []
+
+        def racing(rows, *args):
+            if raced:
+                return original(rows, *args)
+            raced.append(methodName)
+            # Through the instance, so that a subclass's own bookkeeping
+            # around the method (a cache of what was written) sees the
+            # winner's write too; the nested call finds raced set.
+            first = getattr(rows, methodName)(*rival(*args))
+            if isinstance(first, Deferred):
+                return first.addCallback(lambda _: original(rows, *args))
+            return original(rows, *args)
+
+        self.patch(rowsClass, methodName, racing)
+
+    async def reopened(self):
+        """
+        Close the store and open it again (L{reopenStore}); it replaces
+        C{self.store}.
+
+        @raise SkipTest: the store is not durable.
+        """
+        store = self.reopenStore()
+        if isawaitable(store):
+            store = await store
+        if store is None:
+            raise SkipTest(
+                f"{type(self).__name__}'s store is not durable: it defines "
+                "no reopenStore()"
+            )
+        self.store = store
+        return store
 
     def setUp(self):
         self.store = self.makeStore()
@@ -2923,3 +3081,446 @@ class StoreTestsMixin:
         self.assertEqual(
             statuses.count(Status.LOCK_ALREADY_ACQUIRED), 9, statuses
         )
+
+    # A request whose row operation fails part way leaves nothing behind.
+
+    async def assertStoreFails(self, d):
+        """
+        Assert that the request C{d} fails with L{StoreFailure}.
+        """
+        try:
+            result = await d
+        except StoreFailure:
+            return
+        self.fail(f"the request succeeded despite the failed row: {result!r}")
+
+    async def assertStillAnswers(self, promiseId):
+        """
+        Assert that the store still answers normally: it pings, and creates
+        and reads back a new promise C{promiseId}.
+        """
+        self.assertIsNone(await self.store.ping())
+        decision = await self.createPromise(promiseId, ikey="after")
+        self.assertEqual(decision.status, Status.CREATED, promiseId)
+        stored = await self.readStored(promiseId)
+        self.assertEqual(stored, decision.promise)
+
+    async def test_rollbackCreatePromiseAndTask(self):
+        """
+        A create of a routed promise whose task insert fails after the
+        promise insert fails as a whole: the promise does not exist, there
+        is no task, and the same create succeeds later.
+        """
+        restore = self.failRowOperation("insertTask")
+        await self.assertStoreFails(self.createPromiseAndTask("rollback.create"))
+        restore()
+        decision = await self.readPromise("rollback.create")
+        self.assertEqual(decision.status, Status.PROMISE_NOT_FOUND)
+        self.assertEqual(
+            await self.searchIds(id="rollback.*", states=ALL_STATES), []
+        )
+        self.assertEqual(
+            await self.store.dispatchTasks(NOW + 1, 100, CLAIM_WINDOW), []
+        )
+        await self.assertStillAnswers("rollback.create.after")
+        decision = await self.createPromiseAndTask("rollback.create")
+        self.assertEqual(decision.status, Status.CREATED)
+        offered = await self.store.dispatchTasks(NOW + 1, 100, CLAIM_WINDOW)
+        self.assertEqual(
+            [(t.id, t.counter) for t in offered], [("rollback.create", 1)]
+        )
+
+    async def assertCompleteTaskRolledBack(self, methodName, taskId):
+        """
+        Assert that a task completion whose row operation C{methodName}
+        fails part way changes nothing: the promise is still pending, the
+        claiming execution still holds the lock and the task, and the same
+        completion succeeds afterwards.
+        """
+        task = await self.claimedTask(taskId, "execution.1")
+        restore = self.failRowOperation(methodName)
+        await self.assertStoreFails(
+            self.completeTask(taskId, task.counter, "execution.1", now=NOW + 3)
+        )
+        restore()
+        stored = await self.readStored(taskId)
+        self.assertIs(stored.state, State.PENDING)
+        self.assertIsNone(stored.completedOn)
+        refused = await self.acquireLock(taskId, "execution.2", now=NOW + 4)
+        self.assertEqual(refused.status, Status.LOCK_ALREADY_ACQUIRED)
+        await self.assertStillAnswers(taskId + ".after")
+        status = await self.completeTask(
+            taskId,
+            task.counter,
+            "execution.1",
+            State.REJECTED,
+            Value({"h": "v"}, BINARY),
+            now=NOW + 5,
+        )
+        self.assertEqual(status, Status.OK)
+        stored = await self.readStored(taskId)
+        self.assertIs(stored.state, State.REJECTED)
+        self.assertEqual(stored.value, Value({"h": "v"}, BINARY))
+        self.assertEqual(stored.completedOn, NOW + 5)
+        granted = await self.acquireLock(taskId, "execution.2", now=NOW + 6)
+        self.assertEqual(granted.status, Status.CREATED)
+
+    async def test_rollbackCompleteTaskLockRelease(self):
+        """
+        A task completion whose lock release fails, after the task and its
+        promise were written, changes nothing.
+        """
+        await self.assertCompleteTaskRolledBack("deleteLock", "rollback.release")
+
+    async def test_rollbackCompleteTaskPromiseUpdate(self):
+        """
+        A task completion whose promise update fails, after the task was
+        marked completed, changes nothing: the task is not completed.
+        """
+        await self.assertCompleteTaskRolledBack(
+            "updatePromise", "rollback.promise"
+        )
+
+    async def assertFireRolledBack(self, methodName, scheduleId, isRouted):
+        """
+        Assert that firing a slot whose row operation C{methodName} fails
+        part way changes nothing: the schedule is not advanced, no promise
+        exists, and the slot fires (once) later.
+        """
+        schedule = await self.createdSchedule(
+            scheduleId, promiseId="jobs/{{.id}}.{{.timestamp}}"
+        )
+        slot = schedule.nextRunTime
+        restore = self.failRowOperation(methodName)
+        await self.assertStoreFails(self.store.fireSchedules(slot, 100, isRouted))
+        restore()
+        self.assertEqual(await self.store.readSchedule(scheduleId, NOW), schedule)
+        self.assertEqual(await self.firedPromises(scheduleId, slot), [])
+        self.assertEqual(
+            await self.store.dispatchTasks(slot + 1, 100, CLAIM_WINDOW), []
+        )
+        self.assertEqual(await self.store.nextRunTime(), slot)
+        await self.assertStillAnswers(scheduleId + ".after")
+        self.assertEqual(await self.store.fireSchedules(slot, 100, isRouted), 1)
+        expected, advanced = fire(schedule, slot)
+        self.assertEqual(
+            await self.store.readSchedule(scheduleId, NOW), advanced
+        )
+        self.assertEqual(await self.firedPromises(scheduleId, slot), [expected])
+        self.assertEqual(await self.store.fireSchedules(slot, 100, isRouted), 0)
+
+    async def test_rollbackFireSchedulesTask(self):
+        """
+        Firing a routed slot whose task insert fails, after the schedule was
+        advanced and the slot's promise inserted, changes nothing: no
+        promise, the slot fires later.
+        """
+
+        def isRouted(promiseId):
+            return True
+
+        await self.assertFireRolledBack("insertTask", "rollback.task", isRouted)
+
+    async def test_rollbackFireSchedulesPromise(self):
+        """
+        Firing a slot whose promise insert fails, after the schedule was
+        advanced, changes nothing: the slot is not lost, it fires later.
+        """
+        await self.assertFireRolledBack("insertPromise", "rollback.fire", None)
+
+    async def test_rollbackClaimTask(self):
+        """
+        A claim whose task update fails, after the lock on the promise was
+        taken, leaves no lock: another execution claims the task with the
+        same counter.
+        """
+        task = await self.dispatchedTask("rollback.claim")
+        restore = self.failRowOperation("updateTask")
+        await self.assertStoreFails(
+            self.claimTask("rollback.claim", task.counter, "execution.1", now=NOW + 2)
+        )
+        restore()
+        await self.assertStillAnswers("rollback.claim.after")
+        status, promise = await self.claimTask(
+            "rollback.claim", task.counter, "execution.2", now=NOW + 3
+        )
+        self.assertEqual(status, Status.OK)
+        self.assertEqual(promise.id, "rollback.claim")
+        refused = await self.acquireLock(
+            "rollback.claim", "execution.1", now=NOW + 4
+        )
+        self.assertEqual(refused.status, Status.LOCK_ALREADY_ACQUIRED)
+
+    # A write that lost a race is not applied over the winner's.
+
+    async def test_raceCompletePromise(self):
+        """
+        A completion whose conditional update finds the promise completed
+        by another writer since it was read is refused: the request
+        answers as for a promise already completed, and the winner's
+        completion is the one stored.
+        """
+        await self.createPromise("race.lost", ikey="create")
+
+        def cancelFirst(promise):
+            return (
+                replace(
+                    promise,
+                    state=State.REJECTED_CANCELED,
+                    value=Value({"by": "winner"}, b"winner"),
+                    idempotencyKeyForComplete="winner",
+                ),
+            )
+
+        self.raceRowOperation("updatePromise", cancelFirst)
+        decision = await self.completePromise(
+            "race.lost", State.RESOLVED, ikey="loser", value=Value({}, b"loser")
+        )
+        self.assertEqual(decision.status, Status.PROMISE_ALREADY_CANCELED)
+        stored = await self.readStored("race.lost")
+        self.assertIs(stored.state, State.REJECTED_CANCELED)
+        self.assertEqual(stored.value, Value({"by": "winner"}, b"winner"))
+        self.assertEqual(stored.idempotencyKeyForComplete, "winner")
+        decision = await self.completePromise("race.lost", ikey="loser")
+        self.assertEqual(decision.status, Status.PROMISE_ALREADY_CANCELED)
+
+    async def test_raceTimeoutOnRead(self):
+        """
+        A read that would time out an overdue promise, but finds it
+        resolved by another writer since it was read, answers the
+        resolution and does not overwrite it with a timeout.
+        """
+        await self.createPromise("race.read", timeout=NOW + 10, ikey="create")
+
+        def resolveFirst(promise):
+            return (
+                replace(
+                    promise,
+                    state=State.RESOLVED,
+                    value=Value({}, b"winner"),
+                    idempotencyKeyForComplete="winner",
+                    completedOn=NOW + 5,
+                ),
+            )
+
+        self.raceRowOperation("updatePromise", resolveFirst)
+        decision = await self.readPromise("race.read", now=LATER)
+        self.assertEqual(decision.status, Status.OK)
+        self.assertIs(decision.promise.state, State.RESOLVED)
+        self.assertEqual(decision.promise.value, Value({}, b"winner"))
+        self.assertEqual(decision.promise.completedOn, NOW + 5)
+        self.assertEqual(await self.readStored("race.read"), decision.promise)
+
+    async def test_raceCompleteTask(self):
+        """
+        A task completion whose conditional task update finds the task
+        completed by another writer since it was read answers 4036 and
+        writes nothing: its promise is not completed by it.
+        """
+        task = await self.claimedTask("race.task", "execution.1")
+
+        def completeFirst(previous, task):
+            return previous, task
+
+        self.raceRowOperation("updateTask", completeFirst)
+        status = await self.completeTask(
+            "race.task", task.counter, "execution.1", now=NOW + 3
+        )
+        self.assertEqual(status, Status.TASK_ALREADY_COMPLETED)
+        stored = await self.readStored("race.task")
+        self.assertIs(stored.state, State.PENDING)
+        status = await self.completeTask(
+            "race.task", task.counter, "execution.1", now=NOW + 4
+        )
+        self.assertEqual(status, Status.TASK_ALREADY_COMPLETED)
+
+    async def test_raceDispatchTask(self):
+        """
+        A task that another dispatcher offered since it was read is not
+        offered a second time: the other offer (its counter) stands.
+        """
+        decision = await self.createPromiseAndTask("race.dispatch")
+        self.assertEqual(decision.status, Status.CREATED)
+
+        def offerFirst(previous, task):
+            return previous, task
+
+        self.raceRowOperation("updateTask", offerFirst)
+        self.assertEqual(
+            await self.store.dispatchTasks(NOW + 1, 100, CLAIM_WINDOW), []
+        )
+        status, promise = await self.claimTask(
+            "race.dispatch", 1, "execution.1", now=NOW + 2
+        )
+        self.assertEqual(status, Status.OK)
+        self.assertEqual(
+            await self.store.dispatchTasks(NOW + 1 + CLAIM_WINDOW, 100, CLAIM_WINDOW),
+            [],
+        )
+
+    async def test_raceFireSchedule(self):
+        """
+        A slot that another process fired since it was read (its
+        conditional advance is refused) is not fired a second time: no
+        promise of this request's, the schedule advanced once.
+        """
+        schedule = await self.createdSchedule("race.schedule")
+        slot = schedule.nextRunTime
+        _, advanced = fire(schedule, slot)
+
+        def fireFirst(previous, advanced):
+            return previous, advanced
+
+        self.raceRowOperation("advanceSchedule", fireFirst)
+        self.assertEqual(await self.store.fireSchedules(slot, 100), 0)
+        self.assertEqual(await self.firedPromises("race.schedule", slot), [])
+        self.assertEqual(
+            await self.store.readSchedule("race.schedule", NOW), advanced
+        )
+        self.assertEqual(await self.store.fireSchedules(slot, 100), 0)
+
+    async def test_raceTakeOverLock(self):
+        """
+        An expired lock that another execution took over since it was read
+        is not taken over a second time: the acquire is refused and the
+        other execution holds the lock.
+        """
+        await self.acquiredLock("race.lock", "execution.1")
+
+        def takeOverFirst(previous, lock):
+            return previous, replace(
+                lock, processId="process.3", executionId="execution.3"
+            )
+
+        self.raceRowOperation("replaceLock", takeOverFirst)
+        decision = await self.acquireLock(
+            "race.lock", "execution.2", processId="process.2", now=NOW + EXPIRY
+        )
+        self.assertEqual(decision.status, Status.LOCK_ALREADY_ACQUIRED)
+        self.assertFalse(
+            await self.releaseLock("race.lock", "execution.2", now=NOW + EXPIRY)
+        )
+        self.assertTrue(
+            await self.releaseLock("race.lock", "execution.3", now=NOW + EXPIRY)
+        )
+
+    # A durable store keeps everything across a close and an open.
+
+    async def test_durablePromises(self):
+        """
+        Promises in every state, with headers, tags, binary data and keys,
+        are read and searched after a reopen exactly as before, and a
+        pending one still completes.
+        """
+        await self.createPromise(
+            "durable.pending",
+            ikey="create",
+            param=Value({"h": "v", "empty": ""}, BINARY),
+            tags={"t": "1", "ünï": "cödé"},
+        )
+        for state in (
+            State.RESOLVED,
+            State.REJECTED,
+            State.REJECTED_CANCELED,
+        ):
+            await self.completedPromise(f"durable.{state.value.lower()}", state)
+        await self.timedOutPromise("durable.timedout", tags={"t": "2"})
+        await self.timedOutPromise("durable.timer", tags={TIMER_TAG: "true"})
+        ids = await self.searchIds(id="durable.*", states=ALL_STATES)
+        self.assertEqual(len(ids), 6)
+        before = {promiseId: await self.readStored(promiseId) for promiseId in ids}
+        tagged = await self.searchIds(tags={"t": "1"}, states=ALL_STATES)
+        await self.reopened()
+        self.assertEqual(
+            await self.searchIds(id="durable.*", states=ALL_STATES), ids
+        )
+        self.assertEqual(
+            await self.searchIds(tags={"t": "1"}, states=ALL_STATES), tagged
+        )
+        for promiseId, promise in before.items():
+            self.assertEqual(await self.readStored(promiseId), promise)
+        decision = await self.completePromise(
+            "durable.pending", ikey="complete", value=Value({}, BINARY)
+        )
+        self.assertEqual(decision.status, Status.CREATED)
+        decision = await self.createPromise("durable.pending", ikey="create")
+        self.assertEqual(decision.status, Status.OK)
+        self.assertIs(decision.promise.state, State.RESOLVED)
+
+    async def test_durableSchedules(self):
+        """
+        Schedules, fired or not, are read and searched after a reopen as
+        before, and fire their next slot as they would have.
+        """
+        fired = await self.createdSchedule(
+            "durable.fired",
+            tags={"s": "1"},
+            promiseParam=Value({"h": "v"}, BINARY),
+            promiseTags={"p": "1"},
+            description="fired before",
+            ikey="create",
+        )
+        waiting = await self.createdSchedule("durable.waiting", cron="0 0 * * * *")
+        self.assertEqual(
+            await self.store.fireSchedules(fired.nextRunTime, 100), 1
+        )
+        firedNow = await self.store.readSchedule("durable.fired", NOW)
+        await self.reopened()
+        self.assertEqual(
+            await self.store.readSchedule("durable.fired", NOW), firedNow
+        )
+        self.assertEqual(
+            await self.store.readSchedule("durable.waiting", NOW), waiting
+        )
+        self.assertEqual(
+            await self.searchScheduleIds(id="durable.*"),
+            ["durable.waiting", "durable.fired"],
+        )
+        self.assertEqual(await self.store.nextRunTime(), firedNow.nextRunTime)
+        self.assertEqual(
+            await self.store.fireSchedules(firedNow.nextRunTime, 100), 1
+        )
+        promises = await self.firedPromises("durable.fired", firedNow.nextRunTime)
+        self.assertEqual(
+            [p.createdOn for p in promises],
+            [fired.nextRunTime, firedNow.nextRunTime],
+        )
+        decision = await self.createSchedule("durable.fired", ikey="create")
+        self.assertEqual(decision.status, Status.OK)
+
+    async def test_durableLocks(self):
+        """
+        Locks are held after a reopen as before, until the same expiry;
+        heartbeats and releases find them.
+        """
+        await self.acquiredLock("durable.lock.1", "execution.1", processId="p.1")
+        await self.acquiredLock("durable.lock.2", "execution.2", processId="p.2")
+        await self.reopened()
+        self.assertEqual(await self.store.heartbeatLocks("p.1", NOW + 1), 1)
+        self.assertTrue(await self.releaseLock("durable.lock.1", "execution.1"))
+        await self.assertHeldUntil("durable.lock.2", NOW + EXPIRY)
+
+    async def test_durableTasks(self):
+        """
+        Tasks keep their counters, claims and leases across a reopen: a
+        claimed task completes with its counter, an offered one is claimed
+        with its own, a new one is offered first time.
+        """
+        claimed = await self.claimedTask("durable.claimed", "execution.1")
+        await self.createPromiseAndTask("durable.offered", now=NOW + 2)
+        offered = await self.store.dispatchTasks(NOW + 3, 100, CLAIM_WINDOW)
+        self.assertEqual([t.id for t in offered], ["durable.offered"])
+        await self.createPromiseAndTask("durable.new", now=NOW + 4)
+        await self.reopened()
+        status, promise = await self.claimTask(
+            "durable.offered", offered[0].counter, "execution.2", now=NOW + 5
+        )
+        self.assertEqual(status, Status.OK)
+        self.assertEqual(
+            await self.completeTask(
+                "durable.claimed", claimed.counter, "execution.1", now=NOW + 6
+            ),
+            Status.OK,
+        )
+        again = await self.store.dispatchTasks(NOW + 7, 100, CLAIM_WINDOW)
+        self.assertEqual([(t.id, t.counter) for t in again], [("durable.new", 1)])
