@@ -1,5 +1,10 @@
 """
 The C{counts} trial reporter: C{trial --reporter=counts}.
+
+A test tool, so not shipped: setup.cfg installs only the server's dropins
+(C{resonate_tap}, C{resonate_stores}), and this one is found only where
+C{twisted/plugins/} of the checkout is on C{sys.path}, as in the README's
+editable test install.
 """
 
 from twisted.plugin import IPlugin
