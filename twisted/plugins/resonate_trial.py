@@ -26,7 +26,7 @@ class _Reporter:
 counts = _Reporter(
     "Counts",
     "resonate.testing.reporter",
-    "tree output and a final 'N passed, N failed' line",
+    "tree output, the skips by reason and a final 'N passed, N failed' line",
     "counts",
     None,
     "CountsReporter",
