@@ -44,8 +44,9 @@ class _NoRollbackStore(MemoryStore):
 
 class _UnconditionalRows(MemoryRows):
     """
-    Memory rows whose updates are not conditional: each overwrites the
-    stored row whatever it is now.
+    Memory rows whose writes are not conditional: each update overwrites
+    the stored row whatever it is now, and a lock insert overwrites the
+    lock there is.
     """
 
     def updatePromise(self, promise):
@@ -69,6 +70,10 @@ class _UnconditionalRows(MemoryRows):
             lastRunTime=advanced.lastRunTime,
             nextRunTime=advanced.nextRunTime,
         )
+        return True
+
+    def insertLock(self, lock):
+        self._locks[lock.resourceId] = lock
         return True
 
     def replaceLock(self, previous, lock):
@@ -129,6 +134,8 @@ RACE_TESTS = (
     "test_raceCompletePromise",
     "test_raceTimeoutOnRead",
     "test_raceCompleteTask",
+    "test_raceClaimTask",
+    "test_raceClaimReoffered",
     "test_raceDispatchTask",
     "test_raceFireSchedule",
     "test_raceTakeOverLock",

@@ -327,6 +327,20 @@ def _writeLock(write):
     raise TypeError(f"unknown write {write!r}")
 
 
+def _undoLock(write):
+    """
+    Put back what L{_writeLock} replaced: delete the lock it inserted, or
+    restore the one it replaced (each conditional on the row being still
+    what it wrote).
+    """
+    if isinstance(write, InsertLock):
+        yield _op("deleteLock", write.lock.resourceId, write.lock.executionId)
+    elif isinstance(write, ReplaceLock):
+        yield _op("replaceLock", write.lock, write.previous)
+    else:
+        raise TypeError(f"unknown write {write!r}")
+
+
 def claimTask(request, now):
     """
     Claim a task: check it, take the lock on its promise for the claiming
@@ -354,6 +368,10 @@ def claimTask(request, now):
         if not (yield from _writeLock(lock.write)):
             continue
         if not (yield _op("updateTask", task, claimed(task, request, now))):
+            # The task changed since it was read (offered again, say): the
+            # next attempt may answer an error, so give back the lock this
+            # one took first.
+            yield from _undoLock(lock.write)
             continue
         promise = yield from readPromise(task.promiseId, now)
         return Status.OK, promise.promise

@@ -3334,6 +3334,60 @@ class StoreTestsMixin:
         )
         self.assertEqual(status, Status.TASK_ALREADY_COMPLETED)
 
+    async def test_raceClaimTask(self):
+        """
+        A claim whose lock insert finds the lock taken by another execution
+        since it was read (which claimed the task first) is refused, and
+        the task stays with the other execution.
+        """
+        task = await self.dispatchedTask("race.claim")
+
+        def lockFirst(lock):
+            return (
+                replace(lock, processId="process.other", executionId="execution.other"),
+            )
+
+        self.raceRowOperation("insertLock", lockFirst)
+        status, promise = await self.claimTask(
+            "race.claim", task.counter, "execution.1", now=NOW + 2
+        )
+        self.assertEqual(status, Status.LOCK_ALREADY_ACQUIRED)
+        self.assertIsNone(promise)
+        self.assertFalse(
+            await self.releaseLock("race.claim", "execution.1", now=NOW + 3)
+        )
+        status, promise = await self.claimTask(
+            "race.claim", task.counter, "execution.other", now=NOW + 3
+        )
+        self.assertEqual(status, Status.OK)
+
+    async def test_raceClaimReoffered(self):
+        """
+        A claim whose task update finds the task offered again (with a new
+        counter) since it was read answers 4037 and leaves no lock behind:
+        the claim with the new counter succeeds.
+        """
+        task = await self.dispatchedTask("race.reoffered")
+
+        def offerFirst(previous, task):
+            return previous, replace(
+                previous,
+                counter=previous.counter + 1,
+                claimTimeout=NOW + 2 + CLAIM_WINDOW,
+            )
+
+        self.raceRowOperation("updateTask", offerFirst)
+        status, promise = await self.claimTask(
+            "race.reoffered", task.counter, "execution.1", now=NOW + 2
+        )
+        self.assertEqual(status, Status.TASK_INVALID_COUNTER)
+        self.assertIsNone(promise)
+        status, promise = await self.claimTask(
+            "race.reoffered", task.counter + 1, "execution.2", now=NOW + 3
+        )
+        self.assertEqual(status, Status.OK)
+        self.assertEqual(promise.id, "race.reoffered")
+
     async def test_raceDispatchTask(self):
         """
         A task that another dispatcher offered since it was read is not
