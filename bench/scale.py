@@ -239,7 +239,7 @@ class SQLiteTarget:
         Insert C{promises} in one transaction (the server is stopped), with
         the store's own row mapping.
         """
-        from resonate.store.sqlite import _rowForSQLite
+        from resonate.store.sqlite.rows import _rowForSQLite
 
         columns = ", ".join(WRITTEN_COLUMNS)
         marks = ", ".join("?" * len(WRITTEN_COLUMNS))
@@ -264,11 +264,11 @@ class SQLiteTarget:
         return row
 
     def readPromise(self, promiseId):
-        from resonate.store.sqlite import SQLitePromiseRows
+        from resonate.store.sqlite.rows import SQLiteRows
 
         connection = self._connect()
         try:
-            return SQLitePromiseRows(connection).readPromise(promiseId)
+            return SQLiteRows(connection).readPromise(promiseId)
         finally:
             connection.close()
 
@@ -296,14 +296,14 @@ class SQLiteTarget:
         The store's own search statement for C{pattern} (captured as it
         runs), its EXPLAIN QUERY PLAN and how long it takes.
         """
-        from resonate.store.sqlite import SQLitePromiseRows
+        from resonate.store.sqlite.rows import SQLiteRows
 
         connection = self._connect()
         statements = []
         connection.set_trace_callback(statements.append)
         query = PromiseQuery(id=pattern, limit=10)
         started = time.perf_counter()
-        SQLitePromiseRows(connection).searchPromises(query, nowMs())
+        SQLiteRows(connection).searchPromises(query, nowMs())
         elapsed = time.perf_counter() - started
         connection.set_trace_callback(None)
         statement = statements[-1]
@@ -391,7 +391,7 @@ class PostgresTarget:
         return tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
 
     def readPromise(self, promiseId):
-        from resonate.store.postgres import _promiseFromPostgres
+        from resonate.store.postgres.rows import _promiseFromPostgres
         from resonate.store.sqlrows import COLUMNS
 
         connection = self._connect()
@@ -421,7 +421,7 @@ class PostgresTarget:
         return n
 
     def plan(self, pattern):
-        from resonate.store.postgres import _searchStatement
+        from resonate.store.postgres.rows import _searchStatement
 
         statement, parameters = _searchStatement(
             PromiseQuery(id=pattern, limit=10), nowMs()

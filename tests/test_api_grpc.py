@@ -84,7 +84,7 @@ class SQLiteGRPCAPITests(GRPCAPITestsMixin, unittest.TestCase):
 
     def makeStore(self):
         from resonate.config import StoreConfig
-        from resonate.store.sqlite import SQLiteStore
+        from resonate.store.sqlite.store import SQLiteStore
 
         store = SQLiteStore(StoreConfig(options={"path": self.mktemp()}), reactor)
         self.addCleanup(store.close)

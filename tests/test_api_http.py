@@ -803,7 +803,7 @@ class SQLiteHTTPAPITests(HTTPAPITestsMixin, unittest.TestCase):
         from twisted.internet import reactor
 
         from resonate.config import StoreConfig
-        from resonate.store.sqlite import SQLiteStore
+        from resonate.store.sqlite.store import SQLiteStore
 
         store = SQLiteStore(StoreConfig(options={"path": self.mktemp()}), reactor)
         self.addCleanup(store.close)

@@ -16,7 +16,7 @@ from resonate.config import StoreConfig
 from resonate.errors import ResonateError
 from resonate.status import Status
 from resonate.store.memory import MemoryStore
-from resonate.store.sqlite import SQLiteStore
+from resonate.store.sqlite.store import SQLiteStore
 from tests.apitools import LiveAPI
 from tests.processtools import HTTPClient, startResonate, stopResonate
 from tests.test_store_postgres import SKIP, PostgresTestsMixin, adminQuery

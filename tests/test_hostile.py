@@ -64,7 +64,7 @@ def sqliteStore(testCase, **options):
     An SQLite store in a new file, closed when the test ends.
     """
     from resonate.config import StoreConfig
-    from resonate.store.sqlite import SQLiteStore
+    from resonate.store.sqlite.store import SQLiteStore
 
     options["path"] = testCase.mktemp()
     store = SQLiteStore(StoreConfig(options=options), reactor)
@@ -684,7 +684,7 @@ class PathLikeIdTests(unittest.TestCase):
         disk.
         """
         from resonate.config import StoreConfig
-        from resonate.store.sqlite import SQLiteStore
+        from resonate.store.sqlite.store import SQLiteStore
 
         directory = os.path.abspath(self.mktemp())
         os.makedirs(os.path.join(directory, "db"))

@@ -29,7 +29,7 @@ from resonate.services.scheduler import ScheduleService
 from resonate.services.timeouts import BatchedSweep
 from resonate.status import Status
 from resonate.store.memory import MemoryStore
-from resonate.store.sqlite import SQLiteStore
+from resonate.store.sqlite.store import SQLiteStore
 from resonate.tap import buildService
 from tests.apitools import NOW, LiveAPI
 from tests.processtools import (

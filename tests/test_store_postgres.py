@@ -35,13 +35,10 @@ from resonate.model.promise import (
 )
 from resonate.status import Status
 from resonate.store import migrate
-from resonate.store.postgres import (
-    PostgresOptions,
-    PostgresPromiseRows,
-    PostgresStore,
-    PostgresStoreProvider,
-    prepareDatabase,
-)
+from resonate.store.postgres.options import PostgresOptions
+from resonate.store.postgres.rows import PostgresRows
+from resonate.store.postgres.schema import prepareDatabase
+from resonate.store.postgres.store import PostgresStore, PostgresStoreProvider
 from resonate.store.sqlrows import likePattern
 from resonate.testing.store import StoreTestsMixin
 from tests.test_api_grpc import GRPCAPITestsMixin
@@ -389,9 +386,9 @@ class InterfaceTests(PostgresTestsMixin, unittest.TestCase):
 
     def test_rows(self):
         """
-        L{PostgresPromiseRows} provides L{IPromiseRows}.
+        L{PostgresRows} provides L{IPromiseRows}.
         """
-        self.assertTrue(verifyObject(IPromiseRows, PostgresPromiseRows(None)))
+        self.assertTrue(verifyObject(IPromiseRows, PostgresRows(None)))
 
     def test_likePattern(self):
         """
@@ -555,13 +552,13 @@ class CreateBatchTests(PostgresTestsMixin, unittest.TestCase):
         Record the size of every multi-row insert.
         """
         sizes = []
-        original = PostgresPromiseRows.insertPromises
+        original = PostgresRows.insertPromises
 
         def insertPromises(rows, promises):
             sizes.append(len(promises))
             return original(rows, promises)
 
-        self.patch(PostgresPromiseRows, "insertPromises", insertPromises)
+        self.patch(PostgresRows, "insertPromises", insertPromises)
         return sizes
 
     async def test_oneStatementForMany(self):

@@ -36,12 +36,9 @@ from resonate.model.promise import (
 from resonate.model.lock import AcquireLock
 from resonate.status import Status
 from resonate.store import migrate
-from resonate.store.sqlite import (
-    SQLitePromiseRows,
-    SQLiteStore,
-    SQLiteStoreProvider,
-    _PromiseCache,
-)
+from resonate.store.sqlite.cache import _PromiseCache
+from resonate.store.sqlite.rows import SQLiteRows
+from resonate.store.sqlite.store import SQLiteStore, SQLiteStoreProvider
 from resonate.store.sqlrows import likePattern
 from resonate.testing.store import StoreTestsMixin
 
@@ -195,12 +192,12 @@ class ProviderTests(SQLiteStoreTestsMixin, unittest.TestCase):
 
     def test_rowsInterface(self):
         """
-        L{SQLitePromiseRows} provides L{IPromiseRows}.
+        L{SQLiteRows} provides L{IPromiseRows}.
         """
         connection = sqlite3.connect(":memory:")
         self.addCleanup(connection.close)
         self.assertTrue(
-            verifyObject(IPromiseRows, SQLitePromiseRows(connection))
+            verifyObject(IPromiseRows, SQLiteRows(connection))
         )
 
     def test_badPath(self):
@@ -705,14 +702,14 @@ class ThreadTests(SQLiteStoreTestsMixin, unittest.TestCase):
 
         for name in ["insertPromise", "updatePromise"]:
             self.patch(
-                SQLitePromiseRows,
+                SQLiteRows,
                 name,
-                recording(getattr(SQLitePromiseRows, name), writes),
+                recording(getattr(SQLiteRows, name), writes),
             )
         self.patch(
-            SQLitePromiseRows,
+            SQLiteRows,
             "readPromise",
-            recording(SQLitePromiseRows.readPromise, reads),
+            recording(SQLiteRows.readPromise, reads),
         )
         store = self.openStore(cacheSize=0)
         await self.create(store, "w.1", timeout=NOW + 1)
@@ -739,13 +736,13 @@ class ThreadTests(SQLiteStoreTestsMixin, unittest.TestCase):
         queued for it do not wait behind a backlog of timeouts.
         """
         searches = []
-        search = SQLitePromiseRows.searchPromises
+        search = SQLiteRows.searchPromises
 
         def recording(self, query, now):
             searches.append(threading.current_thread())
             return search(self, query, now)
 
-        self.patch(SQLitePromiseRows, "searchPromises", recording)
+        self.patch(SQLiteRows, "searchPromises", recording)
         store = self.openStore()
         await self.create(store, "s.1", timeout=NOW + 1)
         commits = store.commits
@@ -775,13 +772,13 @@ class ThreadTests(SQLiteStoreTestsMixin, unittest.TestCase):
         batch is read once, on the writer.
         """
         calls = []
-        overdue = SQLitePromiseRows.overduePromises
+        overdue = SQLiteRows.overduePromises
 
         def recording(self, now, limit):
             calls.append((threading.current_thread(), limit))
             return overdue(self, now, limit)
 
-        self.patch(SQLitePromiseRows, "overduePromises", recording)
+        self.patch(SQLiteRows, "overduePromises", recording)
         store = self.openStore()
         for i in range(3):
             await self.create(store, f"o.{i}")
@@ -806,7 +803,7 @@ class ThreadTests(SQLiteStoreTestsMixin, unittest.TestCase):
         def broken(self, promiseId):
             raise KeyError(promiseId)
 
-        self.patch(SQLitePromiseRows, "readPromise", broken)
+        self.patch(SQLiteRows, "readPromise", broken)
         await self.assertFailure(store.readPromise("x", NOW), StoreFailure)
         self.assertEqual(len(self.flushLoggedErrors(KeyError)), 1)
 
@@ -861,13 +858,13 @@ class CacheTests(SQLiteStoreTestsMixin, unittest.TestCase):
         @return: the list the ids go to.
         """
         reads = []
-        original = SQLitePromiseRows.readPromise
+        original = SQLiteRows.readPromise
 
         def readPromise(rows, promiseId):
             reads.append(promiseId)
             return original(rows, promiseId)
 
-        self.patch(SQLitePromiseRows, "readPromise", readPromise)
+        self.patch(SQLiteRows, "readPromise", readPromise)
         return reads
 
     async def test_writtenReadFromMemory(self):
@@ -932,7 +929,7 @@ class CacheTests(SQLiteStoreTestsMixin, unittest.TestCase):
         def insertTask(rows, task):
             raise RuntimeError("after the promise's insert")
 
-        self.patch(SQLitePromiseRows, "insertTask", insertTask)
+        self.patch(SQLiteRows, "insertTask", insertTask)
         store = self.openStore()
         results = await gatherResults(
             [

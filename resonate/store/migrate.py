@@ -1,18 +1,23 @@
-# -*- test-case-name: tests.test_store_sqlite -*-
+# -*- test-case-name: tests.test_store_sqlite,tests.test_store_postgres -*-
 """
-Schema versions for the SQLite store.
+Schema versions for the SQL stores, and the one runner that applies them.
 
-The schema is a sequence of numbered SQL files shipped as package data,
-C{resonate/store/schema/sqlite/NNN_name.sql}, starting at C{001}.  A database
-records every version applied in its C{schema_versions} table.  Opening a
-database applies, in one transaction, the files it has not seen yet; a later
-change to the schema is a new file with the next number, never an edit of a
-shipped one.
+The schema of each dialect is a sequence of numbered SQL files shipped as
+package data, C{resonate/store/schema/DIALECT/NNN_name.sql}, starting at
+C{001}.  A database records every version applied in its C{schema_versions}
+table.  Opening a database applies, in one transaction under a lock, the
+files it has not seen yet (L{migrate}); a later change to the schema is a
+new file with the next number, never an edit of a shipped one.
+
+What differs per dialect (how statements run, how to tell a database that
+is not this server's, the lock) is a L{SQLiteDialect} or a
+L{PostgresDialect}.
 """
 
 import importlib.resources
 import re
 import sqlite3
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from resonate.errors import StoreFailure
@@ -87,70 +92,220 @@ def _onlyComments(sql):
     )
 
 
-def schemaVersion(connection):
+class SQLiteDialect:
     """
-    The version of the schema in the database on C{connection}: 0 when it
-    has none.
+    What the migration runner does differently on SQLite: an C{sqlite3}
+    connection is its own handle, the lock is a C{BEGIN IMMEDIATE}
+    transaction, a script runs statement by statement, and any table but
+    SQLite's own makes a database foreign.
+    """
 
+    name = "sqlite"
+    placeholder = "?"
+    #: What a database not made by this server has, for the message.
+    foreignTables = "tables"
+
+    @contextmanager
+    def locked(self, connection):
+        """
+        One C{BEGIN IMMEDIATE} transaction, so that two processes opening
+        one database cannot both apply a version: committed when the block
+        ends, rolled back when it raises.
+
+        @param connection: an C{sqlite3} connection with
+            C{isolation_level=None} and no transaction open.
+        @return: a context manager giving the connection.
+        """
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield connection
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+
+    def execute(self, connection, statement, parameters=()):
+        """
+        Run one statement.
+        """
+        connection.execute(statement, parameters)
+
+    def first(self, connection, statement):
+        """
+        Run a query and return its first row.
+        """
+        return connection.execute(statement).fetchone()
+
+    def tables(self, connection):
+        """
+        Whether the database has a C{schema_versions} table, and whether it
+        has tables that are not this server's, as far as a database without
+        one can tell.
+        """
+        tables = {
+            name
+            for (name,) in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'"
+            )
+        }
+        return (
+            "schema_versions" in tables,
+            bool(tables - {"schema_versions", "sqlite_sequence"}),
+        )
+
+    def statements(self, sql):
+        """
+        A schema file's statements, one by one: C{executescript} would
+        commit the transaction first.
+        """
+        return splitStatements(sql)
+
+
+#: The key of the advisory lock that serialises schema changes across
+#: processes: "resonate" in ASCII, as a signed 64-bit integer.
+MIGRATION_LOCK_KEY = int.from_bytes(b"resonate", "big")
+
+#: Every table this store creates, dropped by C{reset: true}.  A schema
+#: version that adds a table adds it here.
+_DROP_TABLES = (
+    "DROP TABLE IF EXISTS promises, locks, schedules, tasks, "
+    "schema_versions"
+)
+
+
+class PostgresDialect:
+    """
+    What the migration runner does differently on PostgreSQL: the handle
+    is a cursor, the lock is an advisory lock held until the transaction
+    ends, a script runs whole, and a C{promises} table makes a database
+    foreign.
+
+    @ivar reset: drop every table of this store, under the lock, before
+        reading the version.
+    """
+
+    name = "postgres"
+    placeholder = "%s"
+    #: What a database not made by this server has, for the message.
+    foreignTables = "a promises table"
+
+    def __init__(self, reset=False):
+        self.reset = reset
+
+    @contextmanager
+    def locked(self, connection):
+        """
+        One transaction under L{MIGRATION_LOCK_KEY}, so that processes
+        starting together apply each version once: committed when the
+        block ends, rolled back when it raises.
+
+        @param connection: a blocking C{psycopg2} connection.
+        @return: a context manager giving a cursor.
+        """
+        with connection, connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,)
+            )
+            if self.reset:
+                cursor.execute(_DROP_TABLES)
+            yield cursor
+
+    def execute(self, cursor, statement, parameters=None):
+        """
+        Run one statement (or a script of several).
+        """
+        cursor.execute(statement, parameters)
+
+    def first(self, cursor, statement):
+        """
+        Run a query and return its first row.
+        """
+        cursor.execute(statement)
+        return cursor.fetchone()
+
+    def tables(self, cursor):
+        """
+        Whether the database has a C{schema_versions} table, and whether it
+        has a C{promises} table.
+        """
+        return self.first(
+            cursor,
+            "SELECT to_regclass('schema_versions') IS NOT NULL, "
+            "to_regclass('promises') IS NOT NULL",
+        )
+
+    def statements(self, sql):
+        """
+        A schema file as one statement: PostgreSQL runs a script of several
+        in the transaction.
+        """
+        return [sql]
+
+
+#: The SQLite dialect, which L{schemaVersion} and L{migrate} default to.
+SQLITE = SQLiteDialect()
+
+
+def schemaVersion(handle, dialect=SQLITE):
+    """
+    The version of the schema in the database: 0 when it has none.
+
+    @param handle: what C{dialect.locked} gives (for SQLite, the
+        connection).
     @raise StoreFailure: the database has tables but records no version, so
         it was not made by this server.
     """
-    tables = {
-        name
-        for (name,) in connection.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table'"
-        )
-    }
-    if "schema_versions" not in tables:
-        if tables - {"sqlite_sequence"}:
+    hasVersions, hasOthers = dialect.tables(handle)
+    if not hasVersions:
+        if hasOthers:
             raise StoreFailure(
-                "the database has tables but no schema_versions table; "
-                "it was not made by this server"
+                f"the database has {dialect.foreignTables} but no "
+                "schema_versions table; it was not made by this server"
             )
         return 0
-    (version,) = connection.execute(
-        "SELECT COALESCE(MAX(version), 0) FROM schema_versions"
-    ).fetchone()
+    (version,) = dialect.first(
+        handle, "SELECT COALESCE(MAX(version), 0) FROM schema_versions"
+    )
     return version
 
 
-def migrate(connection, migrations):
+def migrate(connection, migrations, dialect=SQLITE):
     """
-    Bring the database on C{connection} up to the last of C{migrations}, in
-    one C{BEGIN IMMEDIATE} transaction so that two processes opening one
-    database cannot both apply a version.
+    Bring the database on C{connection} up to the last of C{migrations}:
+    under C{dialect}'s lock, in one transaction, read its version, refuse a
+    newer or foreign schema, then apply the missing versions in order,
+    recording each in C{schema_versions}.
 
-    @param connection: an C{sqlite3} connection with C{isolation_level=None}
-        and no transaction open.
+    @param connection: a connection C{dialect.locked} takes (for SQLite, with
+        C{isolation_level=None} and no transaction open).
+    @param dialect: L{SQLITE} or a L{PostgresDialect}.
     @return: the schema version the database now has.
     @raise StoreFailure: the database's schema is newer than C{migrations}
         know, or is not this server's.
     """
     latest = migrations[-1].version if migrations else 0
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        current = schemaVersion(connection)
+    record = (
+        "INSERT INTO schema_versions (version, name) "
+        f"VALUES ({dialect.placeholder}, {dialect.placeholder})"
+    )
+    with dialect.locked(connection) as handle:
+        current = schemaVersion(handle, dialect)
         if current > latest:
             raise StoreFailure(
                 f"the database has schema version {current}, newer than the "
                 f"{latest} this server knows; upgrade the server"
             )
         if current < latest:
-            connection.execute(
+            dialect.execute(
+                handle,
                 "CREATE TABLE IF NOT EXISTS schema_versions ("
-                "version INTEGER PRIMARY KEY, name TEXT NOT NULL)"
+                "version INTEGER PRIMARY KEY, name TEXT NOT NULL)",
             )
             for migration in migrations[current:]:
-                for statement in splitStatements(migration.sql):
-                    connection.execute(statement)
-                connection.execute(
-                    "INSERT INTO schema_versions (version, name) "
-                    "VALUES (?, ?)",
-                    (migration.version, migration.name),
+                for statement in dialect.statements(migration.sql):
+                    dialect.execute(handle, statement)
+                dialect.execute(
+                    handle, record, (migration.version, migration.name)
                 )
-        connection.execute("COMMIT")
-    except BaseException:
-        if connection.in_transaction:
-            connection.execute("ROLLBACK")
-        raise
     return max(current, latest)

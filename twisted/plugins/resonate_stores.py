@@ -13,11 +13,11 @@ memory = LazyStoreProvider(
 sqlite = LazyStoreProvider(
     "sqlite",
     "SQLite, embedded (the default)",
-    "resonate.store.sqlite.SQLiteStoreProvider",
+    "resonate.store.sqlite.store.SQLiteStoreProvider",
 )
 
 postgres = LazyStoreProvider(
     "postgres",
     "PostgreSQL; several server processes may share one database",
-    "resonate.store.postgres.PostgresStoreProvider",
+    "resonate.store.postgres.store.PostgresStoreProvider",
 )

@@ -71,7 +71,7 @@ def openStore(kind, reactor, directory=None, dsn=None):
 
 
 def _openSQLite(reactor, directory):
-    from resonate.store.sqlite import SQLiteStore
+    from resonate.store.sqlite.store import SQLiteStore
 
     cleanups = []
     if directory is None:
@@ -92,7 +92,7 @@ def _openSQLite(reactor, directory):
 def _openPostgres(reactor, dsn):
     from psycopg2.extensions import parse_dsn
 
-    from resonate.store.postgres import PostgresStore
+    from resonate.store.postgres.store import PostgresStore
 
     if not dsn:
         raise ValueError(

@@ -1,0 +1,558 @@
+# -*- test-case-name: tests.test_store_postgres -*-
+"""
+The rows of the PostgreSQL store: L{PostgresRows}, one statement per
+method, and the statements it runs.
+"""
+
+from psycopg2.extras import Json
+from twisted.internet.defer import succeed
+from zope.interface import implementer
+
+from resonate.interfaces import ILockRows, IPromiseRows, IScheduleRows, ITaskRows
+from resonate.model.promise import TIMER_TAG, timedOutState
+from resonate.store.sqlrows import (
+    COLUMNS,
+    LOCK_COLUMNS,
+    SCHEDULE_COLUMNS,
+    TASK_COLUMNS,
+    lockFromRow,
+    rowFromLock,
+    likePattern,
+    promiseFromRow,
+    rowFromPromise,
+    stateCondition,
+    rowFromSchedule,
+    scheduleFromRow,
+    rowFromTask,
+    taskFromRow,
+)
+
+
+_INSERT = (
+    "INSERT INTO promises (state, param_headers, param_data, "
+    "value_headers, value_data, timeout, "
+    "idempotency_key_for_create, idempotency_key_for_complete, "
+    "tags, created_on, completed_on, id) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "ON CONFLICT (id) DO NOTHING"
+)
+
+#: The columns of L{_INSERT}; L{PostgresRows.insertPromises} adds
+#: a row of placeholders per promise.
+_INSERT_MANY = _INSERT.split(" VALUES ")[0] + " VALUES "
+_INSERT_ROW = "(" + ", ".join(["%s"] * 12) + ")"
+
+_UPDATE = (
+    "UPDATE promises SET state = %s, "
+    "param_headers = %s, param_data = %s, "
+    "value_headers = %s, value_data = %s, timeout = %s, "
+    "idempotency_key_for_create = %s, "
+    "idempotency_key_for_complete = %s, "
+    "tags = %s, created_on = %s, completed_on = %s "
+    "WHERE id = %s AND state = 'PENDING'"
+)
+
+_OVERDUE = (
+    f"SELECT {COLUMNS} FROM promises "
+    "WHERE state = 'PENDING' AND timeout <= %s "
+    "ORDER BY timeout, sort_id LIMIT %s"
+)
+
+
+_INSERT_SCHEDULE = (
+    "INSERT INTO schedules (id, description, cron, tags, "
+    "promise_id, promise_timeout, promise_param_headers, "
+    "promise_param_data, promise_tags, last_run_time, "
+    "next_run_time, idempotency_key, created_on) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "ON CONFLICT (id) DO NOTHING"
+)
+
+_DUE_SCHEDULES = (
+    f"SELECT {SCHEDULE_COLUMNS} FROM schedules "
+    "WHERE next_run_time <= %s "
+    "ORDER BY next_run_time, sort_id LIMIT %s"
+)
+
+
+_DISPATCHABLE_TASKS = (
+    f"SELECT {TASK_COLUMNS} FROM tasks "
+    "WHERE NOT is_completed AND claim_timeout < %s "
+    "AND complete_timeout < %s AND promise_timeout > %s "
+    "ORDER BY created_on, id LIMIT %s"
+)
+
+
+def _bytesOrNone(data):
+    """
+    BYTEA comes back as a C{memoryview}; the model wants C{bytes}.
+    """
+    return None if data is None else bytes(data)
+
+
+
+
+def _promiseFromPostgres(row):
+    # psycopg2 decodes JSONB itself.
+    return promiseFromRow(row, lambda mapping: mapping or {}, _bytesOrNone)
+
+
+def _rowForPostgres(promise):
+    return rowFromPromise(promise, Json)
+
+
+def _scheduleFromPostgres(row):
+    # psycopg2 decodes JSONB itself.
+    return scheduleFromRow(row, lambda mapping: mapping or {}, _bytesOrNone)
+
+
+def _scheduleRowForPostgres(schedule):
+    return rowFromSchedule(schedule, Json)
+
+
+def _scheduleSearchStatement(query):
+    """
+    The statement and parameters of a schedule search, or L{None} when it
+    can find nothing.
+    """
+    if query.limit < 1:
+        return None
+    conditions = []
+    parameters = []
+    if query.sortId is not None:
+        conditions.append("sort_id < %s")
+        parameters.append(query.sortId)
+    if "*" not in query.id:
+        conditions.append("id = %s")
+        parameters.append(query.id)
+    elif query.id.strip("*"):
+        conditions.append("id LIKE %s ESCAPE '\\'")
+        parameters.append(likePattern(query.id))
+    if query.tags:
+        conditions.append("tags @> %s::jsonb")
+        parameters.append(Json(query.tags))
+    where = " AND ".join(conditions) or "TRUE"
+    parameters.append(query.limit)
+    return (
+        f"SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE {where} "
+        "ORDER BY sort_id DESC LIMIT %s",
+        parameters,
+    )
+
+
+#: True for a timer row, false (not NULL) for any other.
+_TIMER_CONDITION = (
+    "coalesce(tags @> %s::jsonb, FALSE)",
+    [Json({TIMER_TAG: "true"})],
+)
+
+
+#: Time out at most a batch of overdue promises that no other transaction
+#: holds, in one statement: what L{resonate.model.promise.timedOut} does,
+#: written in SQL so that a batch is one round trip instead of one per
+#: promise.  The state comes from L{timedOutState}; the rest (no value, no
+#: completion key, completed at the timeout) is restated here, and the store
+#: suite compares swept rows with C{timedOut}.  C{due} is L{_OVERDUE}'s
+#: selection, claiming its rows (C{SKIP LOCKED}: sweeps in other processes
+#: take other rows), and C{MATERIALIZED} so that it runs once: as an
+#: C{IN (subquery)} the planner may rescan it per row, and each rescan skips
+#: the rows this statement has just updated and claims more, past the limit.
+#: The outer C{state = 'PENDING'} keeps the update conditional like every
+#: other.
+_TIMEOUT_OVERDUE = (
+    "WITH due AS MATERIALIZED (SELECT id FROM promises "
+    "WHERE state = 'PENDING' AND timeout <= %s "
+    "ORDER BY timeout, sort_id LIMIT %s FOR UPDATE SKIP LOCKED) "
+    "UPDATE promises SET "
+    f"state = CASE WHEN {_TIMER_CONDITION[0]} THEN %s ELSE %s END, "
+    "value_headers = %s, value_data = NULL, "
+    "idempotency_key_for_complete = NULL, completed_on = timeout "
+    "FROM due WHERE promises.id = due.id AND state = 'PENDING'"
+)
+
+
+def _timeoutOverdueParameters(now, limit):
+    """
+    The parameters of L{_TIMEOUT_OVERDUE}.
+    """
+    return (
+        now,
+        limit,
+        *_TIMER_CONDITION[1],
+        timedOutState(True).value,
+        timedOutState(False).value,
+        Json({}),
+    )
+
+
+def _searchStatement(query, now):
+    """
+    The statement and parameters of a search at C{now}, or L{None} when it
+    can find nothing.
+    """
+    if not query.states or query.limit < 1:
+        return None
+    conditions = []
+    parameters = []
+    if query.sortId is not None:
+        conditions.append("sort_id < %s")
+        parameters.append(query.sortId)
+    if "*" not in query.id:
+        conditions.append("id = %s")
+        parameters.append(query.id)
+    elif query.id.strip("*"):
+        conditions.append("id LIKE %s ESCAPE '\\'")
+        parameters.append(likePattern(query.id))
+    states = stateCondition(query.states, now, _TIMER_CONDITION, "%s")
+    if states is not None:
+        conditions.append(states[0])
+        parameters.extend(states[1])
+    if query.tags:
+        conditions.append("tags @> %s::jsonb")
+        parameters.append(Json(query.tags))
+    where = " AND ".join(conditions) or "TRUE"
+    parameters.append(query.limit)
+    return (
+        f"SELECT {COLUMNS} FROM promises WHERE {where} "
+        "ORDER BY sort_id DESC LIMIT %s",
+        parameters,
+    )
+
+
+@implementer(IPromiseRows, IScheduleRows, ILockRows, ITaskRows)
+class PostgresRows:
+    """
+    The rows of every table of the PostgreSQL store (promises, schedules,
+    locks and tasks): each method runs one statement and returns a
+    C{Deferred}.
+
+    @ivar claimOverdue: L{overduePromises}, L{dueSchedules} and
+        L{dispatchableTasks} lock the rows they return and skip rows another
+        transaction has locked (for the sweep, the scheduler and the
+        dispatcher, which run in a transaction).
+    @ivar lockReads: L{readTask} and L{readPromise} lock the row they read
+        (C{SELECT ... FOR UPDATE}), so that transactions claiming or
+        completing one task serialise on it (set in a transaction).
+    """
+
+    def __init__(self, execute, claimOverdue=False, lockReads=None):
+        """
+        @param execute: called with a statement and its parameters, returns
+            a C{Deferred} firing with a cursor that has run it.
+        @param lockReads: by default, as C{claimOverdue}.
+        """
+        self._execute = execute
+        self.claimOverdue = claimOverdue
+        self.lockReads = claimOverdue if lockReads is None else lockReads
+
+    def _forUpdate(self, statement):
+        return statement + " FOR UPDATE" if self.lockReads else statement
+
+    def ping(self):
+        """
+        C{SELECT 1}: a round trip to the server (for
+        L{resonate.store.scripts.ping}).
+        """
+        return self._execute("SELECT 1", None).addCallback(lambda cursor: None)
+
+    def readPromise(self, promiseId):
+        """
+        Read one promise by id.
+        """
+
+        def found(cursor):
+            row = cursor.fetchone()
+            return None if row is None else _promiseFromPostgres(row)[1]
+
+        return self._execute(
+            self._forUpdate(f"SELECT {COLUMNS} FROM promises WHERE id = %s"),
+            (promiseId,),
+        ).addCallback(found)
+
+    def insertPromise(self, promise):
+        """
+        Insert C{promise} unless its id is taken.
+        """
+        return self._execute(_INSERT, _rowForPostgres(promise)).addCallback(
+            lambda cursor: cursor.rowcount == 1
+        )
+
+    def insertPromises(self, promises):
+        """
+        Insert each of C{promises} whose id is not taken, with one
+        statement.
+
+        @return: a C{Deferred} firing with the set of ids inserted (an id
+            given twice is inserted once).
+        """
+        statement = (
+            _INSERT_MANY
+            + ", ".join([_INSERT_ROW] * len(promises))
+            + " ON CONFLICT (id) DO NOTHING RETURNING id"
+        )
+        parameters = [
+            value for promise in promises for value in _rowForPostgres(promise)
+        ]
+        return self._execute(statement, parameters).addCallback(
+            lambda cursor: {row[0] for row in cursor.fetchall()}
+        )
+
+    def updatePromise(self, promise):
+        """
+        Replace the stored promise, if it is still pending.
+        """
+        return self._execute(_UPDATE, _rowForPostgres(promise)).addCallback(
+            lambda cursor: cursor.rowcount == 1
+        )
+
+    def overduePromises(self, now, limit):
+        """
+        Pending promises whose timeout is due, by timeout then age; claimed
+        when L{claimOverdue} is set.
+        """
+        statement = _OVERDUE
+        if self.claimOverdue:
+            statement += " FOR UPDATE SKIP LOCKED"
+        return self._execute(statement, (now, limit)).addCallback(
+            lambda cursor: [
+                _promiseFromPostgres(row)[1] for row in cursor.fetchall()
+            ]
+        )
+
+    def timeoutOverdue(self, now, limit):
+        """
+        Time out at most C{limit} overdue promises that no other
+        transaction holds, oldest timeout first, with one statement (not
+        part of L{IPromiseRows}: only
+        L{resonate.store.postgres.store._timeoutPromises} asks it).
+
+        @return: how many were timed out.
+        """
+        return self._execute(
+            _TIMEOUT_OVERDUE, _timeoutOverdueParameters(now, limit)
+        ).addCallback(lambda cursor: cursor.rowcount)
+
+    def searchPromises(self, query, now):
+        """
+        A page of stored promises matching C{query} at C{now}, newest
+        first.
+        """
+        statement = _searchStatement(query, now)
+        if statement is None:
+            return succeed([])
+        return self._execute(*statement).addCallback(
+            lambda cursor: [_promiseFromPostgres(row) for row in cursor.fetchall()]
+        )
+
+    def readSchedule(self, scheduleId):
+        """
+        Read one schedule by id.
+        """
+
+        def found(cursor):
+            row = cursor.fetchone()
+            return None if row is None else _scheduleFromPostgres(row)[1]
+
+        return self._execute(
+            f"SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE id = %s",
+            (scheduleId,),
+        ).addCallback(found)
+
+    def insertSchedule(self, schedule):
+        """
+        Insert C{schedule} unless its id is taken.
+        """
+        return self._execute(
+            _INSERT_SCHEDULE, _scheduleRowForPostgres(schedule)
+        ).addCallback(lambda cursor: cursor.rowcount == 1)
+
+    def deleteSchedule(self, scheduleId):
+        """
+        Delete the schedule C{scheduleId}, if there is one.
+        """
+        return self._execute(
+            "DELETE FROM schedules WHERE id = %s", (scheduleId,)
+        ).addCallback(lambda cursor: cursor.rowcount == 1)
+
+    def searchSchedules(self, query):
+        """
+        A page of schedules matching C{query}, newest first.
+        """
+        statement = _scheduleSearchStatement(query)
+        if statement is None:
+            return succeed([])
+        return self._execute(*statement).addCallback(
+            lambda cursor: [
+                _scheduleFromPostgres(row) for row in cursor.fetchall()
+            ]
+        )
+
+    def dueSchedules(self, now, limit):
+        """
+        Schedules whose next slot is due, earliest slot first, then oldest;
+        claimed when L{claimOverdue} is set, so that of several processes
+        firing at once each fires different schedules.
+        """
+        statement = _DUE_SCHEDULES
+        if self.claimOverdue:
+            statement += " FOR UPDATE SKIP LOCKED"
+        return self._execute(statement, (now, limit)).addCallback(
+            lambda cursor: [
+                _scheduleFromPostgres(row)[1] for row in cursor.fetchall()
+            ]
+        )
+
+    def advanceSchedule(self, previous, advanced):
+        """
+        Record that C{previous}'s slot fired: set C{advanced}'s run times,
+        if the stored next slot is still the one fired.
+        """
+        return self._execute(
+            "UPDATE schedules SET last_run_time = %s, next_run_time = %s "
+            "WHERE id = %s AND next_run_time = %s",
+            (
+                advanced.lastRunTime,
+                advanced.nextRunTime,
+                previous.id,
+                previous.nextRunTime,
+            ),
+        ).addCallback(lambda cursor: cursor.rowcount == 1)
+
+    def earliestRunTime(self):
+        """
+        The earliest next slot of any schedule, or L{None}.
+        """
+        return self._execute(
+            "SELECT MIN(next_run_time) FROM schedules", None
+        ).addCallback(lambda cursor: cursor.fetchone()[0])
+
+    def readLock(self, resourceId):
+        """
+        Read the lock on C{resourceId}, expired or not.
+        """
+
+        def found(cursor):
+            row = cursor.fetchone()
+            return None if row is None else lockFromRow(row)
+
+        return self._execute(
+            f"SELECT {LOCK_COLUMNS} FROM locks WHERE resource_id = %s",
+            (resourceId,),
+        ).addCallback(found)
+
+    def insertLock(self, lock):
+        """
+        Insert C{lock} unless its resource has a lock row.
+        """
+        return self._execute(
+            f"INSERT INTO locks ({LOCK_COLUMNS}) VALUES (%s, %s, %s, %s, %s) "
+            "ON CONFLICT (resource_id) DO NOTHING",
+            rowFromLock(lock),
+        ).addCallback(lambda cursor: cursor.rowcount == 1)
+
+    def replaceLock(self, previous, lock):
+        """
+        Replace the lock row of C{previous}'s resource with C{lock}, if the
+        row is still exactly C{previous}: of two processes taking over one
+        expired lock, only one succeeds.
+        """
+        return self._execute(
+            "UPDATE locks SET process_id = %s, execution_id = %s, "
+            "expiry_in_milliseconds = %s, timeout = %s "
+            "WHERE resource_id = %s AND process_id = %s AND execution_id = %s "
+            "AND expiry_in_milliseconds = %s AND timeout = %s",
+            rowFromLock(lock)[1:] + rowFromLock(previous),
+        ).addCallback(lambda cursor: cursor.rowcount == 1)
+
+    def deleteLock(self, resourceId, executionId):
+        """
+        Delete the lock on C{resourceId} if C{executionId} holds it.
+        """
+        return self._execute(
+            "DELETE FROM locks WHERE resource_id = %s AND execution_id = %s",
+            (resourceId, executionId),
+        ).addCallback(lambda cursor: cursor.rowcount == 1)
+
+    def heartbeatLocks(self, processId, now):
+        """
+        Extend every lock of C{processId} by one lease from C{now}.
+        """
+        # This is resonate.model.lock.heartbeat, in SQL: one lease from now,
+        # not from the previous expiry.
+        return self._execute(
+            "UPDATE locks SET timeout = %s + expiry_in_milliseconds "
+            "WHERE process_id = %s",
+            (now, processId),
+        ).addCallback(lambda cursor: cursor.rowcount)
+
+    def deleteExpiredLocks(self, now, limit):
+        """
+        Delete at most C{limit} (all when L{None}) expired locks, skipping
+        rows another process is deleting.
+        """
+        return self._execute(
+            "DELETE FROM locks WHERE resource_id IN ("
+            "SELECT resource_id FROM locks WHERE timeout <= %s "
+            "ORDER BY timeout LIMIT %s FOR UPDATE SKIP LOCKED)",
+            (now, limit),
+        ).addCallback(lambda cursor: cursor.rowcount)
+
+    def readTask(self, taskId):
+        """
+        Read one task by id; locked when L{lockReads} is set.
+        """
+
+        def found(cursor):
+            row = cursor.fetchone()
+            return None if row is None else taskFromRow(row)
+
+        return self._execute(
+            self._forUpdate(f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = %s"),
+            (taskId,),
+        ).addCallback(found)
+
+    def insertTask(self, task):
+        """
+        Insert C{task} unless its id is taken.
+        """
+        return self._execute(
+            f"INSERT INTO tasks ({TASK_COLUMNS}) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (id) DO NOTHING",
+            rowFromTask(task),
+        ).addCallback(lambda cursor: cursor.rowcount == 1)
+
+    def updateTask(self, previous, task):
+        """
+        Replace the stored task with C{task}, if its counter, claim
+        timeout, complete timeout and completion are still C{previous}'s.
+        """
+        return self._execute(
+            "UPDATE tasks SET counter = %s, promise_id = %s, "
+            "claim_timeout = %s, complete_timeout = %s, "
+            "promise_timeout = %s, created_on = %s, completed_on = %s, "
+            "is_completed = %s "
+            "WHERE id = %s AND counter = %s AND claim_timeout = %s "
+            "AND complete_timeout = %s AND is_completed = %s",
+            rowFromTask(task)[1:]
+            + (
+                previous.id,
+                previous.counter,
+                previous.claimTimeout,
+                previous.completeTimeout,
+                bool(previous.isCompleted),
+            ),
+        ).addCallback(lambda cursor: cursor.rowcount == 1)
+
+    def dispatchableTasks(self, now, limit):
+        """
+        At most C{limit} tasks to offer, oldest first; claimed when
+        L{claimOverdue} is set, so that of several processes dispatching
+        at once each offers different tasks.
+        """
+        statement = _DISPATCHABLE_TASKS
+        if self.claimOverdue:
+            statement += " FOR UPDATE SKIP LOCKED"
+        return self._execute(statement, (now, now, now, limit)).addCallback(
+            lambda cursor: [taskFromRow(row) for row in cursor.fetchall()]
+        )

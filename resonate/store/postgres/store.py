@@ -1,0 +1,407 @@
+# -*- test-case-name: tests.test_store_postgres -*-
+"""
+L{PostgresStore}, an L{IStore} in a PostgreSQL database that any number of
+server processes may share, with its batching of creates, and
+L{PostgresStoreProvider}.
+"""
+
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from resonate.errors import ResonateError, StoreFailure
+from resonate.interfaces import IStore, IStoreProvider
+from resonate.model.promise import decideCreate
+from resonate.status import Status
+from resonate.store import scripts
+from resonate.store.postgres.options import PostgresOptions
+from resonate.store.postgres.pool import _ConnectionPool, _Transaction
+from resonate.store.postgres.schema import prepareDatabase
+
+
+def _timeoutPromises(now, limit):
+    """
+    L{scripts.timeoutPromises} as one statement (see
+    L{resonate.store.postgres.rows._TIMEOUT_OVERDUE}).
+    """
+    return (yield scripts.RowOp("timeoutOverdue", (now, limit)))
+
+
+class _CreateBatch:
+    """
+    Creates waiting together for one connection, inserted with one
+    statement when it comes (L{PostgresStore.createPromise}).
+
+    @ivar entries: C{(request, now, deferred)}, in arrival order.
+    """
+
+    def __init__(self):
+        self.entries = []
+        self._taken = None
+
+    def take(self, store):
+        """
+        Stop taking entries (the next create starts another batch) and
+        return them; a retried transaction gets the same ones again.
+        """
+        if self._taken is None:
+            self._taken = self.entries
+            store._batchTaken(self)
+        return self._taken
+
+
+def _insertNewPromises(batch, store):
+    """
+    The first step of L{scripts.createPromise} for a whole batch: each
+    promise as L{decideCreate} makes it when its id is new, all inserted
+    with one statement.
+
+    @return: per entry, its decision if its promise was inserted, or
+        L{None} when the id was taken (or came earlier in the batch): that
+        request is decided again by L{scripts.createPromise}.
+    """
+    entries = batch.take(store)
+    decisions = [decideCreate(None, request, now) for request, now, _ in entries]
+    inserted = yield scripts.RowOp(
+        "insertPromises", ([decision.promise for decision in decisions],)
+    )
+    answers = []
+    for decision in decisions:
+        if decision.promise.id in inserted:
+            # Only the first of a repeated id was inserted.
+            inserted.discard(decision.promise.id)
+            answers.append(decision)
+        else:
+            answers.append(None)
+    return answers
+
+
+@implementer(IStore)
+class PostgresStore:
+    """
+    An L{IStore} in a PostgreSQL database that any number of server
+    processes may share.
+
+    @ivar pool: the connections (tests look at C{pool.open}).
+    """
+
+    _log = Logger()
+
+    def __init__(self, config, reactor=None):
+        """
+        Create or migrate the schema, synchronously, then start opening
+        C{config.workers} connections on C{reactor}.
+
+        @param config: a L{resonate.config.StoreConfig}.
+        @param reactor: the reactor the connections run on; the global one
+            when L{None}.
+        @raise StoreFailure: the options are wrong or the database cannot be
+            opened.
+        """
+        if reactor is None:
+            from twisted.internet import reactor
+        self._reactor = reactor
+        self._options = PostgresOptions.fromConfig(config.options)
+        for name in ("size", "workers"):
+            value = getattr(config, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int)
+                or value < 1
+            ):
+                raise StoreFailure(
+                    f"store {name} must be at least 1, not {value!r}"
+                )
+        prepareDatabase(self._options)
+        timeoutMilliseconds = max(1, int(self._options.txTimeout * 1000))
+        self.pool = _ConnectionPool(
+            reactor,
+            self._options.dsn(application_name="resonate"),
+            (
+                "SELECT set_config('statement_timeout', %s, false), "
+                "set_config('idle_in_transaction_session_timeout', %s, "
+                "false)",
+                (str(timeoutMilliseconds), str(timeoutMilliseconds * 4)),
+            ),
+            config.workers,
+            config.size,
+            max(self._options.txTimeout, 2.0),
+        )
+        self._running = 0
+        self._closing = False
+        self._closeWaiters = []
+        self._size = config.size
+        self._batchSize = config.batchSize
+        #: The batch new creates join, until a connection takes it.
+        self._openBatch = None
+        #: Creates in batches no connection has taken yet.
+        self._createsWaiting = 0
+        self.pool.start()
+
+    def _run(self, script, *args, inTransaction=False, accepted=False):
+        """
+        Run a shared script as one request.
+
+        @param accepted: the request was accepted before close() (a create
+            decided again after its batch), so shutting down does not
+            refuse it.
+        """
+        if self._closing and not accepted:
+            return fail(ResonateError(Status.SHUTTING_DOWN))
+        self._running += 1
+        d = _Transaction(
+            self.pool, self._reactor, self._options.txTimeout, self._log
+        ).run(script, args, inTransaction)
+        d.addBoth(self._finished)
+        return d
+
+    def _finished(self, result):
+        """
+        A request is answered; the last one lets a pending close() go on.
+        """
+        self._running -= 1
+        if self._closing and self._running == 0:
+            self._closeNow()
+        return result
+
+    def ping(self):
+        """
+        C{SELECT 1} on a pooled connection, within C{txTimeout}; fails at
+        once with L{StoreFailure} while no connection is open.
+        """
+        return self._run(scripts.ping)
+
+    def readPromise(self, promiseId, now):
+        """
+        Read a promise, timing it out if it is overdue.
+        """
+        return self._run(scripts.readPromise, promiseId, now)
+
+    def createPromise(self, request, now):
+        """
+        Create or deduplicate.  Creates that arrive while every connection
+        is busy wait together, and the first connection free inserts them
+        with one statement and one commit (one round trip for many); a
+        request whose id was taken is then decided on its own, as
+        L{scripts.createPromise} decides it.  At most C{size} creates wait
+        so (more answer 503, as a full queue does).
+        """
+        if self._closing:
+            return fail(ResonateError(Status.SHUTTING_DOWN))
+        if self._createsWaiting >= self._size:
+            return fail(ResonateError(Status.AIO_SUBMISSION_QUEUE_FULL))
+        batch = self._openBatch
+        opened = batch is None or len(batch.entries) >= self._batchSize
+        if opened:
+            batch = self._openBatch = _CreateBatch()
+        d = Deferred()
+        batch.entries.append((request, now, d))
+        self._createsWaiting += 1
+        if opened:
+            # Held until the batch's creates decided again are under way,
+            # so that close() waits for them too.
+            self._running += 1
+            self._run(_insertNewPromises, batch, self).addBoth(
+                self._batchAnswered, batch
+            )
+        return d
+
+    def _batchTaken(self, batch):
+        """
+        A connection has taken C{batch}: new creates start another.
+        """
+        if self._openBatch is batch:
+            self._openBatch = None
+        self._createsWaiting -= len(batch.entries)
+
+    def _batchAnswered(self, result, batch):
+        """
+        Answer each create of C{batch}: with its decision, by deciding it
+        again on its own, or with the batch's failure.
+        """
+        entries = batch.take(self)
+        try:
+            if isinstance(result, Failure):
+                for _, _, d in entries:
+                    d.errback(result)
+                return None
+            for (request, now, d), decision in zip(entries, result):
+                if decision is not None:
+                    d.callback(decision)
+                else:
+                    self._run(
+                        scripts.createPromise, request, now, accepted=True
+                    ).chainDeferred(d)
+            return None
+        finally:
+            self._finished(None)
+
+    def completePromise(self, request, now):
+        """
+        Complete or deduplicate.
+        """
+        return self._run(scripts.completePromise, request, now)
+
+    def searchPromises(self, query, now):
+        """
+        Search with one read-only statement: overdue promises are answered
+        timed out, and left to the sweep to write.
+        """
+        return self._run(scripts.searchPromises, query, now)
+
+    def timeoutPromises(self, now, limit):
+        """
+        Time out at most C{limit} overdue promises that no other process is
+        timing out now, with one statement (its own transaction).
+        """
+        return self._run(_timeoutPromises, now, limit)
+
+    def createSchedule(self, request, now):
+        """
+        Create or deduplicate a schedule (the insert is conditional).
+        """
+        return self._run(scripts.createSchedule, request, now)
+
+    def readSchedule(self, scheduleId, now):
+        """
+        Read a schedule.
+        """
+        return self._run(scripts.readSchedule, scheduleId, now)
+
+    def deleteSchedule(self, scheduleId, now):
+        """
+        Delete a schedule.
+        """
+        return self._run(scripts.deleteSchedule, scheduleId, now)
+
+    def searchSchedules(self, query, now):
+        """
+        Search schedules, newest first.
+        """
+        return self._run(scripts.searchSchedules, query, now)
+
+    def fireSchedules(self, now, limit, isRouted=None):
+        """
+        Fire at most C{limit} due slots that no other process is firing
+        now, in one transaction: each advance commits with its promise or
+        not at all, so a slot fires at most once across processes.
+        """
+        return self._run(
+            scripts.fireSchedules, now, limit, isRouted, inTransaction=True
+        )
+
+    def nextRunTime(self):
+        """
+        The earliest next slot of any schedule.
+        """
+        return self._run(scripts.nextRunTime)
+
+    def acquireLock(self, request, now):
+        """
+        Acquire, re-acquire or take over a lock.
+        """
+        return self._run(scripts.acquireLock, request, now)
+
+    def releaseLock(self, request, now):
+        """
+        Release a lock held by the requesting execution.
+        """
+        return self._run(scripts.releaseLock, request, now)
+
+    def heartbeatLocks(self, processId, now):
+        """
+        Extend every lock of a process.
+        """
+        return self._run(scripts.heartbeatLocks, processId, now)
+
+    def timeoutLocks(self, now, limit):
+        """
+        Delete at most C{limit} expired locks.
+        """
+        return self._run(scripts.timeoutLocks, now, limit)
+
+    def createPromiseAndTask(self, request, now):
+        """
+        Create or deduplicate a routed promise and, when it is created, its
+        task, in one transaction.
+        """
+        return self._run(
+            scripts.createPromiseAndTask, request, now, inTransaction=True
+        )
+
+    def claimTask(self, request, now):
+        """
+        Claim a task, in one transaction: the task row is locked while its
+        promise's lock is taken, so claims of one task serialise.
+        """
+        return self._run(scripts.claimTask, request, now, inTransaction=True)
+
+    def completeTask(self, request, now):
+        """
+        Complete a task, its promise and release the lock, in one
+        transaction, with the task row (and the promise row) locked.
+        """
+        return self._run(
+            scripts.completeTask, request, now, inTransaction=True
+        )
+
+    def dispatchTasks(self, now, limit, claimWindow):
+        """
+        Offer at most C{limit} dispatchable tasks that no other process is
+        offering now, in one transaction.
+        """
+        return self._run(
+            scripts.dispatchTasks,
+            now,
+            limit,
+            claimWindow,
+            inTransaction=True,
+        )
+
+    def close(self):
+        """
+        Refuse new requests, let the running ones finish, then close every
+        connection.
+
+        @return: a C{Deferred} firing once the connections are closed.
+        """
+        if self._closing and self._running == 0:
+            return succeed(None)
+        d = Deferred()
+        self._closeWaiters.append(d)
+        self._closing = True
+        if self._running == 0:
+            self._closeNow()
+        return d
+
+    def _closeNow(self):
+        """
+        Nothing is running: close the connections and fire close()'s
+        C{Deferred}s.
+        """
+        self.pool.close()
+        waiters, self._closeWaiters = self._closeWaiters, []
+        for d in waiters:
+            d.callback(None)
+
+
+@implementer(IStoreProvider)
+class PostgresStoreProvider:
+    """
+    Makes L{PostgresStore}s: C{kind: postgres}.
+    """
+
+    name = "postgres"
+    description = (
+        "PostgreSQL: several server processes may share one database"
+    )
+
+    def makeStore(self, config, reactor):
+        """
+        Open the PostgreSQL store C{config} describes, creating or migrating
+        its schema before the reactor runs.
+
+        @raise StoreFailure: it cannot be opened.
+        """
+        return PostgresStore(config, reactor)
