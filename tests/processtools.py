@@ -6,6 +6,13 @@ The child is spawned with C{reactor.spawnProcess}, so nothing blocks the
 reactor while it starts, serves and stops; its output is collected, and the
 address it listens on is read from its log line
 C{starting http server addr=HOST:PORT}, so tests can listen on port 0.
+
+The server and the C{resonate} command run from the install the tests
+check: when C{RESONATE_TEST_PLAIN_VENV} names a virtualenv made with the
+README's first command (C{python3 -m venv DIR && DIR/bin/pip install -e .},
+no test extra), from that virtualenv, so that a dependency only the test
+extra brings fails these tests as it would fail users; without it, from
+the interpreter running the tests.  C{.ci/run} sets it.
 """
 
 import json
@@ -29,9 +36,73 @@ START_TIMEOUT = 60.0
 #: How long a child may take to end once asked to, in seconds.
 END_TIMEOUT = 30.0
 
+#: The variable naming the plain install's virtualenv (see the module
+#: docstring); a relative path is taken from the project root.
+PLAIN_VENV_VARIABLE = "RESONATE_TEST_PLAIN_VENV"
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 _LISTENING = re.compile(r"starting http server addr=(\S+)")
 _LISTENING_GRPC = re.compile(r"starting grpc server addr=(\S+)")
 _METRICS_LISTENING = re.compile(r"starting metrics server addr=(\S*):(\d+)")
+
+
+def plainVenv():
+    """
+    The plain install's virtualenv, from C{$RESONATE_TEST_PLAIN_VENV}.
+
+    @return: its absolute path, or L{None} when the variable is not set.
+    """
+    directory = os.environ.get(PLAIN_VENV_VARIABLE)
+    if not directory:
+        return None
+    return os.path.join(_ROOT, directory)
+
+
+def installedExecutable(name):
+    """
+    The path of the executable C{name} (C{python}, C{twist}, C{resonate})
+    of the install the process tests run: the plain virtualenv's
+    C{bin/NAME} when there is one, else the one beside the interpreter
+    running the tests (L{sys.executable} itself for C{python}).
+
+    @raise RuntimeError: if C{$RESONATE_TEST_PLAIN_VENV} is set but has no
+        such executable, so that a broken setting fails loudly instead of
+        testing something else.
+    """
+    venv = plainVenv()
+    if venv is None:
+        if name == "python":
+            return sys.executable
+        return os.path.join(os.path.dirname(sys.executable), name)
+    path = os.path.join(venv, "bin", name)
+    if not os.access(path, os.X_OK):
+        raise RuntimeError(
+            f"{PLAIN_VENV_VARIABLE}={os.environ[PLAIN_VENV_VARIABLE]}: "
+            f"{path} is not an executable (make the virtualenv with "
+            f"'python3 -m venv DIR && DIR/bin/pip install -e .')"
+        )
+    return path
+
+
+def twistCommand():
+    """
+    The argument vector that runs C{twist}: C{PYTHON -m twisted}, with the
+    install's interpreter.
+    """
+    return [installedExecutable("python"), "-m", "twisted"]
+
+
+def resonateCommand():
+    """
+    The argument vector that runs the C{resonate} command line: the plain
+    install's C{resonate} script when there is one (as users run it), else
+    C{python -m resonate.cli.main} with the interpreter running the tests
+    (whose script may not be installed).
+    """
+    if plainVenv() is None:
+        return [sys.executable, "-m", "resonate.cli.main"]
+    return [installedExecutable("resonate")]
 
 
 class ProcessExit(namedtuple("ProcessExit", ["code", "signal"])):
@@ -269,7 +340,8 @@ class ChildProcess(ProcessProtocol):
 
 class ResonateProcess(ChildProcess):
     """
-    One C{twist --log-format=text resonate ...} child process.
+    One C{twist --log-format=text resonate ...} child process, run from
+    the install under test (L{twistCommand}).
 
     @ivar url: C{http://HOST:PORT} once listening.
     @ivar host: the host it listens on, once listening.
@@ -283,7 +355,7 @@ class ResonateProcess(ChildProcess):
         @param twistArgs: arguments for C{twist} itself, before C{resonate}.
         """
         super().__init__(
-            [sys.executable, "-m", "twisted", "--log-format=text",
+            [*twistCommand(), "--log-format=text",
              *twistArgs, "resonate", *flags],
             env=env,
             reactor=reactor,

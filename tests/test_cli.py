@@ -42,14 +42,18 @@ from tests.processtools import (
     ChildProcess,
     ProcessExit,
     ResonateProcess,
+    installedExecutable,
+    resonateCommand,
     runProcess,
     sqliteFlags,
     startResonate,
     stopResonate,
+    twistCommand,
 )
 
-#: The command line, run as a child process.
-CLI = [sys.executable, "-m", "resonate.cli.main"]
+#: The command line, run as a child process (from the plain install when
+#: $RESONATE_TEST_PLAIN_VENV names one: see L{tests.processtools}).
+CLI = resonateCommand()
 
 #: The environment of every child: no server chosen by the caller's shell.
 ENV = {"RESONATE_SERVER": None}
@@ -386,7 +390,7 @@ class VersionTests(unittest.TestCase):
         """
         The installed C{resonate} script runs the command line.
         """
-        script = os.path.join(os.path.dirname(sys.executable), "resonate")
+        script = installedExecutable("resonate")
         if not os.path.exists(script):
             raise unittest.SkipTest(f"{script} is not installed")
         process = await runProcess(self, [script, "--version"], env=ENV)
@@ -1005,7 +1009,7 @@ class ServeTests(unittest.TestCase):
         serve, twist = await gatherResults([
             ensureDeferred(runProcess(self, [*CLI, "serve", "--help"], env=ENV)),
             ensureDeferred(runProcess(
-                self, [sys.executable, "-m", "twisted", "resonate", "--help"],
+                self, [*twistCommand(), "resonate", "--help"],
                 env=ENV,
             )),
         ])

@@ -5,6 +5,11 @@ promises to two real worker processes (L{tests.task_worker}), which claim
 and complete them; a worker that dies after claiming does not lose its
 tasks: they are offered again once their claim window is over and a
 replacement worker on the same port completes them.
+
+The server runs from the install under test (L{tests.processtools}): with
+C{RESONATE_TEST_PLAIN_VENV} set, as C{.ci/run} does, from a plain install
+without the test extra, so everything a task push imports must be among
+the install's requirements.  The workers are test code and run here.
 """
 
 import base64
@@ -21,6 +26,7 @@ from twisted.trial import unittest
 from tests.processtools import (
     ChildProcess,
     HTTPClient,
+    ProcessFailed,
     sqliteFlags,
     startResonate,
     stopResonate,
@@ -138,8 +144,12 @@ class TasksAcrossProcessesTests(unittest.TestCase):
                 )
                 self.assertEqual(response.code, 201, response)
 
-        # B claims one task and dies without completing it.
-        ended = await workerB.waitForEnd(RESOLVE_TIMEOUT)
+        # B claims one task and dies without completing it.  If no push
+        # arrives, the server's log says why.
+        try:
+            ended = await workerB.waitForEnd(RESOLVE_TIMEOUT)
+        except ProcessFailed as e:
+            self.fail(f"{e}\nserver:\n{server.output[-5000:]}")
         self.assertEqual(ended.code, 1, workerB.output)
         self.assertIn("B dying after 1 claims", workerB.output)
 
