@@ -1015,7 +1015,9 @@ class ServeTests(unittest.TestCase):
         ])
         self.assertEqual(serve.exit, ProcessExit(0, None), serve.output)
         self.assertEqual(twist.exit, ProcessExit(0, None), twist.output)
-        # Only the program name on the usage line differs.
+        # Only the usage line differs: it names the command that was run.
+        self.assertEqual(serve.stdout.splitlines()[0],
+                         "Usage: resonate serve [options]")
         self.assertEqual(serve.stdout.splitlines()[1:],
                          twist.stdout.splitlines()[1:])
         missing = [key.flag for key in KEYS if f"--{key.flag}=" not in serve.stdout]
@@ -1023,13 +1025,48 @@ class ServeTests(unittest.TestCase):
 
     async def test_badFlag(self):
         """
-        An unknown flag is refused as C{twist resonate} refuses it.
+        An unknown flag is refused with one line naming it and one saying
+        where help is, on stderr, and exit status 2.
         """
         process = await runProcess(self, [*CLI, "serve", "--no-such-flag"],
                                    env=ENV)
-        self.assertNotEqual(process.exit.code, 0, process.output)
-        self.assertIn("--no-such-flag", process.output)
-        self.assertNotIn("Traceback", process.output)
+        self.assertEqual(process.exit, ProcessExit(2, None), process.output)
+        self.assertEqual(process.stdout, "")
+        self.assertEqual(
+            process.stderr,
+            "error: option --no-such-flag not recognized\n"
+            "Run 'resonate serve --help' for the options.\n",
+        )
+
+    def test_configError(self):
+        """
+        A configuration error prints the error and where help is, not every
+        flag, and exits 2.
+        """
+        stderr = io.StringIO()
+        with self.assertRaises(SystemExit) as e:
+            main(["serve", "--api-size", "abc"], stderr=stderr)
+        self.assertEqual(e.exception.code, 2)
+        lines = stderr.getvalue().splitlines()
+        self.assertEqual(len(lines), 2, lines)
+        self.assertTrue(lines[0].startswith("error: "), lines)
+        self.assertIn("api.size", lines[0])
+        self.assertIn("--api-size", lines[0])
+        self.assertEqual(lines[1], "Run 'resonate serve --help' for the options.")
+
+    def test_configFileError(self):
+        """
+        So does a configuration file that cannot be read.
+        """
+        stderr = io.StringIO()
+        missing = os.path.abspath(self.mktemp())
+        with self.assertRaises(SystemExit) as e:
+            main(["serve", "--config", missing], stderr=stderr)
+        self.assertEqual(e.exception.code, 2)
+        lines = stderr.getvalue().splitlines()
+        self.assertEqual(len(lines), 2, lines)
+        self.assertIn(missing, lines[0])
+        self.assertEqual(lines[1], "Run 'resonate serve --help' for the options.")
 
     async def test_serves(self):
         """

@@ -636,15 +636,60 @@ def _serveArgs(argv):
     return None
 
 
-def serve(args):
+#: The usage line of C{resonate serve --help}, in place of the one twist
+#: would make from its own options and the plugin's.
+SERVE_USAGE = "Usage: resonate serve [options]"
+
+#: What C{resonate serve} prints after an error in its flags or
+#: configuration, instead of every flag.
+SERVE_HELP_HINT = "Run 'resonate serve --help' for the options."
+
+
+def _withServeUsage(makeOptions):
+    """
+    C{makeOptions}, whose options say C{resonate serve} on their usage line.
+    """
+    def make():
+        options = makeOptions()
+        options.getSynopsis = lambda: SERVE_USAGE
+        return options
+    return make
+
+
+def serve(args, stderr=None):
     """
     Run C{twist --log-format=text resonate ARGS}: the same plugin, flags and
     service as C{twist resonate}, in this process.  Log lines are text,
     for the person running the command; use C{twist} itself for JSON logs.
-    """
-    from twisted.application.twist._twist import Twist
 
-    Twist.main(["resonate serve", "--log-format=text", "resonate", *args])
+    An error in the flags or the configuration prints C{error: ...} and
+    L{SERVE_HELP_HINT} on C{stderr} and exits 2, as the client's usage
+    errors do.
+    """
+    from twisted.application.twist._options import TwistOptions
+    from twisted.application.twist._twist import Twist
+    from twisted.python.usage import UsageError
+
+    stderr = sys.stderr if stderr is None else stderr
+
+    class ServeOptions(TwistOptions):
+        @property
+        def subCommands(self):
+            for name, short, makeOptions, description in super().subCommands:
+                yield name, short, _withServeUsage(makeOptions), description
+
+    class Serve(Twist):
+        @staticmethod
+        def options(argv):
+            options = ServeOptions()
+            try:
+                options.parseOptions(argv[1:])
+            except UsageError as e:
+                stderr.write(f"error: {e}\n{SERVE_HELP_HINT}\n")
+                raise SystemExit(2)
+            return options
+
+    Serve.main(["resonate serve", "--log-format=text", "resonate", *args])
     return 0
 
 
@@ -664,7 +709,7 @@ def main(argv=None, stdout=None, stderr=None, environ=None, now=None):
     environ = os.environ if environ is None else environ
     serveArgs = _serveArgs(argv)
     if serveArgs is not None:
-        return serve(serveArgs)
+        return serve(serveArgs, stderr)
     args = buildParser(environ).parse_args(argv)
     args.now = now or (lambda: int(time.time() * 1000))
     client = Client(args.server, args.username, args.password)
