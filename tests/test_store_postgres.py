@@ -168,8 +168,18 @@ class PostgresStoreContractTests(
     The PostgreSQL store keeps the store contract.
     """
 
+    rowsClass = PostgresRows
+
     def makeStore(self):
-        return self.openStore()
+        self.database = self.scratchDatabase()
+        return self.openStore(self.database)
+
+    async def reopenStore(self):
+        """
+        Close the store and open another on its database, as it is.
+        """
+        await self.store.close()
+        return self.openStore(self.database)
 
 
 class _ResetStoreMixin(PostgresTestsMixin):

@@ -132,18 +132,32 @@ class SQLiteStoreContractTests(StoreTestsMixin, unittest.TestCase):
     The SQLite store keeps the contract every store keeps.
     """
 
+    rowsClass = SQLiteRows
+
     def makeStore(self):
         """
         A new store in a new file, two readers, closed in cleanup.
         """
-        store = SQLiteStore(
-            StoreConfig(workers=2, options={"path": self.mktemp()}), reactor
-        )
+        self.config = StoreConfig(workers=2, options={"path": self.mktemp()})
+        return self.openConfigured()
+
+    def openConfigured(self):
+        """
+        A store as C{self.config} says, closed in cleanup.
+        """
+        store = SQLiteStore(self.config, reactor)
         self.addCleanup(store.close)
         return store
 
+    async def reopenStore(self):
+        """
+        Close the store and open its file again.
+        """
+        await self.store.close()
+        return self.openConfigured()
 
-class SQLiteStoreContractOneAtATimeTests(StoreTestsMixin, unittest.TestCase):
+
+class SQLiteStoreContractOneAtATimeTests(SQLiteStoreContractTests):
     """
     The contract holds with batches of one, a single reader and no cache,
     too (every read on the reader).
@@ -153,16 +167,12 @@ class SQLiteStoreContractOneAtATimeTests(StoreTestsMixin, unittest.TestCase):
         """
         A store that commits every request alone and caches nothing.
         """
-        store = SQLiteStore(
-            StoreConfig(
-                workers=1,
-                batchSize=1,
-                options={"path": self.mktemp(), "cacheSize": 0},
-            ),
-            reactor,
+        self.config = StoreConfig(
+            workers=1,
+            batchSize=1,
+            options={"path": self.mktemp(), "cacheSize": 0},
         )
-        self.addCleanup(store.close)
-        return store
+        return self.openConfigured()
 
 
 class ProviderTests(SQLiteStoreTestsMixin, unittest.TestCase):
