@@ -191,27 +191,36 @@ class ContractCatchesBrokenStoresTests(unittest.SynchronousTestCase):
             f"{result.failures or result.errors or result.skips}",
         )
 
+    def assertCaught(self, methodNames, broken, sound):
+        """
+        Assert that each of C{methodNames} fails on the suite C{broken} and
+        passes on the suite C{sound}.
+        """
+        for methodName in methodNames:
+            self.assertFailsOn(broken, methodName)
+            self.assertPassesOn(sound, methodName)
+
     def test_rollback(self):
         """
         The rollback tests fail on a store that keeps what a failed request
         wrote.
         """
-        broken = _contractSuite(_NoRollbackStore, MemoryRows)
-        sound = _contractSuite(MemoryStore, MemoryRows)
-        for methodName in ROLLBACK_TESTS:
-            self.assertFailsOn(broken, methodName)
-            self.assertPassesOn(sound, methodName)
+        self.assertCaught(
+            ROLLBACK_TESTS,
+            _contractSuite(_NoRollbackStore, MemoryRows),
+            _contractSuite(MemoryStore, MemoryRows),
+        )
 
     def test_races(self):
         """
         The lost-race tests fail on a store whose updates overwrite
         whatever another writer stored.
         """
-        broken = _contractSuite(_UnconditionalStore, _UnconditionalRows)
-        sound = _contractSuite(MemoryStore, MemoryRows)
-        for methodName in RACE_TESTS:
-            self.assertFailsOn(broken, methodName)
-            self.assertPassesOn(sound, methodName)
+        self.assertCaught(
+            RACE_TESTS,
+            _contractSuite(_UnconditionalStore, _UnconditionalRows),
+            _contractSuite(MemoryStore, MemoryRows),
+        )
 
     def test_durability(self):
         """
@@ -219,12 +228,13 @@ class ContractCatchesBrokenStoresTests(unittest.SynchronousTestCase):
         on one that opens again over its data, and skip on one that does
         not say how to reopen it.
         """
-        broken = _contractSuite(MemoryStore, MemoryRows, reopen="forget")
-        sound = _contractSuite(MemoryStore, MemoryRows, reopen="keep")
+        self.assertCaught(
+            DURABILITY_TESTS,
+            _contractSuite(MemoryStore, MemoryRows, reopen="forget"),
+            _contractSuite(MemoryStore, MemoryRows, reopen="keep"),
+        )
         notDurable = _contractSuite(MemoryStore, MemoryRows)
         for methodName in DURABILITY_TESTS:
-            self.assertFailsOn(broken, methodName)
-            self.assertPassesOn(sound, methodName)
             result = self.run_(notDurable, methodName)
             self.assertEqual(len(result.skips), 1, methodName)
 
