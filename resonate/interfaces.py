@@ -263,13 +263,22 @@ class IStoreProvider(IPlugin):
 
     description = Attribute("One line describing the store, for --help.")
 
+    options = Attribute(
+        "The options the store takes: a sequence of "
+        "L{resonate.config.stores.StoreOption} (key, kind, default, help), "
+        "each configured as aio.subsystems.store.config.<name>.<key> or "
+        "the flag --aio-store-<name>-<key>, and handed to makeStore typed, "
+        "checked and with its default filled in.  Empty for none."
+    )
+
     def makeStore(config, reactor):
         """
         Open (and create or migrate) a store, synchronously, before the
         reactor runs, so that a bad path or address stops startup.
 
-        @param config: a L{resonate.config.StoreConfig}: the store section
-            of the configuration.
+        @param config: a L{resonate.config.stores.StoreConfig}: the store
+            section of the configuration, whose C{options} hold the typed
+            value of every declared option.
         @param reactor: the reactor the store delivers results on.
         @return: a provider of L{IStore}.
         @raise resonate.errors.StoreFailure: the store cannot be opened.

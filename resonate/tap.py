@@ -11,12 +11,14 @@ import gc
 import resource
 import sys
 
-from twisted.logger import globalLogPublisher
+from twisted.logger import Logger, globalLogPublisher
 from twisted.python import usage
 
+import resonate
+from resonate.config import ConfigError, configKeys, flagsFromOptions, loadConfig
 from resonate.logs import filterLogLevel
-from resonate.config import ConfigError, flagsFromOptions, loadConfig, usageParameters
 from resonate.store.providers import (
+    DuplicateStoreKind,
     InvalidStoreProvider,
     UnknownStoreKind,
     findStoreProvider,
@@ -24,11 +26,21 @@ from resonate.store.providers import (
     storeProviders,
 )
 
+_log = Logger()
+
 
 class Options(usage.Options):
     """
     Every configuration key is also a flag; flags override the file, which
     overrides the defaults.
+
+    The store kinds' flags depend on which store plugins are installed, so
+    instances come from L{makeOptions}, which adds them; this class holds
+    what every instance shares.
+
+    @ivar providers: store kind to its provider, as L{makeOptions} found
+        them.
+    @ivar keys: every configuration key, the store kinds' options included.
     """
 
     synopsis = "[options]"
@@ -38,25 +50,88 @@ class Options(usage.Options):
     )
     optParameters = [
         ["config", "c", None, "YAML configuration file (e.g. etc/resonate.yml)."],
-    ] + usageParameters()
+    ]
+    providers = {}
+    keys = ()
+    pluginProblem = None
+    # After an error, twist prints the error and then this object as usage:
+    # one line on where help is, not every flag.
+    _failed = False
 
     def opt_help_stores(self):
         """
         List the installed store kinds and exit.
         """
-        for name, provider in sorted(storeProviders().items()):
+        for name, provider in sorted(self.providers.items()):
             print(f"{name:12} {provider.description}")
         sys.exit(0)
 
-    def postOptions(self):
+    def opt_version(self):
+        """
+        Print the server's version and exit.
+        """
+        print(f"resonate {resonate.__version__}")
+        sys.exit(0)
+
+    def getUsage(self, width=None):
+        """
+        The usage text; after a configuration error, only where to find it.
+        """
+        if self._failed:
+            return "Run 'twist resonate --help' for the options."
+        return super().getUsage(width)
+
+    def parseOptions(self, options=None):
+        """
+        Parse, remembering a failure so that the usage printed with its
+        error is one line.
+        """
         try:
-            self.config = loadConfig(self["config"], flagsFromOptions(self))
+            super().parseOptions(options)
+        except usage.UsageError:
+            self._failed = True
+            raise
+
+    def postOptions(self):
+        if self.pluginProblem is not None:
+            raise usage.UsageError(self.pluginProblem)
+        try:
+            self.config = loadConfig(
+                self["config"], flagsFromOptions(self, self.keys), self.providers
+            )
         except ConfigError as e:
             raise usage.UsageError(str(e))
         try:
             self.storeProvider = findStoreProvider(self.config.storeConfig().kind)
         except (UnknownStoreKind, InvalidStoreProvider) as e:
             raise usage.UsageError(str(e))
+
+
+def makeOptions(providers=None):
+    """
+    The options of C{twist resonate}: the server's keys and every installed
+    store kind's options as flags (C{--aio-store-<kind>-<key>}).
+
+    @param providers: store kind to its provider; by default the installed
+        ones.
+    @return: a new L{Options} instance.
+    """
+    problem = None
+    if providers is None:
+        try:
+            providers = storeProviders()
+        except DuplicateStoreKind as e:
+            problem, providers = str(e), e.providers
+    keys, _ = configKeys(providers)
+
+    class StoreOptions(Options):
+        optParameters = [[key.flag, None, None, key.helpText()] for key in keys]
+
+    StoreOptions.__name__ = Options.__name__
+    StoreOptions.providers = providers
+    StoreOptions.keys = keys
+    StoreOptions.pluginProblem = problem
+    return StoreOptions()
 
 
 def routesFromConfig(config):
@@ -257,6 +332,12 @@ def makeService(options, reactor=None):
     if reactor is None:
         from twisted.internet import reactor
     config = options.config
+    for path in config.ignoredKeysGiven():
+        _log.warn(
+            "configuration key {path} is accepted for the Go server's "
+            "compatibility and ignored",
+            path=path,
+        )
     raiseFileLimit()
     try:
         store = makeStore(options.storeProvider, config.storeConfig(), reactor)

@@ -14,9 +14,7 @@ from twisted.python.filepath import FilePath
 from twisted.trial import unittest
 
 from resonate.config import (
-    KEYS,
-    KEYS_BY_FLAG,
-    KEYS_BY_PATH,
+    IGNORED_KEYS,
     Address,
     AddressKind,
     BoolKind,
@@ -25,8 +23,12 @@ from resonate.config import (
     DurationKind,
     EnumKind,
     IntKind,
+    InvalidValue,
     Key,
     MapKind,
+    SizeKind,
+    StoreOption,
+    configKeys,
     StoreConfig,
     StrKind,
     flagsFromOptions,
@@ -35,8 +37,22 @@ from resonate.config import (
     splitAddress,
     usageParameters,
 )
+from resonate.store.providers import storeProviders
 
 SHIPPED = FilePath(__file__).parent().parent().child("etc").child("resonate.yml")
+
+#: The store providers that ship with resonate (a third-party store installed
+#: beside them adds keys these tests do not expect).
+BUILTIN_PROVIDERS = {
+    kind: provider
+    for kind, provider in storeProviders().items()
+    if kind in ("memory", "sqlite", "postgres")
+}
+
+#: Every key: the server's, then the built-in store kinds' options.
+KEYS = configKeys(BUILTIN_PROVIDERS)[0]
+KEYS_BY_FLAG = {key.flag: key for key in KEYS}
+KEYS_BY_PATH = {key.path: key for key in KEYS}
 
 CONNECTION = {
     "kind": "http",
@@ -613,6 +629,50 @@ class IntKindTests(ConfigTestMixin, unittest.SynchronousTestCase):
         self.assertFlagRejected("aio-queuing-workers", "2", "must be 1, got '2'")
 
 
+class SizeKindTests(ConfigTestMixin, unittest.SynchronousTestCase):
+    """
+    Tests for L{SizeKind}, through C{api.subsystems.http.maxBodySize}.
+    """
+
+    def test_forms(self):
+        """
+        A size is a number of bytes, or a number with a unit.
+        """
+        for written, size in [
+            (1024, 1024),
+            ("1024", 1024),
+            ("512KiB", 512 * 1024),
+            ("10MiB", 10 * 1024 * 1024),
+            ("2 MB", 2_000_000),
+            ("1GiB", 1024**3),
+            ("7B", 7),
+        ]:
+            config = self.loadYaml(
+                {"api": {"subsystems": {"http": {"maxBodySize": written}}}}
+            )
+            self.assertEqual(config.get("api.subsystems.http.maxBodySize"), size)
+        self.assertEqual(
+            loadConfig(None, {"api-http-max-body-size": "1KB"}).get(
+                "api.subsystems.http.maxBodySize"
+            ),
+            1000,
+        )
+
+    def test_bad(self):
+        """
+        Anything else, and less than the minimum, is refused.
+        """
+        for text in ["", "0", "1.5MiB", "10 M", "-1", "ten"]:
+            self.assertFlagRejected(
+                "api-http-max-body-size",
+                text,
+                "must be a size >= 1 bytes, as a number of bytes or with a unit "
+                f"such as '512KiB' or '10MiB', got {text!r}",
+            )
+        self.assertRaises(InvalidValue, SizeKind().parseYaml, True)
+        self.assertRaises(InvalidValue, SizeKind().parseYaml, 1.5)
+
+
 class BoolKindTests(ConfigTestMixin, unittest.SynchronousTestCase):
     """
     Tests for L{BoolKind}.
@@ -868,7 +928,7 @@ class StrKindTests(ConfigTestMixin, unittest.SynchronousTestCase):
         """
         self.assertEqual(StrKind().parseFlag(""), "")
         self.assertFlagRejected(
-            "aio-store-sqlite-path", "", "must be a non-empty string, got ''"
+            "aio-store-sqlite-path", "", "must be a file name, got ''"
         )
         self.assertFlagRejected("aio-store", "", "must be a non-empty string, got ''")
 
@@ -1212,42 +1272,134 @@ class StoreConfigTests(ConfigTestMixin, unittest.SynchronousTestCase):
             ),
         )
 
-    def test_thirdPartyPassthrough(self):
+    def providers(self, *options):
         """
-        The section of a third-party kind is passed through raw, unchecked.
+        The built-in providers and a third-party C{mystore} declaring
+        C{options}.
         """
-        section = {
-            "endpoint": "https://x",
-            "retries": 3,
-            "nested": {"anything": [1, None]},
-        }
-        config = self.loadYaml(
-            {
-                "aio": {
-                    "subsystems": {
-                        "store": {"config": {"kind": "mystore", "mystore": section}}
-                    }
-                }
-            }
+        return dict(BUILTIN_PROVIDERS, mystore=_ThirdPartyProvider(options))
+
+    def test_thirdPartyOptions(self):
+        """
+        A third-party kind's declared options are typed and checked like
+        the built-in stores' keys, from the file and from flags, with their
+        defaults filled in.
+        """
+        providers = self.providers(
+            StoreOption("endpoint", StrKind(nonEmpty=True), "https://x", "url"),
+            StoreOption("timeout", DurationKind(), "10s", "how long"),
+            StoreOption("maxValue", SizeKind(), "1MiB", "largest value"),
+            StoreOption("retries", IntKind(minimum=0), 3, "retries"),
+        )
+        path = self.writeYaml(
+            "aio:\n  subsystems:\n    store:\n      config:\n"
+            "        kind: mystore\n        mystore:\n          timeout: 250ms\n"
+        )
+        config = loadConfig(
+            path, {"aio-store-mystore-max-value": "2KiB"}, providers=providers
         )
         self.assertEqual(
-            config.storeConfig(), StoreConfig(kind="mystore", options=section)
+            config.storeConfig(),
+            StoreConfig(
+                kind="mystore",
+                options={
+                    "endpoint": "https://x",
+                    "timeout": 0.25,
+                    "maxValue": 2048,
+                    "retries": 3,
+                },
+            ),
         )
-        config.storeConfig().options["nested"]["anything"].append(2)
-        self.assertEqual(config.storeConfig().options, section)
-
-    def test_thirdPartyNotSelected(self):
-        """
-        Sections of kinds not selected are allowed and ignored.
-        """
-        config = self.loadYaml(
-            {"aio": {"subsystems": {"store": {"config": {"other": {"a": 1}}}}}}
+        self.assertEqual(
+            config.source("aio.subsystems.store.config.mystore.maxValue"), "flag"
         )
-        self.assertEqual(config.storeConfig().kind, "sqlite")
 
-    def test_thirdPartyWithoutSection(self):
+    def test_thirdPartyErrors(self):
         """
-        A third-party kind chosen by flag with no section gets no options.
+        A third-party kind's values are refused with their key path, and
+        the flag named, like every other key's; so is a key it does not
+        declare.
+        """
+        providers = self.providers(
+            StoreOption("timeout", DurationKind(), "10s", "how long"),
+        )
+        path = self.writeYaml(
+            "aio:\n  subsystems:\n    store:\n      config:\n"
+            "        mystore:\n          timeout: 10\n          timout: 1s\n"
+        )
+        error = self.assertRaises(
+            ConfigError,
+            loadConfig,
+            path,
+            {"aio-store-mystore-timeout": "soon"},
+            providers,
+        )
+        self.assertEqual(
+            error.errors,
+            [
+                (
+                    "aio.subsystems.store.config.mystore.timout",
+                    "unknown key; did you mean "
+                    "'aio.subsystems.store.config.mystore.timeout'?",
+                ),
+                (
+                    "aio.subsystems.store.config.mystore.timeout",
+                    "must be a duration > 0 such as '250ms', '10s' or '1m30s', "
+                    "got 10 (a bare number has no unit; write e.g. '10ms' or "
+                    "'10s')",
+                ),
+                (
+                    "aio.subsystems.store.config.mystore.timeout",
+                    "must be a duration > 0 such as '250ms', '10s' or '1m30s', "
+                    "got 'soon' (from flag --aio-store-mystore-timeout)",
+                ),
+            ],
+        )
+
+    def test_unknownKindSection(self):
+        """
+        A section for a kind no installed plugin makes is refused, with the
+        closest installed kind suggested: a misspelt section would otherwise
+        leave its store on defaults.
+        """
+        self.assertErrors(
+            [
+                (
+                    "aio.subsystems.store.config.sqlit",
+                    "unknown store kind 'sqlit': no installed store plugin "
+                    "makes it (installed: memory, postgres, sqlite); did you "
+                    "mean 'aio.subsystems.store.config.sqlite'?",
+                )
+            ],
+            document={
+                "aio": {"subsystems": {"store": {"config": {"sqlit": {"path": "x"}}}}}
+            },
+        )
+
+    def test_unknownKind(self):
+        """
+        A kind no installed plugin makes is refused, naming the installed
+        ones.
+        """
+        error = self.assertRaises(
+            ConfigError, loadConfig, None, {"aio-store": "mystore"}, BUILTIN_PROVIDERS
+        )
+        self.assertEqual(
+            error.errors,
+            [
+                (
+                    "aio.subsystems.store.config.kind",
+                    "unknown store kind 'mystore': no installed store plugin "
+                    "makes it (installed: memory, postgres, sqlite) (from flag "
+                    "--aio-store)",
+                )
+            ],
+        )
+
+    def test_kindWithoutOptions(self):
+        """
+        A kind that declares no options gets none, and its section may be
+        empty.
         """
         config = loadConfig(None, {"aio-store": "memory"})
         self.assertEqual(config.storeConfig(), StoreConfig(kind="memory", options={}))
@@ -1258,19 +1410,110 @@ class StoreConfigTests(ConfigTestMixin, unittest.SynchronousTestCase):
             loadConfig(path, {"aio-store": "memory"}).storeConfig().options, {}
         )
 
-    def test_thirdPartySectionNotMapping(self):
+    def test_kindSectionNotMapping(self):
         """
-        A third-party section must still be a mapping.
+        A store kind's section must be a mapping.
         """
         self.assertErrors(
-            [
-                (
-                    "aio.subsystems.store.config.mystore",
-                    "must be a mapping (the settings of store kind 'mystore'), got 3",
-                )
-            ],
-            document={"aio": {"subsystems": {"store": {"config": {"mystore": 3}}}}},
+            [("aio.subsystems.store.config.memory", "must be a mapping, got 3")],
+            document={"aio": {"subsystems": {"store": {"config": {"memory": 3}}}}},
         )
+
+    def test_badDeclarations(self):
+        """
+        A provider whose declarations are wrong (a key that is not a
+        camelCase word, a default its own kind refuses, a flag another key
+        has) is reported by key path, naming the plugin.
+        """
+        providers = dict(
+            BUILTIN_PROVIDERS,
+            mystore=_ThirdPartyProvider(
+                [
+                    StoreOption("max-size", IntKind(), 1, "bad key"),
+                    StoreOption("timeout", DurationKind(), 10, "bad default"),
+                ]
+            ),
+            sqlite_tx=_ThirdPartyProvider(
+                [StoreOption("timeout", DurationKind(), "1s", "same flag")]
+            ),
+        )
+        error = self.assertRaises(ConfigError, loadConfig, None, None, providers)
+        paths = [path for path, message in error.errors]
+        self.assertEqual(
+            paths,
+            [
+                "aio.subsystems.store.config.mystore.max-size",
+                "aio.subsystems.store.config.mystore.timeout",
+                "aio.subsystems.store.config.sqlite_tx.timeout",
+            ],
+        )
+        self.assertIn("store plugin 'mystore'", error.errors[0][1])
+        self.assertIn("default its own kind refuses", error.errors[1][1])
+        self.assertIn(
+            "--aio-store-sqlite-tx-timeout is also the flag of "
+            "aio.subsystems.store.config.sqlite.txTimeout",
+            error.errors[2][1],
+        )
+
+
+class IgnoredKeysTests(ConfigTestMixin, unittest.SynchronousTestCase):
+    """
+    Tests for the keys accepted for the Go server's compatibility and
+    ignored.
+    """
+
+    def test_listed(self):
+        """
+        The ignored keys are those nothing reads; their help says so.
+        """
+        self.assertEqual(
+            IGNORED_KEYS,
+            (
+                "aio.size",
+                "aio.subsystems.network.subsystem.size",
+                "aio.subsystems.network.subsystem.workers",
+                "aio.subsystems.network.subsystem.batchSize",
+                "aio.subsystems.queuing.subsystem.size",
+                "aio.subsystems.queuing.subsystem.workers",
+                "aio.subsystems.queuing.subsystem.batchSize",
+                "system.notificationCacheSize",
+                "system.completionBatchSize",
+            ),
+        )
+        for path in IGNORED_KEYS:
+            self.assertIn(
+                "accepted for the Go server's compatibility and ignored",
+                KEYS_BY_PATH[path].helpText(),
+            )
+        self.assertNotIn("ignored", KEYS_BY_PATH["api.size"].helpText())
+
+    def test_given(self):
+        """
+        L{Config.ignoredKeysGiven} names the ignored keys set in the file or
+        by flag, for the warning at startup, and not those at their default.
+        """
+        self.assertEqual(loadConfig().ignoredKeysGiven(), [])
+        path = self.writeYaml("aio:\n  size: 7\n")
+        config = loadConfig(path, {"system-completion-batch-size": "5"})
+        self.assertEqual(
+            config.ignoredKeysGiven(), ["aio.size", "system.completionBatchSize"]
+        )
+
+
+class _ThirdPartyProvider:
+    """
+    A store provider as a third party declares one, for configuration
+    tests: only its name, description and options matter here.
+    """
+
+    name = "mystore"
+    description = "a third party's store"
+
+    def __init__(self, options):
+        self.options = tuple(options)
+
+    def makeStore(self, config, reactor):
+        raise NotImplementedError("configuration tests make no store")
 
 
 class ShippedFileTests(unittest.SynchronousTestCase):
@@ -1325,14 +1568,18 @@ class _Options(usage.Options):
     The options of C{twist resonate}, as L{resonate.tap} declares them.
     """
 
-    optParameters = [["config", "c", None, "YAML config file"]] + usageParameters()
+    optParameters = [["config", "c", None, "YAML config file"]] + usageParameters(
+        KEYS
+    )
 
     def postOptions(self):
         """
         Load the configuration, turning problems into a usage error.
         """
         try:
-            self.config = loadConfig(self["config"], flagsFromOptions(self))
+            self.config = loadConfig(
+                self["config"], flagsFromOptions(self, KEYS), BUILTIN_PROVIDERS
+            )
         except ConfigError as e:
             raise usage.UsageError(str(e))
 
@@ -1348,7 +1595,7 @@ class OptionsTests(ConfigTestMixin, unittest.SynchronousTestCase):
         There is one parameter per key, without a default, whose help shows
         the key path and default.
         """
-        parameters = usageParameters()
+        parameters = usageParameters(KEYS)
         self.assertEqual([p[0] for p in parameters], [key.flag for key in KEYS])
         for (flag, short, default, help), key in zip(parameters, KEYS):
             self.assertIsNone(short)
@@ -1366,7 +1613,7 @@ class OptionsTests(ConfigTestMixin, unittest.SynchronousTestCase):
                 3
             ],
         )
-        self.assertIsNot(usageParameters(), parameters)
+        self.assertIsNot(usageParameters(KEYS), parameters)
 
     def test_noFlags(self):
         """
@@ -1375,7 +1622,7 @@ class OptionsTests(ConfigTestMixin, unittest.SynchronousTestCase):
         """
         options = _Options()
         options.parseOptions([])
-        self.assertEqual(flagsFromOptions(options), {})
+        self.assertEqual(flagsFromOptions(options, KEYS), {})
         self.assertEqual(options.config, loadConfig())
 
     def test_flagsAndFile(self):
@@ -1398,7 +1645,7 @@ class OptionsTests(ConfigTestMixin, unittest.SynchronousTestCase):
             ]
         )
         self.assertEqual(
-            flagsFromOptions(options),
+            flagsFromOptions(options, KEYS),
             {
                 "api-size": "9",
                 "api-http-addr": "[::1]:80",
@@ -1446,7 +1693,7 @@ class OptionsTests(ConfigTestMixin, unittest.SynchronousTestCase):
         """
         from resonate import tap
 
-        options = tap.Options()
+        options = tap.makeOptions()
         options.parseOptions(["--aio-store", "memory", "--api-size", "3"])
         self.assertEqual(options.config.get("api.size"), 3)
         self.assertEqual(options.config.storeConfig().kind, "memory")

@@ -16,6 +16,7 @@ from zope.interface.verify import verifyObject
 import twisted.plugins
 from resonate.interfaces import IStore, IStoreProvider
 from resonate.store.providers import (
+    DuplicateStoreKind,
     InvalidStoreProvider,
     UnknownStoreKind,
     findStoreProvider,
@@ -28,6 +29,8 @@ _DROPIN = textwrap.dedent(
     from twisted.plugin import IPlugin
     from zope.interface import implementer
 
+    from resonate.config.kinds import DurationKind
+    from resonate.config.stores import StoreOption
     from resonate.interfaces import IStoreProvider
     from resonate.store.memory import MemoryStore
 
@@ -40,15 +43,21 @@ _DROPIN = textwrap.dedent(
     class ThirdPartyProvider:
         name = "thirdparty"
         description = "a third party's store"
+        options = (
+            StoreOption("pollInterval", DurationKind(), "1s", "how often"),
+        )
 
         def makeStore(self, config, reactor):
-            return ThirdPartyStore()
+            store = ThirdPartyStore()
+            store.config = config
+            return store
 
 
     @implementer(IPlugin, IStoreProvider)
     class BrokenProvider:
         name = "broken"
         description = "forgot makeStore"
+        options = ()
 
 
     thirdParty = ThirdPartyProvider()
@@ -112,6 +121,54 @@ class ThirdPartyDropinTests(unittest.TestCase):
         store = makeStore(provider, None, None)
         self.assertEqual(type(store).__name__, "ThirdPartyStore")
         self.assertTrue(verifyObject(IStore, store))
+
+    def test_optionsAreFlags(self):
+        """
+        The third-party kind's declared options are flags of C{twist
+        resonate}, listed by C{--help}, and reach its store typed.
+        """
+        from resonate.tap import makeOptions
+
+        self.assertIn("--aio-store-thirdparty-poll-interval=", str(makeOptions()))
+        options = makeOptions()
+        options.parseOptions(
+            ["--aio-store", "thirdparty", "--aio-store-thirdparty-poll-interval", "2m"]
+        )
+        store = makeStore(
+            options.storeProvider, options.config.storeConfig(), None
+        )
+        self.assertEqual(store.config.options, {"pollInterval": 120.0})
+
+    def test_duplicateKindRefused(self):
+        """
+        Two plugins claiming one kind are refused, naming both, rather than
+        one silently winning.
+        """
+        root = FilePath(self.mktemp())
+        plugins = root.child("twisted").child("plugins")
+        plugins.makedirs()
+        plugins.child("duplicate_store.py").setContent(
+            _DROPIN.replace('name = "thirdparty"', 'name = "sqlite"')
+            .replace('name = "broken"', 'name = "broken2"')
+            .encode()
+        )
+        twisted.plugins.__path__.append(plugins.path)
+        self.addCleanup(twisted.plugins.__path__.remove, plugins.path)
+        self.addCleanup(sys.modules.pop, "twisted.plugins.duplicate_store", None)
+        error = self.assertRaises(DuplicateStoreKind, storeProviders)
+        self.assertEqual(error.kind, "sqlite")
+        self.assertEqual(
+            error.plugins,
+            [
+                "twisted.plugins.duplicate_store.thirdParty",
+                "twisted.plugins.resonate_stores.sqlite",
+            ],
+        )
+        self.assertIn(
+            "twisted.plugins.duplicate_store.thirdParty and "
+            "twisted.plugins.resonate_stores.sqlite",
+            str(error),
+        )
 
     def test_brokenProviderRefused(self):
         """

@@ -22,7 +22,7 @@ from twisted.internet.task import deferLater
 from twisted.trial import unittest
 from zope.interface.verify import verifyObject
 
-from resonate.config import StoreConfig
+from resonate.config import ConfigError, StoreConfig, loadConfig
 from resonate.errors import ResonateError, StoreFailure
 from resonate.interfaces import IPromiseRows, IStore, IStoreProvider
 from resonate.model.promise import (
@@ -336,19 +336,28 @@ class SchemaTests(PostgresTestsMixin, unittest.TestCase):
 
     def test_badOptions(self):
         """
-        Options of the wrong type or value are refused.
+        The declared options refuse values of the wrong type or value in the
+        configuration, naming the option's key path; options handed to the
+        store without one of them get its declared default, and an option
+        nobody declared is refused.
         """
-        for options in [
-            {"port": 0},
-            {"port": "5432"},
-            {"txTimeout": 0},
-            {"reset": "yes"},
-            {"query": {"sslmode": 1}},
-            {"host": None},
+        for flag, value, key in [
+            ("port", "0", "port"),
+            ("port", "x", "port"),
+            ("tx-timeout", "0", "txTimeout"),
+            ("reset", "yes", "reset"),
+            ("query", "sslmode", "query"),
         ]:
-            self.assertRaises(
-                StoreFailure, PostgresOptions.fromConfig, options
+            error = self.assertRaises(
+                ConfigError, loadConfig, None, {f"aio-store-postgres-{flag}": value}
             )
+            self.assertEqual(
+                [path for path, message in error.errors],
+                [f"aio.subsystems.store.config.postgres.{key}"],
+            )
+        options = PostgresOptions.fromConfig({"host": "db"})
+        self.assertEqual((options.host, options.port, options.txTimeout), ("db", 5432, 10.0))
+        self.assertRaises(StoreFailure, PostgresOptions.fromConfig, {"hots": "db"})
 
     def test_dsn(self):
         """

@@ -19,7 +19,7 @@ from twisted.internet.task import deferLater
 from twisted.trial import unittest
 from zope.interface.verify import verifyObject
 
-from resonate.config import StoreConfig
+from resonate.config import ConfigError, StoreConfig, loadConfig
 from resonate.errors import ResonateError, StoreFailure
 from resonate.interfaces import IPromiseRows, IStore, IStoreProvider
 from resonate.model.promise import (
@@ -251,21 +251,32 @@ class ProviderTests(SQLiteStoreTestsMixin, unittest.TestCase):
 
     def test_badOptions(self):
         """
-        Wrong option values fail with a L{StoreFailure} naming the option.
+        The declared options refuse wrong values in the configuration,
+        naming the option's key path; a store handed an option nobody
+        declared fails with a L{StoreFailure} naming it.
         """
-        for options, name in [
-            ({"path": ""}, "path"),
-            ({"path": ":memory:"}, "path"),
-            ({"txTimeout": 0}, "txTimeout"),
-            ({"txTimeout": "1s"}, "txTimeout"),
-            ({"reset": "yes"}, "reset"),
-            ({"synchronous": "ALWAYS; DROP TABLE promises"}, "synchronous"),
+        for flag, value, key in [
+            ("path", "", "path"),
+            ("path", ":memory:", "path"),
+            ("path", "file:x.db?mode=memory", "path"),
+            ("tx-timeout", "0", "txTimeout"),
+            ("tx-timeout", "1", "txTimeout"),
+            ("reset", "yes", "reset"),
+            ("synchronous", "ALWAYS; DROP TABLE promises", "synchronous"),
+            ("cache-size", "-1", "cacheSize"),
+            ("cache-size", "1.5", "cacheSize"),
         ]:
-            config = self.storeConfig(**options)
             error = self.assertRaises(
-                StoreFailure, SQLiteStore, config, reactor
+                ConfigError, loadConfig, None, {f"aio-store-sqlite-{flag}": value}
             )
-            self.assertIn(name, error.message)
+            self.assertEqual(
+                [path for path, message in error.errors],
+                [f"aio.subsystems.store.config.sqlite.{key}"],
+            )
+        error = self.assertRaises(
+            StoreFailure, SQLiteStore, self.storeConfig(txTimout=1.0), reactor
+        )
+        self.assertIn("'txTimout'", error.message)
         for field in ["size", "batchSize", "workers"]:
             config = StoreConfig(**{field: 0}, options={"path": self.mktemp()})
             error = self.assertRaises(
@@ -1034,17 +1045,6 @@ class CacheTests(SQLiteStoreTestsMixin, unittest.TestCase):
         await store.close()
         reopened = self.openStore(path=path)
         self.assertTrue(verifyObject(IStore, reopened))
-
-    def test_cacheSizeChecked(self):
-        """
-        A negative or non-integer C{cacheSize} is refused.
-        """
-        for bad in (-1, 1.5, "10", True):
-            error = self.assertRaises(
-                StoreFailure, SQLiteStore, self.storeConfig(cacheSize=bad), reactor
-            )
-            self.assertIn("cacheSize", error.message)
-
 
 class SearchTests(SQLiteStoreTestsMixin, unittest.TestCase):
     """

@@ -4,6 +4,7 @@ Tests for L{resonate.tap}: options, and the service they build.
 """
 
 import json
+import sys
 
 import treq
 from twisted.internet import reactor
@@ -12,14 +13,17 @@ from twisted.python import usage
 from twisted.trial import unittest
 from twisted.web.client import HTTPConnectionPool
 
+from resonate import tap
 from resonate.config import KEYS
+from resonate.config.stores import optionFlag
 from resonate.services.server import ResonateService
 from resonate.store.memory import MemoryStore
-from resonate.tap import Options, buildService, makeService
+from resonate.store.providers import DuplicateStoreKind, storeProviders
+from resonate.tap import buildService, makeOptions, makeService
 
 
 def parse(*argv):
-    options = Options()
+    options = makeOptions()
     options.parseOptions(list(argv))
     return options
 
@@ -33,9 +37,13 @@ class OptionsTests(unittest.SynchronousTestCase):
         """
         Every configuration key can be given as a flag.
         """
-        flags = {name for name, *_ in Options.optParameters}
+        options = makeOptions()
+        flags = set(options.longOpt)
         for key in KEYS:
-            self.assertIn(key.flag, flags)
+            self.assertIn(key.flag + "=", flags)
+        for kind in ["sqlite", "postgres"]:
+            for option in options.providers[kind].options:
+                self.assertIn(optionFlag(kind, option.key) + "=", flags)
 
     def test_flagOverridesDefault(self):
         """
@@ -57,7 +65,66 @@ class OptionsTests(unittest.SynchronousTestCase):
         An unknown store kind is a usage error listing the kinds.
         """
         error = self.assertRaises(usage.UsageError, parse, "--aio-store", "nope")
-        self.assertIn("available: memory, postgres, sqlite", str(error))
+        self.assertIn("installed: memory, postgres, sqlite", str(error))
+
+    def test_shortUsageAfterError(self):
+        """
+        After a configuration error the usage printed with it is one line
+        saying where help is, not every flag.
+        """
+        options = makeOptions()
+        self.assertRaises(
+            usage.UsageError, options.parseOptions, ["--api-size", "x"]
+        )
+        self.assertEqual(
+            options.getUsage(), "Run 'twist resonate --help' for the options."
+        )
+        self.assertIn("--api-size=", makeOptions().getUsage())
+
+    def test_version(self):
+        """
+        C{--version} prints the server's version, not Twisted's.
+        """
+        import resonate
+
+        output = []
+        self.patch(sys, "stdout", _Lines(output))
+        error = self.assertRaises(SystemExit, parse, "--version")
+        self.assertEqual(error.code, 0)
+        self.assertEqual("".join(output), f"resonate {resonate.__version__}\n")
+
+    def test_duplicateStoreKind(self):
+        """
+        Two plugins claiming one store kind are a usage error naming both.
+        """
+        providers = storeProviders()
+
+        def duplicate():
+            raise DuplicateStoreKind(
+                "sqlite", ["twisted.plugins.a.sqlite", "twisted.plugins.b.x"],
+                providers,
+            )
+
+        self.patch(tap, "storeProviders", duplicate)
+        error = self.assertRaises(usage.UsageError, parse, "--aio-store", "memory")
+        self.assertIn(
+            "twisted.plugins.a.sqlite and twisted.plugins.b.x", str(error)
+        )
+
+
+class _Lines:
+    """
+    A file that appends what is written to a list.
+    """
+
+    def __init__(self, lines):
+        self._lines = lines
+
+    def write(self, text):
+        self._lines.append(text)
+
+    def flush(self):
+        pass
 
 
 class BuildServiceTests(unittest.TestCase):

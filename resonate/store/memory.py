@@ -374,6 +374,7 @@ class MemoryStoreProvider:
 
     name = "memory"
     description = "in memory; nothing survives a restart"
+    options = ()
 
     def makeStore(self, config, reactor):
         return MemoryStore()

@@ -8,7 +8,8 @@ load, so a broken third-party store fails startup with a named error rather
 than at its first request.
 """
 
-from twisted.plugin import IPlugin, getPlugins
+from twisted.logger import Logger
+from twisted.plugin import IPlugin, getCache
 from twisted.python.reflect import namedAny
 from zope.interface import implementer
 from zope.interface.exceptions import Invalid
@@ -32,19 +33,69 @@ class UnknownStoreKind(Exception):
         )
 
 
+class DuplicateStoreKind(Exception):
+    """
+    Two installed plugins make stores of the same kind, so which one a
+    configuration selects would depend on the order plugins are found.
+
+    @ivar kind: the kind both claim.
+    @ivar plugins: the fully qualified names of the plugins that claim it
+        (C{twisted.plugins.<dropin>.<name>}).
+    @ivar providers: every provider found, by kind, the first found of each
+        duplicate kept, so that the rest of the configuration can still be
+        checked and reported.
+    """
+
+    def __init__(self, kind, plugins, providers):
+        self.kind = kind
+        self.plugins = list(plugins)
+        self.providers = providers
+        super().__init__(
+            f"store kind {kind!r} is made by more than one installed plugin: "
+            f"{' and '.join(self.plugins)}; uninstall one of them"
+        )
+
+
 class InvalidStoreProvider(Exception):
     """
     A plugin claims to provide stores but does not implement the interface.
     """
 
 
+_log = Logger()
+
+
 def storeProviders():
     """
     Every installed store provider, by name.
+
+    Found as C{twisted.plugin.getPlugins} finds plugins (a dropin that fails
+    to import is logged and skipped), but each with the dropin it comes
+    from, so that two plugins claiming one kind are refused by name.
+
+    @raise DuplicateStoreKind: two plugins make stores of the same kind.
     """
     import twisted.plugins
 
-    return {p.name: p for p in getPlugins(IStoreProvider, twisted.plugins)}
+    providers = {}
+    origins = {}
+    cache = getCache(twisted.plugins)
+    for dropin in (cache[name] for name in sorted(cache)):
+        for plugin in dropin.plugins:
+            try:
+                provider = IStoreProvider(plugin, None)
+            except BaseException:
+                _log.failure("cannot load the plugin {plugin}", plugin=plugin.name)
+                continue
+            if provider is not None:
+                providers.setdefault(provider.name, provider)
+                origins.setdefault(provider.name, []).append(
+                    f"{dropin.moduleName}.{plugin.name}"
+                )
+    for kind, found in sorted(origins.items()):
+        if len(found) > 1:
+            raise DuplicateStoreKind(kind, found, providers)
+    return providers
 
 
 def findStoreProvider(kind):
@@ -91,13 +142,17 @@ class LazyStoreProvider:
     and a missing driver cannot hide every other plugin.
     """
 
-    def __init__(self, name, description, providerPath):
+    def __init__(self, name, description, providerPath, options=()):
         """
         @param providerPath: the fully qualified name of a class whose
             instances provide L{IStoreProvider}.
+        @param options: the L{resonate.config.stores.StoreOption}s the
+            store takes, declared here so that configuration, flags and
+            C{--help} know them without importing the store.
         """
         self.name = name
         self.description = description
+        self.options = tuple(options)
         self._providerPath = providerPath
 
     def makeStore(self, config, reactor):

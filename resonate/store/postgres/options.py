@@ -1,20 +1,47 @@
 # -*- test-case-name: tests.test_store_postgres -*-
 """
-The options of the PostgreSQL store, read and checked from its
-configuration.
+The options of the PostgreSQL store: declared once (L{POSTGRES_OPTIONS},
+which configuration, flags and C{--help} read), and read by the store
+(L{PostgresOptions}).
+
+The store plugin's dropin imports this module while plugins are scanned, so
+it imports no driver.
 """
 
 from dataclasses import dataclass
 
-import psycopg2.extensions
-
+from resonate.config.kinds import BoolKind, DurationKind, IntKind, MapKind, StrKind
+from resonate.config.stores import StoreOption, optionValues
 from resonate.errors import StoreFailure
+
+# fmt: off
+POSTGRES_OPTIONS = (
+    StoreOption("host", StrKind(), "localhost", "PostgreSQL host"),
+    StoreOption("port", IntKind(minimum=1, maximum=65535), 5432,
+                "PostgreSQL port"),
+    StoreOption("username", StrKind(), "", "PostgreSQL user"),
+    StoreOption("password", StrKind(), "", "PostgreSQL password"),
+    StoreOption("database", StrKind(), "resonate", "PostgreSQL database"),
+    StoreOption("query", MapKind(), {},
+                "extra connection parameters, e.g. sslmode=disable"),
+    StoreOption("txTimeout", DurationKind(), "10s",
+                "PostgreSQL transaction timeout (waiting for a connection "
+                "included)"),
+    StoreOption("reset", BoolKind(), False,
+                "delete every PostgreSQL row at startup (tests only)"),
+)
+# fmt: on
+"""
+The options under C{aio.subsystems.store.config.postgres}, with their one
+default each.
+"""
 
 
 @dataclass(frozen=True)
 class PostgresOptions:
     """
-    The options under C{aio.subsystems.store.config.postgres}.
+    The options under C{aio.subsystems.store.config.postgres}, as the store
+    uses them.
 
     @ivar query: extra libpq connection parameters (C{sslmode}, ...).
     @ivar txTimeout: seconds a transaction may take, waiting for a
@@ -22,69 +49,29 @@ class PostgresOptions:
     @ivar reset: drop this store's tables at startup and create them again.
     """
 
-    host: str = "localhost"
-    port: int = 5432
-    username: str = ""
-    password: str = ""
-    database: str = "resonate"
-    query: dict = None
-    txTimeout: float = 0.25
-    reset: bool = False
+    host: str
+    port: int
+    username: str
+    password: str
+    database: str
+    query: dict
+    txTimeout: float
+    reset: bool
 
     @classmethod
     def fromConfig(cls, options):
         """
-        Read and check the options a L{resonate.config.StoreConfig} carries.
+        Read the typed options a L{resonate.config.StoreConfig} carries
+        (checked by the configuration), the declared default for any left
+        out.
 
-        @raise StoreFailure: an option has the wrong type or value.
+        @raise StoreFailure: an option no declaration names.
         """
-        defaults = cls()
-        values = {}
-        for name in ("host", "username", "password", "database"):
-            value = options.get(name, getattr(defaults, name))
-            if not isinstance(value, str):
-                raise StoreFailure(
-                    f"postgres {name} must be a string, not {value!r}"
-                )
-            values[name] = value
-        port = options.get("port", defaults.port)
-        if isinstance(port, bool) or not isinstance(port, int) or not (
-            1 <= port <= 65535
-        ):
-            raise StoreFailure(
-                f"postgres port must be from 1 to 65535, not {port!r}"
-            )
-        query = options.get("query") or {}
-        if not isinstance(query, dict) or not all(
-            isinstance(k, str) and isinstance(v, str)
-            for k, v in query.items()
-        ):
-            raise StoreFailure(
-                "postgres query must map names to strings, "
-                f"not {query!r}"
-            )
-        txTimeout = options.get("txTimeout", defaults.txTimeout)
-        if (
-            isinstance(txTimeout, bool)
-            or not isinstance(txTimeout, (int, float))
-            or not txTimeout > 0
-        ):
-            raise StoreFailure(
-                "postgres txTimeout must be a positive duration, "
-                f"not {txTimeout!r}"
-            )
-        reset = options.get("reset", defaults.reset)
-        if not isinstance(reset, bool):
-            raise StoreFailure(
-                f"postgres reset must be true or false, not {reset!r}"
-            )
-        return cls(
-            port=port,
-            query=dict(query),
-            txTimeout=float(txTimeout),
-            reset=reset,
-            **values,
-        )
+        try:
+            values = optionValues(POSTGRES_OPTIONS, options)
+        except ValueError as e:
+            raise StoreFailure(f"postgres: {e}")
+        return cls(**values)
 
     @property
     def where(self):
@@ -98,13 +85,13 @@ class PostgresOptions:
         The libpq connection string; C{extra} parameters apply unless the
         C{query} option sets them.
         """
-        parameters = dict(
-            host=self.host, port=self.port, dbname=self.database
-        )
+        import psycopg2.extensions
+
+        parameters = dict(host=self.host, port=self.port, dbname=self.database)
         if self.username:
             parameters["user"] = self.username
         if self.password:
             parameters["password"] = self.password
         parameters.update(extra)
-        parameters.update(self.query or {})
+        parameters.update(self.query)
         return psycopg2.extensions.make_dsn(**parameters)

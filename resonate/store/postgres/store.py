@@ -15,7 +15,7 @@ from resonate.interfaces import IStore, IStoreProvider
 from resonate.model.promise import decideCreate
 from resonate.status import Status
 from resonate.store import scripts
-from resonate.store.postgres.options import PostgresOptions
+from resonate.store.postgres.options import POSTGRES_OPTIONS, PostgresOptions
 from resonate.store.postgres.pool import _ConnectionPool, _Transaction
 from resonate.store.postgres.schema import prepareDatabase
 
@@ -396,6 +396,7 @@ class PostgresStoreProvider:
     description = (
         "PostgreSQL: several server processes may share one database"
     )
+    options = POSTGRES_OPTIONS
 
     def makeStore(self, config, reactor):
         """

@@ -1,92 +1,122 @@
 # -*- test-case-name: tests.test_store_sqlite -*-
 """
-The options of the SQLite store, read and checked from its configuration.
+The options of the SQLite store: declared once (L{SQLITE_OPTIONS}, which
+configuration, flags and C{--help} read), and read by the store
+(L{SQLiteOptions}).
 """
 
 from dataclasses import dataclass
 
+from resonate.config.kinds import (
+    BoolKind,
+    DurationKind,
+    EnumKind,
+    IntKind,
+    InvalidValue,
+    StrKind,
+    describeValue,
+)
+from resonate.config.stores import StoreOption, optionValues
 from resonate.errors import StoreFailure
-
 
 #: The values PRAGMA synchronous accepts; a pragma's value cannot be a bound
 #: parameter, so only these are ever put into its SQL.
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 
-def _isCount(value, minimum):
+@dataclass(frozen=True)
+class DatabaseFileKind(StrKind):
     """
-    Whether C{value} is an C{int} (not a C{bool}) of at least C{minimum}.
+    The name of a database file: a non-empty string that is not one of
+    SQLite's names for a database in memory.
     """
-    return not isinstance(value, bool) and isinstance(value, int) and value >= minimum
+
+    nonEmpty: bool = True
+
+    def expectation(self):
+        """
+        What a value must be, for messages and help.
+        """
+        return "a file name"
+
+    def parseFlag(self, text):
+        """
+        Refuse C{:memory:} and C{file:} URIs, which SQLite would open as
+        something other than the file the server owns.
+        """
+        text = super().parseFlag(text)
+        if text == ":memory:" or text.startswith("file:"):
+            raise InvalidValue(
+                f"must be a file name, got {describeValue(text)} "
+                "(use kind: memory for a store in memory)"
+            )
+        return text
+
+
+# fmt: off
+SQLITE_OPTIONS = (
+    StoreOption("path", DatabaseFileKind(), "resonate.db",
+                "SQLite database file"),
+    StoreOption("txTimeout", DurationKind(), "10s",
+                "SQLite transaction timeout (how long a request may wait for "
+                "the writer and the database lock)"),
+    StoreOption("synchronous",
+                EnumKind(tuple(mode.lower() for mode in SYNCHRONOUS_MODES)),
+                "full",
+                "SQLite synchronous mode; full syncs every commit before it is "
+                "acknowledged, so a crash loses nothing acknowledged"),
+    StoreOption("reset", BoolKind(), False,
+                "delete the SQLite database at startup (tests only)"),
+    StoreOption("cacheSize", IntKind(minimum=0), 10000,
+                "promises kept in memory for reads (the server owns the file, "
+                "so every write passes through it); 0 for none"),
+)
+# fmt: on
+"""
+The options under C{aio.subsystems.store.config.sqlite}, with their one
+default each.
+"""
 
 
 @dataclass(frozen=True)
 class SQLiteOptions:
     """
-    The options under C{aio.subsystems.store.config.sqlite}.
+    The options under C{aio.subsystems.store.config.sqlite}, as the store
+    uses them.
 
     @ivar path: the database file.
     @ivar txTimeout: seconds a write may wait for the writer (and any
         connection for a lock) before it fails with 5002.
+    @ivar synchronous: C{PRAGMA synchronous}, upper case; C{FULL} fsyncs
+        every commit, so nothing acknowledged is lost on power failure.
     @ivar reset: delete the database before opening it.
-    @ivar synchronous: C{PRAGMA synchronous}; C{FULL} fsyncs every commit,
-        so nothing acknowledged is lost on power failure.
     @ivar cacheSize: how many promises are kept in memory for reads; 0 for
         none.
     """
 
-    path: str = "resonate.db"
-    txTimeout: float = 0.25
-    reset: bool = False
-    synchronous: str = "FULL"
-    cacheSize: int = 10000
+    path: str
+    txTimeout: float
+    synchronous: str
+    reset: bool
+    cacheSize: int
 
     @classmethod
     def fromConfig(cls, options):
         """
-        Read and check the options a L{resonate.config.StoreConfig} carries.
+        Read the typed options a L{resonate.config.StoreConfig} carries
+        (checked by the configuration), the declared default for any left
+        out.
 
-        @raise StoreFailure: an option has the wrong type or value.
+        @raise StoreFailure: an option no declaration names.
         """
-        defaults = cls()
-        path = options.get("path", defaults.path)
-        txTimeout = options.get("txTimeout", defaults.txTimeout)
-        reset = options.get("reset", defaults.reset)
-        synchronous = options.get("synchronous", defaults.synchronous)
-        cacheSize = options.get("cacheSize", defaults.cacheSize)
-        if not isinstance(path, str) or not path:
-            raise StoreFailure(
-                f"sqlite path must be a file name, not {path!r}"
-            )
-        if path == ":memory:" or path.startswith("file:"):
-            raise StoreFailure(
-                f"sqlite path must be a file name, not {path!r} "
-                "(use kind: memory for a store in memory)"
-            )
-        if (
-            isinstance(txTimeout, bool)
-            or not isinstance(txTimeout, (int, float))
-            or not txTimeout > 0
-        ):
-            raise StoreFailure(
-                "sqlite txTimeout must be a positive duration, "
-                f"not {txTimeout!r}"
-            )
-        if not isinstance(reset, bool):
-            raise StoreFailure(
-                f"sqlite reset must be true or false, not {reset!r}"
-            )
-        if (
-            not isinstance(synchronous, str)
-            or synchronous.upper() not in SYNCHRONOUS_MODES
-        ):
-            raise StoreFailure(
-                "sqlite synchronous must be one of "
-                f"{', '.join(SYNCHRONOUS_MODES)}, "
-                f"not {synchronous!r}"
-            )
-        if not _isCount(cacheSize, 0):
-            raise StoreFailure(
-                f"sqlite cacheSize must be 0 or more, not {cacheSize!r}"
-            )
-        return cls(path, float(txTimeout), reset, synchronous.upper(), cacheSize)
+        try:
+            values = optionValues(SQLITE_OPTIONS, options)
+        except ValueError as e:
+            raise StoreFailure(f"sqlite: {e}")
+        return cls(
+            path=values["path"],
+            txTimeout=values["txTimeout"],
+            synchronous=values["synchronous"].upper(),
+            reset=values["reset"],
+            cacheSize=values["cacheSize"],
+        )

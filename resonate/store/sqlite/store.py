@@ -22,7 +22,7 @@ from resonate.model.promise import decideRead
 from resonate.status import Status
 from resonate.store import migrate, scripts
 from resonate.store.sqlite.cache import _PromiseCache
-from resonate.store.sqlite.options import SQLiteOptions, _isCount
+from resonate.store.sqlite.options import SQLITE_OPTIONS, SQLiteOptions
 from resonate.store.sqlite.rows import _WriteRequired
 from resonate.store.sqlite.threads import (
     _GroupCommitWriter,
@@ -128,7 +128,7 @@ class SQLiteStore:
         self._options = SQLiteOptions.fromConfig(config.options)
         for name in ("size", "batchSize", "workers"):
             value = getattr(config, name)
-            if not _isCount(value, 1):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise StoreFailure(
                     f"store {name} must be at least 1, not {value!r}"
                 )
@@ -592,6 +592,7 @@ class SQLiteStoreProvider:
     description = (
         "SQLite: one database file (WAL), group-committed by one writer thread"
     )
+    options = SQLITE_OPTIONS
 
     def makeStore(self, config, reactor):
         """

@@ -1,0 +1,214 @@
+# -*- test-case-name: tests.test_config -*-
+"""
+The server's configuration keys: each key's YAML path, flag, kind, default
+and help, in one table (L{KEYS}).
+
+The keys of a store kind are not here: each store provider declares its
+own (L{resonate.config.stores.StoreOption}), and L{resonate.config.stores}
+turns them into L{Key}s of the same shape when the configuration is loaded.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from resonate.config.kinds import (
+    AddressKind,
+    DurationKind,
+    EnumKind,
+    IntKind,
+    JsonListKind,
+    SizeKind,
+    StrKind,
+)
+
+
+@dataclass(frozen=True)
+class Key:
+    """
+    One configuration key.
+
+    @ivar path: the dotted YAML path, e.g. C{"api.subsystems.http.addr"}.
+    @ivar flag: the long flag name without dashes, e.g. C{"api-http-addr"}
+        (given as C{--api-http-addr}).
+    @ivar kind: a kind (see L{resonate.config.kinds}) with
+        C{parseYaml(value)}, C{parseFlag(text)} and C{expectation()}.
+    @ivar default: the default as written in YAML (e.g. C{"10s"}, not
+        C{10.0}); L{parsedDefault} gives the typed value.
+    @ivar help: one line saying what the key does.
+    @ivar ignored: whether the key is accepted only because the Go server's
+        configuration has it, and changes nothing here.
+    """
+
+    path: str
+    flag: str
+    kind: Any
+    default: Any
+    help: str
+    ignored: bool = False
+
+    def parsedDefault(self):
+        """
+        The typed default, as L{resonate.config.load.Config.get} returns it.
+        """
+        return self.kind.parseYaml(self.default)
+
+    def helpText(self):
+        """
+        The key's C{--help} line: its help, default and file path, and
+        whether it is ignored.
+        """
+        ignored = (
+            "; accepted for the Go server's compatibility and ignored"
+            if self.ignored
+            else ""
+        )
+        return (
+            f"{self.help} (default: {showDefault(self.default)}; "
+            f"file key: {self.path}{ignored})"
+        )
+
+
+_SIZE = IntKind(minimum=1)
+_PORT = IntKind(minimum=0, maximum=65535)
+_TIMEOUT = DurationKind()
+_S = "aio.subsystems.store"
+_N = "aio.subsystems.network"
+_Q = "aio.subsystems.queuing"
+
+# fmt: off
+KEYS = (
+    Key("api.size", "api-size", _SIZE, 100,
+        "capacity of the API submission queue; when full, requests get 503"),
+    Key("api.baseUrl", "api-base-url", StrKind(nonEmpty=True),
+        "http://localhost:8001",
+        "this server's public base URL, used in the links of dispatched tasks"),
+    Key("api.subsystems.http.addr", "api-http-addr",
+        AddressKind(endpoints=True), "0.0.0.0:8001",
+        "address the HTTP API listens on: host:port, or a Twisted endpoint "
+        "such as ssl:8443:privateKey=key.pem:certKey=cert.pem"),
+    Key("api.subsystems.http.timeout", "api-http-timeout",
+        DurationKind(allowZero=True), "10s",
+        "grace period for in-flight HTTP requests on shutdown"),
+    Key("api.subsystems.http.maxBodySize", "api-http-max-body-size",
+        SizeKind(), 10485760,
+        "largest HTTP request (and gRPC message) body accepted, in bytes or "
+        "with a unit (10MiB)"),
+    Key("api.subsystems.http.idleTimeout", "api-http-idle-timeout", _TIMEOUT,
+        "60s",
+        "close an HTTP connection idle this long, or whose request line and "
+        "headers take longer than this to arrive"),
+    Key("api.subsystems.http.auth.username", "api-http-auth-username",
+        StrKind(), "",
+        "HTTP basic auth user name; with the password, every request must "
+        "present them (empty: no auth)"),
+    Key("api.subsystems.http.auth.password", "api-http-auth-password",
+        StrKind(), "", "HTTP basic auth password (empty: no auth)"),
+    Key("api.subsystems.grpc.addr", "api-grpc-addr", AddressKind(),
+        "0.0.0.0:50051", "address the gRPC API listens on"),
+    Key("aio.size", "aio-size", _SIZE, 100,
+        "capacity of the Go server's AIO completion queue", ignored=True),
+    Key(f"{_S}.config.kind", "aio-store", StrKind(nonEmpty=True), "sqlite",
+        "store kind: sqlite, postgres, or one added by a store plugin "
+        "(--help-stores lists them)"),
+    Key(f"{_S}.subsystem.size", "aio-store-size", _SIZE, 100,
+        "transactions that may wait for the store before requests get 503"),
+    Key(f"{_S}.subsystem.workers", "aio-store-workers", _SIZE, 1,
+        "store connections (SQLite: readers; there is always one writer)"),
+    Key(f"{_S}.subsystem.batchSize", "aio-store-batch-size", _SIZE, 100,
+        "most transactions committed together"),
+    Key(f"{_N}.subsystem.size", "aio-network-size", _SIZE, 100,
+        "the Go server's queue of outgoing HTTP requests", ignored=True),
+    Key(f"{_N}.subsystem.workers", "aio-network-workers", _SIZE, 3,
+        "the Go server's outgoing HTTP workers", ignored=True),
+    Key(f"{_N}.subsystem.batchSize", "aio-network-batch-size", _SIZE, 100,
+        "the Go server's outgoing HTTP batch", ignored=True),
+    Key(f"{_N}.config.timeout", "aio-network-timeout", _TIMEOUT, "10s",
+        "timeout of outgoing HTTP requests (task pushes)"),
+    Key(f"{_Q}.subsystem.size", "aio-queuing-size", _SIZE, 100,
+        "the Go server's queue of task dispatches", ignored=True),
+    Key(f"{_Q}.subsystem.workers", "aio-queuing-workers",
+        IntKind(minimum=1, maximum=1), 1,
+        "the Go server's task dispatch workers (must be 1)", ignored=True),
+    Key(f"{_Q}.subsystem.batchSize", "aio-queuing-batch-size", _SIZE, 100,
+        "the Go server's task dispatch batch", ignored=True),
+    Key(f"{_Q}.config.connections", "aio-queuing-connections",
+        JsonListKind(), [],
+        "where tasks are pushed, as a JSON array of "
+        '{"kind": "http", "name": ..., "metadata": {"properties": '
+        '{"url": ...}}}'),
+    Key(f"{_Q}.config.routes", "aio-queuing-routes", JsonListKind(), [],
+        "which promise ids make tasks, as a JSON array of "
+        '{"kind": "pattern", "name": ..., "target": {"connection": ..., '
+        '"queue": ...}, "metadata": {"properties": {"pattern": ...}}}'),
+    Key("system.notificationCacheSize", "system-notification-cache-size",
+        _SIZE, 100, "the Go server's subscription notification cache",
+        ignored=True),
+    Key("system.submissionBatchSize", "system-submission-batch-size", _SIZE,
+        100, "most tasks taken per dispatch sweep"),
+    Key("system.completionBatchSize", "system-completion-batch-size", _SIZE,
+        100, "the Go server's AIO completion batch", ignored=True),
+    Key("system.scheduleBatchSize", "system-schedule-batch-size", _SIZE,
+        10000, "most schedules handled per sweep"),
+    Key("system.timeoutInterval", "system-timeout-interval", _TIMEOUT, "1s",
+        "how often the background sweep times out overdue promises"),
+    Key("system.timeoutBatchSize", "system-timeout-batch-size", _SIZE, 1000,
+        "most promises timed out per sweep iteration"),
+    Key("metrics.port", "metrics-port", _PORT, 9090,
+        "port of the Prometheus metrics server (0: any free port)"),
+    Key("log.level", "log-level", EnumKind(("debug", "info", "warn", "error")),
+        "info", "least severe log level written"),
+)
+# fmt: on
+"""
+The server's own keys, in the order of the shipped C{etc/resonate.yml}
+(where each store kind's section follows C{aio.subsystems.store.config.kind}).
+"""
+
+KEYS_BY_PATH = MappingProxyType({key.path: key for key in KEYS})
+"""
+L{KEYS} by C{path}.
+"""
+
+KEYS_BY_FLAG = MappingProxyType({key.flag: key for key in KEYS})
+"""
+L{KEYS} by C{flag}.
+"""
+
+IGNORED_KEYS = tuple(key.path for key in KEYS if key.ignored)
+"""
+The keys accepted for the Go server's compatibility that change nothing.
+"""
+
+
+def keyTree(keys):
+    """
+    The YAML layout of C{keys}: nested dicts of path segments whose leaves
+    are L{Key}s.  Built afresh on each call.
+
+    @param keys: an iterable of L{Key}s.
+    """
+    tree = {}
+    for key in keys:
+        *sections, leaf = key.path.split(".")
+        node = tree
+        for section in sections:
+            node = node.setdefault(section, {})
+        node[leaf] = key
+    return tree
+
+
+def showDefault(default):
+    """
+    A default as a user would write it, for help text.
+    """
+    if isinstance(default, bool):
+        return "true" if default else "false"
+    if default == "":
+        return '""'
+    if isinstance(default, Mapping):
+        return "none"
+    if isinstance(default, list):
+        return "[]"
+    return str(default)
