@@ -2,9 +2,9 @@
 """
 The 4-digit status codes of the v0.5 API.
 
-Every answer the server gives carries one of these.  The HTTP status is the
-code divided by ten; the gRPC code is looked up once, here, so that the two
-protocols cannot drift apart.
+Every answer the server gives carries one of these.  One table gives each
+its message, its HTTP status (the code divided by ten) and its gRPC status
+code, so that the two protocols cannot drift apart.
 """
 
 import enum
@@ -52,9 +52,17 @@ class Status(enum.IntEnum):
     @property
     def httpCode(self):
         """
-        The HTTP status code for this status.
+        The HTTP status code for this status (its code divided by ten).
         """
-        return self.value // 10
+        return _TABLE[self][1]
+
+    @property
+    def grpcCodeName(self):
+        """
+        The name of the C{grpc.StatusCode} answered for this status
+        (contract 2.10), e.g. C{"NOT_FOUND"}; C{"OK"} for a success.
+        """
+        return _TABLE[self][2]
 
     @property
     def isError(self):
@@ -68,7 +76,7 @@ class Status(enum.IntEnum):
         """
         The human text sent with this status.
         """
-        return _MESSAGES[self]
+        return _TABLE[self][0]
 
     @property
     def domain(self):
@@ -82,36 +90,64 @@ class Status(enum.IntEnum):
         return "request"
 
 
-_MESSAGES = {
-    Status.OK: "The request was successful",
-    Status.CREATED: "The request was successful",
-    Status.NO_CONTENT: "The request was successful",
-    Status.FIELD_VALIDATION_FAILED: "The request is invalid",
-    Status.UNAUTHORIZED: "The request is unauthorized",
-    Status.PROMISE_ALREADY_RESOLVED: "The promise has already been resolved",
-    Status.PROMISE_ALREADY_REJECTED: "The promise has already been rejected",
-    Status.PROMISE_ALREADY_CANCELED: "The promise has already been canceled",
-    Status.PROMISE_ALREADY_TIMEDOUT: "The promise has already timed out",
-    Status.LOCK_ALREADY_ACQUIRED: "The lock is already acquired",
-    Status.TASK_ALREADY_TIMEDOUT: "The task has already timed out",
-    Status.TASK_ALREADY_COMPLETED: "The task has already been completed",
-    Status.TASK_INVALID_COUNTER: "The task counter is invalid",
-    Status.PROMISE_NOT_FOUND: "The specified promise was not found",
-    Status.SUBSCRIPTION_NOT_FOUND: "The specified subscription was not found",
-    Status.SCHEDULE_NOT_FOUND: "The specified schedule was not found",
-    Status.LOCK_NOT_FOUND: "The specified lock was not found",
-    Status.TASK_NOT_FOUND: "The specified task was not found",
-    Status.NOT_FOUND: "The requested resource was not found",
-    Status.METHOD_NOT_ALLOWED: "The method is not allowed for this resource",
-    Status.PROMISE_ALREADY_EXISTS: "The promise already exists",
-    Status.SCHEDULE_ALREADY_EXISTS: "The schedule already exists",
-    Status.PAYLOAD_TOO_LARGE: "The request body is too large",
-    Status.UNSUPPORTED_MEDIA_TYPE: "The request body must be JSON",
-    Status.INTERNAL_SERVER_ERROR: "There was an internal server error",
-    Status.NETWORK_FAILURE: "There was a network failure",
-    Status.STORE_FAILURE: "There was a store failure",
-    Status.STORE_ENCODING_FAILURE: "There was a store encoding failure",
-    Status.SHUTTING_DOWN: "The system is shutting down",
-    Status.API_SUBMISSION_QUEUE_FULL: "The api submission queue is full",
-    Status.AIO_SUBMISSION_QUEUE_FULL: "The aio submission queue is full",
+_S = Status
+
+# fmt: off
+_TABLE = {
+    # status: (message, HTTP status, gRPC status code name)
+    _S.OK: ("The request was successful", 200, "OK"),
+    _S.CREATED: ("The request was successful", 201, "OK"),
+    _S.NO_CONTENT: ("The request was successful", 204, "OK"),
+    _S.FIELD_VALIDATION_FAILED: ("The request is invalid", 400, "INVALID_ARGUMENT"),
+    _S.UNAUTHORIZED: ("The request is unauthorized", 401, "UNAUTHENTICATED"),
+    _S.PROMISE_ALREADY_RESOLVED: (
+        "The promise has already been resolved", 403, "PERMISSION_DENIED"),
+    _S.PROMISE_ALREADY_REJECTED: (
+        "The promise has already been rejected", 403, "PERMISSION_DENIED"),
+    _S.PROMISE_ALREADY_CANCELED: (
+        "The promise has already been canceled", 403, "PERMISSION_DENIED"),
+    _S.PROMISE_ALREADY_TIMEDOUT: (
+        "The promise has already timed out", 403, "PERMISSION_DENIED"),
+    _S.LOCK_ALREADY_ACQUIRED: (
+        "The lock is already acquired", 403, "PERMISSION_DENIED"),
+    _S.TASK_ALREADY_TIMEDOUT: (
+        "The task has already timed out", 403, "PERMISSION_DENIED"),
+    _S.TASK_ALREADY_COMPLETED: (
+        "The task has already been completed", 403, "PERMISSION_DENIED"),
+    _S.TASK_INVALID_COUNTER: (
+        "The task counter is invalid", 403, "PERMISSION_DENIED"),
+    _S.PROMISE_NOT_FOUND: (
+        "The specified promise was not found", 404, "NOT_FOUND"),
+    _S.SUBSCRIPTION_NOT_FOUND: (
+        "The specified subscription was not found", 404, "NOT_FOUND"),
+    _S.SCHEDULE_NOT_FOUND: (
+        "The specified schedule was not found", 404, "NOT_FOUND"),
+    _S.LOCK_NOT_FOUND: ("The specified lock was not found", 404, "NOT_FOUND"),
+    _S.TASK_NOT_FOUND: ("The specified task was not found", 404, "NOT_FOUND"),
+    _S.NOT_FOUND: ("The requested resource was not found", 404, "NOT_FOUND"),
+    _S.METHOD_NOT_ALLOWED: (
+        "The method is not allowed for this resource", 405, "INTERNAL"),
+    _S.PROMISE_ALREADY_EXISTS: ("The promise already exists", 409, "ALREADY_EXISTS"),
+    _S.SCHEDULE_ALREADY_EXISTS: (
+        "The schedule already exists", 409, "ALREADY_EXISTS"),
+    _S.PAYLOAD_TOO_LARGE: (
+        "The request body is too large", 413, "RESOURCE_EXHAUSTED"),
+    _S.UNSUPPORTED_MEDIA_TYPE: (
+        "The request body must be JSON", 415, "INTERNAL"),
+    _S.INTERNAL_SERVER_ERROR: (
+        "There was an internal server error", 500, "INTERNAL"),
+    _S.NETWORK_FAILURE: ("There was a network failure", 500, "INTERNAL"),
+    _S.STORE_FAILURE: ("There was a store failure", 500, "INTERNAL"),
+    _S.STORE_ENCODING_FAILURE: (
+        "There was a store encoding failure", 500, "INTERNAL"),
+    _S.SHUTTING_DOWN: ("The system is shutting down", 503, "UNAVAILABLE"),
+    _S.API_SUBMISSION_QUEUE_FULL: (
+        "The api submission queue is full", 503, "UNAVAILABLE"),
+    _S.AIO_SUBMISSION_QUEUE_FULL: (
+        "The aio submission queue is full", 503, "UNAVAILABLE"),
 }
+# fmt: on
+"""
+Every status: its message, its HTTP status and its gRPC status code, in one
+place, so that the two protocols cannot drift apart.
+"""

@@ -37,25 +37,15 @@ CODE_METADATA = "resonate-code"
 
 
 #: gRPC status codes by HTTP status family (contract 2.10's mapping).
-_GRPC_CODES = {
-    400: grpc.StatusCode.INVALID_ARGUMENT,
-    401: grpc.StatusCode.UNAUTHENTICATED,
-    403: grpc.StatusCode.PERMISSION_DENIED,
-    404: grpc.StatusCode.NOT_FOUND,
-    409: grpc.StatusCode.ALREADY_EXISTS,
-    413: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    503: grpc.StatusCode.UNAVAILABLE,
-}
-
-
 def grpcCode(status):
     """
-    The gRPC status code of an error status, as contract 2.10 maps them:
-    validation is INVALID_ARGUMENT, already completed and held locks
-    PERMISSION_DENIED, not found NOT_FOUND, exists ALREADY_EXISTS, 5000-5003
-    INTERNAL and 5030-5032 UNAVAILABLE.
+    The gRPC status code of a status, from the one table of
+    L{resonate.status} (contract 2.10): validation is INVALID_ARGUMENT,
+    already completed and held locks PERMISSION_DENIED, not found
+    NOT_FOUND, exists ALREADY_EXISTS, 5000-5003 INTERNAL and 5030-5032
+    UNAVAILABLE.
     """
-    return _GRPC_CODES.get(status.httpCode, grpc.StatusCode.INTERNAL)
+    return getattr(grpc.StatusCode, status.grpcCodeName)
 
 
 def _message(error):
