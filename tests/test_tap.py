@@ -169,6 +169,36 @@ class BuildServiceTests(unittest.TestCase):
         error = self.assertRaises(SystemExit, makeService, options, reactor)
         self.assertIn("cannot open the sqlite store", str(error))
 
+    def test_makeServiceWarnsOfIgnoredKeys(self):
+        """
+        C{makeService} logs a warning for each key set that is accepted for
+        the Go server's compatibility and ignored, before anything opens.
+        """
+        from twisted.logger import LogLevel, formatEvent, globalLogPublisher
+
+        events = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        path = self.mktemp()
+        options = parse(
+            "--aio-size", "5", "--system-notification-cache-size", "7",
+            "--aio-store-sqlite-path", path + "/missing/dir/x.db",
+        )
+        self.assertRaises(SystemExit, makeService, options, reactor)
+        warnings = [
+            formatEvent(event) for event in events
+            if event.get("log_level") == LogLevel.warn
+        ]
+        self.assertEqual(
+            warnings,
+            [
+                "configuration key aio.size is accepted for the Go server's "
+                "compatibility and ignored",
+                "configuration key system.notificationCacheSize is accepted "
+                "for the Go server's compatibility and ignored",
+            ],
+        )
+
     def test_makeServiceRaisesFileLimit(self):
         """
         C{makeService} raises the soft limit on open files to the hard
