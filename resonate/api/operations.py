@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_api_operations -*-
+# -*- test-case-name: tests.test_api_http,tests.test_api_grpc -*-
 """
 The operations every protocol adapter calls.
 
