@@ -10,6 +10,9 @@ shared suite in L{resonate.testing.store}.
 
 Times are Unix epoch milliseconds.  Stores never read a clock: every method
 that needs the time takes C{now}.
+
+C{docs/store-plugins.md} is the whole contract a store keeps, summed up on
+L{IStore}; C{examples/store-plugin/} is a package built from it.
 """
 
 from twisted.plugin import IPlugin
@@ -212,6 +215,31 @@ class ITaskStore(Interface):
 class IStore(IPromiseStore, IScheduleStore, ILockStore, ITaskStore):
     """
     Everything the server keeps.
+
+    The server calls every method on the reactor thread, many at once, and
+    a store keeps these rules for each (C{docs/store-plugins.md} says more;
+    the suite of L{resonate.testing.store} checks them):
+
+      - B{atomic}: one method is one transaction; a request that fails part
+        way (a row operation raises, the commit fails) leaves nothing
+        behind;
+      - B{durable before the answer}: its C{Deferred} fires with a result
+        only once what it wrote survives a crash;
+      - B{on the reactor thread}: results are delivered there (work may run
+        in threads of the store's own); nothing blocks the reactor;
+      - B{isolated and conditional}: concurrent requests, from this process
+        or others sharing the data, do not see each other's partial
+        effects; where several writers share the data every update is
+        conditional on the row read, so a transition that lost a race is
+        not applied twice, and sweeps skip rows another transaction holds;
+      - B{errors}: outcomes of the state machine are results, not errors;
+        a store fails with L{resonate.errors.StoreFailure} (5002) when it
+        cannot reach its data or a transaction fails or times out, and
+        with C{ResonateError(Status.AIO_SUBMISSION_QUEUE_FULL)} (5032) at
+        once when more than C{StoreConfig.size} transactions would wait;
+        anything else answers 5000 and is logged as a bug;
+      - B{time passed in}: C{now} decides what is overdue; stores never
+        read a clock.
     """
 
     def ping():
