@@ -1,0 +1,4 @@
+# -*- test-case-name: jsonstore.test -*-
+"""
+Tests for L{jsonstore}: C{trial jsonstore}.
+"""
