@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_dst -*-
 """
 Tests for L{resonate.testing.dst}: the deterministic simulation runs a few
-seeds on every store and passes; one seed gives one log; it catches a
+seeds on every store and passes, on a third-party store kind too; one seed gives one log; it catches a
 server that breaks a transition and says how to reproduce the run; its
 model narrows what a 5002 left uncertain; its fault proxy and its clock do
 what they say.
@@ -14,16 +14,22 @@ import os
 import sys
 from dataclasses import replace
 
+import twisted.plugins
 from twisted.internet import reactor
 from twisted.internet.defer import ensureDeferred
+from twisted.plugin import IPlugin
 from twisted.trial import unittest
+from zope.interface import implementer
 
+from resonate.config.kinds import IntKind, StrKind
+from resonate.config.stores import StoreOption
 from resonate.errors import StoreFailure
+from resonate.interfaces import IStoreProvider
 from resonate.model.promise import CreatePromise
 from resonate.status import Status
 from resonate.store.memory import MemoryStore
 from resonate.testing.dst import requests as R
-from resonate.testing.dst.__main__ import parseArguments, report
+from resonate.testing.dst.__main__ import parseArguments, report, run
 from resonate.testing.dst.faults import AFTER, BEFORE, NONE, FaultyStore
 from resonate.testing.dst.model import Answer, Model, Violation
 from resonate.testing.dst.runner import START, RunOptions, SimulatedClock, simulate
@@ -115,6 +121,151 @@ class PostgresSimulationTests(_SimulationMixin, unittest.TestCase):
     steps = 250
     if not os.environ.get(DSN_VARIABLE):
         skip = f"{DSN_VARIABLE} is not set"
+
+
+@implementer(IPlugin, IStoreProvider)
+class _PluginStoreProvider:
+    """
+    A third-party store kind, as far as the simulation can tell: memory
+    stores, made by a provider that records the configuration it was given.
+
+    @ivar configs: the L{resonate.config.StoreConfig} of each store made.
+    """
+
+    name = "dsttest"
+    description = "memory, from a plugin only the tests install"
+    options = (
+        StoreOption("label", StrKind(), "", "recorded, nothing else"),
+        StoreOption("limit", IntKind(minimum=0), 0, "recorded, nothing else"),
+    )
+
+    def __init__(self):
+        self.configs = []
+
+    def makeStore(self, config, reactor):
+        self.configs.append(config)
+        return MemoryStore()
+
+
+#: The provider the test-only dropin (L{PluginSimulationTests}) installs.
+PLUGIN_PROVIDER = _PluginStoreProvider()
+
+_DROPIN = """\
+from tests.test_dst import PLUGIN_PROVIDER as dsttest
+"""
+
+
+class PluginSimulationTests(unittest.TestCase):
+    """
+    The simulation runs on any installed store kind, opened through its
+    provider with the options the command gives it.
+    """
+
+    def installPlugin(self):
+        """
+        Install L{PLUGIN_PROVIDER} for this test: a dropin in a
+        C{twisted/plugins} directory of its own, added to where Twisted
+        looks for plugins.
+        """
+        plugins = os.path.join(self.mktemp(), "twisted", "plugins")
+        os.makedirs(plugins)
+        with open(os.path.join(plugins, "resonate_dsttest.py"), "w") as f:
+            f.write(_DROPIN)
+        self.patch(
+            twisted.plugins, "__path__", [plugins] + list(twisted.plugins.__path__)
+        )
+        self.addCleanup(sys.modules.pop, "twisted.plugins.resonate_dsttest", None)
+        del PLUGIN_PROVIDER.configs[:]
+
+    async def test_installedKind(self):
+        """
+        C{--store} names an installed third-party kind: the run opens it
+        through its provider, hands it each C{--store-option} parsed by the
+        option's declared kind, passes, and its reproducing command gives
+        the same options.
+        """
+        self.installPlugin()
+        arguments = parseArguments([
+            "--seed", "7", "--steps", "60", "--store", "dsttest",
+            "--store-option", "label=a b=c", "--store-option", "limit=3",
+        ])
+        out = io.StringIO()
+        result = await run(reactor, arguments, out)
+        self.assertTrue(result.ok, out.getvalue()[-2000:])
+        self.assertEqual(len(result.lines), 60)
+        [config] = PLUGIN_PROVIDER.configs
+        self.assertEqual(config.kind, "dsttest")
+        self.assertEqual(config.options, {"label": "a b=c", "limit": 3})
+        lines = out.getvalue().splitlines()
+        self.assertTrue(
+            lines[-1].startswith("dst: PASS seed=7 steps=60 store=dsttest "),
+            lines[-1],
+        )
+        self.assertEqual(
+            result.options.command(),
+            "python -m resonate.testing.dst --seed 7 --steps 60 --store "
+            "dsttest --store-option 'label=a b=c' --store-option limit=3",
+        )
+
+    async def test_sameSeedSameLog(self):
+        """
+        Two runs of one seed on a plugin's store log the same steps.
+        """
+        self.installPlugin()
+        arguments = parseArguments(
+            ["--seed", "8", "--steps", "80", "--store", "dsttest"]
+        )
+        first = await run(reactor, arguments, io.StringIO())
+        second = await run(reactor, arguments, io.StringIO())
+        self.assertTrue(first.ok)
+        self.assertEqual(first.lines, second.lines)
+        self.assertEqual(
+            [config.options for config in PLUGIN_PROVIDER.configs], [{}, {}]
+        )
+
+    async def test_providerGiven(self):
+        """
+        L{openStore} takes a provider object as well: the store it makes
+        runs a simulation.
+        """
+        provider = _PluginStoreProvider()
+        opened = openStore("dsttest", reactor, provider=provider, options=[("limit", "5")])
+        try:
+            result = await simulate(RunOptions(9, 80, "dsttest"), opened.store)
+        finally:
+            await opened.close()
+        self.assertTrue(result.ok, result.verdict())
+        self.assertEqual([c.options for c in provider.configs], [{"limit": 5}])
+        self.assertEqual(opened.where, f"dsttest: {provider.description}")
+
+    def test_badOptions(self):
+        """
+        An option the provider does not declare, or a value its kind
+        refuses, is a L{ValueError} naming it; so is a kind that is not
+        installed.
+        """
+        provider = _PluginStoreProvider()
+        with self.assertRaises(ValueError) as caught:
+            openStore("dsttest", reactor, provider=provider, options=[("colour", "red")])
+        self.assertIn("'colour'", str(caught.exception))
+        self.assertIn("label, limit", str(caught.exception))
+        with self.assertRaises(ValueError) as caught:
+            openStore("dsttest", reactor, provider=provider, options=[("limit", "-1")])
+        self.assertIn("limit='-1'", str(caught.exception))
+        self.assertEqual(provider.configs, [])
+        with self.assertRaises(ValueError) as caught:
+            openStore("no_such_kind", reactor)
+        self.assertIn("'no_such_kind'", str(caught.exception))
+        self.assertIn("memory", str(caught.exception))
+
+    def test_optionWithoutValue(self):
+        """
+        A C{--store-option} without C{=} is refused by the parser.
+        """
+        self.patch(sys, "stderr", io.StringIO())
+        with self.assertRaises(SystemExit):
+            parseArguments(["--store-option", "label"])
+        self.assertIn("KEY=VALUE", sys.stderr.getvalue())
 
 
 class _BrokenStore(MemoryStore):
@@ -372,6 +523,7 @@ class CommandTests(unittest.TestCase):
             (arguments.steps, arguments.store, arguments.fault_rate),
             (10, "memory", 0.05),
         )
+        self.assertEqual(arguments.store_options, [])
         self.assertIsInstance(arguments.seed, int)
         self.assertEqual(
             RunOptions(3, 10, "sqlite", 0.2).command(),

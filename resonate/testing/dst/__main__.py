@@ -15,6 +15,18 @@ from resonate.testing.dst.runner import DEFAULT_FAULT_RATE, RunOptions, simulate
 from resonate.testing.dst.stores import KINDS, openStore
 
 
+def _storeOption(text):
+    """
+    Split one C{--store-option} into C{(key, value)}.
+    """
+    key, equals, value = text.partition("=")
+    if not equals or not key:
+        raise argparse.ArgumentTypeError(
+            f"store options are KEY=VALUE, got {text!r}"
+        )
+    return key, value
+
+
 def parseArguments(argv):
     """
     @return: the parsed C{argparse.Namespace}.
@@ -26,7 +38,15 @@ def parseArguments(argv):
     parser.add_argument("--seed", type=int, default=None,
                         help="the seed (a random one, printed, by default)")
     parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--store", choices=KINDS, default="memory")
+    parser.add_argument("--store", default="memory", metavar="KIND",
+                        help=f"the store kind: {', '.join(KINDS)} or any "
+                        "other installed one (default memory)")
+    parser.add_argument("--store-option", action="append", default=[],
+                        metavar="KEY=VALUE", dest="store_options",
+                        type=_storeOption,
+                        help="a store option, as its flag takes it "
+                        "(repeat for more); for a third-party store kind, "
+                        "its options come only from here")
     parser.add_argument("--fault-rate", type=float, default=DEFAULT_FAULT_RATE,
                         help="probability that a store call fails "
                         f"(default {DEFAULT_FAULT_RATE})")
@@ -67,10 +87,15 @@ async def run(reactor, arguments, out=None):
         steps=arguments.steps,
         store=arguments.store,
         faultRate=arguments.fault_rate,
+        storeOptions=tuple(arguments.store_options),
     )
     try:
         opened = openStore(
-            options.store, reactor, arguments.directory, arguments.postgres_dsn
+            options.store,
+            reactor,
+            arguments.directory,
+            arguments.postgres_dsn,
+            options.storeOptions,
         )
     except ValueError as e:
         raise SystemExit(f"dst: {e}")

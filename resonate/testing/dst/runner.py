@@ -15,6 +15,7 @@ log.
 """
 
 import json
+import shlex
 import traceback
 from dataclasses import dataclass, field
 from random import Random
@@ -53,6 +54,8 @@ class RunOptions:
     steps: int
     store: str = "memory"
     faultRate: float = DEFAULT_FAULT_RATE
+    #: C{(key, value)} store options, as given on the command line.
+    storeOptions: tuple = ()
 
     def command(self):
         """
@@ -60,10 +63,12 @@ class RunOptions:
         """
         command = (
             f"python -m resonate.testing.dst --seed {self.seed} "
-            f"--steps {self.steps} --store {self.store}"
+            f"--steps {self.steps} --store {shlex.quote(self.store)}"
         )
         if self.faultRate != DEFAULT_FAULT_RATE:
             command += f" --fault-rate {self.faultRate}"
+        for key, value in self.storeOptions:
+            command += f" --store-option {shlex.quote(f'{key}={value}')}"
         return command
 
 
