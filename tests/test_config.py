@@ -86,7 +86,9 @@ class ConfigTestMixin:
         Load a configuration from C{document} dumped as YAML.
         """
         return loadConfig(
-            self.writeYaml(yaml.safe_dump(document, sort_keys=False)), flags
+            self.writeYaml(yaml.safe_dump(document, sort_keys=False)),
+            flags,
+            BUILTIN_PROVIDERS,
         )
 
     def assertErrors(self, expected, path=None, flags=None, document=None):
@@ -96,7 +98,9 @@ class ConfigTestMixin:
         """
         if document is not None:
             path = self.writeYaml(yaml.safe_dump(document, sort_keys=False))
-        error = self.assertRaises(ConfigError, loadConfig, path, flags)
+        error = self.assertRaises(
+            ConfigError, loadConfig, path, flags, BUILTIN_PROVIDERS
+        )
         self.assertEqual(error.errors, expected)
         return error
 
@@ -1551,8 +1555,10 @@ class ShippedFileTests(unittest.SynchronousTestCase):
         """
         Loading the file gives the defaults, every one from the file.
         """
-        config = loadConfig(SHIPPED.path)
-        self.assertEqual(config.values, loadConfig().values)
+        config = loadConfig(SHIPPED.path, None, BUILTIN_PROVIDERS)
+        self.assertEqual(
+            config.values, loadConfig(None, None, BUILTIN_PROVIDERS).values
+        )
         self.assertEqual(set(config.sources.values()), {"file"})
 
     def test_sectionsInTableOrder(self):
@@ -1623,7 +1629,7 @@ class OptionsTests(ConfigTestMixin, unittest.SynchronousTestCase):
         options = _Options()
         options.parseOptions([])
         self.assertEqual(flagsFromOptions(options, KEYS), {})
-        self.assertEqual(options.config, loadConfig())
+        self.assertEqual(options.config, loadConfig(None, None, BUILTIN_PROVIDERS))
 
     def test_flagsAndFile(self):
         """
