@@ -386,6 +386,18 @@ class VersionTests(unittest.TestCase):
         self.assertEqual(e.exception.code, 0)
         self.assertEqual(stdout.getvalue(), f"resonate {__version__}\n")
 
+    def test_serveVersion(self):
+        """
+        C{resonate serve --version} prints the same: the server's version,
+        not Twisted's.
+        """
+        stdout = io.StringIO()
+        self.patch(sys, "stdout", stdout)
+        with self.assertRaises(SystemExit) as e:
+            main(["serve", "--version"])
+        self.assertEqual(e.exception.code, 0)
+        self.assertEqual(stdout.getvalue(), f"resonate {__version__}\n")
+
     async def test_consoleScript(self):
         """
         The installed C{resonate} script runs the command line.
