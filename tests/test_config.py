@@ -633,6 +633,26 @@ class IntKindTests(ConfigTestMixin, unittest.SynchronousTestCase):
         self.assertFlagRejected("aio-queuing-workers", "2", "must be 1, got '2'")
 
 
+class JsonFlagHelpTests(ConfigTestMixin, unittest.SynchronousTestCase):
+    """
+    The help of the task connections and routes flags shows what they take.
+    """
+
+    def test_examplesLoad(self):
+        """
+        The JSON examples in their help, given as their flags, load.
+        """
+        flags = {}
+        for flag in ["aio-queuing-connections", "aio-queuing-routes"]:
+            example = KEYS_BY_FLAG[flag].help.split("e.g. '")[1].split("'")[0]
+            flags[flag] = example
+        config = loadConfig(None, flags, BUILTIN_PROVIDERS)
+        self.assertEqual(
+            config.get("aio.subsystems.queuing.config.routes")[0]["target"],
+            {"connection": "workers", "queue": "work"},
+        )
+
+
 class SizeKindTests(ConfigTestMixin, unittest.SynchronousTestCase):
     """
     Tests for L{SizeKind}, through C{api.subsystems.http.maxBodySize}.

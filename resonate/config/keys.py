@@ -135,13 +135,15 @@ KEYS = (
         "the Go server's task dispatch batch", ignored=True),
     Key(f"{_Q}.config.connections", "aio-queuing-connections",
         JsonListKind(), [],
-        "where tasks are pushed, as a JSON array of "
-        '{"kind": "http", "name": ..., "metadata": {"properties": '
-        '{"url": ...}}}'),
+        'where tasks are pushed, as a JSON array, e.g. \'[{"kind": "http", '
+        '"name": "workers", "metadata": {"properties": {"url": '
+        '"http://127.0.0.1:5001"}}}]\''),
     Key(f"{_Q}.config.routes", "aio-queuing-routes", JsonListKind(), [],
-        "which promise ids make tasks, as a JSON array of "
-        '{"kind": "pattern", "name": ..., "target": {"connection": ..., '
-        '"queue": ...}, "metadata": {"properties": {"pattern": ...}}}'),
+        'which promise ids make tasks, as a JSON array, e.g. \'[{"kind": '
+        '"pattern", "name": "work", "target": {"connection": "workers", '
+        '"queue": "work"}, "metadata": {"properties": {"pattern": '
+        '"/work/*"}}}]\'; a pattern matches the id with a leading /, {name} '
+        'one segment, * the rest'),
     Key("system.notificationCacheSize", "system-notification-cache-size",
         _SIZE, 100, "the Go server's subscription notification cache",
         ignored=True),
