@@ -134,7 +134,7 @@ def storeKeys(providers):
     return keys, problems
 
 
-def optionValues(declared, given):
+def optionValues(kind, declared, given):
     """
     The options a store works with: those in C{given}, the declared default
     of the rest.
@@ -143,16 +143,20 @@ def optionValues(declared, given):
     this fills in what a L{StoreConfig} made by hand (in a test, say) leaves
     out, from the declaration, so that a default is written once.
 
+    @param kind: the store kind, for the message.
     @param declared: the provider's L{StoreOption}s.
     @param given: L{StoreConfig.options}.
     @return: a new C{dict} of key to typed value, one per declared option.
-    @raise ValueError: C{given} has a key no option declares.
+    @raise resonate.errors.StoreFailure: C{given} has a key no option
+        declares (the store cannot be opened as asked).
     """
+    from resonate.errors import StoreFailure
+
     values = {option.key: option.kind.parseYaml(option.default) for option in declared}
     unknown = sorted(set(given) - set(values))
     if unknown:
-        raise ValueError(
-            f"unknown option {unknown[0]!r}; the options are "
+        raise StoreFailure(
+            f"{kind}: unknown option {unknown[0]!r}; the options are "
             f"{', '.join(values)}"
         )
     values.update(given)

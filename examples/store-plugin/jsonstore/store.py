@@ -282,10 +282,7 @@ class JSONFileStoreProvider:
 
         @raise StoreFailure: the store cannot be opened.
         """
-        try:
-            values = optionValues(JSONFILE_OPTIONS, config.options)
-        except ValueError as e:
-            raise StoreFailure(f"{KIND}: {e}") from None
+        values = optionValues(KIND, JSONFILE_OPTIONS, config.options)
         return openJSONFileStore(
             values["path"],
             fsync=values["fsync"],

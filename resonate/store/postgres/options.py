@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from resonate.config.kinds import BoolKind, DurationKind, IntKind, MapKind, StrKind
 from resonate.config.stores import StoreOption, optionValues
-from resonate.errors import StoreFailure
 
 # fmt: off
 POSTGRES_OPTIONS = (
@@ -67,10 +66,7 @@ class PostgresOptions:
 
         @raise StoreFailure: an option no declaration names.
         """
-        try:
-            values = optionValues(POSTGRES_OPTIONS, options)
-        except ValueError as e:
-            raise StoreFailure(f"postgres: {e}")
+        values = optionValues("postgres", POSTGRES_OPTIONS, options)
         return cls(**values)
 
     @property

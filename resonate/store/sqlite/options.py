@@ -17,7 +17,6 @@ from resonate.config.kinds import (
     describeValue,
 )
 from resonate.config.stores import StoreOption, optionValues
-from resonate.errors import StoreFailure
 
 #: The values PRAGMA synchronous accepts; a pragma's value cannot be a bound
 #: parameter, so only these are ever put into its SQL.
@@ -109,10 +108,7 @@ class SQLiteOptions:
 
         @raise StoreFailure: an option no declaration names.
         """
-        try:
-            values = optionValues(SQLITE_OPTIONS, options)
-        except ValueError as e:
-            raise StoreFailure(f"sqlite: {e}")
+        values = optionValues("sqlite", SQLITE_OPTIONS, options)
         return cls(
             path=values["path"],
             txTimeout=values["txTimeout"],

@@ -325,7 +325,7 @@ class ProviderTests(unittest.TestCase):
         The options' defaults, as the store receives them.
         """
         self.assertEqual(
-            optionValues(JSONFILE_OPTIONS, {}),
+            optionValues(KIND, JSONFILE_OPTIONS, {}),
             {"path": "resonate.json", "fsync": True, "maxFileSize": 64 * 2**20},
         )
 
