@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_status -*-
+# -*- test-case-name: tests.unit.test_status -*-
 """
 Errors that carry a status code.
 

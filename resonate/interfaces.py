@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_plugins -*-
+# -*- test-case-name: tests.unit.test_plugins -*-
 """
 Every interface of the server, and nothing else.
 

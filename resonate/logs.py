@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_logs -*-
+# -*- test-case-name: tests.unit.test_logs -*-
 """
 Applying C{log.level} to what the server logs.
 """

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_metrics -*-
+# -*- test-case-name: tests.integration.test_metrics -*-
 """
 Prometheus metrics: the instruments, what records into them, and the page
 that serves them (C{GET /metrics} on C{metrics.port}).

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_status -*-
+# -*- test-case-name: tests.unit.test_status -*-
 """
 The 4-digit status codes of the v0.5 API.
 

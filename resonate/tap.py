@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_tap -*-
+# -*- test-case-name: tests.integration.test_tap -*-
 """
 C{twist resonate}: command-line options and the service they make.
 

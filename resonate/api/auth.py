@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_auth -*-
+# -*- test-case-name: tests.integration.test_auth -*-
 """
 HTTP basic credentials, checked the same way for every protocol.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_api_http,tests.test_api_grpc -*-
+# -*- test-case-name: tests.integration.test_api_http,tests.integration.test_api_grpc -*-
 """
 The JSON wire format of the v0.5 API: parsing with validation, rendering.
 

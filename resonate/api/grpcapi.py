@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_api_grpc -*-
+# -*- test-case-name: tests.integration.test_api_grpc -*-
 """
 The v0.5 gRPC API: the four services, translated to and from the same
 operations the HTTP API calls.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_api_grpc -*-
+# -*- test-case-name: tests.integration.test_api_grpc -*-
 """
 grpcio's server, bridged into the reactor: the one place where threads meet
 Twisted.

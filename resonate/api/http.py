@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_api_http -*-
+# -*- test-case-name: tests.integration.test_api_http -*-
 """
 The HTTP API (Klein): routes, the error envelope, and the request limits.
 

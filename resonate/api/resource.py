@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_api_resource -*-
+# -*- test-case-name: tests.integration.test_api_resource -*-
 """
 The C{IResource} that serves a Klein app's routes, leaving no reference
 cycle behind a request.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_cli -*-
+# -*- test-case-name: tests.processes.test_cli -*-
 """
 C{resonate}: the command-line client of the HTTP API, and C{resonate serve}.
 """

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_cli -*-
+# -*- test-case-name: tests.processes.test_cli -*-
 """
 The values the command line takes: durations, C{key=value} pairs, booleans
 and server URLs.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_cli -*-
+# -*- test-case-name: tests.processes.test_cli -*-
 """
 A small blocking HTTP client of the v0.5 API, on C{urllib.request}.
 

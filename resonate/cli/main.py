@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_cli -*-
+# -*- test-case-name: tests.processes.test_cli -*-
 """
 The C{resonate} command: a client of the HTTP API (promises, schedules,
 locks, tasks), and C{resonate serve}, which runs the server exactly as

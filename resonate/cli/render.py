@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_cli -*-
+# -*- test-case-name: tests.processes.test_cli -*-
 """
 What the command line prints: aligned tables and key/value views for
 people, the server's JSON for programs.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_config -*-
+# -*- test-case-name: tests.unit.test_config -*-
 """
 Configuration of C{twist resonate}: every key, its default, its flag; loading
 and validation.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_config -*-
+# -*- test-case-name: tests.unit.test_config -*-
 """
 The server's configuration keys: each key's YAML path, flag, kind, default
 and help, in one table (L{KEYS}).

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_config -*-
+# -*- test-case-name: tests.unit.test_config -*-
 """
 Kinds of configuration values: how a value written in YAML or given as a
 flag is parsed and checked.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_config -*-
+# -*- test-case-name: tests.unit.test_config -*-
 """
 Loading the configuration: defaults, then a YAML file, then flags, every
 value checked and every problem reported at once.

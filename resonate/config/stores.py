@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_config -*-
+# -*- test-case-name: tests.unit.test_config -*-
 """
 The store section of the configuration: what a store provider declares
 (L{StoreOption}s) and what it is handed (a L{StoreConfig}).

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_model_lock -*-
+# -*- test-case-name: tests.unit.test_model_lock -*-
 """
 Distributed locks: their values and rules.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_model_promise -*-
+# -*- test-case-name: tests.unit.test_model_promise -*-
 """
 Durable promises: their values and their state machine.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_model_routing -*-
+# -*- test-case-name: tests.unit.test_model_routing -*-
 """
 Task routing: which configured route, if any, a promise id matches.
 

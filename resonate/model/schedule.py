@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_model_schedule -*-
+# -*- test-case-name: tests.unit.test_model_schedule -*-
 """
 Schedules: cron expressions that create promises ("stateful reminders").
 

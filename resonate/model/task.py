@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_model_task -*-
+# -*- test-case-name: tests.unit.test_model_task -*-
 """
 Tasks: promises routed to workers, claimed and completed with a counter.
 

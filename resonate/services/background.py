@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_services -*-
+# -*- test-case-name: tests.unit.test_services -*-
 """
 Background loops that cannot die.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_services_dispatcher -*-
+# -*- test-case-name: tests.unit.test_services_dispatcher -*-
 """
 The task dispatcher: offer dispatchable tasks and push them to workers.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_services -*-
+# -*- test-case-name: tests.integration.test_services_listen -*-
 """
 Listening on the configured addresses.
 """

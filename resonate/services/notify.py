@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_systemd -*-
+# -*- test-case-name: tests.processes.test_systemd -*-
 """
 Telling systemd (C{Type=notify}) that the server is ready, or stopping.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_services_scheduler -*-
+# -*- test-case-name: tests.unit.test_services_scheduler -*-
 """
 The scheduler: fire each schedule's slots on time.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_services -*-
+# -*- test-case-name: tests.unit.test_services -*-
 """
 The whole server as one service, and the order it stops in.
 """

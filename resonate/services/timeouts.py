@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_services -*-
+# -*- test-case-name: tests.unit.test_services -*-
 """
 Background sweeps: overdue promises time out and expired locks are deleted
 even when no request touches them.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_store_sqlite,tests.test_store_postgres -*-
+# -*- test-case-name: tests.integration.test_store_sqlite,tests.integration.test_store_postgres -*-
 """
 Schema versions for the SQL stores, and the one runner that applies them.
 

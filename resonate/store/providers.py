@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_plugins -*-
+# -*- test-case-name: tests.unit.test_plugins -*-
 """
 Finding store providers among the installed Twisted plugins.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_store_memory -*-
+# -*- test-case-name: tests.unit.test_store_memory -*-
 """
 Transaction scripts shared by every store.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_store_sqlite,tests.test_store_postgres -*-
+# -*- test-case-name: tests.integration.test_store_sqlite,tests.integration.test_store_postgres -*-
 """
 What the SQL stores share: the C{promises}, C{schedules}, C{locks} and
 C{tasks} columns, the one mapping between their rows and model values, search

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_reporter -*-
+# -*- test-case-name: tests.unit.test_reporter -*-
 """
 A trial reporter whose last line is C{N passed, N failed}: the line CI
 reads.  Before it, the skipped tests are counted by reason, so that a run

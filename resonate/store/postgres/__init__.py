@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_store_postgres -*-
+# -*- test-case-name: tests.integration.test_store_postgres -*-
 """
 The PostgreSQL store: several server processes may share one database.
 

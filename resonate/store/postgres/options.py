@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_store_postgres -*-
+# -*- test-case-name: tests.integration.test_store_postgres -*-
 """
 The options of the PostgreSQL store: declared once (L{POSTGRES_OPTIONS},
 which configuration, flags and C{--help} read), and read by the store

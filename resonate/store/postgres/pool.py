@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_store_postgres -*-
+# -*- test-case-name: tests.integration.test_store_postgres -*-
 """
 The connections of the PostgreSQL store: txpostgres connections in a small
 pool of our own (L{_ConnectionPool}), and L{_Transaction}, one request run

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_store_postgres -*-
+# -*- test-case-name: tests.integration.test_store_postgres -*-
 """
 The rows of the PostgreSQL store: L{PostgresRows}, one statement per
 method, and the statements it runs.

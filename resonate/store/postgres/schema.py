@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_store_postgres -*-
+# -*- test-case-name: tests.integration.test_store_postgres -*-
 """
 The schema of the PostgreSQL store, created or migrated at startup by
 L{prepareDatabase} with the runner of L{resonate.store.migrate}.

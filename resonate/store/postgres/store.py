@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_store_postgres -*-
+# -*- test-case-name: tests.integration.test_store_postgres -*-
 """
 L{PostgresStore}, an L{IStore} in a PostgreSQL database that any number of
 server processes may share, with its batching of creates, and

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_store_sqlite -*-
+# -*- test-case-name: tests.integration.test_store_sqlite -*-
 """
 The promise cache of the SQLite store: the latest committed version of
 recently written or read promises, on the reactor thread.

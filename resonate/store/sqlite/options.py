@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_store_sqlite -*-
+# -*- test-case-name: tests.integration.test_store_sqlite -*-
 """
 The options of the SQLite store: declared once (L{SQLITE_OPTIONS}, which
 configuration, flags and C{--help} read), and read by the store

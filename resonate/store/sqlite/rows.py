@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_store_sqlite -*-
+# -*- test-case-name: tests.integration.test_store_sqlite -*-
 """
 The rows of the SQLite store, as SQL on one connection: L{SQLiteRows}, the
 writer's L{_WriterRows} and the readers' L{_ReadOnlyRows}, and the SQL

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_store_sqlite -*-
+# -*- test-case-name: tests.integration.test_store_sqlite -*-
 """
 L{SQLiteStore}, an L{IStore} in one SQLite database file, and
 L{SQLiteStoreProvider}; with the shared scripts of L{resonate.store.scripts}

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_store_sqlite -*-
+# -*- test-case-name: tests.integration.test_store_sqlite -*-
 """
 The threads of the SQLite store and their connections: the group-commit
 writer, which owns the only write connection, and the reader pool, whose

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_dst -*-
+# -*- test-case-name: tests.integration.test_dst -*-
 """
 Deterministic simulation testing: a seeded generator of requests, driven
 through the real API and a real store with simulated time and injected

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_dst -*-
+# -*- test-case-name: tests.integration.test_dst -*-
 """
 C{python -m resonate.testing.dst}: run one simulation, print its log and a
 one-line verdict; on failure, the command that reproduces it, and exit 1.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_dst -*-
+# -*- test-case-name: tests.integration.test_dst -*-
 """
 Store faults: an L{IStore} proxy that fails calls on purpose.
 

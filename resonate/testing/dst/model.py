@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_dst -*-
+# -*- test-case-name: tests.integration.test_dst -*-
 """
 The oracle: which answers are legal, written from the contract alone.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_dst -*-
+# -*- test-case-name: tests.integration.test_dst -*-
 """
 The simulation loop: generate a step, carry it out against the real API
 and store, check the answer with the model, log it.

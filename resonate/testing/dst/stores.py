@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_dst -*-
+# -*- test-case-name: tests.integration.test_dst -*-
 """
 The real stores a simulation runs on: any installed store kind, opened
 through its provider (L{resonate.store.providers}), as the server opens it.

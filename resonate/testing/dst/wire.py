@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_dst -*-
+# -*- test-case-name: tests.integration.test_dst -*-
 """
 HTTP in memory: requests go through the server's real HTTP site (Twisted's
 HTTP parser, the Klein routes, the codec) over a L{StringTransport}, with no

@@ -1,0 +1,220 @@
+# -*- test-case-name: tests.integration.test_tap -*-
+"""
+Tests for L{resonate.tap}: options, and the service they build.
+"""
+
+import json
+import sys
+
+import treq
+from twisted.internet import reactor
+from twisted.internet.defer import succeed
+from twisted.python import usage
+from twisted.trial import unittest
+from twisted.web.client import HTTPConnectionPool
+
+from resonate import tap
+from resonate.config import KEYS
+from resonate.config.stores import optionFlag
+from resonate.services.server import ResonateService
+from resonate.store.memory import MemoryStore
+from resonate.store.providers import DuplicateStoreKind, storeProviders
+from resonate.tap import buildService, makeOptions, makeService
+
+
+def parse(*argv):
+    options = makeOptions()
+    options.parseOptions(list(argv))
+    return options
+
+
+class OptionsTests(unittest.SynchronousTestCase):
+    """
+    Tests for L{Options}.
+    """
+
+    def test_everyKeyIsAFlag(self):
+        """
+        Every configuration key can be given as a flag.
+        """
+        options = makeOptions()
+        flags = set(options.longOpt)
+        for key in KEYS:
+            self.assertIn(key.flag + "=", flags)
+        for kind in ["sqlite", "postgres"]:
+            for option in options.providers[kind].options:
+                self.assertIn(optionFlag(kind, option.key) + "=", flags)
+
+    def test_flagOverridesDefault(self):
+        """
+        A flag's value reaches the configuration.
+        """
+        options = parse("--api-size", "7", "--aio-store", "memory")
+        self.assertEqual(options.config.get("api.size"), 7)
+        self.assertEqual(options.storeProvider.name, "memory")
+
+    def test_badValueIsUsageError(self):
+        """
+        A bad value is a usage error naming the key.
+        """
+        error = self.assertRaises(usage.UsageError, parse, "--api-size", "x")
+        self.assertIn("api.size", str(error))
+
+    def test_unknownStoreKind(self):
+        """
+        An unknown store kind is a usage error listing the kinds.
+        """
+        error = self.assertRaises(usage.UsageError, parse, "--aio-store", "nope")
+        self.assertIn("unknown store kind 'nope'", str(error))
+        # Every installed kind is named (a store plugin may add more).
+        installed = str(error).split("installed: ")[1].split(")")[0].split(", ")
+        self.assertTrue({"memory", "postgres", "sqlite"} <= set(installed))
+
+    def test_shortUsageAfterError(self):
+        """
+        After a configuration error the usage printed with it is one line
+        saying where help is, not every flag.
+        """
+        options = makeOptions()
+        self.assertRaises(
+            usage.UsageError, options.parseOptions, ["--api-size", "x"]
+        )
+        self.assertEqual(
+            options.getUsage(), "Run 'twist resonate --help' for the options."
+        )
+        self.assertIn("--api-size=", makeOptions().getUsage())
+
+    def test_version(self):
+        """
+        C{--version} prints the server's version, not Twisted's.
+        """
+        import resonate
+
+        output = []
+        self.patch(sys, "stdout", _Lines(output))
+        error = self.assertRaises(SystemExit, parse, "--version")
+        self.assertEqual(error.code, 0)
+        self.assertEqual("".join(output), f"resonate {resonate.__version__}\n")
+
+    def test_duplicateStoreKind(self):
+        """
+        Two plugins claiming one store kind are a usage error naming both.
+        """
+        providers = storeProviders()
+
+        def duplicate():
+            raise DuplicateStoreKind(
+                "sqlite", ["twisted.plugins.a.sqlite", "twisted.plugins.b.x"],
+                providers,
+            )
+
+        self.patch(tap, "storeProviders", duplicate)
+        error = self.assertRaises(usage.UsageError, parse, "--aio-store", "memory")
+        self.assertIn(
+            "twisted.plugins.a.sqlite and twisted.plugins.b.x", str(error)
+        )
+
+
+class _Lines:
+    """
+    A file that appends what is written to a list.
+    """
+
+    def __init__(self, lines):
+        self._lines = lines
+
+    def write(self, text):
+        self._lines.append(text)
+
+    def flush(self):
+        pass
+
+
+class BuildServiceTests(unittest.TestCase):
+    """
+    Tests for L{buildService} and L{makeService}.
+    """
+
+    async def test_serves(self):
+        """
+        The built service listens where configured and serves the API over
+        its store; stopping it closes the store.
+        """
+        options = parse(
+            "--api-http-addr", "127.0.0.1:0", "--api-grpc-addr", "127.0.0.1:0",
+            "--metrics-port", "0",
+            "--aio-store", "memory",
+        )
+        store = MemoryStore()
+        closed = []
+        store.close = lambda: closed.append(True) or succeed(None)
+        service = buildService(options.config, store, reactor)
+        self.assertIsInstance(service, ResonateService)
+        service.startService()
+        http = service.getServiceNamed("http")
+        url = f"http://127.0.0.1:{http.port.getHost().port}/promises"
+        pool = HTTPConnectionPool(reactor, persistent=False)
+        response = await treq.post(
+            url, json.dumps({"id": "x", "timeout": 2**62}).encode(), pool=pool
+        )
+        self.assertEqual(response.code, 201)
+        await treq.content(response)
+        await service.stopService()
+        self.assertEqual(closed, [True])
+
+    def test_makeServiceOpensStore(self):
+        """
+        C{makeService} opens the configured store before anything runs; a
+        store that cannot open stops startup with one line.
+        """
+        path = self.mktemp()
+        options = parse("--aio-store-sqlite-path", path + "/missing/dir/x.db")
+        error = self.assertRaises(SystemExit, makeService, options, reactor)
+        self.assertIn("cannot open the sqlite store", str(error))
+
+    def test_makeServiceWarnsOfIgnoredKeys(self):
+        """
+        C{makeService} logs a warning for each key set that is accepted for
+        the Go server's compatibility and ignored, before anything opens.
+        """
+        from twisted.logger import LogLevel, formatEvent, globalLogPublisher
+
+        events = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        path = self.mktemp()
+        options = parse(
+            "--aio-size", "5", "--system-notification-cache-size", "7",
+            "--aio-store-sqlite-path", path + "/missing/dir/x.db",
+        )
+        self.assertRaises(SystemExit, makeService, options, reactor)
+        warnings = [
+            formatEvent(event) for event in events
+            if event.get("log_level") == LogLevel.warn
+        ]
+        self.assertEqual(
+            warnings,
+            [
+                "configuration key aio.size is accepted for the Go server's "
+                "compatibility and ignored",
+                "configuration key system.notificationCacheSize is accepted "
+                "for the Go server's compatibility and ignored",
+            ],
+        )
+
+    def test_makeServiceRaisesFileLimit(self):
+        """
+        C{makeService} raises the soft limit on open files to the hard
+        limit, so that a thousand connections fit under it.
+        """
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY or hard <= 256:
+            raise unittest.SkipTest(f"the hard file limit ({hard}) leaves no room")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+        self.addCleanup(resource.setrlimit, resource.RLIMIT_NOFILE, (soft, hard))
+        path = self.mktemp()
+        options = parse("--aio-store-sqlite-path", path + "/missing/dir/x.db")
+        self.assertRaises(SystemExit, makeService, options, reactor)
+        self.assertEqual(resource.getrlimit(resource.RLIMIT_NOFILE), (hard, hard))
