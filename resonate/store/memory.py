@@ -282,7 +282,7 @@ class MemoryRows:
 
 
 @implementer(IStore)
-class MemoryStore:
+class MemoryStore(scripts.ScriptedStore):
     """
     An L{IStore} kept in memory.  Each method runs its transaction at once
     on the caller's thread; they cannot interleave.  A transaction that
@@ -292,7 +292,7 @@ class MemoryStore:
     def __init__(self):
         self._rows = MemoryRows()
 
-    def _run(self, script, *args):
+    def runScript(self, script, *args):
         rows = self._rows
         rows.begin()
         try:
@@ -302,66 +302,6 @@ class MemoryStore:
             return fail()
         rows.commit()
         return succeed(result)
-
-    def readPromise(self, promiseId, now):
-        return self._run(scripts.readPromise, promiseId, now)
-
-    def createPromise(self, request, now):
-        return self._run(scripts.createPromise, request, now)
-
-    def completePromise(self, request, now):
-        return self._run(scripts.completePromise, request, now)
-
-    def searchPromises(self, query, now):
-        return self._run(scripts.searchPromises, query, now)
-
-    def timeoutPromises(self, now, limit):
-        return self._run(scripts.timeoutPromises, now, limit)
-
-    def createSchedule(self, request, now):
-        return self._run(scripts.createSchedule, request, now)
-
-    def readSchedule(self, scheduleId, now):
-        return self._run(scripts.readSchedule, scheduleId, now)
-
-    def deleteSchedule(self, scheduleId, now):
-        return self._run(scripts.deleteSchedule, scheduleId, now)
-
-    def searchSchedules(self, query, now):
-        return self._run(scripts.searchSchedules, query, now)
-
-    def fireSchedules(self, now, limit, isRouted=None):
-        return self._run(scripts.fireSchedules, now, limit, isRouted)
-
-    def nextRunTime(self):
-        return self._run(scripts.nextRunTime)
-
-    def createPromiseAndTask(self, request, now):
-        return self._run(scripts.createPromiseAndTask, request, now)
-
-    def claimTask(self, request, now):
-        return self._run(scripts.claimTask, request, now)
-
-    def completeTask(self, request, now):
-        return self._run(scripts.completeTask, request, now)
-
-    def dispatchTasks(self, now, limit, claimWindow):
-        return self._run(scripts.dispatchTasks, now, limit, claimWindow)
-
-    def acquireLock(self, request, now):
-        return self._run(scripts.acquireLock, request, now)
-
-    def releaseLock(self, request, now):
-        return self._run(scripts.releaseLock, request, now)
-
-    def heartbeatLocks(self, processId, now):
-        return self._run(scripts.heartbeatLocks, processId, now)
-
-    def timeoutLocks(self, now, limit):
-        return self._run(scripts.timeoutLocks, now, limit)
-
-    def ping(self):
-        return self._run(scripts.ping)
 
     def close(self):
         return succeed(None)

@@ -436,3 +436,84 @@ def dispatchTasks(now, limit, claimWindow):
         if (yield _op("updateTask", task, offer)):
             offered.append(offer)
     return offered
+
+
+class ScriptedStore:
+    """
+    The request methods of L{resonate.interfaces.IStore}, each one call of
+    L{runScript} with its shared script: a store built on these scripts
+    subclasses this and defines only C{runScript} (one transaction around
+    L{runSync} or L{runAsync}), C{close} and anything it does differently.
+
+    Not for the SQL stores, which route reads and writes differently.
+    """
+
+    def runScript(self, script, *args):
+        """
+        Run C{script(*args)} as one transaction.
+
+        @return: a C{Deferred} firing, on the reactor thread, with what the
+            script returns once what it wrote is durable, or failing once
+            everything it wrote is undone.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must define runScript()")
+
+    def readPromise(self, promiseId, now):
+        return self.runScript(readPromise, promiseId, now)
+
+    def createPromise(self, request, now):
+        return self.runScript(createPromise, request, now)
+
+    def completePromise(self, request, now):
+        return self.runScript(completePromise, request, now)
+
+    def searchPromises(self, query, now):
+        return self.runScript(searchPromises, query, now)
+
+    def timeoutPromises(self, now, limit):
+        return self.runScript(timeoutPromises, now, limit)
+
+    def createSchedule(self, request, now):
+        return self.runScript(createSchedule, request, now)
+
+    def readSchedule(self, scheduleId, now):
+        return self.runScript(readSchedule, scheduleId, now)
+
+    def deleteSchedule(self, scheduleId, now):
+        return self.runScript(deleteSchedule, scheduleId, now)
+
+    def searchSchedules(self, query, now):
+        return self.runScript(searchSchedules, query, now)
+
+    def fireSchedules(self, now, limit, isRouted=None):
+        return self.runScript(fireSchedules, now, limit, isRouted)
+
+    def nextRunTime(self):
+        return self.runScript(nextRunTime)
+
+    def acquireLock(self, request, now):
+        return self.runScript(acquireLock, request, now)
+
+    def releaseLock(self, request, now):
+        return self.runScript(releaseLock, request, now)
+
+    def heartbeatLocks(self, processId, now):
+        return self.runScript(heartbeatLocks, processId, now)
+
+    def timeoutLocks(self, now, limit):
+        return self.runScript(timeoutLocks, now, limit)
+
+    def createPromiseAndTask(self, request, now):
+        return self.runScript(createPromiseAndTask, request, now)
+
+    def claimTask(self, request, now):
+        return self.runScript(claimTask, request, now)
+
+    def completeTask(self, request, now):
+        return self.runScript(completeTask, request, now)
+
+    def dispatchTasks(self, now, limit, claimWindow):
+        return self.runScript(dispatchTasks, now, limit, claimWindow)
+
+    def ping(self):
+        return self.runScript(ping)

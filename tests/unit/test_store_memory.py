@@ -38,7 +38,7 @@ class _NoRollbackStore(MemoryStore):
     failed (as L{MemoryStore} did before it had an undo log).
     """
 
-    def _run(self, script, *args):
+    def runScript(self, script, *args):
         return maybeDeferred(scripts.runSync, self._rows, script(*args))
 
 

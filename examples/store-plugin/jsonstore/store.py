@@ -65,10 +65,13 @@ def _serialise(rows):
 
 
 @implementer(IStore)
-class JSONFileStore:
+class JSONFileStore(scripts.ScriptedStore):
     """
     An L{IStore} kept in memory and saved to one JSON file after every
     request that writes.  Open one with L{openJSONFileStore}.
+
+    L{scripts.ScriptedStore} gives every request method: each runs its
+    shared script through L{runScript}, the one transaction defined here.
 
     It needs no reactor: every request is answered before the call that
     makes it returns, with a C{Deferred} that has already fired.
@@ -92,7 +95,7 @@ class JSONFileStore:
         self._maxFileSize = maxFileSize
         self._closed = False
 
-    def _run(self, script, *args):
+    def runScript(self, script, *args):
         """
         Run C{script} over the rows as one transaction, and save the rows
         before answering if it wrote.
@@ -145,66 +148,6 @@ class JSONFileStore:
             )
             raise StoreFailure("the store's file cannot be written") from e
         self._fileSize = len(data)
-
-    def readPromise(self, promiseId, now):
-        return self._run(scripts.readPromise, promiseId, now)
-
-    def createPromise(self, request, now):
-        return self._run(scripts.createPromise, request, now)
-
-    def completePromise(self, request, now):
-        return self._run(scripts.completePromise, request, now)
-
-    def searchPromises(self, query, now):
-        return self._run(scripts.searchPromises, query, now)
-
-    def timeoutPromises(self, now, limit):
-        return self._run(scripts.timeoutPromises, now, limit)
-
-    def createSchedule(self, request, now):
-        return self._run(scripts.createSchedule, request, now)
-
-    def readSchedule(self, scheduleId, now):
-        return self._run(scripts.readSchedule, scheduleId, now)
-
-    def deleteSchedule(self, scheduleId, now):
-        return self._run(scripts.deleteSchedule, scheduleId, now)
-
-    def searchSchedules(self, query, now):
-        return self._run(scripts.searchSchedules, query, now)
-
-    def fireSchedules(self, now, limit, isRouted=None):
-        return self._run(scripts.fireSchedules, now, limit, isRouted)
-
-    def nextRunTime(self):
-        return self._run(scripts.nextRunTime)
-
-    def acquireLock(self, request, now):
-        return self._run(scripts.acquireLock, request, now)
-
-    def releaseLock(self, request, now):
-        return self._run(scripts.releaseLock, request, now)
-
-    def heartbeatLocks(self, processId, now):
-        return self._run(scripts.heartbeatLocks, processId, now)
-
-    def timeoutLocks(self, now, limit):
-        return self._run(scripts.timeoutLocks, now, limit)
-
-    def createPromiseAndTask(self, request, now):
-        return self._run(scripts.createPromiseAndTask, request, now)
-
-    def claimTask(self, request, now):
-        return self._run(scripts.claimTask, request, now)
-
-    def completeTask(self, request, now):
-        return self._run(scripts.completeTask, request, now)
-
-    def dispatchTasks(self, now, limit, claimWindow):
-        return self._run(scripts.dispatchTasks, now, limit, claimWindow)
-
-    def ping(self):
-        return self._run(scripts.ping)
 
     def close(self):
         """
