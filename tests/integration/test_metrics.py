@@ -698,6 +698,8 @@ class ServiceMetricsTests(unittest.TestCase):
             None,
             {
                 "api-http-addr": "127.0.0.1:0",
+                # Not the default 50051: another server may hold it.
+                "api-grpc-addr": "127.0.0.1:0",
                 "metrics-port": "0",
                 "aio-store-sqlite-path": path,
             },
