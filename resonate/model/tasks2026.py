@@ -249,8 +249,11 @@ class InsertTask:
 @dataclass(frozen=True)
 class UpdateTask:
     """
-    Write: replace the stored task with C{task}, on condition that it is
-    still in C{previous.state} at C{previous.version}.
+    Write: replace the stored task with C{task}, on condition that the
+    stored row is still exactly C{previous} (state, version, holder and
+    timer), so that, say, a lease expiry read before a heartbeat renewed the
+    lease does not overwrite the renewal; a script that finds it changed
+    reads again and decides again.
     """
 
     previous: Task
