@@ -17,8 +17,16 @@ from dataclasses import dataclass, field, replace
 
 from resonate.status import Status
 
-#: The tag that makes a promise a timer: it resolves when it times out.
+#: The tag that makes a promise a timer in v0.5: it resolves when it times
+#: out.
 TIMER_TAG = "resonate:timeout"
+
+#: The same tag in the 2026 protocol.
+TIMER_TAG_2026 = "resonate:timer"
+
+#: The tags that make a promise a timer, whichever protocol made it or reads
+#: it (DECISIONS 27): either set to C{"true"}.
+TIMER_TAGS = (TIMER_TAG, TIMER_TAG_2026)
 
 
 class State(enum.Enum):
@@ -105,9 +113,10 @@ class Promise:
     @property
     def isTimer(self):
         """
-        Whether this promise resolves, rather than rejects, on timeout.
+        Whether this promise resolves, rather than rejects, on timeout: one
+        of L{TIMER_TAGS} is C{"true"}.
         """
-        return self.tags.get(TIMER_TAG) == "true"
+        return any(self.tags.get(tag) == "true" for tag in TIMER_TAGS)
 
 
 @dataclass(frozen=True)

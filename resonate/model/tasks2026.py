@@ -73,12 +73,12 @@ from http import HTTPStatus
 
 from resonate.model.promise import (
     COMPLETION_STATES,
-    TIMER_TAG as V05_TIMER_TAG,
     Insert,
     Promise,
     State,
     Update,
     Value,
+    asOf,
     decideCreate,
     isOverdue,
     timedOut,
@@ -88,7 +88,6 @@ from resonate.model.promise import (
 RETRY_TIMEOUT = 30_000
 
 TARGET_TAG = "resonate:target"
-TIMER_TAG = "resonate:timer"
 DELAY_TAG = "resonate:delay"
 BRANCH_TAG = "resonate:branch"
 
@@ -479,33 +478,6 @@ def origin(promiseId):
     return promiseId.split(":", 1)[0]
 
 
-def isTimer(promise):
-    """
-    Whether C{promise} resolves rather than rejects when it times out:
-    tagged C{resonate:timer} or v0.5's C{resonate:timeout} C{"true"}
-    (DECISIONS 27).
-    """
-    return promise.tags.get(TIMER_TAG) == "true" or promise.tags.get(V05_TIMER_TAG) == "true"
-
-
-def settledByTimeout(promise):
-    """
-    C{promise} once timed out (section 8): C{RESOLVED} for a timer, else
-    C{REJECTED_TIMEDOUT}, settled at its timeout, with no value.
-    """
-    settled = timedOut(promise)
-    if isTimer(promise):
-        settled = replace(settled, state=State.RESOLVED)
-    return settled
-
-
-def asOf(promise, now):
-    """
-    C{promise} as it is at C{now}: timed out if overdue (nothing written).
-    """
-    return settledByTimeout(promise) if isOverdue(promise, now) else promise
-
-
 def resumes(callbacks):
     """
     A task's C{resumes}: how many of its callbacks (as awaiter) are ready.
@@ -594,7 +566,7 @@ def newPromise(request, now):
     """
     promise = decideCreate(None, request, now).promise
     if isOverdue(promise, now):
-        return settledByTimeout(replace(promise, createdOn=request.timeout))
+        return timedOut(replace(promise, createdOn=request.timeout))
     return promise
 
 
@@ -943,13 +915,13 @@ def decideTimeout(promise, concern, now, retryTimeout=RETRY_TIMEOUT):
     """
     Time out C{promise} if it is overdue (section 8; the lazy try_timeout
     and the background sweep alike, with or without a target, DECISIONS
-    27): it settles as L{settledByTimeout} (a timer resolves, which fulfils
+    27): it settles as L{resonate.model.promise.timedOut} (a timer resolves, which fulfils
     a sleep's task and wakes the sleeper), then the settlement chain runs.
     409 with no effects when it is not overdue.
     """
     if not isOverdue(promise, now):
         return TaskDecision(HTTPStatus.CONFLICT, "Promise is not overdue", promise=promise)
-    settled = settledByTimeout(promise)
+    settled = timedOut(promise)
     effects = Effects(writes=(Update(settled),)) + settlementChain(
         settled, concern, now, retryTimeout
     )

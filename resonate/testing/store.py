@@ -72,6 +72,7 @@ from resonate.model.promise import (
     ALL_STATES,
     SEARCH_STATES,
     TIMER_TAG,
+    TIMER_TAG_2026,
     CompletePromise,
     CreatePromise,
     PromiseQuery,
@@ -1083,6 +1084,40 @@ class StoreTestsMixin:
         self.assertIs(done.state, State.REJECTED)
         self.assertEqual(await self.store.timeoutPromises(NOW + 2, 100), 0)
 
+    async def test_timer2026(self):
+        """
+        A promise tagged with the 2026 protocol's C{resonate:timer} is a
+        timer too (DECISIONS 27): overdue, a read and a search answer it
+        resolved, the sweep stores it resolved, and a search for rejected
+        promises does not find it.
+        """
+        await self.createPromise(
+            "timer2026.read", timeout=NOW + 1, tags={TIMER_TAG_2026: "true"}
+        )
+        await self.createPromise(
+            "timer2026.swept", timeout=NOW + 1, tags={TIMER_TAG_2026: "true"}
+        )
+        await self.createPromise("timer2026.other", timeout=NOW + 1)
+        resolved = await self.store.searchPromises(
+            PromiseQuery(id="timer2026.*", states=SEARCH_STATES["resolved"]),
+            NOW + 1,
+        )
+        self.assertEqual(
+            sorted(p.id for p in resolved.promises),
+            ["timer2026.read", "timer2026.swept"],
+        )
+        rejected = await self.store.searchPromises(
+            PromiseQuery(id="timer2026.*", states=SEARCH_STATES["rejected"]),
+            NOW + 1,
+        )
+        self.assertEqual([p.id for p in rejected.promises], ["timer2026.other"])
+        decision = await self.store.readPromise("timer2026.read", NOW + 1)
+        self.assertIs(decision.promise.state, State.RESOLVED)
+        self.assertEqual(await self.store.timeoutPromises(NOW + 1, 100), 2)
+        self.assertTimedOut(
+            await self.readStored("timer2026.swept"), "timer2026.swept", State.RESOLVED
+        )
+
     async def test_timeoutPromisesLimit(self):
         """
         Timing out promises times out at most C{limit} of them; later calls
@@ -1110,7 +1145,8 @@ class StoreTestsMixin:
         cases = [
             ("swept.plain", {}),
             ("swept.timer", {TIMER_TAG: "true", "k": "v"}),
-            ("swept.notTimer", {TIMER_TAG: "false"}),
+            ("swept.timer2026", {TIMER_TAG_2026: "true"}),
+            ("swept.notTimer", {TIMER_TAG: "false", TIMER_TAG_2026: "false"}),
             ("swept.tagged", {"k": "v", "ключ": "значение"}),
         ]
         for n, (promiseId, tags) in enumerate(cases):

@@ -894,15 +894,20 @@ class StateTests(SynchronousTestCase):
 
     def test_isTimer(self):
         """
-        Only the tag C{resonate:timeout} with the value C{true} makes a
-        timer.
+        The tag C{resonate:timeout} (v0.5) or C{resonate:timer} (2026) with
+        the value C{true} makes a timer, whichever protocol reads it
+        (DECISIONS 27); nothing else does.
         """
         cases = [
             ({TIMER_TAG: "true"}, True),
+            ({"resonate:timer": "true"}, True),
+            ({TIMER_TAG: "false", "resonate:timer": "true"}, True),
             ({}, False),
             ({TIMER_TAG: "false"}, False),
             ({TIMER_TAG: ""}, False),
-            ({"resonate:timer": "true"}, False),
+            ({"resonate:timer": "false"}, False),
+            ({"resonate:timer": "True"}, False),
+            ({"timer": "true"}, False),
         ]
         for tags, expected in cases:
             self.assertEqual(pendingPromise(tags=tags).isTimer, expected, tags)

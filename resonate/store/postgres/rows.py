@@ -9,7 +9,7 @@ from twisted.internet.defer import succeed
 from zope.interface import implementer
 
 from resonate.interfaces import ILockRows, IPromiseRows, IScheduleRows, ITaskRows
-from resonate.model.promise import TIMER_TAG, timedOutState
+from resonate.model.promise import TIMER_TAGS, timedOutState
 from resonate.store.sqlrows import (
     COLUMNS,
     LOCK_COLUMNS,
@@ -140,10 +140,11 @@ def _scheduleSearchStatement(query):
     )
 
 
-#: True for a timer row, false (not NULL) for any other.
+#: True for a timer row (one of TIMER_TAGS is "true"), false (not NULL) for
+#: any other.
 _TIMER_CONDITION = (
-    "coalesce(tags @> %s::jsonb, FALSE)",
-    [Json({TIMER_TAG: "true"})],
+    "coalesce(" + " OR ".join(["tags @> %s::jsonb"] * len(TIMER_TAGS)) + ", FALSE)",
+    [Json({tag: "true"}) for tag in TIMER_TAGS],
 )
 
 

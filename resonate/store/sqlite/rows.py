@@ -11,7 +11,7 @@ import re
 from zope.interface import implementer
 
 from resonate.interfaces import ILockRows, IPromiseRows, IScheduleRows, ITaskRows
-from resonate.model.promise import TIMER_TAG
+from resonate.model.promise import TIMER_TAGS
 from resonate.store.sqlrows import (
     COLUMNS,
     LOCK_COLUMNS,
@@ -109,11 +109,17 @@ def _tagCondition(key, value, table="promises"):
 
 def _timerCondition():
     """
-    The SQL condition and parameters true for a timer row and false, not
-    NULL, for any other (a missing tag extracts as NULL).
+    The SQL condition and parameters true for a timer row (one of
+    L{TIMER_TAGS} is C{"true"}) and false, not NULL, for any other (a
+    missing tag extracts as NULL).
     """
-    condition, parameters = _tagCondition(TIMER_TAG, "true")
-    return f"coalesce({condition}, 0)", parameters
+    conditions = []
+    parameters = []
+    for tag in TIMER_TAGS:
+        condition, tagParameters = _tagCondition(tag, "true")
+        conditions.append(f"coalesce({condition}, 0)")
+        parameters.extend(tagParameters)
+    return f"({' OR '.join(conditions)})", parameters
 
 
 _TIMER_CONDITION = _timerCondition()

@@ -46,8 +46,10 @@ SEARCH_GROUPS = {
     "rejected": frozenset([REJECTED, CANCELED, TIMEDOUT]),
 }
 
-#: The tag that makes a promise resolve, not reject, on timeout.
+#: The tags that make a promise resolve, not reject, on timeout (either
+#: "true": v0.5's and the 2026 protocol's, DECISIONS 27).
 TIMER_TAG = "resonate:timeout"
+TIMER_TAGS = (TIMER_TAG, "resonate:timer")
 
 # Status codes (contract 2.1).
 OK, CREATED, NO_CONTENT = 2000, 2010, 2040
@@ -129,7 +131,8 @@ class PromiseFacts:
 
     @property
     def isTimer(self):
-        return dict(self.tags).get(TIMER_TAG) == "true"
+        tags = dict(self.tags)
+        return any(tags.get(tag) == "true" for tag in TIMER_TAGS)
 
     def settled(self, now):
         """
