@@ -340,7 +340,10 @@ class IPromiseRows(Interface):
 
     def insertPromise(promise):
         """
-        Insert a new promise unless one with its id exists.
+        Insert a new promise unless one with its id exists, giving it the
+        next C{sortId}: the rows assign it, larger than every C{sortId}
+        given before (searches order by it, newest first), never reused,
+        and kept by every later update.
 
         @return: C{True} if inserted.
         """
@@ -355,7 +358,9 @@ class IPromiseRows(Interface):
     def overduePromises(now, limit):
         """
         @param limit: the most to return, or L{None} for all.
-        @return: a list of pending promises whose timeout is C{<= now}.
+        @return: a list of pending promises whose timeout is C{<= now},
+            earliest timeout first (then by C{sortId}), so that a sweep
+            that stops at C{limit} times out the oldest.
         """
 
     def searchPromises(query, now):
@@ -432,7 +437,9 @@ class IScheduleRows(Interface):
 
     def insertSchedule(schedule):
         """
-        Insert C{schedule} unless its id is taken.
+        Insert C{schedule} unless its id is taken, giving it the next
+        C{sortId} as L{IPromiseRows.insertPromise} does (kept by
+        C{advanceSchedule}).
 
         @return: C{True} if inserted.
         """

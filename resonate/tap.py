@@ -7,7 +7,9 @@ reactor and an already opened store, so tests can build the real service
 tree around fakes.
 """
 
+import difflib
 import gc
+import re
 import resource
 import sys
 
@@ -88,9 +90,21 @@ class Options(usage.Options):
         """
         try:
             super().parseOptions(options)
-        except usage.UsageError:
+        except usage.UsageError as e:
             self._failed = True
-            raise
+            raise usage.UsageError(self._withSuggestion(str(e))) from None
+
+    def _withSuggestion(self, message):
+        """
+        An unknown flag's message, with the closest known flag suggested
+        (as a misspelt key in the file gets).
+        """
+        unknown = re.fullmatch(r"option (--[\w-]+) not recognized", message)
+        if unknown is None:
+            return message
+        flags = ["--" + name.rstrip("=") for name in self.longOpt]
+        close = difflib.get_close_matches(unknown.group(1), flags, n=1)
+        return f"{message}; did you mean {close[0]}?" if close else message
 
     def postOptions(self):
         if self.pluginProblem is not None:

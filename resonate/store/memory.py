@@ -17,6 +17,7 @@ from dataclasses import replace
 from twisted.internet.defer import fail, succeed
 from zope.interface import implementer
 
+from resonate.errors import ResonateError
 from resonate.interfaces import (
     ILockRows,
     IPromiseRows,
@@ -32,6 +33,7 @@ from resonate.model.promise import (
     matchesQuery,
 )
 from resonate.model.task import isDispatchable
+from resonate.status import Status
 from resonate.store import scripts
 
 
@@ -291,8 +293,11 @@ class MemoryStore(scripts.ScriptedStore):
 
     def __init__(self):
         self._rows = MemoryRows()
+        self._closed = False
 
     def runScript(self, script, *args):
+        if self._closed:
+            return fail(ResonateError(Status.SHUTTING_DOWN))
         rows = self._rows
         rows.begin()
         try:
@@ -304,6 +309,11 @@ class MemoryStore(scripts.ScriptedStore):
         return succeed(result)
 
     def close(self):
+        """
+        Refuse requests from now on (5030), as a store whose resources are
+        released would.
+        """
+        self._closed = True
         return succeed(None)
 
 

@@ -57,6 +57,7 @@ Three more things a store is tested for need hooks into it:
                 return self.openMyStore(self.path)
 """
 
+import threading
 from dataclasses import replace
 from inspect import isawaitable
 from itertools import combinations
@@ -65,7 +66,7 @@ from twisted.internet.defer import Deferred, gatherResults
 from twisted.trial.unittest import SkipTest
 from zope.interface.verify import verifyObject
 
-from resonate.errors import StoreFailure
+from resonate.errors import ResonateError, StoreFailure
 from resonate.interfaces import IStore
 from resonate.model.lock import AcquireLock, Lock, ReleaseLock
 from resonate.model.promise import (
@@ -88,7 +89,7 @@ from resonate.model.schedule import (
     fire,
     nextRunTime,
 )
-from resonate.model.task import CLAIM_WINDOW, ClaimTask, CompleteTask, completed
+from resonate.model.task import CLAIM_WINDOW, ClaimTask, CompleteTask
 from resonate.status import Status
 
 #: The C{now} most tests run at, in Unix epoch milliseconds.
@@ -498,6 +499,46 @@ class StoreTestsMixin:
         self.assertEqual([p.id for p in page.promises], ["ping.kept"])
 
     # Create.
+
+    async def test_answersOnReactorThread(self):
+        """
+        Results are delivered on the reactor thread (the one tests run on),
+        whatever thread did the work: the server's code after a store call
+        is not thread-safe.
+        """
+        reactorThread = threading.current_thread()
+        threads = []
+
+        def record(result):
+            threads.append(threading.current_thread() is reactorThread)
+            return result
+
+        await self.createPromise("thread.p").addCallback(record)
+        await self.readPromise("thread.p").addCallback(record)
+        await self.completePromise("thread.p").addCallback(record)
+        await self.store.searchPromises(PromiseQuery(), NOW).addCallback(record)
+        await self.store.ping().addCallback(record)
+        self.assertEqual(threads, [True] * 5)
+
+    async def test_closeTwice(self):
+        """
+        Closing a closed store is harmless: cleanups and L{reopenStore} may
+        both close one store.
+        """
+        await self.store.close()
+        await self.store.close()
+
+    async def test_requestAfterClose(self):
+        """
+        A request after C{close} fails with 5030
+        (L{Status.SHUTTING_DOWN}) rather than reaching released resources.
+        """
+        await self.createPromise("closed.p")
+        await self.store.close()
+        error = await self.assertFailure(self.readPromise("closed.p"), ResonateError)
+        self.assertIs(error.status, Status.SHUTTING_DOWN)
+        error = await self.assertFailure(self.createPromise("closed.q"), ResonateError)
+        self.assertIs(error.status, Status.SHUTTING_DOWN)
 
     async def test_createNew(self):
         """

@@ -84,6 +84,22 @@ class OptionsTests(unittest.SynchronousTestCase):
         )
         self.assertIn("--api-size=", makeOptions().getUsage())
 
+    def test_unknownFlagSuggested(self):
+        """
+        A misspelt flag is refused with the closest flag suggested, a store
+        option's included.
+        """
+        error = self.assertRaises(
+            usage.UsageError, parse, "--aio-store-sqlite-pth", "x.db"
+        )
+        self.assertEqual(
+            str(error),
+            "option --aio-store-sqlite-pth not recognized; did you mean "
+            "--aio-store-sqlite-path?",
+        )
+        error = self.assertRaises(usage.UsageError, parse, "--zzzzzz")
+        self.assertEqual(str(error), "option --zzzzzz not recognized")
+
     def test_version(self):
         """
         C{--version} prints the server's version, not Twisted's.
