@@ -513,3 +513,137 @@ class ITaskRows(Interface):
         C{promiseTimeout} is after it, by C{(createdOn, id)}; rows another
         transaction is dispatching are skipped (C{FOR UPDATE SKIP LOCKED}).
         """
+
+
+class ITask2026Rows(Interface):
+    """
+    The rows of the 2026 protocol (L{resonate.model.tasks2026}): its tasks,
+    callbacks, listeners and outbox, written by
+    L{resonate.store.scripts.applyEffects} from a decision's
+    L{Effects <resonate.model.tasks2026.Effects>}, with the promise rows,
+    in one transaction.
+
+    A task's one timer is its C{timeoutAt}, stored on its row: the
+    L{Effects}' timer changes need no write of their own.
+    """
+
+    def readTask2026(taskId):
+        """
+        Read one task by id; where several processes share the store and
+        the read runs in a transaction, the row is locked until it ends
+        (C{SELECT ... FOR UPDATE}).
+
+        @return: the stored L{resonate.model.tasks2026.Task} or L{None}.
+        """
+
+    def insertTask2026(task):
+        """
+        Insert C{task} unless its id is taken.
+
+        @return: C{True} if inserted.
+        """
+
+    def updateTask2026(previous, task):
+        """
+        Replace the task of C{previous}'s id with C{task} (of the same id),
+        on condition that the stored row is still exactly C{previous}:
+        state, version, address, pid, ttl and C{timeoutAt} alike, an
+        absent value matching only an absent one.
+
+        @return: C{True} if replaced.
+        """
+
+    def dueTasks2026(now, limit):
+        """
+        Tasks whose timer is due (C{timeoutAt <= now}), by C{(timeoutAt,
+        id)}; where several processes share the store, rows another
+        transaction holds are skipped and those returned are locked
+        (C{FOR UPDATE SKIP LOCKED}).
+
+        @param limit: the most to return, or L{None} for all.
+        @return: a list of L{resonate.model.tasks2026.Task}s.
+        """
+
+    def insertCallback(callback):
+        """
+        Insert C{callback} unless its C{(awaited, awaiter)} pair exists
+        (the stored one, ready or not, is kept).
+
+        @return: C{True} if inserted.
+        """
+
+    def readyCallbacks(awaited):
+        """
+        Mark every callback on the promise C{awaited} ready.
+
+        @return: how many callbacks that was.
+        """
+
+    def deleteReadyCallbacks(awaiter):
+        """
+        Delete the ready callbacks of the task C{awaiter} (its resumes).
+
+        @return: how many were deleted.
+        """
+
+    def deleteCallbacks(awaiter):
+        """
+        Delete every callback of the task C{awaiter}.
+
+        @return: how many were deleted.
+        """
+
+    def callbacksOf(awaited):
+        """
+        @return: the L{resonate.model.tasks2026.Callback}s on the promise
+            C{awaited}, by awaiter.
+        """
+
+    def callbacksOfAwaiter(awaiter):
+        """
+        @return: the L{resonate.model.tasks2026.Callback}s of the task
+            C{awaiter} (as awaiter), by awaited promise: its ready ones are
+            its C{resumes}.
+        """
+
+    def insertListener(listener):
+        """
+        Insert C{listener} unless it exists.
+
+        @return: C{True} if inserted.
+        """
+
+    def listenersOf(promiseId):
+        """
+        @return: the L{resonate.model.tasks2026.Listener}s of the promise
+            C{promiseId}, by address.
+        """
+
+    def deleteListeners(promiseId):
+        """
+        Delete every listener of the promise C{promiseId}.
+
+        @return: how many were deleted.
+        """
+
+    def insertOutbox(message, now):
+        """
+        Add C{message} to the outbox, created at C{now}, due at once, not
+        yet attempted.  An L{Execute <resonate.model.tasks2026.Execute>}
+        replaces the undelivered C{execute} of its task, if any (with a new
+        entry id); an L{Unblock <resonate.model.tasks2026.Unblock>} is not
+        added twice for one promise and address.
+
+        @return: C{True} if added (or replaced an older C{execute}).
+        """
+
+    def dueOutbox(now, limit):
+        """
+        Outbox entries due (C{nextAttemptAt <= now}), by C{(nextAttemptAt,
+        id)}; where several processes share the store, rows another
+        transaction holds are skipped and those returned are locked
+        (C{FOR UPDATE SKIP LOCKED}).
+
+        @param limit: the most to return, or L{None} for all.
+        @return: a list of L{resonate.model.outbox.OutboxEntry}s.
+        """

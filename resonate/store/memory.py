@@ -23,6 +23,7 @@ from resonate.interfaces import (
     IPromiseRows,
     IScheduleRows,
     IStore,
+    ITask2026Rows,
     ITaskRows,
 )
 from resonate.model.lock import heartbeat, isExpired
@@ -32,7 +33,9 @@ from resonate.model.promise import (
     matchesPattern,
     matchesQuery,
 )
+from resonate.model.outbox import OutboxEntry
 from resonate.model.task import isDispatchable
+from resonate.model.tasks2026 import Execute
 from resonate.status import Status
 from resonate.store import scripts
 
@@ -41,11 +44,13 @@ from resonate.store import scripts
 _ABSENT = object()
 
 
-@implementer(IPromiseRows, IScheduleRows, ILockRows, ITaskRows)
+@implementer(IPromiseRows, IScheduleRows, ILockRows, ITaskRows, ITask2026Rows)
 class MemoryRows:
     """
     Promise rows in a dict, with a counter standing in for C{sort_id}, and
-    lock rows in another.  (Locks are immutable values: no copies needed.)
+    lock rows in another; the same for schedules, tasks and the 2026
+    tables.  (Locks, tasks, callbacks, listeners and outbox entries are
+    immutable values: no copies needed.)
 
     Every write replaces a dict entry (stored rows are never changed in
     place), so undoing one is putting the entry it replaced back: between
@@ -62,6 +67,14 @@ class MemoryRows:
         self._schedules = {}
         self._scheduleSortIds = {}
         self._tasks = {}
+        self._tasks2026 = {}
+        #: (awaited, awaiter) -> Callback
+        self._callbacks = {}
+        #: (promiseId, address) -> Listener
+        self._listeners = {}
+        #: entry id -> OutboxEntry; ids are not given back on rollback.
+        self._outbox = {}
+        self._lastOutboxId = 0
         self._undo = None
 
     def begin(self):
@@ -94,6 +107,31 @@ class MemoryRows:
         """
         if self._undo is not None:
             self._undo.append((table, key, table.get(key, _ABSENT)))
+
+    def _insert(self, table, key, value):
+        """
+        Insert C{value} as C{table[key]} unless that key has a row.
+
+        @return: C{True} if inserted.
+        """
+        if key in table:
+            return False
+        self._write(table, key)
+        table[key] = value
+        return True
+
+    def _replace(self, table, key, previous, value):
+        """
+        Replace C{table[key]} with C{value} if it is still exactly
+        C{previous}.
+
+        @return: C{True} if replaced.
+        """
+        if table.get(key) != previous:
+            return False
+        self._write(table, key)
+        table[key] = value
+        return True
 
     def ping(self):
         # A dict always answers.
@@ -213,11 +251,7 @@ class MemoryRows:
         return self._tasks.get(taskId)
 
     def insertTask(self, task):
-        if task.id in self._tasks:
-            return False
-        self._write(self._tasks, task.id)
-        self._tasks[task.id] = task
-        return True
+        return self._insert(self._tasks, task.id, task)
 
     def updateTask(self, previous, task):
         stored = self._tasks.get(previous.id)
@@ -242,22 +276,116 @@ class MemoryRows:
         due.sort(key=lambda t: (t.createdOn, t.id))
         return due[:limit]
 
+    def readTask2026(self, taskId):
+        return self._tasks2026.get(taskId)
+
+    def insertTask2026(self, task):
+        return self._insert(self._tasks2026, task.id, task)
+
+    def updateTask2026(self, previous, task):
+        return self._replace(self._tasks2026, previous.id, previous, task)
+
+    def dueTasks2026(self, now, limit):
+        due = [
+            t
+            for t in self._tasks2026.values()
+            if t.timeoutAt is not None and t.timeoutAt <= now
+        ]
+        due.sort(key=lambda t: (t.timeoutAt, t.id))
+        return due if limit is None else due[:limit]
+
+    def insertCallback(self, callback):
+        return self._insert(
+            self._callbacks, (callback.awaited, callback.awaiter), callback
+        )
+
+    def _replaceCallbacks(self, chosen, change):
+        """
+        Replace (C{change} returns the new callback) or, when C{change} is
+        L{None}, delete each callback C{chosen(callback)} is true for.
+
+        @return: how many that was.
+        """
+        keys = [key for key, c in self._callbacks.items() if chosen(c)]
+        for key in keys:
+            self._write(self._callbacks, key)
+            if change is None:
+                del self._callbacks[key]
+            else:
+                self._callbacks[key] = change(self._callbacks[key])
+        return len(keys)
+
+    def readyCallbacks(self, awaited):
+        return self._replaceCallbacks(
+            lambda c: c.awaited == awaited, lambda c: replace(c, ready=True)
+        )
+
+    def deleteReadyCallbacks(self, awaiter):
+        return self._replaceCallbacks(
+            lambda c: c.awaiter == awaiter and c.ready, None
+        )
+
+    def deleteCallbacks(self, awaiter):
+        return self._replaceCallbacks(lambda c: c.awaiter == awaiter, None)
+
+    def callbacksOf(self, awaited):
+        return sorted(
+            (c for c in self._callbacks.values() if c.awaited == awaited),
+            key=lambda c: c.awaiter,
+        )
+
+    def callbacksOfAwaiter(self, awaiter):
+        return sorted(
+            (c for c in self._callbacks.values() if c.awaiter == awaiter),
+            key=lambda c: c.awaited,
+        )
+
+    def insertListener(self, listener):
+        return self._insert(
+            self._listeners, (listener.promiseId, listener.address), listener
+        )
+
+    def listenersOf(self, promiseId):
+        return sorted(
+            (l for l in self._listeners.values() if l.promiseId == promiseId),
+            key=lambda l: l.address,
+        )
+
+    def deleteListeners(self, promiseId):
+        keys = [key for key in self._listeners if key[0] == promiseId]
+        for key in keys:
+            self._write(self._listeners, key)
+            del self._listeners[key]
+        return len(keys)
+
+    def insertOutbox(self, message, now):
+        for entry in list(self._outbox.values()):
+            if _sameSlot(entry.message, message):
+                if not isinstance(message, Execute):
+                    return False
+                # A newer execute replaces the undelivered older one.
+                self._write(self._outbox, entry.id)
+                del self._outbox[entry.id]
+        self._lastOutboxId += 1
+        self._write(self._outbox, self._lastOutboxId)
+        self._outbox[self._lastOutboxId] = OutboxEntry(
+            self._lastOutboxId, message, now, 0, now
+        )
+        return True
+
+    def dueOutbox(self, now, limit):
+        due = [e for e in self._outbox.values() if e.nextAttemptAt <= now]
+        due.sort(key=lambda e: (e.nextAttemptAt, e.id))
+        return due if limit is None else due[:limit]
+
     def readLock(self, resourceId):
         return self._locks.get(resourceId)
 
     def insertLock(self, lock):
-        if lock.resourceId in self._locks:
-            return False
-        self._write(self._locks, lock.resourceId)
-        self._locks[lock.resourceId] = lock
-        return True
+        return self._insert(self._locks, lock.resourceId, lock)
 
     def replaceLock(self, previous, lock):
-        if self._locks.get(previous.resourceId) != previous:
-            return False
-        self._write(self._locks, lock.resourceId)
-        self._locks[lock.resourceId] = lock
-        return True
+        return self._replace(self._locks, previous.resourceId, previous, lock)
 
     def deleteLock(self, resourceId, executionId):
         lock = self._locks.get(resourceId)
@@ -281,6 +409,18 @@ class MemoryRows:
             self._write(self._locks, lock.resourceId)
             del self._locks[lock.resourceId]
         return len(expired[:limit])
+
+
+def _sameSlot(stored, message):
+    """
+    Whether the outbox holds at most one of C{stored} and C{message}: the
+    C{execute}s of one task, or the C{unblock}s of one promise and address.
+    """
+    if type(stored) is not type(message):
+        return False
+    if isinstance(message, Execute):
+        return stored.taskId == message.taskId
+    return (stored.promiseId, stored.address) == (message.promiseId, message.address)
 
 
 @implementer(IStore)

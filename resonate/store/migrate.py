@@ -169,8 +169,8 @@ MIGRATION_LOCK_KEY = int.from_bytes(b"resonate", "big")
 #: Every table this store creates, dropped by C{reset: true}.  A schema
 #: version that adds a table adds it here.
 _DROP_TABLES = (
-    "DROP TABLE IF EXISTS promises, locks, schedules, tasks, "
-    "schema_versions"
+    "DROP TABLE IF EXISTS promises, locks, schedules, tasks, tasks_2026, "
+    "callbacks, listeners, outbox_messages, schema_versions"
 )
 
 

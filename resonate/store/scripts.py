@@ -26,6 +26,16 @@ from resonate.model.task import (
     dispatched,
     newTask,
 )
+from resonate.model.tasks2026 import (
+    DeleteCallbacks,
+    DeleteListeners,
+    DeleteReadyCallbacks,
+    InsertCallback,
+    InsertListener,
+    InsertTask,
+    ReadyCallbacks,
+    UpdateTask,
+)
 from resonate.status import Status
 from resonate.model.schedule import decideCreateSchedule, fire, schedulePageOf
 from resonate.model.promise import (
@@ -109,6 +119,70 @@ def _decideAndWrite(promiseId, decide):
         if (yield from _applyWrite(decision.write)):
             return decision
     raise StoreFailure(f"promise {promiseId!r} kept changing; gave up")
+
+
+class WriteConflict(StoreFailure):
+    """
+    A conditional write of L{applyEffects} was refused after earlier writes
+    of the same decision were made: the rows changed under the script in a
+    way its reads should have prevented.  A L{StoreFailure}, so the store
+    rolls the whole transaction back and the request fails (5002).
+    """
+
+
+#: How each 2026 write is made: the row operation and its arguments, and
+#: whether its result is a condition (a refusal means the row changed since
+#: it was read) rather than a count or an insert-if-absent.
+_WRITES_2026 = {
+    Insert: (lambda w: ("insertPromise", w.promise), True),
+    Update: (lambda w: ("updatePromise", w.promise), True),
+    InsertTask: (lambda w: ("insertTask2026", w.task), True),
+    UpdateTask: (lambda w: ("updateTask2026", w.previous, w.task), True),
+    InsertCallback: (lambda w: ("insertCallback", w.callback), False),
+    ReadyCallbacks: (lambda w: ("readyCallbacks", w.awaited), False),
+    DeleteReadyCallbacks: (lambda w: ("deleteReadyCallbacks", w.awaiter), False),
+    DeleteCallbacks: (lambda w: ("deleteCallbacks", w.awaiter), False),
+    InsertListener: (lambda w: ("insertListener", w.listener), False),
+    DeleteListeners: (lambda w: ("deleteListeners", w.promiseId), False),
+}
+
+
+def applyEffects(effects, now):
+    """
+    Carry out a 2026 decision's L{Effects <resonate.model.tasks2026.Effects>}
+    through the row operations of L{resonate.interfaces.IPromiseRows} and
+    L{resonate.interfaces.ITask2026Rows}: its writes in order, then its
+    messages added to the outbox at C{now}.  Its timer changes are already
+    in the tasks' C{timeoutAt}, which is the stores' one timer column.
+
+    Run it inside one transaction (on PostgreSQL, C{inTransaction}), after
+    reading the rows the decision was made from (a task read in a
+    transaction is locked there).  When the first write is a conditional
+    one (a promise or task insert or update) and it is refused, nothing has
+    been written and L{applyEffects} returns C{False}: the script reads
+    again and decides again.  A refusal after other writes raises
+    L{WriteConflict}, so that the store rolls them back.
+
+    @return: (through the driver) C{True} when everything was written,
+        C{False} when the first write was refused.
+    @raise WriteConflict: a later conditional write was refused.
+    """
+    for index, write in enumerate(effects.writes):
+        try:
+            operation, conditional = _WRITES_2026[type(write)]
+        except KeyError:
+            raise TypeError(f"unknown write {write!r}")
+        method, *args = operation(write)
+        done = yield RowOp(method, tuple(args))
+        if conditional and not done:
+            if index == 0:
+                return False
+            raise WriteConflict(
+                f"{method} refused after {index} writes of the same decision"
+            )
+    for message in effects.messages:
+        yield RowOp("insertOutbox", (message, now))
+    return True
 
 
 def ping():

@@ -1,7 +1,9 @@
 # -*- test-case-name: tests.integration.test_store_sqlite,tests.integration.test_store_postgres -*-
 """
 What the SQL stores share: the C{promises}, C{schedules}, C{locks} and
-C{tasks} columns, the one mapping between their rows and model values, search
+C{tasks} columns and those of the 2026 tables (C{tasks_2026}, C{callbacks},
+C{listeners}, C{outbox_messages}), the one mapping between their rows and
+model values, search
 patterns as C{LIKE} patterns, and search states as conditions on a row's
 state and timeout.
 
@@ -12,7 +14,16 @@ PostgreSQL: JSONB) and how its driver returns bytes.
 from resonate.model.lock import Lock
 from resonate.model.promise import Promise, State, Value, stateFilter
 from resonate.model.schedule import Schedule
+from resonate.model.outbox import OutboxEntry
 from resonate.model.task import Task
+from resonate.model.tasks2026 import (
+    Callback,
+    Execute,
+    Listener,
+    Task as Task2026,
+    TaskState,
+    Unblock,
+)
 
 #: The columns of C{promises}, in the order L{promiseFromRow} reads them.
 COLUMNS = (
@@ -280,6 +291,113 @@ def rowFromTask(task):
         task.completedOn,
         bool(task.isCompleted),
     )
+
+
+#: The columns of C{tasks_2026}, in the order L{task2026FromRow} reads them
+#: and L{rowFromTask2026} gives them.
+TASK_2026_COLUMNS = "id, state, version, address, pid, ttl, timeout_at"
+
+
+def task2026FromRow(row):
+    """
+    Turn a row of L{TASK_2026_COLUMNS} into a 2026
+    L{resonate.model.tasks2026.Task}.
+    """
+    taskId, state, version, address, pid, ttl, timeoutAt = row
+    return Task2026(
+        id=taskId,
+        state=TaskState(state),
+        version=version,
+        address=address,
+        pid=pid,
+        ttl=ttl,
+        timeoutAt=timeoutAt,
+    )
+
+
+def rowFromTask2026(task):
+    """
+    The values of L{TASK_2026_COLUMNS} for a 2026 C{task}.
+    """
+    return (
+        task.id,
+        task.state.value,
+        task.version,
+        task.address,
+        task.pid,
+        task.ttl,
+        task.timeoutAt,
+    )
+
+
+#: The columns of C{callbacks}, in the order L{callbackFromRow} reads them.
+CALLBACK_COLUMNS = "awaited_id, awaiter_id, ready"
+
+
+def callbackFromRow(row):
+    """
+    Turn a row of L{CALLBACK_COLUMNS} into a L{Callback}.  C{ready} may be
+    stored as an integer (SQLite) or a boolean (PostgreSQL).
+    """
+    awaited, awaiter, ready = row
+    return Callback(awaited=awaited, awaiter=awaiter, ready=bool(ready))
+
+
+def rowFromCallback(callback):
+    """
+    The values of L{CALLBACK_COLUMNS} for C{callback} (C{ready} as a
+    C{bool}, which both drivers bind).
+    """
+    return (callback.awaited, callback.awaiter, bool(callback.ready))
+
+
+#: The columns of C{listeners}.
+LISTENER_COLUMNS = "promise_id, address"
+
+
+def listenerFromRow(row):
+    """
+    Turn a row of L{LISTENER_COLUMNS} into a L{Listener}.
+    """
+    promiseId, address = row
+    return Listener(promiseId=promiseId, address=address)
+
+
+#: The columns of C{outbox_messages}, in the order L{outboxFromRow} reads
+#: them.
+OUTBOX_COLUMNS = (
+    "id, kind, promise_id, version, address, created_on, attempts, "
+    "next_attempt_at"
+)
+
+#: The columns L{rowFromOutbox} gives values for, in its order: every
+#: column but C{id}, which the database assigns.
+WRITTEN_OUTBOX_COLUMNS = (
+    "kind, promise_id, version, address, created_on, attempts, "
+    "next_attempt_at"
+)
+
+
+def outboxFromRow(row):
+    """
+    Turn a row of L{OUTBOX_COLUMNS} into an L{OutboxEntry}.
+    """
+    entryId, kind, promiseId, version, address, createdOn, attempts, nextAt = row
+    if kind == "execute":
+        message = Execute(taskId=promiseId, version=version, address=address)
+    else:
+        message = Unblock(promiseId=promiseId, address=address)
+    return OutboxEntry(entryId, message, createdOn, attempts, nextAt)
+
+
+def rowFromOutbox(message, now):
+    """
+    The values of L{WRITTEN_OUTBOX_COLUMNS} for C{message} written at
+    C{now}: not yet attempted, due at once.
+    """
+    if isinstance(message, Execute):
+        return ("execute", message.taskId, message.version, message.address, now, 0, now)
+    return ("unblock", message.promiseId, None, message.address, now, 0, now)
 
 
 def likePattern(pattern):

@@ -55,10 +55,19 @@ Three more things a store is tested for need hooks into it:
             async def reopenStore(self):
                 await self.store.close()
                 return self.openMyStore(self.path)
+
+The 2026 tables (L{resonate.interfaces.ITask2026Rows}: tasks, callbacks,
+listeners, outbox) are not reached by any L{IStore} method yet, so their
+tests drive the rows directly, through the store's own transactions:
+C{runRowScript(script, *args)} runs a script of row operations as one write
+transaction (by default C{self.store.runScript}, which a
+L{resonate.store.scripts.ScriptedStore} has).  Those tests skip while
+C{rowsClass} does not provide C{ITask2026Rows}.
 """
 
 import threading
 from dataclasses import replace
+from http import HTTPStatus
 from inspect import isawaitable
 from itertools import combinations
 
@@ -67,7 +76,7 @@ from twisted.trial.unittest import SkipTest
 from zope.interface.verify import verifyObject
 
 from resonate.errors import ResonateError, StoreFailure
-from resonate.interfaces import IStore
+from resonate.interfaces import IStore, ITask2026Rows
 from resonate.model.lock import AcquireLock, Lock, ReleaseLock
 from resonate.model.promise import (
     ALL_STATES,
@@ -76,8 +85,10 @@ from resonate.model.promise import (
     TIMER_TAG_2026,
     CompletePromise,
     CreatePromise,
+    Insert,
     PromiseQuery,
     State,
+    Update,
     Value,
     timedOut,
 )
@@ -90,7 +101,35 @@ from resonate.model.schedule import (
     nextRunTime,
 )
 from resonate.model.task import CLAIM_WINDOW, ClaimTask, CompleteTask
+from resonate.model.tasks2026 import (
+    RETRY_TIMEOUT,
+    TARGET_TAG,
+    AcquireTask,
+    Callback,
+    Concern,
+    DeleteListeners,
+    Effects,
+    Execute,
+    InsertCallback,
+    InsertListener,
+    InsertTask,
+    Listener,
+    ReadyCallbacks,
+    SuspendTask,
+    Task as Task2026,
+    TaskState,
+    Unblock,
+    UpdateTask,
+    decideAcquire,
+    decideRegisterListener,
+    decideSuspend,
+    decideTimerExpiry,
+    newPromise,
+    newTask,
+    settlementChain,
+)
 from resonate.status import Status
+from resonate.store.scripts import MAX_ATTEMPTS, RowOp, applyEffects
 
 #: The C{now} most tests run at, in Unix epoch milliseconds.
 NOW = 1_700_000_000_000
@@ -122,6 +161,49 @@ EXPIRY = 10_000
 #: The cron expression most schedule tests use: every second, so the slots
 #: after L{NOW} are C{NOW + 1000}, C{NOW + 2000}, ...
 EVERY_SECOND = "* * * * * *"
+
+
+#: Where the 2026 tests' tasks are offered.
+ADDRESS = "poll://any@workers"
+
+
+def rowOperations(*calls):
+    """
+    A script of row operations: each of C{calls}, a C{(method, *args)}
+    tuple, in order.
+
+    @return: (through the driver) the list of their results.
+    """
+    results = []
+    for method, *args in calls:
+        results.append((yield RowOp(method, tuple(args))))
+    return results
+
+
+def _applyEffects(effects, now):
+    """
+    A script that only carries out C{effects}
+    (L{resonate.store.scripts.applyEffects}).
+    """
+    return (yield from applyEffects(effects, now))
+
+
+def _expireTimer(taskId, now):
+    """
+    A 2026 timer expiry as a store script will run it: read the task,
+    decide (L{decideTimerExpiry}), write; read and decide again when the
+    task changed in between.
+
+    @return: the L{resonate.model.tasks2026.TaskDecision}.
+    """
+    for _ in range(MAX_ATTEMPTS):
+        task = yield RowOp("readTask2026", (taskId,))
+        decision = decideTimerExpiry(task, now)
+        if decision.status is not HTTPStatus.OK:
+            return decision
+        if (yield from applyEffects(decision.effects, now)):
+            return decision
+    raise StoreFailure(f"task {taskId!r} kept changing; gave up")
 
 
 class InjectedFault(StoreFailure):
@@ -252,6 +334,86 @@ class StoreTestsMixin:
             return original(rows, *args)
 
         self.patch(rowsClass, methodName, racing)
+
+    def runRowScript(self, script, *args):
+        """
+        Run the generator C{script(*args)} of row operations (the
+        L{resonate.store.scripts.RowOp}s of the row interfaces, as the
+        shared scripts yield them) as one write transaction of the store
+        under test, the way it runs its shared scripts: for the 2026 tables
+        (L{resonate.interfaces.ITask2026Rows}), which no L{IStore} method
+        reaches yet.
+
+        By default this is C{self.store.runScript}, which a store built on
+        L{resonate.store.scripts.ScriptedStore} has; a store that runs its
+        scripts otherwise overrides it.
+
+        @return: a C{Deferred} (or awaitable) firing with what the script
+            returns, or failing once the transaction is rolled back.
+        """
+        runScript = getattr(self.store, "runScript", None)
+        if runScript is None:
+            self.fail(
+                f"{type(self).__name__} must define runRowScript(script, "
+                "*args), running a script of row operations as one "
+                "transaction of its store, to test the 2026 tables"
+            )
+        return runScript(script, *args)
+
+    def _require2026Rows(self):
+        """
+        Skip the test unless the store's rows have the 2026 tables; fail it
+        (as the rollback and race tests do) when there is no C{rowsClass}
+        to tell.
+        """
+        rowsClass = self._rowsClassFor("runRowScript", "readPromise")
+        if not ITask2026Rows.implementedBy(rowsClass):
+            raise SkipTest(
+                f"{rowsClass.__name__} does not provide ITask2026Rows: the "
+                "store has no 2026 tables yet"
+            )
+
+    async def rowCalls(self, *calls):
+        """
+        Make the row operations C{calls} (C{(method, *args)} tuples) in one
+        transaction (L{runRowScript}).
+
+        @return: the list of their results.
+        """
+        self._require2026Rows()
+        return await self.runRowScript(rowOperations, *calls)
+
+    async def rowCall(self, method, *args):
+        """
+        Make one row operation in a transaction of its own.
+
+        @return: its result.
+        """
+        [result] = await self.rowCalls((method, *args))
+        return result
+
+    async def applied(self, effects, now=NOW):
+        """
+        Carry out a 2026 decision's C{effects} in one transaction
+        (L{resonate.store.scripts.applyEffects}).
+
+        @return: what C{applyEffects} returns.
+        """
+        self._require2026Rows()
+        return await self.runRowScript(_applyEffects, effects, now)
+
+    async def tables2026(self, promiseIds, taskIds):
+        """
+        What the 2026 tables hold for C{promiseIds} (callbacks on them and
+        listeners of them) and C{taskIds} (the tasks and their callbacks),
+        and the whole outbox, read in one transaction.
+        """
+        calls = [("readTask2026", t) for t in taskIds]
+        calls += [("callbacksOfAwaiter", t) for t in taskIds]
+        calls += [("callbacksOf", p) for p in promiseIds]
+        calls += [("listenersOf", p) for p in promiseIds]
+        calls.append(("dueOutbox", MAX_TIMEOUT, None))
+        return await self.rowCalls(*calls)
 
     async def reopened(self):
         """
@@ -3650,3 +3812,481 @@ class StoreTestsMixin:
         )
         again = await self.store.dispatchTasks(NOW + 7, 100, CLAIM_WINDOW)
         self.assertEqual([(t.id, t.counter) for t in again], [("durable.new", 1)])
+
+    # The 2026 tables (resonate.interfaces.ITask2026Rows), through
+    # transactions of the store (runRowScript): no IStore method reaches
+    # them yet.
+
+    async def test_tasks2026RoundTrip(self):
+        """
+        A 2026 task is read back as inserted, in every state, with and
+        without a holder and a timer, with ids and times at their limits;
+        an id that is not stored reads as L{None}.
+        """
+        tasks = [
+            Task2026("t2026.pending", TaskState.PENDING, 0, ADDRESS, timeoutAt=LATER),
+            Task2026(
+                "t2026.acquired/ü:1.2 %_\\",
+                TaskState.ACQUIRED,
+                2**62,
+                "http://worker.example/ü?q=1",
+                pid="pid/ü",
+                ttl=MAX_TIMEOUT,
+                timeoutAt=MAX_TIMEOUT,
+            ),
+            Task2026("t2026.suspended", TaskState.SUSPENDED, 3, ADDRESS),
+            Task2026("t2026.halted", TaskState.HALTED, 4, ADDRESS),
+            Task2026("t2026.fulfilled", TaskState.FULFILLED, 0, ADDRESS),
+        ]
+        self.assertEqual(
+            await self.rowCalls(*[("insertTask2026", t) for t in tasks]),
+            [True] * len(tasks),
+        )
+        for task in tasks:
+            self.assertEqual(await self.rowCall("readTask2026", task.id), task)
+        self.assertIsNone(await self.rowCall("readTask2026", "t2026.PENDING"))
+        self.assertIsNone(await self.rowCall("readTask2026", "t2026.missing"))
+
+    async def test_tasks2026InsertIfAbsent(self):
+        """
+        A 2026 task is not inserted over one of the same id: the insert
+        answers C{False} and the stored task is kept.
+        """
+        task = Task2026("t2026.once", TaskState.PENDING, 0, ADDRESS, timeoutAt=LATER)
+        other = replace(
+            task, state=TaskState.ACQUIRED, version=1, pid="p", ttl=1, timeoutAt=NOW
+        )
+        self.assertEqual(
+            await self.rowCalls(("insertTask2026", task), ("insertTask2026", other)),
+            [True, False],
+        )
+        self.assertFalse(await self.rowCall("insertTask2026", other))
+        self.assertEqual(await self.rowCall("readTask2026", task.id), task)
+
+    async def test_tasks2026UpdateConditional(self):
+        """
+        A 2026 task update is made only while the stored row is exactly its
+        C{previous}: one that differs in any column, or a task that does
+        not exist, is refused and changes nothing; an absent pid, ttl or
+        timer matches only an absent one.
+        """
+        stored = Task2026(
+            "t2026.update", TaskState.PENDING, 2, ADDRESS, timeoutAt=NOW + RETRY_TIMEOUT
+        )
+        acquired = replace(
+            stored,
+            state=TaskState.ACQUIRED,
+            version=3,
+            pid="pid.1",
+            ttl=EXPIRY,
+            timeoutAt=NOW + EXPIRY,
+        )
+        await self.rowCall("insertTask2026", stored)
+        stale = [
+            replace(stored, state=TaskState.SUSPENDED),
+            replace(stored, version=1),
+            replace(stored, address="poll://any@others"),
+            replace(stored, pid="pid.1"),
+            replace(stored, ttl=EXPIRY),
+            replace(stored, timeoutAt=NOW + RETRY_TIMEOUT - 1),
+            replace(stored, timeoutAt=None),
+        ]
+        missing = replace(stored, id="t2026.update.missing")
+        self.assertEqual(
+            await self.rowCalls(
+                *[("updateTask2026", previous, acquired) for previous in stale],
+                ("updateTask2026", missing, replace(acquired, id=missing.id)),
+            ),
+            [False] * (len(stale) + 1),
+        )
+        self.assertEqual(await self.rowCall("readTask2026", stored.id), stored)
+        self.assertIsNone(await self.rowCall("readTask2026", missing.id))
+        self.assertTrue(await self.rowCall("updateTask2026", stored, acquired))
+        self.assertEqual(await self.rowCall("readTask2026", stored.id), acquired)
+        # The same update again: its previous is gone.
+        self.assertFalse(await self.rowCall("updateTask2026", stored, acquired))
+        # Held: a previous without the holder does not match.
+        released = replace(stored, timeoutAt=NOW + 1 + RETRY_TIMEOUT, version=3)
+        self.assertFalse(
+            await self.rowCall(
+                "updateTask2026", replace(acquired, pid=None), released
+            )
+        )
+        halted = replace(released, state=TaskState.HALTED, timeoutAt=None)
+        self.assertEqual(
+            await self.rowCalls(
+                ("updateTask2026", acquired, released),
+                ("updateTask2026", released, halted),
+                ("updateTask2026", replace(halted, timeoutAt=0), released),
+                ("updateTask2026", halted, released),
+            ),
+            [True, True, False, True],
+        )
+        self.assertEqual(await self.rowCall("readTask2026", stored.id), released)
+
+    async def test_tasks2026Due(self):
+        """
+        The tasks whose timer is due at C{now} (inclusive) come earliest
+        first, then by id, at most C{limit} of them; a task without a
+        timer never does.
+        """
+        tasks = [
+            Task2026("due.a", TaskState.PENDING, 0, ADDRESS, timeoutAt=NOW + 2),
+            Task2026("due.c", TaskState.PENDING, 0, ADDRESS, timeoutAt=NOW + 1),
+            Task2026(
+                "due.b", TaskState.ACQUIRED, 1, ADDRESS, "p", EXPIRY, timeoutAt=NOW + 1
+            ),
+            Task2026("due.d", TaskState.SUSPENDED, 0, ADDRESS),
+            Task2026("due.e", TaskState.PENDING, 0, ADDRESS, timeoutAt=NOW + 3),
+        ]
+        await self.rowCalls(*[("insertTask2026", t) for t in tasks])
+        byId = {t.id: t for t in tasks}
+
+        async def due(now, limit=None):
+            return [t.id for t in await self.rowCall("dueTasks2026", now, limit)]
+
+        self.assertEqual(await due(NOW), [])
+        self.assertEqual(await due(NOW + 1), ["due.b", "due.c"])
+        self.assertEqual(await due(NOW + 2), ["due.b", "due.c", "due.a"])
+        self.assertEqual(await due(NOW + 2, 2), ["due.b", "due.c"])
+        self.assertEqual(await due(MAX_TIMEOUT), ["due.b", "due.c", "due.a", "due.e"])
+        self.assertEqual(
+            await self.rowCall("dueTasks2026", NOW + 1, None),
+            [byId["due.b"], byId["due.c"]],
+        )
+
+    async def test_callbacks(self):
+        """
+        A callback is inserted once per (awaited, awaiter) pair; readying
+        the callbacks on a promise marks all of them and only them;
+        deleting a task's ready callbacks, or all of them, touches only
+        that awaiter's.  Each write answers how many rows it changed.
+        """
+        a1 = Callback("cb.awaited.1", "cb.task.a")
+        b1 = Callback("cb.awaited.1", "cb.task.b")
+        a2 = Callback("cb.awaited.2", "cb.task.a")
+        ready = lambda c: replace(c, ready=True)  # noqa: E731
+        self.assertEqual(
+            await self.rowCalls(
+                ("insertCallback", b1),
+                ("insertCallback", a1),
+                ("insertCallback", a2),
+                ("insertCallback", ready(a1)),
+            ),
+            [True, True, True, False],
+        )
+        self.assertFalse(await self.rowCall("insertCallback", a1))
+        self.assertEqual(await self.rowCall("callbacksOf", "cb.awaited.1"), [a1, b1])
+        self.assertEqual(await self.rowCall("callbacksOf", "cb.task.a"), [])
+        self.assertEqual(await self.rowCall("readyCallbacks", "cb.awaited.1"), 2)
+        self.assertEqual(await self.rowCall("readyCallbacks", "cb.missing"), 0)
+        self.assertEqual(
+            await self.rowCall("callbacksOfAwaiter", "cb.task.a"), [ready(a1), a2]
+        )
+        self.assertEqual(await self.rowCall("deleteReadyCallbacks", "cb.task.a"), 1)
+        self.assertEqual(await self.rowCall("callbacksOfAwaiter", "cb.task.a"), [a2])
+        self.assertEqual(
+            await self.rowCall("callbacksOf", "cb.awaited.1"), [ready(b1)]
+        )
+        # An existing pair is kept as it is (here, ready) by a new insert.
+        self.assertFalse(await self.rowCall("insertCallback", b1))
+        self.assertEqual(await self.rowCall("deleteCallbacks", "cb.task.b"), 1)
+        self.assertEqual(await self.rowCall("deleteCallbacks", "cb.task.b"), 0)
+        self.assertEqual(await self.rowCall("callbacksOf", "cb.awaited.1"), [])
+        self.assertEqual(await self.rowCall("callbacksOf", "cb.awaited.2"), [a2])
+
+    async def test_listeners(self):
+        """
+        A listener is inserted once per promise and address, read back by
+        address, and deleting a promise's listeners leaves the others'.
+        """
+        l1 = Listener("ls.p", "poll://uni@clients/2")
+        l2 = Listener("ls.p", "http://client.example/1")
+        other = Listener("ls.q", "poll://uni@clients/2")
+        self.assertEqual(
+            await self.rowCalls(
+                ("insertListener", l1),
+                ("insertListener", l2),
+                ("insertListener", other),
+                ("insertListener", l1),
+            ),
+            [True, True, True, False],
+        )
+        self.assertFalse(await self.rowCall("insertListener", l2))
+        self.assertEqual(await self.rowCall("listenersOf", "ls.p"), [l2, l1])
+        self.assertEqual(await self.rowCall("listenersOf", "ls.missing"), [])
+        self.assertEqual(await self.rowCall("deleteListeners", "ls.p"), 2)
+        self.assertEqual(await self.rowCall("deleteListeners", "ls.p"), 0)
+        self.assertEqual(await self.rowCall("listenersOf", "ls.p"), [])
+        self.assertEqual(await self.rowCall("listenersOf", "ls.q"), [other])
+
+    async def test_outbox(self):
+        """
+        Outbox entries are due at once, oldest first, not yet attempted;
+        an C{execute} replaces its task's undelivered one under a new,
+        larger id; an C{unblock} is not added twice for one promise and
+        address.
+        """
+        execute = Execute("ob.task", 0, ADDRESS)
+        u1 = Unblock("ob.p", "poll://uni@clients/1")
+        u2 = Unblock("ob.p", "poll://uni@clients/2")
+        self.assertEqual(
+            await self.rowCalls(
+                ("insertOutbox", execute, NOW),
+                ("insertOutbox", u1, NOW),
+                ("insertOutbox", u2, NOW + 1),
+                ("insertOutbox", u1, NOW + 2),
+            ),
+            [True, True, True, False],
+        )
+        self.assertEqual(await self.rowCall("dueOutbox", NOW - 1, None), [])
+        entries = await self.rowCall("dueOutbox", NOW + 1, None)
+        self.assertEqual([e.message for e in entries], [execute, u1, u2])
+        self.assertEqual([e.createdOn for e in entries], [NOW, NOW, NOW + 1])
+        self.assertEqual([e.nextAttemptAt for e in entries], [NOW, NOW, NOW + 1])
+        self.assertEqual([e.attempts for e in entries], [0, 0, 0])
+        ids = [e.id for e in entries]
+        self.assertEqual(ids, sorted(set(ids)))
+        self.assertEqual(await self.rowCall("dueOutbox", NOW, 1), entries[:1])
+        self.assertEqual(await self.rowCall("dueOutbox", NOW, None), entries[:2])
+        newer = Execute("ob.task", 1, ADDRESS)
+        self.assertTrue(await self.rowCall("insertOutbox", newer, NOW + 2))
+        after = await self.rowCall("dueOutbox", NOW + 2, None)
+        self.assertEqual([e.message for e in after], [u1, u2, newer])
+        self.assertEqual(after[:2], entries[1:])
+        self.assertGreater(after[2].id, max(ids))
+        self.assertEqual(
+            (after[2].createdOn, after[2].attempts, after[2].nextAttemptAt),
+            (NOW + 2, 0, NOW + 2),
+        )
+
+    async def test_applyEffects(self):
+        """
+        L{applyEffects} carries out the model's effects through the rows:
+        a promise with a target and its task, an acquire, a suspend on a
+        child, a listener on the child, and the child's settlement chain
+        (the awaiter woken with a new C{execute} replacing the first, its
+        callback ready, one C{unblock}, the listener gone).
+        """
+        parent = newPromise(
+            CreatePromise(id="flow", timeout=LATER, tags={TARGET_TAG: ADDRESS}), NOW
+        )
+        child = newPromise(CreatePromise(id="flow:1", timeout=LATER), NOW)
+        task, created = newTask(parent, NOW)
+        self.assertTrue(
+            await self.applied(
+                Effects(writes=(Insert(parent), Insert(child))) + created
+            )
+        )
+        self.assertEqual(await self.readStored("flow"), parent)
+        self.assertEqual(await self.rowCall("readTask2026", "flow"), task)
+        [offer] = await self.rowCall("dueOutbox", NOW, None)
+        self.assertEqual(offer.message, Execute("flow", 0, ADDRESS))
+
+        acquire = decideAcquire(task, parent, AcquireTask("flow", 0, "pid", EXPIRY), NOW + 1)
+        self.assertTrue(await self.applied(acquire.effects, NOW + 1))
+        suspend = decideSuspend(
+            acquire.task,
+            parent,
+            {"flow:1": child},
+            SuspendTask("flow", 1, ("flow:1",)),
+            NOW + 2,
+        )
+        self.assertEqual(suspend.status, HTTPStatus.OK)
+        self.assertTrue(await self.applied(suspend.effects, NOW + 2))
+        listen = decideRegisterListener(child, "poll://uni@clients/1")
+        self.assertTrue(await self.applied(listen.effects, NOW + 2))
+        stored, callbacks, listeners = await self.rowCalls(
+            ("readTask2026", "flow"),
+            ("callbacksOf", "flow:1"),
+            ("listenersOf", "flow:1"),
+        )
+        self.assertEqual(stored, suspend.task)
+        self.assertEqual(callbacks, [Callback("flow:1", "flow")])
+        self.assertEqual(listeners, [Listener("flow:1", "poll://uni@clients/1")])
+
+        settled = replace(child, state=State.RESOLVED, completedOn=NOW + 3)
+        concern = Concern(
+            callbacks=tuple(callbacks), awaiters=(stored,), listeners=tuple(listeners)
+        )
+        effects = Effects(writes=(Update(settled),)) + settlementChain(
+            settled, concern, NOW + 3
+        )
+        self.assertTrue(await self.applied(effects, NOW + 3))
+        self.assertEqual(await self.readStored("flow:1"), settled)
+        woken = replace(stored, state=TaskState.PENDING, timeoutAt=NOW + 3 + RETRY_TIMEOUT)
+        task, ofAwaiter, onChild, listening, outbox = await self.tables2026(
+            ["flow:1"], ["flow"]
+        )
+        self.assertEqual(task, woken)
+        self.assertEqual(ofAwaiter, [Callback("flow:1", "flow", ready=True)])
+        self.assertEqual(onChild, ofAwaiter)
+        self.assertEqual(listening, [])
+        self.assertEqual(
+            [(e.message, e.createdOn) for e in outbox],
+            [
+                (Execute("flow", 1, ADDRESS), NOW + 3),
+                (Unblock("flow:1", "poll://uni@clients/1"), NOW + 3),
+            ],
+        )
+        self.assertGreater(outbox[0].id, offer.id)
+
+    async def test_applyEffectsFirstWriteRefused(self):
+        """
+        When the first write of the effects is a conditional one and is
+        refused, L{applyEffects} answers C{False} having written nothing
+        (not even the messages): the script reads and decides again.
+        """
+        task = Task2026("refused", TaskState.PENDING, 0, ADDRESS, timeoutAt=NOW)
+        await self.rowCall("insertTask2026", task)
+        stale = replace(task, timeoutAt=NOW - 1)
+        effects = Effects(
+            writes=(
+                UpdateTask(stale, replace(task, state=TaskState.HALTED, timeoutAt=None)),
+                InsertListener(Listener("refused", "poll://uni@clients/1")),
+            ),
+            messages=(Execute("refused", 0, ADDRESS),),
+        )
+        self.assertFalse(await self.applied(effects))
+        self.assertEqual(
+            await self.tables2026(["refused"], ["refused"]),
+            [task, [], [], [], []],
+        )
+
+    async def assert2026RolledBack(self, failing, before, promiseIds, taskIds):
+        """
+        Assert that the request C{failing} fails with L{StoreFailure} and
+        leaves the 2026 tables as C{before} (what L{tables2026} read of
+        C{promiseIds} and C{taskIds}), and that the store still answers.
+        """
+        await self.assertStoreFails(failing)
+        self.assertEqual(await self.tables2026(promiseIds, taskIds), before)
+        await self.assertStillAnswers("rollback.2026.after")
+
+    async def test_rollbackTables2026(self):
+        """
+        A request that writes every 2026 table and fails at its last row
+        operation (the outbox insert) leaves them all as they were: the
+        task not woken, the new task not inserted, the callback not ready
+        and no new one, the listeners not deleted nor added, no message.
+        The same request succeeds afterwards.
+        """
+        suspended = Task2026("rb.task", TaskState.SUSPENDED, 1, ADDRESS)
+        await self.rowCalls(
+            ("insertTask2026", suspended),
+            ("insertCallback", Callback("rb.child", "rb.task")),
+            ("insertListener", Listener("rb.child", "poll://uni@clients/1")),
+        )
+        promiseIds, taskIds = ["rb.child", "rb.other"], ["rb.task", "rb.new"]
+        before = await self.tables2026(promiseIds, taskIds)
+        woken = replace(suspended, state=TaskState.PENDING, timeoutAt=NOW + RETRY_TIMEOUT)
+        fresh = Task2026("rb.new", TaskState.PENDING, 0, ADDRESS, timeoutAt=LATER)
+        effects = Effects(
+            writes=(
+                UpdateTask(suspended, woken),
+                ReadyCallbacks("rb.child"),
+                DeleteListeners("rb.child"),
+                InsertTask(fresh),
+                InsertCallback(Callback("rb.other", "rb.new")),
+                InsertListener(Listener("rb.other", "poll://uni@clients/2")),
+            ),
+            messages=(
+                Execute("rb.task", 1, ADDRESS),
+                Unblock("rb.child", "poll://uni@clients/1"),
+            ),
+        )
+        restore = self.failRowOperation("insertOutbox")
+        await self.assert2026RolledBack(
+            self.applied(effects), before, promiseIds, taskIds
+        )
+        restore()
+        self.assertTrue(await self.applied(effects))
+        task, new, _, _, onChild, onOther, _, listening, outbox = await self.tables2026(
+            promiseIds, taskIds
+        )
+        self.assertEqual((task, new), (woken, fresh))
+        self.assertEqual(onChild, [Callback("rb.child", "rb.task", ready=True)])
+        self.assertEqual(onOther, [Callback("rb.other", "rb.new")])
+        self.assertEqual(listening, [Listener("rb.other", "poll://uni@clients/2")])
+        self.assertEqual([e.message for e in outbox], list(effects.messages))
+
+    async def test_rollbackWriteConflict(self):
+        """
+        A conditional write refused after others of the same effects fails
+        the request (L{resonate.store.scripts.WriteConflict}, a
+        L{StoreFailure}) and rolls those others back.
+        """
+        task = Task2026("conflict", TaskState.ACQUIRED, 1, ADDRESS, "p", EXPIRY, NOW + EXPIRY)
+        await self.rowCall("insertTask2026", task)
+        promiseIds, taskIds = ["conflict.awaited"], ["conflict", "conflict.new"]
+        before = await self.tables2026(promiseIds, taskIds)
+        effects = Effects(
+            writes=(
+                InsertTask(Task2026("conflict.new", TaskState.PENDING, 0, ADDRESS, timeoutAt=LATER)),
+                InsertCallback(Callback("conflict.awaited", "conflict")),
+                UpdateTask(replace(task, version=0), replace(task, state=TaskState.HALTED)),
+            ),
+            messages=(Execute("conflict.new", 0, ADDRESS),),
+        )
+        await self.assert2026RolledBack(
+            self.applied(effects), before, promiseIds, taskIds
+        )
+
+    async def test_raceTask2026LeaseExpiry(self):
+        """
+        A lease expiry whose conditional task update finds the lease renewed
+        since it read the task (a heartbeat got in first) is refused; read
+        again, the timer is not due: the task stays acquired with the
+        renewed lease and no C{execute} is written.
+        """
+        acquired = Task2026(
+            "race.lease", TaskState.ACQUIRED, 1, ADDRESS, "pid", EXPIRY, NOW + EXPIRY
+        )
+        await self.rowCall("insertTask2026", acquired)
+        renewed = replace(acquired, timeoutAt=NOW + 2 * EXPIRY)
+        self.raceRowOperation("updateTask2026", lambda previous, task: (previous, renewed))
+        self._require2026Rows()
+        decision = await self.runRowScript(_expireTimer, "race.lease", NOW + EXPIRY)
+        self.assertEqual(decision.status, HTTPStatus.CONFLICT)
+        self.assertEqual(
+            await self.tables2026([], ["race.lease"]), [renewed, [], []]
+        )
+
+    async def test_durableTables2026(self):
+        """
+        2026 tasks, callbacks, listeners and outbox entries are read after
+        a reopen as before; a task still updates from its stored row, and
+        an outbox id given after the reopen is larger than every one
+        before.
+        """
+        tasks = [
+            Task2026("durable.2026.pending", TaskState.PENDING, 0, ADDRESS, timeoutAt=LATER),
+            Task2026(
+                "durable.2026.acquired", TaskState.ACQUIRED, 5, ADDRESS, "pid", EXPIRY, NOW
+            ),
+            Task2026("durable.2026.halted", TaskState.HALTED, 2, ADDRESS),
+        ]
+        await self.rowCalls(
+            *[("insertTask2026", t) for t in tasks],
+            ("insertCallback", Callback("durable.2026.p", "durable.2026.halted")),
+            ("insertCallback", Callback("durable.2026.q", "durable.2026.halted", True)),
+            ("insertListener", Listener("durable.2026.p", "poll://uni@clients/1")),
+            ("insertOutbox", Execute("durable.2026.pending", 0, ADDRESS), NOW),
+            ("insertOutbox", Unblock("durable.2026.q", "poll://uni@clients/1"), NOW),
+        )
+        promiseIds = ["durable.2026.p", "durable.2026.q"]
+        taskIds = [t.id for t in tasks]
+        before = await self.tables2026(promiseIds, taskIds)
+        due = await self.rowCall("dueTasks2026", NOW, None)
+        await self.reopened()
+        self.assertEqual(await self.tables2026(promiseIds, taskIds), before)
+        self.assertEqual(await self.rowCall("dueTasks2026", NOW, None), due)
+        released = replace(tasks[1], state=TaskState.PENDING, pid=None, ttl=None)
+        self.assertTrue(await self.rowCall("updateTask2026", tasks[1], released))
+        self.assertTrue(
+            await self.rowCall(
+                "insertOutbox", Execute("durable.2026.pending", 1, ADDRESS), NOW + 1
+            )
+        )
+        outbox = await self.rowCall("dueOutbox", NOW + 1, None)
+        self.assertGreater(outbox[-1].id, max(e.id for e in before[-1]))

@@ -24,7 +24,12 @@ from zope.interface.verify import verifyObject
 
 from resonate.config import ConfigError, StoreConfig, loadConfig
 from resonate.errors import ResonateError, StoreFailure
-from resonate.interfaces import IPromiseRows, IStore, IStoreProvider
+from resonate.interfaces import (
+    IPromiseRows,
+    IStore,
+    IStoreProvider,
+    ITask2026Rows,
+)
 from resonate.model.promise import (
     CompletePromise,
     CreatePromise,
@@ -33,6 +38,7 @@ from resonate.model.promise import (
     Value,
     matchesPattern,
 )
+from resonate.model.tasks2026 import Execute, Task as Task2026, TaskState
 from resonate.status import Status
 from resonate.store import migrate
 from resonate.store.postgres.options import PostgresOptions
@@ -40,9 +46,13 @@ from resonate.store.postgres.rows import PostgresRows
 from resonate.store.postgres.schema import prepareDatabase
 from resonate.store.postgres.store import PostgresStore, PostgresStoreProvider
 from resonate.store.sqlrows import likePattern
-from resonate.testing.store import StoreTestsMixin
+from resonate.testing.store import StoreTestsMixin, rowOperations
 from tests.integration.test_api_grpc import GRPCAPITestsMixin
 from tests.integration.test_api_http import HTTPAPITestsMixin
+from tests.integration.test_store_sqlite import (
+    assertKeptAfterTables2026,
+    writeBeforeTables2026,
+)
 
 NOW = 1_700_000_000_000
 LATER = NOW + 60_000
@@ -180,6 +190,14 @@ class PostgresStoreContractTests(
         """
         await self.store.close()
         return self.openStore(self.database)
+
+    def runRowScript(self, script, *args):
+        """
+        Run a script of row operations in one transaction, reads locked and
+        sweeps claiming (L{PostgresStore._run} with C{inTransaction}), as
+        the store's scripts that write several rows run.
+        """
+        return self.store._run(script, *args, inTransaction=True)
 
 
 class _ResetStoreMixin(PostgresTestsMixin):
@@ -388,6 +406,75 @@ class SchemaTests(PostgresTestsMixin, unittest.TestCase):
         self.assertEqual((parsed["user"], parsed["password"]), ("u", "p w'"))
 
 
+class Tables2026SchemaTests(PostgresTestsMixin, unittest.TestCase):
+    """
+    Schema version 5 adds the 2026 tables to databases made before it.
+    """
+
+    async def test_migratesToTables2026(self):
+        """
+        A database made at schema version 4 (before the 2026 tables) opens:
+        version 5, C{tasks_2026}, adds the 2026 tables (empty) with their
+        indexes, and the promises, tasks and locks it held are as they
+        were.
+        """
+        migrations = migrate.loadMigrations("postgres")
+        self.assertEqual(
+            (migrations[4].version, migrations[4].name), (5, "tasks_2026")
+        )
+        database = self.scratchDatabase()
+        self.patch(
+            migrate, "loadMigrations", lambda dialect="postgres": migrations[:4]
+        )
+        old = self.openStore(database)
+        promise = await writeBeforeTables2026(old)
+        await old.close()
+        tables = ("tasks_2026", "callbacks", "listeners", "outbox_messages")
+        self.assertEqual(
+            adminQuery(database, "SELECT MAX(version) FROM schema_versions"),
+            [(4,)],
+        )
+        self.assertEqual(
+            adminQuery(
+                database,
+                "SELECT tablename FROM pg_tables WHERE tablename = ANY(%s)",
+                (list(tables),),
+            ),
+            [],
+        )
+        self.patch(
+            migrate, "loadMigrations", lambda dialect="postgres": migrations
+        )
+        store = self.openStore(database)
+        self.assertEqual(
+            adminQuery(database, "SELECT MAX(version) FROM schema_versions"),
+            [(5,)],
+        )
+        for table in tables:
+            self.assertEqual(
+                adminQuery(database, f"SELECT COUNT(*) FROM {table}"), [(0,)]
+            )
+        indexes = {
+            name
+            for (name,) in adminQuery(
+                database,
+                "SELECT indexname FROM pg_indexes WHERE tablename = ANY(%s)",
+                (list(tables),),
+            )
+        }
+        self.assertLessEqual(
+            {
+                "tasks_2026_timeout_at",
+                "callbacks_awaiter",
+                "outbox_messages_execute",
+                "outbox_messages_unblock",
+                "outbox_messages_next_attempt_at",
+            },
+            indexes,
+        )
+        await assertKeptAfterTables2026(self, store, promise)
+
+
 class InterfaceTests(PostgresTestsMixin, unittest.TestCase):
     """
     The provider and the rows provide their interfaces.
@@ -405,9 +492,10 @@ class InterfaceTests(PostgresTestsMixin, unittest.TestCase):
 
     def test_rows(self):
         """
-        L{PostgresRows} provides L{IPromiseRows}.
+        L{PostgresRows} provides L{IPromiseRows} and L{ITask2026Rows}.
         """
         self.assertTrue(verifyObject(IPromiseRows, PostgresRows(None)))
+        self.assertTrue(verifyObject(ITask2026Rows, PostgresRows(None)))
 
     def test_likePattern(self):
         """
@@ -537,6 +625,46 @@ class ConcurrencyTests(PostgresTestsMixin, unittest.TestCase):
         self.assertEqual(await store.timeoutPromises(LATER, 10), 1)
         held = await store.readPromise("held.0", 0)
         self.assertIs(held.promise.state, State.REJECTED_TIMEDOUT)
+
+    async def test_dueTasks2026AndOutboxSkipLockedRows(self):
+        """
+        In a transaction, the 2026 timer sweep and the outbox read skip the
+        rows another transaction holds locked, and take them once it ends.
+        """
+        database = self.scratchDatabase()
+        store = self.openStore(database)
+
+        def run(*calls):
+            return store._run(rowOperations, *calls, inTransaction=True)
+
+        tasks = [
+            Task2026(f"due.{n}", TaskState.PENDING, 0, "poll://any@g", timeoutAt=NOW + n)
+            for n in range(3)
+        ]
+        await run(
+            *[("insertTask2026", t) for t in tasks],
+            ("insertOutbox", Execute("due.0", 0, "poll://any@g"), NOW),
+            ("insertOutbox", Execute("due.1", 0, "poll://any@g"), NOW),
+        )
+        holder = adminConnection(database)
+        self.addCleanup(holder.close)
+        holder.autocommit = False
+        with holder.cursor() as cursor:
+            cursor.execute("SELECT id FROM tasks_2026 WHERE id = 'due.0' FOR UPDATE")
+            cursor.execute(
+                "SELECT id FROM outbox_messages WHERE promise_id = 'due.0' FOR UPDATE"
+            )
+        [due, outbox] = await run(
+            ("dueTasks2026", LATER, 10), ("dueOutbox", LATER, 10)
+        )
+        self.assertEqual(due, tasks[1:])
+        self.assertEqual([e.message.taskId for e in outbox], ["due.1"])
+        holder.rollback()
+        [due, outbox] = await run(
+            ("dueTasks2026", LATER, 10), ("dueOutbox", LATER, 10)
+        )
+        self.assertEqual(due, tasks)
+        self.assertEqual([e.message.taskId for e in outbox], ["due.0", "due.1"])
 
     async def test_searchesTogether(self):
         """

@@ -21,7 +21,12 @@ from zope.interface.verify import verifyObject
 
 from resonate.config import ConfigError, StoreConfig, loadConfig
 from resonate.errors import ResonateError, StoreFailure
-from resonate.interfaces import IPromiseRows, IStore, IStoreProvider
+from resonate.interfaces import (
+    IPromiseRows,
+    IStore,
+    IStoreProvider,
+    ITask2026Rows,
+)
 from resonate.model.promise import (
     ALL_STATES,
     SEARCH_STATES,
@@ -38,7 +43,11 @@ from resonate.status import Status
 from resonate.store import migrate
 from resonate.store.sqlite.cache import _PromiseCache
 from resonate.store.sqlite.rows import SQLiteRows
-from resonate.store.sqlite.store import SQLiteStore, SQLiteStoreProvider
+from resonate.store.sqlite.store import (
+    SQLiteStore,
+    SQLiteStoreProvider,
+    _overRows,
+)
 from resonate.store.sqlrows import likePattern
 from resonate.testing.store import StoreTestsMixin
 
@@ -79,6 +88,38 @@ class CommitFailingConnection(sqlite3.Connection):
         if self.failCommits and sql == "COMMIT":
             raise sqlite3.OperationalError("disk I/O error (simulated)")
         return super().execute(sql, *args, **kwargs)
+
+
+async def writeBeforeTables2026(store):
+    """
+    What the migration tests store at schema version 4, before the 2026
+    tables: a routed promise with its task, and a lock.
+
+    @return: the promise.
+    """
+    created = await store.createPromiseAndTask(
+        CreatePromise(id="old", timeout=LATER, tags={"t": "1"}), NOW
+    )
+    await store.acquireLock(
+        AcquireLock("old.lock", "process", "execution", 10_000), NOW
+    )
+    return created.promise
+
+
+async def assertKeptAfterTables2026(testCase, store, promise):
+    """
+    Assert that C{store}, migrated to the 2026 tables, still has what
+    L{writeBeforeTables2026} stored: the promise, its task (offered), the
+    lock (held).
+    """
+    read = await store.readPromise("old", NOW)
+    testCase.assertEqual(read.promise, promise)
+    refused = await store.acquireLock(
+        AcquireLock("old.lock", "process", "other", 10_000), NOW + 1
+    )
+    testCase.assertEqual(refused.status, Status.LOCK_ALREADY_ACQUIRED)
+    offered = await store.dispatchTasks(NOW + 1, 10, 5_000)
+    testCase.assertEqual([t.id for t in offered], ["old"])
 
 
 class SQLiteStoreTestsMixin:
@@ -156,6 +197,14 @@ class SQLiteStoreContractTests(StoreTestsMixin, unittest.TestCase):
         await self.store.close()
         return self.openConfigured()
 
+    def runRowScript(self, script, *args):
+        """
+        Run a script of row operations on the writer, as one write
+        request (L{SQLiteStore._write}), the way the store's own scripts
+        that write run.
+        """
+        return self.store._write(_overRows(script), *args)
+
 
 class SQLiteStoreContractOneAtATimeTests(SQLiteStoreContractTests):
     """
@@ -202,12 +251,15 @@ class ProviderTests(SQLiteStoreTestsMixin, unittest.TestCase):
 
     def test_rowsInterface(self):
         """
-        L{SQLiteRows} provides L{IPromiseRows}.
+        L{SQLiteRows} provides L{IPromiseRows} and L{ITask2026Rows}.
         """
         connection = sqlite3.connect(":memory:")
         self.addCleanup(connection.close)
         self.assertTrue(
             verifyObject(IPromiseRows, SQLiteRows(connection))
+        )
+        self.assertTrue(
+            verifyObject(ITask2026Rows, SQLiteRows(connection))
         )
 
     def test_badPath(self):
@@ -436,6 +488,44 @@ class SchemaTests(SQLiteStoreTestsMixin, unittest.TestCase):
             ).fetchall(),
             [(1, "first"), (2, "second")],
         )
+
+    async def test_migratesToTables2026(self):
+        """
+        A database made at schema version 4 (before the 2026 tables) opens:
+        version 5, C{tasks_2026}, adds the 2026 tables (empty), and the
+        promises, tasks, locks and schedules it held are as they were.
+        """
+        migrations = migrate.loadMigrations("sqlite")
+        self.assertEqual(
+            (migrations[4].version, migrations[4].name), (5, "tasks_2026")
+        )
+        path = self.mktemp()
+        self.patch(
+            migrate, "loadMigrations", lambda dialect="sqlite": migrations[:4]
+        )
+        old = self.openStore(path=path)
+        promise = await writeBeforeTables2026(old)
+        await old.close()
+        connection = sqlite3.connect(path)
+        self.addCleanup(connection.close)
+        self.assertEqual(migrate.schemaVersion(connection), 4)
+        tables = "tasks_2026", "callbacks", "listeners", "outbox_messages"
+        self.assertEqual(
+            connection.execute(
+                "SELECT name FROM sqlite_master WHERE name IN (?, ?, ?, ?)",
+                tables,
+            ).fetchall(),
+            [],
+        )
+        self.patch(migrate, "loadMigrations", lambda dialect="sqlite": migrations)
+        store = self.openStore(path=path)
+        self.assertEqual(migrate.schemaVersion(connection), 5)
+        for table in tables:
+            self.assertEqual(
+                connection.execute(f"SELECT COUNT(*) FROM {table}").fetchall(),
+                [(0,)],
+            )
+        await assertKeptAfterTables2026(self, store, promise)
 
     def test_failedMigrationRolledBack(self):
         """

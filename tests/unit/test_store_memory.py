@@ -11,9 +11,22 @@ from twisted.internet.defer import maybeDeferred
 from twisted.trial import unittest
 from twisted.trial.reporter import TestResult
 
+from zope.interface.verify import verifyObject
+
+from resonate.interfaces import ITask2026Rows
+from resonate.model.tasks2026 import (
+    ClearTimer,
+    Effects,
+    InsertTask,
+    SetTimer,
+    Task,
+    TaskState,
+    Timer,
+    TimerKind,
+)
 from resonate.store import scripts
 from resonate.store.memory import MemoryRows, MemoryStore
-from resonate.testing.store import StoreTestsMixin
+from resonate.testing.store import NOW, StoreTestsMixin
 
 
 class MemoryStoreContractTests(StoreTestsMixin, unittest.TestCase):
@@ -30,6 +43,41 @@ class MemoryStoreContractTests(StoreTestsMixin, unittest.TestCase):
         store = MemoryStore()
         self.addCleanup(store.close)
         return store
+
+
+class MemoryRowsTests(unittest.SynchronousTestCase):
+    """
+    L{MemoryRows} has the 2026 tables, and L{scripts.applyEffects} writes
+    through them.
+    """
+
+    def test_interface(self):
+        """
+        L{MemoryRows} provides L{ITask2026Rows}.
+        """
+        self.assertTrue(verifyObject(ITask2026Rows, MemoryRows()))
+
+    def test_timersAreInTheTask(self):
+        """
+        The timer changes of the effects make no row operation of their
+        own: the task's C{timeoutAt} holds its timer.
+        """
+        rows = MemoryRows()
+        task = Task("t", TaskState.PENDING, 0, "poll://any@g", timeoutAt=NOW)
+        effects = Effects(
+            writes=(InsertTask(task),),
+            timers=(SetTimer(Timer("t", TimerKind.RETRY, NOW)), ClearTimer("x")),
+        )
+        self.assertTrue(scripts.runSync(rows, scripts.applyEffects(effects, NOW)))
+        self.assertEqual(rows.readTask2026("t"), task)
+        self.assertEqual(rows.dueTasks2026(NOW, None), [task])
+
+    def test_unknownWrite(self):
+        """
+        A write L{scripts.applyEffects} does not know is a C{TypeError}.
+        """
+        script = scripts.applyEffects(Effects(writes=(object(),)), NOW)
+        self.assertRaises(TypeError, scripts.runSync, MemoryRows(), script)
 
 
 class _NoRollbackStore(MemoryStore):
@@ -59,6 +107,12 @@ class _UnconditionalRows(MemoryRows):
         if previous.id not in self._tasks:
             return False
         self._tasks[previous.id] = task
+        return True
+
+    def updateTask2026(self, previous, task):
+        if previous.id not in self._tasks2026:
+            return False
+        self._tasks2026[previous.id] = task
         return True
 
     def advanceSchedule(self, previous, advanced):
@@ -127,6 +181,8 @@ ROLLBACK_TESTS = (
     "test_rollbackFireSchedulesTask",
     "test_rollbackFireSchedulesPromise",
     "test_rollbackClaimTask",
+    "test_rollbackTables2026",
+    "test_rollbackWriteConflict",
 )
 
 #: The tests that only a store whose updates are conditional passes.
@@ -139,6 +195,7 @@ RACE_TESTS = (
     "test_raceDispatchTask",
     "test_raceFireSchedule",
     "test_raceTakeOverLock",
+    "test_raceTask2026LeaseExpiry",
 )
 
 #: The tests that only a store that keeps its data across a reopen passes.
@@ -147,6 +204,7 @@ DURABILITY_TESTS = (
     "test_durableSchedules",
     "test_durableLocks",
     "test_durableTasks",
+    "test_durableTables2026",
 )
 
 

@@ -8,10 +8,29 @@ from psycopg2.extras import Json
 from twisted.internet.defer import succeed
 from zope.interface import implementer
 
-from resonate.interfaces import ILockRows, IPromiseRows, IScheduleRows, ITaskRows
+from resonate.interfaces import (
+    ILockRows,
+    IPromiseRows,
+    IScheduleRows,
+    ITask2026Rows,
+    ITaskRows,
+)
 from resonate.model.promise import TIMER_TAGS, timedOutState
+from resonate.model.tasks2026 import Execute
 from resonate.store.sqlrows import (
+    CALLBACK_COLUMNS,
     COLUMNS,
+    LISTENER_COLUMNS,
+    OUTBOX_COLUMNS,
+    TASK_2026_COLUMNS,
+    WRITTEN_OUTBOX_COLUMNS,
+    callbackFromRow,
+    listenerFromRow,
+    outboxFromRow,
+    rowFromCallback,
+    rowFromOutbox,
+    rowFromTask2026,
+    task2026FromRow,
     LOCK_COLUMNS,
     SCHEDULE_COLUMNS,
     TASK_COLUMNS,
@@ -81,6 +100,35 @@ _DISPATCHABLE_TASKS = (
     "AND complete_timeout < %s AND promise_timeout > %s "
     "ORDER BY created_on, id LIMIT %s"
 )
+
+
+_UPDATE_TASK_2026 = (
+    "UPDATE tasks_2026 SET state = %s, version = %s, address = %s, "
+    "pid = %s, ttl = %s, timeout_at = %s "
+    "WHERE id = %s AND state = %s AND version = %s AND address = %s "
+    "AND pid IS NOT DISTINCT FROM %s AND ttl IS NOT DISTINCT FROM %s "
+    "AND timeout_at IS NOT DISTINCT FROM %s"
+)
+
+#: An execute replaces its task's undelivered one, under a new id; an
+#: unblock already there is not added again.
+_INSERT_OUTBOX = {
+    "execute": (
+        f"INSERT INTO outbox_messages ({WRITTEN_OUTBOX_COLUMNS}) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s) "
+        "ON CONFLICT (promise_id) WHERE kind = 'execute' DO UPDATE SET "
+        "id = DEFAULT, version = EXCLUDED.version, "
+        "address = EXCLUDED.address, created_on = EXCLUDED.created_on, "
+        "attempts = EXCLUDED.attempts, "
+        "next_attempt_at = EXCLUDED.next_attempt_at"
+    ),
+    "unblock": (
+        f"INSERT INTO outbox_messages ({WRITTEN_OUTBOX_COLUMNS}) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s) "
+        "ON CONFLICT (promise_id, address) WHERE kind = 'unblock' "
+        "DO NOTHING"
+    ),
+}
 
 
 def _bytesOrNone(data):
@@ -220,18 +268,20 @@ def _searchStatement(query, now):
     )
 
 
-@implementer(IPromiseRows, IScheduleRows, ILockRows, ITaskRows)
+@implementer(IPromiseRows, IScheduleRows, ILockRows, ITaskRows, ITask2026Rows)
 class PostgresRows:
     """
     The rows of every table of the PostgreSQL store (promises, schedules,
-    locks and tasks): each method runs one statement and returns a
-    C{Deferred}.
+    locks, tasks and the 2026 tables): each method runs one statement and
+    returns a C{Deferred}.
 
-    @ivar claimOverdue: L{overduePromises}, L{dueSchedules} and
-        L{dispatchableTasks} lock the rows they return and skip rows another
-        transaction has locked (for the sweep, the scheduler and the
-        dispatcher, which run in a transaction).
-    @ivar lockReads: L{readTask} and L{readPromise} lock the row they read
+    @ivar claimOverdue: L{overduePromises}, L{dueSchedules},
+        L{dispatchableTasks}, L{dueTasks2026} and L{dueOutbox} lock the rows
+        they return and skip rows another transaction has locked (for the
+        sweeps, the scheduler and the dispatcher, which run in a
+        transaction).
+    @ivar lockReads: L{readTask}, L{readTask2026} and L{readPromise} lock
+        the row they read
         (C{SELECT ... FOR UPDATE}), so that transactions claiming or
         completing one task serialise on it (set in a transaction).
     """
@@ -556,4 +606,178 @@ class PostgresRows:
             statement += " FOR UPDATE SKIP LOCKED"
         return self._execute(statement, (now, now, now, limit)).addCallback(
             lambda cursor: [taskFromRow(row) for row in cursor.fetchall()]
+        )
+
+    def _claiming(self, statement):
+        return statement + " FOR UPDATE SKIP LOCKED" if self.claimOverdue else statement
+
+    def readTask2026(self, taskId):
+        """
+        Read one 2026 task by id; locked when L{lockReads} is set.
+        """
+
+        def found(cursor):
+            row = cursor.fetchone()
+            return None if row is None else task2026FromRow(row)
+
+        return self._execute(
+            self._forUpdate(
+                f"SELECT {TASK_2026_COLUMNS} FROM tasks_2026 WHERE id = %s"
+            ),
+            (taskId,),
+        ).addCallback(found)
+
+    def insertTask2026(self, task):
+        """
+        Insert a 2026 C{task} unless its id is taken.
+        """
+        return self._execute(
+            f"INSERT INTO tasks_2026 ({TASK_2026_COLUMNS}) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+            rowFromTask2026(task),
+        ).addCallback(lambda cursor: cursor.rowcount == 1)
+
+    def updateTask2026(self, previous, task):
+        """
+        Replace the stored 2026 task with C{task}, if its row is still
+        exactly C{previous} (C{IS NOT DISTINCT FROM}: a NULL matches only a
+        NULL): of two processes changing one task, one wins.
+        """
+        return self._execute(
+            _UPDATE_TASK_2026,
+            rowFromTask2026(task)[1:] + rowFromTask2026(previous),
+        ).addCallback(lambda cursor: cursor.rowcount == 1)
+
+    def dueTasks2026(self, now, limit):
+        """
+        2026 tasks whose timer is due, earliest first; claimed when
+        L{claimOverdue} is set, so that of several processes sweeping at
+        once each takes different tasks.
+        """
+        return self._execute(
+            self._claiming(
+                f"SELECT {TASK_2026_COLUMNS} FROM tasks_2026 "
+                "WHERE timeout_at <= %s ORDER BY timeout_at, id LIMIT %s"
+            ),
+            (now, limit),
+        ).addCallback(
+            lambda cursor: [task2026FromRow(row) for row in cursor.fetchall()]
+        )
+
+    def insertCallback(self, callback):
+        """
+        Insert C{callback} unless its pair exists.
+        """
+        return self._execute(
+            f"INSERT INTO callbacks ({CALLBACK_COLUMNS}) VALUES (%s, %s, %s) "
+            "ON CONFLICT (awaited_id, awaiter_id) DO NOTHING",
+            rowFromCallback(callback),
+        ).addCallback(lambda cursor: cursor.rowcount == 1)
+
+    def readyCallbacks(self, awaited):
+        """
+        Mark the callbacks on C{awaited} ready.
+        """
+        return self._execute(
+            "UPDATE callbacks SET ready = TRUE WHERE awaited_id = %s",
+            (awaited,),
+        ).addCallback(lambda cursor: cursor.rowcount)
+
+    def deleteReadyCallbacks(self, awaiter):
+        """
+        Delete the ready callbacks of C{awaiter}.
+        """
+        return self._execute(
+            "DELETE FROM callbacks WHERE awaiter_id = %s AND ready",
+            (awaiter,),
+        ).addCallback(lambda cursor: cursor.rowcount)
+
+    def deleteCallbacks(self, awaiter):
+        """
+        Delete every callback of C{awaiter}.
+        """
+        return self._execute(
+            "DELETE FROM callbacks WHERE awaiter_id = %s", (awaiter,)
+        ).addCallback(lambda cursor: cursor.rowcount)
+
+    def callbacksOf(self, awaited):
+        """
+        The callbacks on C{awaited}, by awaiter.
+        """
+        return self._execute(
+            f"SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE awaited_id = %s "
+            "ORDER BY awaiter_id",
+            (awaited,),
+        ).addCallback(
+            lambda cursor: [callbackFromRow(row) for row in cursor.fetchall()]
+        )
+
+    def callbacksOfAwaiter(self, awaiter):
+        """
+        The callbacks of C{awaiter}, by awaited promise.
+        """
+        return self._execute(
+            f"SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE awaiter_id = %s "
+            "ORDER BY awaited_id",
+            (awaiter,),
+        ).addCallback(
+            lambda cursor: [callbackFromRow(row) for row in cursor.fetchall()]
+        )
+
+    def insertListener(self, listener):
+        """
+        Insert C{listener} unless it exists.
+        """
+        return self._execute(
+            f"INSERT INTO listeners ({LISTENER_COLUMNS}) VALUES (%s, %s) "
+            "ON CONFLICT (promise_id, address) DO NOTHING",
+            (listener.promiseId, listener.address),
+        ).addCallback(lambda cursor: cursor.rowcount == 1)
+
+    def listenersOf(self, promiseId):
+        """
+        The listeners of C{promiseId}, by address.
+        """
+        return self._execute(
+            f"SELECT {LISTENER_COLUMNS} FROM listeners WHERE promise_id = %s "
+            "ORDER BY address",
+            (promiseId,),
+        ).addCallback(
+            lambda cursor: [listenerFromRow(row) for row in cursor.fetchall()]
+        )
+
+    def deleteListeners(self, promiseId):
+        """
+        Delete the listeners of C{promiseId}.
+        """
+        return self._execute(
+            "DELETE FROM listeners WHERE promise_id = %s", (promiseId,)
+        ).addCallback(lambda cursor: cursor.rowcount)
+
+    def insertOutbox(self, message, now):
+        """
+        Add C{message} to the outbox with one statement: an execute
+        replaces its task's undelivered one (with a new id), an unblock
+        already there is not added again.
+        """
+        kind = "execute" if isinstance(message, Execute) else "unblock"
+        return self._execute(
+            _INSERT_OUTBOX[kind], rowFromOutbox(message, now)
+        ).addCallback(lambda cursor: cursor.rowcount == 1)
+
+    def dueOutbox(self, now, limit):
+        """
+        Outbox entries due, oldest first; claimed when L{claimOverdue} is
+        set, so that of several processes delivering at once each takes
+        different messages.
+        """
+        return self._execute(
+            self._claiming(
+                f"SELECT {OUTBOX_COLUMNS} FROM outbox_messages "
+                "WHERE next_attempt_at <= %s "
+                "ORDER BY next_attempt_at, id LIMIT %s"
+            ),
+            (now, limit),
+        ).addCallback(
+            lambda cursor: [outboxFromRow(row) for row in cursor.fetchall()]
         )

@@ -10,10 +10,29 @@ import re
 
 from zope.interface import implementer
 
-from resonate.interfaces import ILockRows, IPromiseRows, IScheduleRows, ITaskRows
+from resonate.interfaces import (
+    ILockRows,
+    IPromiseRows,
+    IScheduleRows,
+    ITask2026Rows,
+    ITaskRows,
+)
 from resonate.model.promise import TIMER_TAGS
+from resonate.model.tasks2026 import Execute
 from resonate.store.sqlrows import (
+    CALLBACK_COLUMNS,
     COLUMNS,
+    LISTENER_COLUMNS,
+    OUTBOX_COLUMNS,
+    TASK_2026_COLUMNS,
+    WRITTEN_OUTBOX_COLUMNS,
+    callbackFromRow,
+    listenerFromRow,
+    outboxFromRow,
+    rowFromCallback,
+    rowFromOutbox,
+    rowFromTask2026,
+    task2026FromRow,
     LOCK_COLUMNS,
     SCHEDULE_COLUMNS,
     TASK_COLUMNS,
@@ -125,12 +144,12 @@ def _timerCondition():
 _TIMER_CONDITION = _timerCondition()
 
 
-@implementer(IPromiseRows, IScheduleRows, ILockRows, ITaskRows)
+@implementer(IPromiseRows, IScheduleRows, ILockRows, ITaskRows, ITask2026Rows)
 class SQLiteRows:
     """
-    The rows of every table of the SQLite store (promises, schedules, locks
-    and tasks) on one sqlite3 connection, inside a transaction its owner has
-    begun.
+    The rows of every table of the SQLite store (promises, schedules,
+    locks, tasks and the 2026 tables) on one sqlite3 connection, inside a
+    transaction its owner has begun.
     """
 
     def __init__(self, connection):
@@ -479,6 +498,175 @@ class SQLiteRows:
         )
         return [taskFromRow(row) for row in rows]
 
+    def readTask2026(self, taskId):
+        """
+        Read one 2026 task by id.  (One writer: nothing to lock.)
+        """
+        row = self._connection.execute(
+            f"SELECT {TASK_2026_COLUMNS} FROM tasks_2026 WHERE id = ?",
+            (taskId,),
+        ).fetchone()
+        return None if row is None else task2026FromRow(row)
+
+    def insertTask2026(self, task):
+        """
+        Insert a 2026 C{task} unless its id is taken.
+        """
+        cursor = self._connection.execute(
+            f"INSERT INTO tasks_2026 ({TASK_2026_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+            rowFromTask2026(task),
+        )
+        return cursor.rowcount == 1
+
+    def updateTask2026(self, previous, task):
+        """
+        Replace the stored 2026 task with C{task}, if its row is still
+        exactly C{previous} (C{IS}: a NULL matches only a NULL).
+        """
+        cursor = self._connection.execute(
+            "UPDATE tasks_2026 SET state = ?, version = ?, address = ?, "
+            "pid = ?, ttl = ?, timeout_at = ? "
+            "WHERE id = ? AND state = ? AND version = ? AND address = ? "
+            "AND pid IS ? AND ttl IS ? AND timeout_at IS ?",
+            rowFromTask2026(task)[1:] + rowFromTask2026(previous),
+        )
+        return cursor.rowcount == 1
+
+    def dueTasks2026(self, now, limit):
+        """
+        2026 tasks whose timer is due, earliest first (the partial index
+        on timeout_at serves this).  One writer: nothing to skip.
+        """
+        rows = self._connection.execute(
+            f"SELECT {TASK_2026_COLUMNS} FROM tasks_2026 "
+            "WHERE timeout_at <= ? ORDER BY timeout_at, id LIMIT ?",
+            (now, -1 if limit is None else limit),
+        )
+        return [task2026FromRow(row) for row in rows]
+
+    def insertCallback(self, callback):
+        """
+        Insert C{callback} unless its pair exists.
+        """
+        cursor = self._connection.execute(
+            f"INSERT INTO callbacks ({CALLBACK_COLUMNS}) VALUES (?, ?, ?) "
+            "ON CONFLICT(awaited_id, awaiter_id) DO NOTHING",
+            rowFromCallback(callback),
+        )
+        return cursor.rowcount == 1
+
+    def readyCallbacks(self, awaited):
+        """
+        Mark the callbacks on C{awaited} ready.
+        """
+        return self._connection.execute(
+            "UPDATE callbacks SET ready = 1 WHERE awaited_id = ?", (awaited,)
+        ).rowcount
+
+    def deleteReadyCallbacks(self, awaiter):
+        """
+        Delete the ready callbacks of C{awaiter}.
+        """
+        return self._connection.execute(
+            "DELETE FROM callbacks WHERE awaiter_id = ? AND ready = 1",
+            (awaiter,),
+        ).rowcount
+
+    def deleteCallbacks(self, awaiter):
+        """
+        Delete every callback of C{awaiter}.
+        """
+        return self._connection.execute(
+            "DELETE FROM callbacks WHERE awaiter_id = ?", (awaiter,)
+        ).rowcount
+
+    def callbacksOf(self, awaited):
+        """
+        The callbacks on C{awaited}, by awaiter (the primary key serves
+        this).
+        """
+        rows = self._connection.execute(
+            f"SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE awaited_id = ? "
+            "ORDER BY awaiter_id",
+            (awaited,),
+        )
+        return [callbackFromRow(row) for row in rows]
+
+    def callbacksOfAwaiter(self, awaiter):
+        """
+        The callbacks of C{awaiter}, by awaited promise.
+        """
+        rows = self._connection.execute(
+            f"SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE awaiter_id = ? "
+            "ORDER BY awaited_id",
+            (awaiter,),
+        )
+        return [callbackFromRow(row) for row in rows]
+
+    def insertListener(self, listener):
+        """
+        Insert C{listener} unless it exists.
+        """
+        cursor = self._connection.execute(
+            f"INSERT INTO listeners ({LISTENER_COLUMNS}) VALUES (?, ?) "
+            "ON CONFLICT(promise_id, address) DO NOTHING",
+            (listener.promiseId, listener.address),
+        )
+        return cursor.rowcount == 1
+
+    def listenersOf(self, promiseId):
+        """
+        The listeners of C{promiseId}, by address.
+        """
+        rows = self._connection.execute(
+            f"SELECT {LISTENER_COLUMNS} FROM listeners WHERE promise_id = ? "
+            "ORDER BY address",
+            (promiseId,),
+        )
+        return [listenerFromRow(row) for row in rows]
+
+    def deleteListeners(self, promiseId):
+        """
+        Delete the listeners of C{promiseId}.
+        """
+        return self._connection.execute(
+            "DELETE FROM listeners WHERE promise_id = ?", (promiseId,)
+        ).rowcount
+
+    def insertOutbox(self, message, now):
+        """
+        Add C{message} to the outbox: an execute replaces its task's older
+        one (deleted, so the new one gets a new id); an unblock already
+        there is not added again.
+        """
+        if isinstance(message, Execute):
+            self._connection.execute(
+                "DELETE FROM outbox_messages "
+                "WHERE kind = 'execute' AND promise_id = ?",
+                (message.taskId,),
+            )
+        cursor = self._connection.execute(
+            f"INSERT INTO outbox_messages ({WRITTEN_OUTBOX_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(promise_id, address) WHERE kind = 'unblock' "
+            "DO NOTHING",
+            rowFromOutbox(message, now),
+        )
+        return cursor.rowcount == 1
+
+    def dueOutbox(self, now, limit):
+        """
+        Outbox entries due, oldest first (the next_attempt_at index serves
+        this).  One writer: nothing to skip.
+        """
+        rows = self._connection.execute(
+            f"SELECT {OUTBOX_COLUMNS} FROM outbox_messages "
+            "WHERE next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
+            (now, -1 if limit is None else limit),
+        )
+        return [outboxFromRow(row) for row in rows]
+
 
 class _WriterRows(SQLiteRows):
     """
@@ -530,3 +718,7 @@ class _ReadOnlyRows(SQLiteRows):
     insertLock = replaceLock = deleteLock = _refuseWrite
     heartbeatLocks = deleteExpiredLocks = _refuseWrite
     insertTask = updateTask = _refuseWrite
+    insertTask2026 = updateTask2026 = _refuseWrite
+    insertCallback = readyCallbacks = _refuseWrite
+    deleteReadyCallbacks = deleteCallbacks = _refuseWrite
+    insertListener = deleteListeners = insertOutbox = _refuseWrite
