@@ -2,9 +2,9 @@
 """
 The 4-digit status codes of the v0.5 API.
 
-Every answer the server gives carries one of these.  One table gives each
-its message, its HTTP status (the code divided by ten) and its gRPC status
-code, so that the two protocols cannot drift apart.
+Every answer the server gives carries one of these.  Its HTTP status is the
+code divided by ten, and one table gives each its message and its gRPC
+status code, so that the two protocols cannot drift apart.
 """
 
 import enum
@@ -52,9 +52,9 @@ class Status(enum.IntEnum):
     @property
     def httpCode(self):
         """
-        The HTTP status code for this status (its code divided by ten).
+        The HTTP status code for this status: its code divided by ten.
         """
-        return _TABLE[self][1]
+        return self.value // 10
 
     @property
     def grpcCodeName(self):
@@ -62,7 +62,7 @@ class Status(enum.IntEnum):
         The name of the C{grpc.StatusCode} answered for this status
         (contract 2.10), e.g. C{"NOT_FOUND"}; C{"OK"} for a success.
         """
-        return _TABLE[self][2]
+        return _TABLE[self][1]
 
     @property
     def isError(self):
@@ -94,60 +94,61 @@ _S = Status
 
 # fmt: off
 _TABLE = {
-    # status: (message, HTTP status, gRPC status code name)
-    _S.OK: ("The request was successful", 200, "OK"),
-    _S.CREATED: ("The request was successful", 201, "OK"),
-    _S.NO_CONTENT: ("The request was successful", 204, "OK"),
-    _S.FIELD_VALIDATION_FAILED: ("The request is invalid", 400, "INVALID_ARGUMENT"),
-    _S.UNAUTHORIZED: ("The request is unauthorized", 401, "UNAUTHENTICATED"),
+    # status: (message, gRPC status code name); the HTTP status is the
+    # code divided by ten.
+    _S.OK: ("The request was successful", "OK"),
+    _S.CREATED: ("The request was successful", "OK"),
+    _S.NO_CONTENT: ("The request was successful", "OK"),
+    _S.FIELD_VALIDATION_FAILED: ("The request is invalid", "INVALID_ARGUMENT"),
+    _S.UNAUTHORIZED: ("The request is unauthorized", "UNAUTHENTICATED"),
     _S.PROMISE_ALREADY_RESOLVED: (
-        "The promise has already been resolved", 403, "PERMISSION_DENIED"),
+        "The promise has already been resolved", "PERMISSION_DENIED"),
     _S.PROMISE_ALREADY_REJECTED: (
-        "The promise has already been rejected", 403, "PERMISSION_DENIED"),
+        "The promise has already been rejected", "PERMISSION_DENIED"),
     _S.PROMISE_ALREADY_CANCELED: (
-        "The promise has already been canceled", 403, "PERMISSION_DENIED"),
+        "The promise has already been canceled", "PERMISSION_DENIED"),
     _S.PROMISE_ALREADY_TIMEDOUT: (
-        "The promise has already timed out", 403, "PERMISSION_DENIED"),
+        "The promise has already timed out", "PERMISSION_DENIED"),
     _S.LOCK_ALREADY_ACQUIRED: (
-        "The lock is already acquired", 403, "PERMISSION_DENIED"),
+        "The lock is already acquired", "PERMISSION_DENIED"),
     _S.TASK_ALREADY_TIMEDOUT: (
-        "The task has already timed out", 403, "PERMISSION_DENIED"),
+        "The task has already timed out", "PERMISSION_DENIED"),
     _S.TASK_ALREADY_COMPLETED: (
-        "The task has already been completed", 403, "PERMISSION_DENIED"),
+        "The task has already been completed", "PERMISSION_DENIED"),
     _S.TASK_INVALID_COUNTER: (
-        "The task counter is invalid", 403, "PERMISSION_DENIED"),
+        "The task counter is invalid", "PERMISSION_DENIED"),
     _S.PROMISE_NOT_FOUND: (
-        "The specified promise was not found", 404, "NOT_FOUND"),
+        "The specified promise was not found", "NOT_FOUND"),
     _S.SUBSCRIPTION_NOT_FOUND: (
-        "The specified subscription was not found", 404, "NOT_FOUND"),
+        "The specified subscription was not found", "NOT_FOUND"),
     _S.SCHEDULE_NOT_FOUND: (
-        "The specified schedule was not found", 404, "NOT_FOUND"),
-    _S.LOCK_NOT_FOUND: ("The specified lock was not found", 404, "NOT_FOUND"),
-    _S.TASK_NOT_FOUND: ("The specified task was not found", 404, "NOT_FOUND"),
-    _S.NOT_FOUND: ("The requested resource was not found", 404, "NOT_FOUND"),
+        "The specified schedule was not found", "NOT_FOUND"),
+    _S.LOCK_NOT_FOUND: ("The specified lock was not found", "NOT_FOUND"),
+    _S.TASK_NOT_FOUND: ("The specified task was not found", "NOT_FOUND"),
+    _S.NOT_FOUND: ("The requested resource was not found", "NOT_FOUND"),
     _S.METHOD_NOT_ALLOWED: (
-        "The method is not allowed for this resource", 405, "INTERNAL"),
-    _S.PROMISE_ALREADY_EXISTS: ("The promise already exists", 409, "ALREADY_EXISTS"),
+        "The method is not allowed for this resource", "INTERNAL"),
+    _S.PROMISE_ALREADY_EXISTS: ("The promise already exists", "ALREADY_EXISTS"),
     _S.SCHEDULE_ALREADY_EXISTS: (
-        "The schedule already exists", 409, "ALREADY_EXISTS"),
+        "The schedule already exists", "ALREADY_EXISTS"),
     _S.PAYLOAD_TOO_LARGE: (
-        "The request body is too large", 413, "RESOURCE_EXHAUSTED"),
+        "The request body is too large", "RESOURCE_EXHAUSTED"),
     _S.UNSUPPORTED_MEDIA_TYPE: (
-        "The request body must be JSON", 415, "INTERNAL"),
+        "The request body must be JSON", "INTERNAL"),
     _S.INTERNAL_SERVER_ERROR: (
-        "There was an internal server error", 500, "INTERNAL"),
-    _S.NETWORK_FAILURE: ("There was a network failure", 500, "INTERNAL"),
-    _S.STORE_FAILURE: ("There was a store failure", 500, "INTERNAL"),
+        "There was an internal server error", "INTERNAL"),
+    _S.NETWORK_FAILURE: ("There was a network failure", "INTERNAL"),
+    _S.STORE_FAILURE: ("There was a store failure", "INTERNAL"),
     _S.STORE_ENCODING_FAILURE: (
-        "There was a store encoding failure", 500, "INTERNAL"),
-    _S.SHUTTING_DOWN: ("The system is shutting down", 503, "UNAVAILABLE"),
+        "There was a store encoding failure", "INTERNAL"),
+    _S.SHUTTING_DOWN: ("The system is shutting down", "UNAVAILABLE"),
     _S.API_SUBMISSION_QUEUE_FULL: (
-        "The api submission queue is full", 503, "UNAVAILABLE"),
+        "The api submission queue is full", "UNAVAILABLE"),
     _S.AIO_SUBMISSION_QUEUE_FULL: (
-        "The aio submission queue is full", 503, "UNAVAILABLE"),
+        "The aio submission queue is full", "UNAVAILABLE"),
 }
 # fmt: on
 """
-Every status: its message, its HTTP status and its gRPC status code, in one
-place, so that the two protocols cannot drift apart.
+Every status: its message and its gRPC status code, in one place beside the
+rule for its HTTP status, so that the two protocols cannot drift apart.
 """

@@ -17,7 +17,13 @@ from twisted.logger import Logger, globalLogPublisher
 from twisted.python import usage
 
 import resonate
-from resonate.config import ConfigError, configKeys, flagsFromOptions, loadConfig
+from resonate.config import (
+    ConfigError,
+    configKeys,
+    flagsFromOptions,
+    loadConfig,
+    usageParameters,
+)
 from resonate.logs import filterLogLevel
 from resonate.store.providers import (
     DuplicateStoreKind,
@@ -139,7 +145,7 @@ def makeOptions(providers=None):
     keys, _ = configKeys(providers)
 
     class StoreOptions(Options):
-        optParameters = [[key.flag, None, None, key.helpText()] for key in keys]
+        optParameters = usageParameters(keys)
 
     StoreOptions.__name__ = Options.__name__
     StoreOptions.providers = providers
