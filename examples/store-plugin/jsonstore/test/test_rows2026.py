@@ -435,6 +435,8 @@ class DocumentTests(unittest.TestCase):
         document = json.loads(json.dumps(JSONRows().toDocument()))
         for key in (LAST_OUTBOX_ID, *TABLE_KEYS):
             document.pop(key, None)
+        # Format version 1 is the one without them.
+        document["version"] = 1
         rows = Rows2026.fromDocument(document)
         self.assertEqual(tables(rows)[-1], [])
         self.assertEqual(rows._lastOutboxId, 0)
