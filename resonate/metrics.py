@@ -37,6 +37,20 @@ other pairs (each C{...Started} matched by its C{...Finished}):
 and C{storeBatchCommitted(size)} records how many write requests one
 SQLite group commit carried.
 
+The 2026 protocol's C{POST /} is counted under the reference server's names
+(DECISIONS 32), beside the v0.5 ones:
+
+    started = metrics.rpcStarted()
+    ...                                   # answer the envelope
+    metrics.rpcFinished(kind, status, started)
+
+records C{resonate_request_total{kind,status}} (C{status} the HTTP status
+as a number string, C{"200"}, C{"404"}) and
+C{resonate_request_duration_seconds{kind}}.  C{kind} is a label value: the
+caller maps kinds it does not know to one label, so that clients cannot
+make series without bound.  C{schedulePromisesFired(count)} adds to
+C{resonate_schedule_promises_total}.
+
 Every method may be called from any thread.
 
 Exposed names are exactly those of the Go server (contract section 2.12), so
@@ -241,6 +255,23 @@ class Metrics:
             "counter", "background_failures_total",
             "Background loop iterations that failed, by loop.", ["loop"],
         )
+        self._rpcRequests = family(
+            "counter", "resonate_request_total",
+            "2026 protocol requests answered, by kind and HTTP status.",
+            ["kind", "status"],
+        )
+        self._rpcDuration = _HistogramFamily(
+            "resonate_request_duration_seconds",
+            "Time from receiving a 2026 protocol request to having its "
+            "answer, by kind.",
+            ["kind"], _DURATION_BUCKETS, lock, registry,
+        )
+        self._schedulePromises = family(
+            "counter", "resonate_schedule_promises_total",
+            "Promises created by schedules firing.", [],
+        )
+        # Exposed at 0 before the first firing, as the reference does.
+        self._schedulePromises.values[()] = 0
 
     def requestStarted(self, protocol):
         """
@@ -264,6 +295,34 @@ class Metrics:
                 (self._requests, (protocol, str(int(status))), 1),
             )
             self._requestDuration.observeLocked(elapsed, (protocol,))
+
+    def rpcStarted(self):
+        """
+        A 2026 protocol request (C{POST /}) is being answered.
+
+        @return: the start, to hand to L{rpcFinished}.
+        """
+        return self._timer()
+
+    def rpcFinished(self, kind, status, started):
+        """
+        The 2026 protocol request begun at C{started} was answered.
+
+        @param kind: the request's kind as a label value: one of a bounded
+            set (the caller maps unknown kinds to one label).
+        @param status: the HTTP status answered, an C{int}.
+        """
+        elapsed = max(0.0, self._timer() - started)
+        with self._lock:
+            self._addLocked((self._rpcRequests, (kind, str(int(status))), 1))
+            self._rpcDuration.observeLocked(elapsed, (kind,))
+
+    def schedulePromisesFired(self, count):
+        """
+        Schedules fired C{count} promises (C{resonate_schedule_promises_total}).
+        """
+        if count:
+            self._add((self._schedulePromises, (), count))
 
     def _addLocked(self, *changes):
         """

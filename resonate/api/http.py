@@ -4,6 +4,13 @@ The HTTP API (Klein): routes, the error envelope, and the request limits.
 
 Routes are bound to an L{HTTPAPI} instance, which holds the
 L{resonate.api.operations.Operations} it calls; no state is global.
+
+Two protocols share the one site (DECISIONS 23): the v0.5 REST routes
+(C{/promises}, C{/schedules}, C{/locks}, C{/tasks}, C{/healthz},
+C{/readyz}), and the 2026 protocol's C{POST /}, answered by
+L{resonate.api.protocol2026.Protocol2026} (the HTTP status is the
+envelope's C{head.status}), with its C{GET /health} and C{GET /ready}.  The
+site's limits (body size, basic auth, slow clients) apply to every path.
 """
 
 import json
@@ -22,6 +29,7 @@ from werkzeug.routing import PathConverter
 
 from resonate.api import codec
 from resonate.api.auth import CHALLENGE
+from resonate.api.protocol2026 import Protocol2026
 from resonate.api.resource import AppResource
 from resonate.errors import ResonateError, ValidationError
 from resonate.metrics import Metrics
@@ -172,21 +180,25 @@ class _IdConverter(PathConverter):
 
 class HTTPAPI:
     """
-    The v0.5 HTTP API.
+    The HTTP API: v0.5's routes and the 2026 protocol's.
     """
 
     app = Klein()
     app.url_map.converters["id"] = _IdConverter
     _log = Logger()
 
-    def __init__(self, operations, metrics=None):
+    def __init__(self, operations, metrics=None, debug=None):
         """
         @param operations: the L{resonate.api.operations.Operations} to call.
         @param metrics: the L{resonate.metrics.Metrics} that counts every
             answer; L{None} for a private one.
+        @param debug: L{None} (the default: C{debug.*} requests answer 403
+            and C{resonate:debug_time} is ignored), or the debug control
+            of C{--debug} (a L{resonate.services.debug.DebugControl}).
         """
         self._operations = operations
         self._metrics = metrics if metrics is not None else Metrics()
+        self._protocol2026 = Protocol2026(operations, self._metrics, debug)
         self._openAPI = (
             resources.files("resonate.api").joinpath("openapi.yml").read_bytes()
         )
@@ -374,6 +386,45 @@ class HTTPAPI:
             raise ResonateError(status)
         return status, _NULL
 
+    @app.route("/", methods=["POST"])
+    def rpc(self, request):
+        """
+        C{POST /}: one request of the 2026 protocol, a JSON envelope in and
+        out; the HTTP status is the answer's C{head.status} (300 for the
+        C{task.suspend} redirect).
+        """
+        request.setHeader(b"content-type", b"application/json")
+        d = self._protocol2026.handle(request.content.read())
+        d.addCallback(_writeEnvelope, request)
+        if d.called and not d.paused:
+            # Answered already (the callbacks never fail): hand over the
+            # bytes without a Deferred.
+            return d.result
+        # The resource cancels what it is handed when the client goes
+        # away; that must not cancel the operation under way, which goes
+        # on, is counted, and whose answer is dropped.
+        answer = Deferred()
+        d.addBoth(answer.callback)
+        return answer
+
+    @app.route("/health", methods=["GET"])
+    def health(self, request):
+        """
+        C{GET /health} (2026 protocol): 200 with an empty body whenever the
+        process answers.
+        """
+        return b""
+
+    @app.route("/ready", methods=["GET"])
+    async def ready(self, request):
+        """
+        C{GET /ready} (2026 protocol): 200 when the store answers, else
+        503; the body is empty either way.
+        """
+        if await self._notReady() is not None:
+            request.setResponseCode(503)
+        return b""
+
     @app.route("/healthz", methods=["GET"])
     def healthz(self, request):
         """
@@ -392,6 +443,19 @@ class HTTPAPI:
         5002 saying why, or 5030 while shutting down.
         """
         request.setHeader(b"content-type", b"application/json")
+        error = await self._notReady()
+        if error is not None:
+            request.setResponseCode(503)
+            return _errorBody(error)
+        return _HEALTHY
+
+    async def _notReady(self):
+        """
+        Ping the store, for the readiness routes.
+
+        @return: L{None} when it answers; else the L{ResonateError} saying
+            why not (5002, or 5030 while shutting down), logged.
+        """
         try:
             await self._operations.ping()
         except ResonateError as error:
@@ -400,13 +464,11 @@ class HTTPAPI:
                 code=error.status.value,
                 message=error.message,
             )
-            request.setResponseCode(503)
-            return _errorBody(error)
+            return error
         except Exception:
             self._log.failure("the readiness check failed")
-            request.setResponseCode(503)
-            return _errorBody(ResonateError(Status.STORE_FAILURE))
-        return _HEALTHY
+            return ResonateError(Status.STORE_FAILURE)
+        return None
 
     @app.route("/openapi.yml", methods=["GET"])
     def openAPI(self, request):
@@ -434,6 +496,17 @@ class HTTPAPI:
         request.setResponseCode(refusal.status.httpCode)
         request.setHeader(b"content-type", b"application/json")
         return _errorBody(refusal)
+
+
+def _writeEnvelope(response, request):
+    """
+    Set the HTTP status of a 2026 answer (its C{head.status}).
+
+    @param response: a L{resonate.api.envelope.Response}.
+    @return: the body, C{bytes}.
+    """
+    request.setResponseCode(response.status)
+    return response.toBytes()
 
 
 _HEALTHY = _jsonBytes({"status": "ok"})

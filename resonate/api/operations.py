@@ -15,6 +15,8 @@ from twisted.python.failure import Failure
 from resonate.errors import ResonateError, StoreFailure
 from resonate.metrics import Metrics
 from resonate.model.routing import matchRoute
+from resonate.model.schedule import CreateSchedule
+from resonate.model.tasks2026 import RETRY_TIMEOUT
 from resonate.status import Status
 
 
@@ -29,7 +31,7 @@ class Operations:
 
     def __init__(
         self, store, clock, size, onScheduleCreated=None, routes=(),
-        onTaskCreated=None, metrics=None,
+        onTaskCreated=None, metrics=None, retryTimeout=RETRY_TIMEOUT,
     ):
         """
         @param store: an L{resonate.interfaces.IStore} provider.
@@ -49,6 +51,11 @@ class Operations:
         @param metrics: the L{resonate.metrics.Metrics} that counts each
             admitted operation as a coroutine of its name and each store
             call as a C{store} submission; L{None} for a private one.
+        @param retryTimeout: ms a pending 2026 task waits before its
+            C{execute} is sent again (C{tasks.retryTimeout}), handed to the
+            store by every call that may make a 2026 task pending: the 2026
+            operations, and v0.5 completions, which run the 2026 settlement
+            chain (DECISIONS 23).
         """
         self._store = store
         self._clock = clock
@@ -57,6 +64,7 @@ class Operations:
         self._routes = tuple(routes)
         self._onTaskCreated = onTaskCreated
         self._metrics = metrics if metrics is not None else Metrics()
+        self.retryTimeout = retryTimeout
         self._stopping = False
         self._drained = []
         self.inFlight = 0
@@ -67,12 +75,14 @@ class Operations:
         """
         return int(self._clock.seconds() * 1000)
 
-    def _run(self, name, method, *args):
+    def _run(self, name, method, *args, now=None, **kwargs):
         """
         Admit the operation C{name} (a coroutine name of the contract,
-        C{"create-promise"}) and call the store C{method} with C{args} and
-        C{now}.
+        C{"create-promise"}) and call the store C{method} with C{args},
+        C{now} and C{kwargs}.
 
+        @param now: the time to run at (epoch ms); L{None} to read it from
+            the clock.
         @return: a C{Deferred} firing with the store's answer.  (Plain
             callbacks, not a coroutine: this is every request's path.)
         """
@@ -83,7 +93,7 @@ class Operations:
         self.inFlight += 1
         self._metrics.operationStarted(name)
         try:
-            d = method(*args, self.now())
+            d = method(*args, self.now() if now is None else now, **kwargs)
         except BaseException:
             d = fail()
         return d.addBoth(self._finished, name)
@@ -139,7 +149,45 @@ class Operations:
         @param request: a L{resonate.model.promise.CompletePromise}.
         @return: a C{Deferred} firing with a C{Decision}.
         """
-        return self._run("complete-promise", self._store.completePromise, request)
+        return self._run(
+            "complete-promise",
+            self._store.completePromise,
+            request,
+            retryTimeout=self.retryTimeout,
+        )
+
+    def handle2026(self, request, now):
+        """
+        Run one request of the 2026 protocol, admitted like every other
+        operation; a schedule created (or found) wakes the scheduler.
+
+        @param request: a value of L{resonate.model.requests2026} (or a
+            C{CreatePromise}, C{CreateSchedule}, or a task request of
+            L{resonate.model.tasks2026}), its wire checks done.
+        @param now: the time it runs at, epoch ms: L{now}, or the
+            request's debug time.
+        @return: a C{Deferred} firing with a
+            L{resonate.model.requests2026.Reply}; failing with a
+            L{ResonateError} (5030, 5031, store failures) or anything the
+            store raised.
+        """
+        d = self._run(
+            "handle-2026",
+            self._store.handle2026,
+            request,
+            now=now,
+            retryTimeout=self.retryTimeout,
+        )
+        if isinstance(request, CreateSchedule):
+            d.addCallback(self._scheduleMaybeCreated, request)
+        return d
+
+    def _scheduleMaybeCreated(self, reply, request):
+        # A 2026 create answers 200 for a new schedule and an existing one
+        # alike: waking the scheduler for nothing costs one read.
+        if not reply.isError:
+            self._wakeScheduler(request.id)
+        return reply
 
     def searchPromises(self, query):
         """
@@ -159,15 +207,23 @@ class Operations:
         decision = await self._run(
             "create-schedule", self._store.createSchedule, request
         )
-        if decision.status is Status.CREATED and self._onScheduleCreated is not None:
-            try:
-                self._onScheduleCreated()
-            except Exception:
-                self._log.failure(
-                    "waking the scheduler for {scheduleId} failed",
-                    scheduleId=request.id,
-                )
+        if decision.status is Status.CREATED:
+            self._wakeScheduler(request.id)
         return decision
+
+    def _wakeScheduler(self, scheduleId):
+        """
+        Call C{onScheduleCreated}, if any, logging its failure.
+        """
+        if self._onScheduleCreated is None:
+            return
+        try:
+            self._onScheduleCreated()
+        except Exception:
+            self._log.failure(
+                "waking the scheduler for {scheduleId} failed",
+                scheduleId=scheduleId,
+            )
 
     def readSchedule(self, scheduleId):
         """

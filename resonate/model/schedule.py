@@ -5,6 +5,14 @@ Schedules: cron expressions that create promises ("stateful reminders").
 Pure rules: when a schedule next fires, which promise a firing creates, and
 what creating or firing a schedule writes.  Times are epoch milliseconds;
 cron is evaluated in the server's local time, as v0.5 did.
+
+Cron expressions: 5 fields (C{min hour dom mon dow}), 6 with a leading
+seconds field (C{sec min hour dom mon dow}), the descriptors and C{@every}
+(DECISIONS 12).  The 2026 protocol also accepts 7 fields, a trailing year
+after the 6 (C{sec min hour dom mon dow year}, as Rust's C{cron} crate
+reads them): L{nextRunTime} evaluates them, since a stored schedule does
+not say which protocol made it, but only L{checkCron} with C{withYear}
+accepts them, so that v0.5 requests keep refusing them.
 """
 
 import re
@@ -55,14 +63,24 @@ def _everyMilliseconds(expression):
     return max(1000, int(total // 1000) * 1000)
 
 
-def checkCron(expression):
+def checkCron(expression, withYear=False, after=0):
     """
     Check a cron expression: 5 fields, 6 with a leading seconds field, a
-    descriptor, or C{@every <duration>}.
+    descriptor, or C{@every <duration>}; with C{withYear} (the 2026
+    protocol), 7 fields too: the 6 and a trailing year.
 
-    @raise InvalidCron: it is none of those.
+    @param after: epoch milliseconds after which the expression must fire
+        at least once (a year field may name years long after 1970).
+    @raise InvalidCron: it is none of those, or never fires after
+        C{after}.
     """
-    nextRunTime(expression, 0)
+    if (
+        not withYear
+        and isinstance(expression, str)
+        and len(expression.split()) == 7
+    ):
+        raise InvalidCron("expected 5 or 6 fields, got 7")
+    nextRunTime(expression, after)
 
 
 def nextRunTime(expression, after):
@@ -87,7 +105,8 @@ def nextRunTime(expression, after):
         seconds = False
     elif len(fields) == 5:
         seconds = False
-    elif len(fields) == 6:
+    elif len(fields) in (6, 7):
+        # A leading seconds field, and for 7 a trailing year.
         seconds = True
     else:
         raise InvalidCron(f"expected 5 or 6 fields, got {len(fields)}")

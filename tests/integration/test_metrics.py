@@ -258,6 +258,9 @@ class MetricsTests(unittest.TestCase):
                 "aio_store_batch_size": "histogram",
                 "background_runs_total": "counter",
                 "background_failures_total": "counter",
+                "resonate_request_total": "counter",
+                "resonate_request_duration_seconds": "histogram",
+                "resonate_schedule_promises_total": "counter",
             },
         )
         self.assertNotIn("api_total_requests_total", text)
