@@ -13,6 +13,7 @@ has its writes undone, newest first, before its request fails.
 
 from copy import deepcopy
 from dataclasses import replace
+from heapq import nsmallest
 
 from twisted.internet.defer import fail, succeed
 from zope.interface import implementer
@@ -28,6 +29,8 @@ from resonate.interfaces import (
 )
 from resonate.model.lock import heartbeat, isExpired
 from resonate.model.promise import (
+    ALL_STATES,
+    PromiseQuery,
     State,
     asOf,
     matchesPattern,
@@ -35,7 +38,7 @@ from resonate.model.promise import (
 )
 from resonate.model.outbox import OutboxEntry
 from resonate.model.task import isDispatchable
-from resonate.model.tasks2026 import Execute
+from resonate.model.tasks2026 import BRANCH_TAG, Execute
 from resonate.status import Status
 from resonate.store import scripts
 
@@ -217,8 +220,8 @@ class MemoryRows:
             if query.sortId is not None and sortId >= query.sortId:
                 continue
             schedule = self._schedules[scheduleId]
-            if matchesPattern(query.id, scheduleId) and all(
-                schedule.tags.get(k) == v for k, v in query.tags.items()
+            if matchesPattern(query.id, scheduleId) and _tagged(
+                schedule.tags, query.tags
             ):
                 found.append((sortId, deepcopy(schedule)))
                 if len(found) == query.limit:
@@ -378,6 +381,71 @@ class MemoryRows:
         due.sort(key=lambda e: (e.nextAttemptAt, e.id))
         return due if limit is None else due[:limit]
 
+    def promisesById(self, state, tags, afterId, limit, now):
+        query = PromiseQuery(
+            states=ALL_STATES if state is None else frozenset([state]),
+            tags=tags,
+        )
+        return deepcopy(
+            _pageById(
+                self._promises,
+                afterId,
+                limit,
+                lambda p: matchesQuery(query, asOf(p, now)),
+            )
+        )
+
+    def tasksById(self, state, afterId, limit):
+        return _pageById(
+            self._tasks2026,
+            afterId,
+            limit,
+            lambda t: state is None or t.state is state,
+        )
+
+    def schedulesById(self, promiseTags, afterId, limit):
+        return deepcopy(
+            _pageById(
+                self._schedules,
+                afterId,
+                limit,
+                lambda s: _tagged(s.promiseTags, promiseTags),
+            )
+        )
+
+    def branchPromises(self, branch, limit):
+        return deepcopy(
+            _pageById(
+                self._promises,
+                None,
+                limit,
+                lambda p: p.tags.get(BRANCH_TAG) == branch,
+            )
+        )
+
+    def allCallbacks(self):
+        return [self._callbacks[key] for key in sorted(self._callbacks)]
+
+    def allListeners(self):
+        return [self._listeners[key] for key in sorted(self._listeners)]
+
+    def deleteEverything(self):
+        for table in (
+            self._promises,
+            self._sortIds,
+            self._locks,
+            self._schedules,
+            self._scheduleSortIds,
+            self._tasks,
+            self._tasks2026,
+            self._callbacks,
+            self._listeners,
+            self._outbox,
+        ):
+            for key in list(table):
+                self._write(table, key)
+                del table[key]
+
     def readLock(self, resourceId):
         return self._locks.get(resourceId)
 
@@ -409,6 +477,31 @@ class MemoryRows:
             self._write(self._locks, lock.resourceId)
             del self._locks[lock.resourceId]
         return len(expired[:limit])
+
+
+def _tagged(tags, wanted):
+    """
+    Whether C{tags} include every pair of C{wanted}.
+    """
+    return all(tags.get(k) == v for k, v in wanted.items())
+
+
+def _pageById(table, afterId, limit, chosen):
+    """
+    The rows of C{table} (a dict by id) that C{chosen(row)} is true for,
+    with an id greater than C{afterId} (any when L{None}), by id ascending
+    (code-point order, as C{sorted} compares strings), at most C{limit}
+    (all when L{None}).
+    """
+    keys = [
+        key
+        for key, row in table.items()
+        if (afterId is None or key > afterId) and chosen(row)
+    ]
+    # Only the page is sorted: a preload or a first page of a large table
+    # need not sort all of it.
+    keys = sorted(keys) if limit is None else nsmallest(limit, keys)
+    return [table[key] for key in keys]
 
 
 def _sameSlot(stored, message):

@@ -102,6 +102,7 @@ from resonate.model.schedule import (
 )
 from resonate.model.task import CLAIM_WINDOW, ClaimTask, CompleteTask
 from resonate.model.tasks2026 import (
+    BRANCH_TAG,
     RETRY_TIMEOUT,
     TARGET_TAG,
     AcquireTask,
@@ -165,6 +166,27 @@ EVERY_SECOND = "* * * * * *"
 
 #: Where the 2026 tests' tasks are offered.
 ADDRESS = "poll://any@workers"
+
+#: Ids whose code-point order (Python's C{sorted}) no common collation
+#: keeps: upper case before lower, C{":"} after C{"."} and C{"/"}, accents
+#: after C{"~"}, and a character past U+FFFF after U+FF5E (UTF-16 puts it
+#: before).  Not in order, so that the order found is the store's.
+BY_ID = [
+    "é",
+    "a.1",
+    "B",
+    "a",
+    "a:1",
+    "\uff5e",
+    "Z",
+    "a/b",
+    "a b",
+    "\U0001f600",
+    "ab",
+    "中",
+    "A",
+    "~",
+]
 
 
 def rowOperations(*calls):
@@ -4290,3 +4312,404 @@ class StoreTestsMixin:
         )
         outbox = await self.rowCall("dueOutbox", NOW + 1, None)
         self.assertGreater(outbox[-1].id, max(e.id for e in before[-1]))
+
+    # The 2026 searches and debug operations (promisesById, tasksById,
+    # schedulesById, branchPromises, allCallbacks, allListeners,
+    # deleteEverything).
+
+    async def idsById(self, method, *args):
+        """
+        The ids of what the row operation C{method} (one of the C{*ById}
+        searches or L{branchPromises}) answers, in its order.
+        """
+        return [row.id for row in await self.rowCall(method, *args)]
+
+    async def test_promisesByIdOrder(self):
+        """
+        C{promisesById} answers promises as stored, by id in code-point
+        order (Python's C{sorted}, whatever the database's collation: case
+        and accents count, C{":"} before C{"."} is not assumed), only those
+        after C{afterId} (stored or not), at most C{limit}; paging on the
+        last id of each page finds every promise once.
+        """
+        await self.createMany(BY_ID)
+        ordered = sorted(BY_ID)
+        stored = [await self.readStored(i) for i in ordered]
+        self.assertEqual(
+            await self.rowCall("promisesById", None, {}, None, 100, NOW), stored
+        )
+        self.assertEqual(
+            await self.idsById("promisesById", None, {}, None, 3, NOW), ordered[:3]
+        )
+        for afterId in ["a", "a.1", "a0", "é", "\U0001f600"]:
+            self.assertEqual(
+                await self.idsById("promisesById", None, {}, afterId, 100, NOW),
+                [i for i in ordered if i > afterId],
+                afterId,
+            )
+        pages, afterId = [], None
+        while len(pages) <= len(BY_ID):
+            page = await self.idsById("promisesById", None, {}, afterId, 2, NOW)
+            if not page:
+                break
+            pages.append(page)
+            afterId = page[-1]
+        self.assertEqual([i for page in pages for i in page], ordered)
+        self.assertEqual([len(page) for page in pages[:-1]], [2] * (len(pages) - 1))
+
+    async def test_promisesByIdStates(self):
+        """
+        C{promisesById} selects by the state a promise is in at its C{now}
+        (as L{resonate.model.promise.stateFilter} says): an overdue pending
+        promise counts as C{REJECTED_TIMEDOUT}, or C{RESOLVED} when it is a
+        timer of either protocol, and not as C{PENDING}; it is answered as
+        stored, not timed out, and nothing is written.  The state, the tags
+        and C{afterId} filter together.
+        """
+        order, expected = await self._createBacklog()
+        for promiseId, tags, state in [
+            ("backlog.timer2026", {TIMER_TAG_2026: "true"}, State.RESOLVED),
+            ("backlog.notTimer2026", {TIMER_TAG_2026: "false"}, State.REJECTED_TIMEDOUT),
+        ]:
+            await self.createPromise(promiseId, timeout=NOW + 1, tags=tags)
+            order.append(promiseId)
+            expected[promiseId] = state
+        stored = {i: await self.readStored(i) for i in order}
+        ordered = sorted(order)
+        for state in [None, *State]:
+            found = await self.rowCall(
+                "promisesById", state, {}, None, 1000, SEARCH_NOW
+            )
+            self.assertEqual(
+                found,
+                [stored[i] for i in ordered if state in (None, expected[i])],
+                state,
+            )
+        self.assertEqual(
+            await self.idsById(
+                "promisesById", State.REJECTED_TIMEDOUT, {"n": "4"}, None, 10, SEARCH_NOW
+            ),
+            ["backlog.due.4"],
+        )
+        self.assertEqual(
+            await self.idsById(
+                "promisesById", State.RESOLVED, {}, "backlog.edgeTimer", 2, SEARCH_NOW
+            ),
+            [
+                i
+                for i in ordered
+                if i > "backlog.edgeTimer" and expected[i] is State.RESOLVED
+            ][:2],
+        )
+        # Before the timeouts, the same promises are pending.
+        self.assertEqual(
+            await self.idsById("promisesById", State.PENDING, {}, None, 1000, NOW),
+            sorted(i for i in order if stored[i].state is State.PENDING),
+        )
+        self.assertEqual({i: await self.readStored(i) for i in order}, stored)
+
+    async def test_promisesByIdTags(self):
+        """
+        C{promisesById} selects the promises whose tags include every
+        given pair (a subset match): keys and values are compared exactly,
+        a missing tag matches no value (not even C{""}), and keys that need
+        escaping in JSON match too.
+        """
+        odd = 'k"é y\\'
+        tagged = {
+            "tags.both": {"a": "1", "b": "2"},
+            "tags.a": {"a": "1"},
+            "tags.other": {"a": "2", "b": "2"},
+            "tags.empty": {"a": ""},
+            "tags.none": {},
+            "tags.odd": {odd: 'v"ü', "a": "1"},
+        }
+        for promiseId, tags in tagged.items():
+            await self.createPromise(promiseId, tags=tags)
+        for tags, ids in [
+            ({}, sorted(tagged)),
+            ({"a": "1"}, ["tags.a", "tags.both", "tags.odd"]),
+            ({"a": "1", "b": "2"}, ["tags.both"]),
+            ({"b": "2"}, ["tags.both", "tags.other"]),
+            ({"a": ""}, ["tags.empty"]),
+            ({"A": "1"}, []),
+            ({"c": "1"}, []),
+            ({odd: 'v"ü'}, ["tags.odd"]),
+            ({odd: 'v"ü', "a": "1"}, ["tags.odd"]),
+            ({odd: 'v"u'}, []),
+        ]:
+            self.assertEqual(
+                await self.idsById("promisesById", None, tags, None, 100, NOW),
+                ids,
+                tags,
+            )
+        self.assertEqual(
+            await self.idsById(
+                "promisesById", State.PENDING, {"a": "1"}, "tags.a", 1, NOW
+            ),
+            ["tags.both"],
+        )
+
+    async def test_tasksById(self):
+        """
+        C{tasksById} answers 2026 tasks by id in code-point order, in one
+        state or any, after C{afterId}, at most C{limit}.
+        """
+        states = list(TaskState)
+        tasks = {
+            taskId: Task2026(
+                taskId, states[n % len(states)], n, ADDRESS, timeoutAt=LATER + n
+            )
+            for n, taskId in enumerate(BY_ID)
+        }
+        await self.rowCalls(*[("insertTask2026", t) for t in tasks.values()])
+        ordered = sorted(tasks)
+        self.assertEqual(
+            await self.rowCall("tasksById", None, None, 100),
+            [tasks[i] for i in ordered],
+        )
+        for state in TaskState:
+            self.assertEqual(
+                await self.rowCall("tasksById", state, None, 100),
+                [tasks[i] for i in ordered if tasks[i].state is state],
+                state,
+            )
+        self.assertEqual(await self.idsById("tasksById", None, "a", 2), ordered[
+            ordered.index("a") + 1 : ordered.index("a") + 3
+        ])
+        pending = [i for i in ordered if tasks[i].state is TaskState.PENDING]
+        self.assertEqual(
+            await self.idsById("tasksById", TaskState.PENDING, pending[0], 100),
+            pending[1:],
+        )
+
+    async def test_schedulesById(self):
+        """
+        C{schedulesById} answers schedules as stored, by id in code-point
+        order, whose promise tags (not their own tags) include every given
+        pair, after C{afterId}, at most C{limit}.
+        """
+        promiseTags = {
+            "a": {TARGET_TAG: ADDRESS, "k": "1"},
+            "B": {TARGET_TAG: ADDRESS, "k": "2"},
+            "a:1": {TARGET_TAG: ADDRESS, "k": "1", "j": "x"},
+            "a.1": {TARGET_TAG: ADDRESS},
+            "é": {TARGET_TAG: "poll://any@others", "k": "1"},
+        }
+        schedules = {
+            scheduleId: await self.createdSchedule(
+                scheduleId, tags={"own": scheduleId}, promiseTags=tags
+            )
+            for scheduleId, tags in promiseTags.items()
+        }
+        ordered = sorted(schedules)
+        self.assertEqual(
+            await self.rowCall("schedulesById", {}, None, 100),
+            [schedules[i] for i in ordered],
+        )
+        for tags, ids in [
+            ({"k": "1"}, ["a", "a:1", "é"]),
+            ({"k": "1", "j": "x"}, ["a:1"]),
+            ({TARGET_TAG: ADDRESS}, ["B", "a", "a.1", "a:1"]),
+            ({"own": "a"}, []),
+        ]:
+            self.assertEqual(
+                await self.idsById("schedulesById", tags, None, 100), ids, tags
+            )
+        self.assertEqual(
+            await self.idsById("schedulesById", {"k": "1"}, "a", 1), ["a:1"]
+        )
+        self.assertEqual(
+            await self.idsById("schedulesById", {}, None, 2), ordered[:2]
+        )
+
+    async def test_branchPromises(self):
+        """
+        C{branchPromises} answers the promises whose C{resonate:branch} tag
+        is exactly the branch, the branch's root included, as stored (an
+        overdue one still pending), by id in code-point order, at most
+        C{limit} (all when L{None}); a branch no promise is on has none.
+        """
+        branches = {
+            "br": "br",
+            "br:2": "br",
+            "br:10": "br",
+            "br:1.a": "br",
+            "br:B": "br",
+            "br:é": "br",
+            "br.other:1": "br.other",
+            "bra": "br ",
+            "brb": "Br",
+        }
+        for promiseId, branch in branches.items():
+            await self.createPromise(promiseId, tags={BRANCH_TAG: branch, "x": "y"})
+        await self.createPromise(
+            "br:overdue", timeout=NOW + 1, tags={BRANCH_TAG: "br", TARGET_TAG: ADDRESS}
+        )
+        await self.createPromise("br:none")
+        await self.createPromise("br:other", tags={"resonate:branches": "br"})
+        ids = sorted([i for i, b in branches.items() if b == "br"] + ["br:overdue"])
+        stored = [await self.readStored(i) for i in ids]
+        self.assertEqual(await self.rowCall("branchPromises", "br", None), stored)
+        self.assertEqual(stored[ids.index("br:overdue")].state, State.PENDING)
+        self.assertEqual(await self.rowCall("branchPromises", "br", 3), stored[:3])
+        self.assertEqual(
+            await self.idsById("branchPromises", "br.other", None), ["br.other:1"]
+        )
+        self.assertEqual(await self.idsById("branchPromises", "br ", None), ["bra"])
+        self.assertEqual(await self.idsById("branchPromises", "missing", None), [])
+
+    async def test_allCallbacksAndListeners(self):
+        """
+        C{allCallbacks} answers every callback by C{(awaited, awaiter)}
+        and C{allListeners} every listener by C{(promiseId, address)}, in
+        code-point order; with none, nothing.
+        """
+        self.assertEqual(
+            await self.rowCalls(("allCallbacks",), ("allListeners",)), [[], []]
+        )
+        callbacks = [
+            Callback(awaited, awaiter, ready=(awaited + awaiter) in ("aa:1", "Bz"))
+            for awaited, awaiter in [
+                ("a", "a:1"),
+                ("B", "z"),
+                ("a", "B"),
+                ("a.1", "a"),
+                ("a:1", "a"),
+                ("é", "a"),
+                ("a", "a.1"),
+            ]
+        ]
+        listeners = [
+            Listener(promiseId, address)
+            for promiseId, address in [
+                ("a", "poll://uni@clients/b"),
+                ("B", "poll://uni@clients/a"),
+                ("a", "poll://uni@clients/B"),
+                ("a", "http://client.example/é"),
+                ("a:1", "poll://uni@clients/a"),
+            ]
+        ]
+        await self.rowCalls(
+            *[("insertCallback", c) for c in callbacks],
+            *[("insertListener", l) for l in listeners],
+        )
+        await self.rowCall("readyCallbacks", "B")
+        callbacks = [
+            replace(c, ready=True) if c.awaited == "B" else c for c in callbacks
+        ]
+        self.assertEqual(
+            await self.rowCalls(("allCallbacks",), ("allListeners",)),
+            [
+                sorted(callbacks, key=lambda c: (c.awaited, c.awaiter)),
+                sorted(listeners, key=lambda l: (l.promiseId, l.address)),
+            ],
+        )
+
+    async def fillEveryTable(self):
+        """
+        Store something in every table: promises (pending, settled, a
+        timer), a schedule, a lock, a v0.5 task, and the 2026 tables.
+        """
+        await self.createPromise("fill.pending", tags={BRANCH_TAG: "fill"})
+        await self.completedPromise("fill.resolved", State.RESOLVED)
+        await self.createPromise(
+            "fill.timer", timeout=NOW + 1, tags={TIMER_TAG_2026: "true"}
+        )
+        await self.createdSchedule("fill.schedule", promiseTags={"k": "v"})
+        await self.acquiredLock("fill.lock", "fill.execution")
+        decision = await self.createPromiseAndTask("fill.task")
+        self.assertEqual(decision.status, Status.CREATED)
+        await self.rowCalls(
+            ("insertTask2026", Task2026("fill.2026", TaskState.PENDING, 0, ADDRESS, timeoutAt=NOW)),
+            ("insertCallback", Callback("fill.pending", "fill.2026")),
+            ("insertListener", Listener("fill.pending", "poll://uni@clients/1")),
+            ("insertOutbox", Execute("fill.2026", 0, ADDRESS), NOW),
+            ("insertOutbox", Unblock("fill.resolved", "poll://uni@clients/1"), NOW),
+        )
+
+    async def everything(self):
+        """
+        What every table holds, as the row operations read it, in one
+        transaction.
+        """
+        return await self.rowCalls(
+            ("promisesById", None, {}, None, 1000, NOW),
+            ("schedulesById", {}, None, 1000),
+            ("tasksById", None, None, 1000),
+            ("allCallbacks",),
+            ("allListeners",),
+            ("dueOutbox", MAX_TIMEOUT, None),
+            ("readLock", "fill.lock"),
+            ("readTask", "fill.task"),
+            ("earliestRunTime",),
+            ("overduePromises", MAX_TIMEOUT, None),
+            ("dueTasks2026", MAX_TIMEOUT, None),
+        )
+
+    async def assertEmptied(self):
+        """
+        Assert that every table is empty, and that the store works on: ids
+        are free again, the lock is free to another execution, no v0.5
+        task is offered and no schedule found.
+        """
+        self.assertEqual(
+            await self.everything(),
+            [[], [], [], [], [], [], None, None, None, [], []],
+        )
+        self.assertEqual(await self.store.dispatchTasks(MAX_TIMEOUT - 1, 100, CLAIM_WINDOW), [])
+        self.assertEqual(await self.searchScheduleIds(), [])
+        taken = await self.acquireLock("fill.lock", "other.execution")
+        self.assertEqual(taken.status, Status.CREATED)
+        again = await self.createPromise("fill.pending")
+        self.assertEqual(again.status, Status.CREATED)
+        self.assertEqual(
+            [p.id for p in await self.rowCall("promisesById", None, {}, None, 10, NOW)],
+            ["fill.pending"],
+        )
+
+    async def test_deleteEverything(self):
+        """
+        C{deleteEverything} (C{debug.reset}) empties every table: promises,
+        schedules, locks, v0.5 and 2026 tasks, callbacks, listeners and the
+        outbox.  On an empty store it deletes nothing and answers L{None}
+        too.
+        """
+        self.assertIsNone(await self.rowCall("deleteEverything"))
+        await self.fillEveryTable()
+        filled = await self.everything()
+        self.assertNotIn([], filled)
+        self.assertNotIn(None, filled)
+        self.assertIsNone(await self.rowCall("deleteEverything"))
+        await self.assertEmptied()
+
+    async def test_rollbackDeleteEverything(self):
+        """
+        A transaction that deletes everything and then fails leaves every
+        table as it was.
+        """
+        await self.fillEveryTable()
+        before = await self.everything()
+        restore = self.failRowOperation("insertListener")
+        await self.assertStoreFails(
+            self.rowCalls(
+                ("deleteEverything",),
+                ("insertListener", Listener("fill.resolved", "poll://uni@clients/2")),
+            )
+        )
+        restore()
+        self.assertEqual(await self.everything(), before)
+
+    async def test_durableDeleteEverything(self):
+        """
+        What C{deleteEverything} deleted stays deleted after a reopen, and
+        what was written after it is kept.
+        """
+        await self.fillEveryTable()
+        await self.rowCall("deleteEverything")
+        created = await self.createPromise("after.reset")
+        await self.reopened()
+        self.assertEqual(
+            await self.everything(),
+            [[created.promise], [], [], [], [], [], None, None, None, [created.promise], []],
+        )

@@ -17,7 +17,7 @@ import uuid
 import psycopg2
 import psycopg2.extensions
 from twisted.internet import reactor
-from twisted.internet.defer import DeferredList, gatherResults
+from twisted.internet.defer import DeferredList, gatherResults, succeed
 from twisted.internet.task import deferLater
 from twisted.trial import unittest
 from zope.interface.verify import verifyObject
@@ -38,7 +38,7 @@ from resonate.model.promise import (
     Value,
     matchesPattern,
 )
-from resonate.model.tasks2026 import Execute, Task as Task2026, TaskState
+from resonate.model.tasks2026 import BRANCH_TAG, Execute, Task as Task2026, TaskState
 from resonate.status import Status
 from resonate.store import migrate
 from resonate.store.postgres.options import PostgresOptions
@@ -50,7 +50,9 @@ from resonate.testing.store import StoreTestsMixin, rowOperations
 from tests.integration.test_api_grpc import GRPCAPITestsMixin
 from tests.integration.test_api_http import HTTPAPITestsMixin
 from tests.integration.test_store_sqlite import (
+    READS_BY_ID,
     assertKeptAfterTables2026,
+    writeBeforeSearches2026,
     writeBeforeTables2026,
 )
 
@@ -443,7 +445,7 @@ class Tables2026SchemaTests(PostgresTestsMixin, unittest.TestCase):
             [],
         )
         self.patch(
-            migrate, "loadMigrations", lambda dialect="postgres": migrations
+            migrate, "loadMigrations", lambda dialect="postgres": migrations[:5]
         )
         store = self.openStore(database)
         self.assertEqual(
@@ -473,6 +475,120 @@ class Tables2026SchemaTests(PostgresTestsMixin, unittest.TestCase):
             indexes,
         )
         await assertKeptAfterTables2026(self, store, promise)
+
+
+class Searches2026SchemaTests(PostgresTestsMixin, unittest.TestCase):
+    """
+    Schema version 6 indexes the 2026 reads by id, and those reads answer
+    in code-point order whatever the database's collation.
+    """
+
+    async def test_migratesToSearches2026(self):
+        """
+        A database made at schema version 5 opens: version 6,
+        C{searches_2026}, indexes the promises it held by branch, and the
+        rows' reads use the new indexes: a preload is a scan of
+        C{promises_branch}, a task search in one state of
+        C{tasks_2026_state}, and no read by id sorts.
+        """
+        migrations = migrate.loadMigrations("postgres")
+        self.assertEqual(
+            (migrations[5].version, migrations[5].name), (6, "searches_2026")
+        )
+        database = self.scratchDatabase()
+        self.patch(
+            migrate, "loadMigrations", lambda dialect="postgres": migrations[:5]
+        )
+        old = self.openStore(database)
+        await writeBeforeSearches2026(old)
+        await old.close()
+        self.patch(
+            migrate, "loadMigrations", lambda dialect="postgres": migrations
+        )
+        await self.openStore(database).close()
+        self.assertEqual(
+            adminQuery(database, "SELECT MAX(version) FROM schema_versions"),
+            [(6,)],
+        )
+        connection = adminConnection(database)
+        self.addCleanup(connection.close)
+        cursor = connection.cursor()
+        # The tables are tiny: make the planner show what it would do with
+        # large ones.
+        cursor.execute("SET enable_seqscan = off")
+
+        def plans(method, *args):
+            """
+            The query plan of what the row operation C{method} runs, and
+            its result.
+            """
+            found = []
+
+            def execute(statement, parameters):
+                cursor.execute("EXPLAIN " + statement, parameters)
+                found.extend(line for (line,) in cursor.fetchall())
+                cursor.execute(statement, parameters)
+                return succeed(cursor)
+
+            result = []
+            getattr(PostgresRows(execute), method)(*args).addCallback(result.append)
+            return "\n".join(found), result[0]
+
+        plan, branch = plans("branchPromises", "b", None)
+        self.assertIn("promises_branch", plan)
+        self.assertNotIn("Sort", plan)
+        self.assertEqual([p.id for p in branch], ["b", "b:2"])
+        plan, _ = plans("tasksById", TaskState.PENDING, "a", 10)
+        self.assertIn("tasks_2026_state", plan)
+        for method, *args in READS_BY_ID:
+            plan, _ = plans(method, *args)
+            self.assertNotIn("Sort", plan, method)
+
+    async def test_codePointOrderWhateverTheCollation(self):
+        """
+        In a database whose collation is not byte order (ICU's C{en-US},
+        where C{"a"} sorts before C{"B"}), the reads by id still answer in
+        code-point order, as Python's C{sorted}.
+        """
+        name = f"resonate_test_{uuid.uuid4().hex}"
+        admin = adminConnection()
+        try:
+            with admin.cursor() as cursor:
+                # Hex digits only: a name cannot be a parameter.
+                cursor.execute(
+                    f"CREATE DATABASE {name} TEMPLATE template0 "
+                    "LOCALE_PROVIDER icu ICU_LOCALE 'en-US'"
+                )
+        except psycopg2.Error as e:
+            raise unittest.SkipTest(f"no ICU collation on this server: {e}")
+        finally:
+            admin.close()
+        self.addCleanup(self._dropDatabase, name)
+        self.assertEqual(
+            adminQuery(
+                name,
+                "SELECT string_agg(x, ' ' ORDER BY x) "
+                "FROM unnest(ARRAY['B', 'a']) AS x",
+            ),
+            [("a B",)],
+        )
+        store = self.openStore(name)
+        ids = ["é", "a.1", "B", "a", "a:1", "Z", "a/b", "ab", "A", "~"]
+        for promiseId in ids:
+            await store.createPromise(
+                CreatePromise(promiseId, LATER, tags={BRANCH_TAG: "b"}), NOW
+            )
+        everything, afterA, branch = await store._run(
+            rowOperations,
+            ("promisesById", None, {}, None, 100, NOW),
+            ("promisesById", None, {}, "a", 100, NOW),
+            ("branchPromises", "b", None),
+        )
+        self.assertEqual([p.id for p in everything], sorted(ids))
+        self.assertEqual([p.id for p in branch], sorted(ids))
+        self.assertEqual(
+            [p.id for p in afterA], [i for i in sorted(ids) if i > "a"]
+        )
 
 
 class InterfaceTests(PostgresTestsMixin, unittest.TestCase):

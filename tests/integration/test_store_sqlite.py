@@ -39,6 +39,7 @@ from resonate.model.promise import (
     matchesPattern,
 )
 from resonate.model.lock import AcquireLock
+from resonate.model.tasks2026 import BRANCH_TAG, TaskState
 from resonate.status import Status
 from resonate.store import migrate
 from resonate.store.sqlite.cache import _PromiseCache
@@ -120,6 +121,32 @@ async def assertKeptAfterTables2026(testCase, store, promise):
     testCase.assertEqual(refused.status, Status.LOCK_ALREADY_ACQUIRED)
     offered = await store.dispatchTasks(NOW + 1, 10, 5_000)
     testCase.assertEqual([t.id for t in offered], ["old"])
+
+
+async def writeBeforeSearches2026(store):
+    """
+    What the migration tests store at schema version 5, before the indexes
+    of the 2026 reads by id: promises on the branches C{"b"} and C{"c"},
+    and one on none.
+    """
+    for promiseId, tags in [
+        ("b:2", {BRANCH_TAG: "b"}),
+        ("b", {BRANCH_TAG: "b", "t": "1"}),
+        ("c", {BRANCH_TAG: "c"}),
+        ("none", {}),
+    ]:
+        await store.createPromise(CreatePromise(promiseId, LATER, tags=tags), NOW)
+
+
+#: Reads by id that schema version 6 serves in id order, without a sort:
+#: a row operation and its arguments each.
+READS_BY_ID = [
+    ("promisesById", None, {}, "a", 10, NOW),
+    ("tasksById", None, "a", 10),
+    ("schedulesById", {}, "a", 10),
+    ("allCallbacks",),
+    ("allListeners",),
+]
 
 
 class SQLiteStoreTestsMixin:
@@ -517,7 +544,9 @@ class SchemaTests(SQLiteStoreTestsMixin, unittest.TestCase):
             ).fetchall(),
             [],
         )
-        self.patch(migrate, "loadMigrations", lambda dialect="sqlite": migrations)
+        self.patch(
+            migrate, "loadMigrations", lambda dialect="sqlite": migrations[:5]
+        )
         store = self.openStore(path=path)
         self.assertEqual(migrate.schemaVersion(connection), 5)
         for table in tables:
@@ -526,6 +555,64 @@ class SchemaTests(SQLiteStoreTestsMixin, unittest.TestCase):
                 [(0,)],
             )
         await assertKeptAfterTables2026(self, store, promise)
+
+    async def test_migratesToSearches2026(self):
+        """
+        A database made at schema version 5 opens: version 6,
+        C{searches_2026}, indexes the promises it held by branch, and the
+        rows' reads use the new indexes: a preload is one range of
+        C{promises_branch}, a task search in one state one range of
+        C{tasks_2026_state}, and no read by id sorts.
+        """
+        migrations = migrate.loadMigrations("sqlite")
+        self.assertEqual(
+            (migrations[5].version, migrations[5].name), (6, "searches_2026")
+        )
+        path = self.mktemp()
+        self.patch(
+            migrate, "loadMigrations", lambda dialect="sqlite": migrations[:5]
+        )
+        old = self.openStore(path=path)
+        await writeBeforeSearches2026(old)
+        await old.close()
+        self.patch(migrate, "loadMigrations", lambda dialect="sqlite": migrations)
+        await self.openStore(path=path).close()
+        connection = sqlite3.connect(path)
+        self.addCleanup(connection.close)
+        self.assertEqual(migrate.schemaVersion(connection), 6)
+
+        def plans(method, *args):
+            """
+            The query plans of what the row operation C{method} runs, and
+            its result.
+            """
+            found = []
+
+            class Explaining:
+                def execute(self, sql, parameters=()):
+                    found.extend(
+                        row[3]
+                        for row in connection.execute(
+                            "EXPLAIN QUERY PLAN " + sql, parameters
+                        )
+                    )
+                    return connection.execute(sql, parameters)
+
+            result = getattr(SQLiteRows(Explaining()), method)(*args)
+            return found, result
+
+        [plan], branch = plans("branchPromises", "b", None)
+        self.assertIn("USING INDEX promises_branch", plan)
+        self.assertEqual([p.id for p in branch], ["b", "b:2"])
+        [plan], _ = plans("tasksById", TaskState.PENDING, "a", 10)
+        self.assertIn("USING INDEX tasks_2026_state", plan)
+        for method, *args in [
+            *READS_BY_ID,
+            # Tags are matched row by row, in id order.
+            ("promisesById", State.PENDING, {"t": "1"}, None, 10, NOW),
+        ]:
+            found, _ = plans(method, *args)
+            self.assertNotIn("TEMP B-TREE", " ".join(found), method)
 
     def test_failedMigrationRolledBack(self):
         """

@@ -183,6 +183,7 @@ ROLLBACK_TESTS = (
     "test_rollbackClaimTask",
     "test_rollbackTables2026",
     "test_rollbackWriteConflict",
+    "test_rollbackDeleteEverything",
 )
 
 #: The tests that only a store whose updates are conditional passes.
@@ -205,6 +206,7 @@ DURABILITY_TESTS = (
     "test_durableLocks",
     "test_durableTasks",
     "test_durableTables2026",
+    "test_durableDeleteEverything",
 )
 
 

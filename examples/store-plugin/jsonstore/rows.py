@@ -21,15 +21,26 @@ from dataclasses import fields
 
 from zope.interface import implementer
 
+from jsonstore.rows2026 import (
+    Task2026RowsMixin,
+    decodeCallback,
+    decodeListener,
+    decodeTask2026,
+    dump2026,
+    load2026,
+)
 from resonate.interfaces import (
     ILockRows,
     IPromiseRows,
     IScheduleRows,
+    ITask2026Rows,
     ITaskRows,
 )
 from resonate.model.lock import Lock, heartbeat, isExpired
 from resonate.model.promise import (
+    ALL_STATES,
     Promise,
+    PromiseQuery,
     State,
     Value,
     asOf,
@@ -38,6 +49,7 @@ from resonate.model.promise import (
 )
 from resonate.model.schedule import Schedule
 from resonate.model.task import Task, isDispatchable
+from resonate.model.tasks2026 import BRANCH_TAG
 
 #: What the file says it is, so that another JSON file is not taken for a
 #: store (and a later format can be told from this one).
@@ -223,19 +235,48 @@ def _bySortId(table):
     return sorted(table.values(), key=lambda d: d["sortId"], reverse=True)
 
 
-@implementer(IPromiseRows, IScheduleRows, ILockRows, ITaskRows)
-class JSONRows:
+def _byId(table, afterId, limit, decode, chosen):
+    """
+    The rows of C{table} (documents by id) that C{chosen(row)} is true
+    for, each decoded by C{decode}, with an id greater than C{afterId} (any
+    when L{None}), by id ascending (code-point order, as C{sorted} compares
+    strings), at most C{limit} (all when L{None}).
+    """
+    found = []
+    for rowId in sorted(table):
+        if limit is not None and len(found) >= limit:
+            break
+        if afterId is not None and rowId <= afterId:
+            continue
+        row = decode(table[rowId])
+        if chosen(row):
+            found.append(row)
+    return found
+
+
+def _includes(tags, wanted):
+    """
+    Whether C{tags} include every pair of C{wanted}.
+    """
+    return all(tags.get(k) == v for k, v in wanted.items())
+
+
+@implementer(IPromiseRows, IScheduleRows, ILockRows, ITaskRows, ITask2026Rows)
+class JSONRows(Task2026RowsMixin):
     """
     Promise, schedule, lock and task rows as JSON documents, in one dict
-    per table, by id.  Promises and schedules get their C{sortId} from one
-    counter, as from a database sequence: it only increases, and is not
-    given back by a rollback.
+    per table, by id, and the 2026 tables (tasks, callbacks, listeners,
+    outbox) of L{Task2026RowsMixin} beside them.  Promises and schedules
+    get their C{sortId} from one counter, as from a database sequence: it
+    only increases, and is not given back by a rollback.
 
     Documents are never changed in place: a write puts a new document in
     its table, so undoing it is putting the one it replaced back.
     """
 
     def __init__(self):
+        # The mixin's __init__ gives the 2026 tables.
+        super().__init__()
         self._promises = {}
         self._schedules = {}
         self._locks = {}
@@ -297,7 +338,7 @@ class JSONRows:
         Everything stored, as one JSON-serialisable document (which shares
         the stored documents: dump it before the next write).
         """
-        return {
+        document = {
             "format": FORMAT,
             "version": VERSION,
             "lastSortId": self._lastSortId,
@@ -306,6 +347,7 @@ class JSONRows:
             "locks": list(self._locks.values()),
             "tasks": list(self._tasks.values()),
         }
+        return dump2026(self, document)
 
     @classmethod
     def fromDocument(cls, document):
@@ -341,7 +383,7 @@ class JSONRows:
                 "its sortIds are not integers up to its lastSortId"
             )
         rows._lastSortId = lastSortId
-        return rows
+        return load2026(rows, document)
 
     # IPromiseRows
 
@@ -418,9 +460,8 @@ class JSONRows:
                 break
             if query.sortId is not None and document["sortId"] >= query.sortId:
                 continue
-            tags = document["tags"]
-            if matchesPattern(query.id, document["id"]) and all(
-                tags.get(k) == v for k, v in query.tags.items()
+            if matchesPattern(query.id, document["id"]) and _includes(
+                document["tags"], query.tags
             ):
                 found.append((document["sortId"], decodeSchedule(document)))
         return found
@@ -526,3 +567,69 @@ class JSONRows:
         for lock in expired:
             self._remove(self._locks, lock.resourceId)
         return len(expired)
+
+    # ITask2026Rows: its searches and debug operations (the table
+    # operations are Task2026RowsMixin's).
+
+    def promisesById(self, state, tags, afterId, limit, now):
+        query = PromiseQuery(
+            states=ALL_STATES if state is None else frozenset([state]),
+            tags=tags,
+        )
+        return _byId(
+            self._promises,
+            afterId,
+            limit,
+            decodePromise,
+            lambda p: matchesQuery(query, asOf(p, now)),
+        )
+
+    def tasksById(self, state, afterId, limit):
+        return _byId(
+            self._tasks2026,
+            afterId,
+            limit,
+            decodeTask2026,
+            lambda t: state is None or t.state is state,
+        )
+
+    def schedulesById(self, promiseTags, afterId, limit):
+        return _byId(
+            self._schedules,
+            afterId,
+            limit,
+            decodeSchedule,
+            lambda s: _includes(s.promiseTags, promiseTags),
+        )
+
+    def branchPromises(self, branch, limit):
+        return _byId(
+            self._promises,
+            None,
+            limit,
+            decodePromise,
+            lambda p: p.tags.get(BRANCH_TAG) == branch,
+        )
+
+    def allCallbacks(self):
+        # Keys are (awaited, awaiter): sorted, they are the order asked.
+        return [decodeCallback(self._callbacks[k]) for k in sorted(self._callbacks)]
+
+    def allListeners(self):
+        # Keys are (promiseId, address).
+        return [decodeListener(self._listeners[k]) for k in sorted(self._listeners)]
+
+    def deleteEverything(self):
+        for table in (
+            self._promises,
+            self._schedules,
+            self._locks,
+            self._tasks,
+            self._tasks2026,
+            self._callbacks,
+            self._listeners,
+            self._outbox,
+        ):
+            # Each through the undo log, so a rollback puts it all back.
+            for key in list(table):
+                self._remove(table, key)

@@ -16,7 +16,7 @@ from resonate.interfaces import (
     ITaskRows,
 )
 from resonate.model.promise import TIMER_TAGS, timedOutState
-from resonate.model.tasks2026 import Execute
+from resonate.model.tasks2026 import BRANCH_TAG, Execute
 from resonate.store.sqlrows import (
     CALLBACK_COLUMNS,
     COLUMNS,
@@ -266,6 +266,51 @@ def _searchStatement(query, now):
         "ORDER BY sort_id DESC LIMIT %s",
         parameters,
     )
+
+
+def _byIdStatement(columns, table, conditions, parameters, afterId, limit):
+    """
+    The statement and parameters of a read by id: the C{columns} of the
+    rows of C{table} that meet every one of C{conditions} (with their
+    C{parameters}), with an id greater than C{afterId} (any when L{None}),
+    by id ascending, at most C{limit} (all when L{None}).  Ids are
+    C{COLLATE "C"} columns, compared and ordered byte by byte: code-point
+    order, the order of their primary key's index.
+    """
+    if afterId is not None:
+        conditions = [*conditions, 'id > %s COLLATE "C"']
+        parameters = [*parameters, afterId]
+    where = " AND ".join(conditions) or "TRUE"
+    return (
+        f"SELECT {columns} FROM {table} WHERE {where} "
+        'ORDER BY id COLLATE "C" LIMIT %s',
+        [*parameters, limit],
+    )
+
+
+#: The branch of a promise, written exactly as the expression index
+#: C{promises_branch} (schema version 6) is on, so that the planner uses it.
+_BRANCH_PROMISES = (
+    f"SELECT {COLUMNS} FROM promises WHERE (tags ->> '{BRANCH_TAG}') = %s "
+    'ORDER BY id COLLATE "C" LIMIT %s'
+)
+
+#: Every table of the store's data (all but C{schema_versions}), emptied
+#: by one script of C{DELETE}s: unlike C{TRUNCATE}, a C{DELETE} takes no
+#: lock that waits for, or deadlocks with, other processes' transactions.
+_DELETE_EVERYTHING = "; ".join(
+    f"DELETE FROM {table}"
+    for table in (
+        "promises",
+        "schedules",
+        "locks",
+        "tasks",
+        "tasks_2026",
+        "callbacks",
+        "listeners",
+        "outbox_messages",
+    )
+)
 
 
 @implementer(IPromiseRows, IScheduleRows, ILockRows, ITaskRows, ITask2026Rows)
@@ -780,4 +825,108 @@ class PostgresRows:
             (now, limit),
         ).addCallback(
             lambda cursor: [outboxFromRow(row) for row in cursor.fetchall()]
+        )
+
+    def promisesById(self, state, tags, afterId, limit, now):
+        """
+        A page of a C{promise.search}: by id, in C{state} as of C{now} (an
+        overdue pending row as its timeout leaves it), with C{tags} (the
+        GIN index on tags serves a containment).
+        """
+        conditions, parameters = [], []
+        if tags:
+            conditions.append("tags @> %s::jsonb")
+            parameters.append(Json(tags))
+        if state is not None:
+            # One state is never every state: there is always a condition.
+            condition, stateParameters = stateCondition(
+                frozenset([state]), now, _TIMER_CONDITION, "%s"
+            )
+            conditions.append(condition)
+            parameters.extend(stateParameters)
+        return self._execute(
+            *_byIdStatement(COLUMNS, "promises", conditions, parameters, afterId, limit)
+        ).addCallback(
+            lambda cursor: [
+                _promiseFromPostgres(row)[1] for row in cursor.fetchall()
+            ]
+        )
+
+    def tasksById(self, state, afterId, limit):
+        """
+        A page of a C{task.search}: 2026 tasks by id, in C{state} (the
+        index on state and id serves this).
+        """
+        conditions, parameters = [], []
+        if state is not None:
+            conditions, parameters = ["state = %s"], [state.value]
+        return self._execute(
+            *_byIdStatement(
+                TASK_2026_COLUMNS, "tasks_2026", conditions, parameters, afterId, limit
+            )
+        ).addCallback(
+            lambda cursor: [task2026FromRow(row) for row in cursor.fetchall()]
+        )
+
+    def schedulesById(self, promiseTags, afterId, limit):
+        """
+        A page of a C{schedule.search}: schedules by id whose promise tags
+        include C{promiseTags}.
+        """
+        conditions, parameters = [], []
+        if promiseTags:
+            conditions.append("promise_tags @> %s::jsonb")
+            parameters.append(Json(promiseTags))
+        return self._execute(
+            *_byIdStatement(
+                SCHEDULE_COLUMNS, "schedules", conditions, parameters, afterId, limit
+            )
+        ).addCallback(
+            lambda cursor: [
+                _scheduleFromPostgres(row)[1] for row in cursor.fetchall()
+            ]
+        )
+
+    def branchPromises(self, branch, limit):
+        """
+        The promises of C{branch}, by id: one range of the index
+        C{promises_branch}.
+        """
+        return self._execute(_BRANCH_PROMISES, (branch, limit)).addCallback(
+            lambda cursor: [
+                _promiseFromPostgres(row)[1] for row in cursor.fetchall()
+            ]
+        )
+
+    def allCallbacks(self):
+        """
+        Every callback, in the primary key's order.
+        """
+        return self._execute(
+            f"SELECT {CALLBACK_COLUMNS} FROM callbacks "
+            "ORDER BY awaited_id, awaiter_id",
+            None,
+        ).addCallback(
+            lambda cursor: [callbackFromRow(row) for row in cursor.fetchall()]
+        )
+
+    def allListeners(self):
+        """
+        Every listener, in the primary key's order.
+        """
+        return self._execute(
+            f"SELECT {LISTENER_COLUMNS} FROM listeners "
+            "ORDER BY promise_id, address",
+            None,
+        ).addCallback(
+            lambda cursor: [listenerFromRow(row) for row in cursor.fetchall()]
+        )
+
+    def deleteEverything(self):
+        """
+        Empty every table, in one round trip.  Sort and outbox ids go on
+        from where they were (their sequences are not reset).
+        """
+        return self._execute(_DELETE_EVERYTHING, None).addCallback(
+            lambda cursor: None
         )

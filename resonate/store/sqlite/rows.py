@@ -18,7 +18,7 @@ from resonate.interfaces import (
     ITaskRows,
 )
 from resonate.model.promise import TIMER_TAGS
-from resonate.model.tasks2026 import Execute
+from resonate.model.tasks2026 import BRANCH_TAG, Execute
 from resonate.store.sqlrows import (
     CALLBACK_COLUMNS,
     COLUMNS,
@@ -103,27 +103,64 @@ def _idCondition(pattern):
     return "id LIKE ? ESCAPE '\\'", [likePattern(pattern)]
 
 
+#: The columns that hold tags, as C{table.column}.
+_TAG_COLUMNS = ("promises.tags", "schedules.tags", "schedules.promise_tags")
+
 #: The C{json_each} subqueries that match a tag key a quoted JSON path
-#: cannot name, by the table whose C{tags} they decode.
+#: cannot name, by the column whose tags they decode.
 _TAG_EACH = {
-    table: (
-        f"EXISTS (SELECT 1 FROM json_each({table}.tags) AS tag "
+    column: (
+        f"EXISTS (SELECT 1 FROM json_each({column}) AS tag "
         "WHERE tag.key = ? AND tag.type = 'text' AND tag.value = ?)"
     )
-    for table in ("promises", "schedules")
+    for column in _TAG_COLUMNS
 }
 
+#: The conditions that match a tag key a quoted JSON path names, by column.
+_TAG_EXTRACT = {column: f"json_extract({column}, ?) = ?" for column in _TAG_COLUMNS}
 
-def _tagCondition(key, value, table="promises"):
+
+def _tagCondition(key, value, column="promises.tags"):
     """
-    The SQL condition and parameters that select rows of C{table}
-    (C{promises} or C{schedules}) tagged C{key} = C{value}.  Both are
-    always bound parameters; a key that a quoted JSON path cannot name
-    exactly is matched by decoding the tags instead.
+    The SQL condition and parameters that select rows whose C{column} (one
+    of L{_TAG_COLUMNS}) has the tag C{key} = C{value}.  Both are always
+    bound parameters; a key that a quoted JSON path cannot name exactly is
+    matched by decoding the tags instead.
     """
     if _PLAIN_KEY.match(key):
-        return "json_extract(tags, ?) = ?", ['$."' + key + '"', value]
-    return _TAG_EACH[table], [key, value]
+        return _TAG_EXTRACT[column], ['$."' + key + '"', value]
+    return _TAG_EACH[column], [key, value]
+
+
+def _tagConditions(tags, column="promises.tags"):
+    """
+    The SQL conditions and parameters that select rows whose C{column} has
+    every tag of C{tags} (L{_tagCondition} for each).
+    """
+    conditions = []
+    parameters = []
+    for key, value in sorted(tags.items()):
+        condition, tagParameters = _tagCondition(key, value, column)
+        conditions.append(condition)
+        parameters.extend(tagParameters)
+    return conditions, parameters
+
+
+#: The branch of a promise, written exactly as the expression index
+#: C{promises_branch} (schema version 6) is on, so that SQLite uses it.
+_BRANCH = f"json_extract(tags, '$.\"{BRANCH_TAG}\"')"
+
+#: Every table of the store's data (all but C{schema_versions}).
+_TABLES = (
+    "promises",
+    "schedules",
+    "locks",
+    "tasks",
+    "tasks_2026",
+    "callbacks",
+    "listeners",
+    "outbox_messages",
+)
 
 
 def _timerCondition():
@@ -239,10 +276,9 @@ class SQLiteRows:
         if states is not None:
             conditions.append(states[0])
             parameters.extend(states[1])
-        for key, value in sorted(query.tags.items()):
-            condition, tagParameters = _tagCondition(key, value)
-            conditions.append(condition)
-            parameters.extend(tagParameters)
+        tagConditions, tagParameters = _tagConditions(query.tags)
+        conditions.extend(tagConditions)
+        parameters.extend(tagParameters)
         where = " AND ".join(conditions) or "1"
         parameters.append(query.limit)
         # The page's keys first, then its rows: an id prefix is a range of
@@ -304,10 +340,9 @@ class SQLiteRows:
         if idCondition is not None:
             conditions.append(idCondition[0])
             parameters.extend(idCondition[1])
-        for key, value in sorted(query.tags.items()):
-            condition, tagParameters = _tagCondition(key, value, "schedules")
-            conditions.append(condition)
-            parameters.extend(tagParameters)
+        tagConditions, tagParameters = _tagConditions(query.tags, "schedules.tags")
+        conditions.extend(tagConditions)
+        parameters.extend(tagParameters)
         where = " AND ".join(conditions) or "1"
         parameters.append(query.limit)
         rows = self._connection.execute(
@@ -667,6 +702,106 @@ class SQLiteRows:
         )
         return [outboxFromRow(row) for row in rows]
 
+    def _byId(self, columns, table, conditions, parameters, afterId, limit):
+        """
+        Run a read by id: the C{columns} of the rows of C{table} that meet
+        every one of C{conditions} (with their C{parameters}), with an id
+        greater than C{afterId} (any when L{None}), by id ascending (BINARY:
+        UTF-8 bytes, so code-point order; the id's index serves this), at
+        most C{limit} (all when L{None}).
+
+        @return: the cursor.
+        """
+        if afterId is not None:
+            conditions = [*conditions, "id > ?"]
+            parameters = [*parameters, afterId]
+        where = " AND ".join(conditions) or "1"
+        return self._connection.execute(
+            f"SELECT {columns} FROM {table} WHERE {where} ORDER BY id LIMIT ?",
+            [*parameters, -1 if limit is None else limit],
+        )
+
+    def promisesById(self, state, tags, afterId, limit, now):
+        """
+        A page of a C{promise.search}: by id, in C{state} as of C{now} (an
+        overdue pending row as its timeout leaves it), with C{tags}.
+        """
+        conditions, parameters = _tagConditions(tags)
+        if state is not None:
+            # One state is never every state: there is always a condition.
+            condition, stateParameters = stateCondition(
+                frozenset([state]), now, _TIMER_CONDITION, "?"
+            )
+            conditions.append(condition)
+            parameters.extend(stateParameters)
+        rows = self._byId(COLUMNS, "promises", conditions, parameters, afterId, limit)
+        return [_promiseFromSQLite(row)[1] for row in rows]
+
+    def tasksById(self, state, afterId, limit):
+        """
+        A page of a C{task.search}: 2026 tasks by id, in C{state} (the
+        index on state and id serves this).
+        """
+        conditions, parameters = [], []
+        if state is not None:
+            conditions, parameters = ["state = ?"], [state.value]
+        rows = self._byId(
+            TASK_2026_COLUMNS, "tasks_2026", conditions, parameters, afterId, limit
+        )
+        return [task2026FromRow(row) for row in rows]
+
+    def schedulesById(self, promiseTags, afterId, limit):
+        """
+        A page of a C{schedule.search}: schedules by id whose promise tags
+        include C{promiseTags}.
+        """
+        conditions, parameters = _tagConditions(promiseTags, "schedules.promise_tags")
+        rows = self._byId(
+            SCHEDULE_COLUMNS, "schedules", conditions, parameters, afterId, limit
+        )
+        return [_scheduleFromSQLite(row)[1] for row in rows]
+
+    def branchPromises(self, branch, limit):
+        """
+        The promises of C{branch}, by id: one range of the index
+        C{promises_branch}.
+        """
+        rows = self._connection.execute(
+            f"SELECT {COLUMNS} FROM promises WHERE {_BRANCH} = ? "
+            "ORDER BY id LIMIT ?",
+            (branch, -1 if limit is None else limit),
+        )
+        return [_promiseFromSQLite(row)[1] for row in rows]
+
+    def allCallbacks(self):
+        """
+        Every callback, in the primary key's order.
+        """
+        rows = self._connection.execute(
+            f"SELECT {CALLBACK_COLUMNS} FROM callbacks "
+            "ORDER BY awaited_id, awaiter_id"
+        )
+        return [callbackFromRow(row) for row in rows]
+
+    def allListeners(self):
+        """
+        Every listener, in the primary key's order.
+        """
+        rows = self._connection.execute(
+            f"SELECT {LISTENER_COLUMNS} FROM listeners "
+            "ORDER BY promise_id, address"
+        )
+        return [listenerFromRow(row) for row in rows]
+
+    def deleteEverything(self):
+        """
+        Empty every table (SQLite truncates a table a C{DELETE} without
+        C{WHERE} empties).  Sort and outbox ids go on from where they were
+        (C{AUTOINCREMENT}), as they would after deleting row by row.
+        """
+        for table in _TABLES:
+            self._connection.execute(f"DELETE FROM {table}")
+
 
 class _WriterRows(SQLiteRows):
     """
@@ -722,3 +857,4 @@ class _ReadOnlyRows(SQLiteRows):
     insertCallback = readyCallbacks = _refuseWrite
     deleteReadyCallbacks = deleteCallbacks = _refuseWrite
     insertListener = deleteListeners = insertOutbox = _refuseWrite
+    deleteEverything = _refuseWrite

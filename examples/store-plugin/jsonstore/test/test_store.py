@@ -100,6 +100,11 @@ class JSONFileTests(unittest.TestCase):
                 "schedules": [],
                 "locks": [],
                 "tasks": [],
+                "lastOutboxId": 0,
+                "tasks2026": [],
+                "callbacks": [],
+                "listeners": [],
+                "outbox": [],
             },
         )
 
