@@ -18,6 +18,8 @@ L{IStore}; C{examples/store-plugin/} is a package built from it.
 from twisted.plugin import IPlugin
 from zope.interface import Attribute, Interface
 
+from resonate.model.tasks2026 import RETRY_TIMEOUT
+
 
 class IPromiseStore(Interface):
     """
@@ -42,12 +44,16 @@ class IPromiseStore(Interface):
         @return: a C{Deferred} firing with a C{Decision}.
         """
 
-    def completePromise(request, now):
+    def completePromise(request, now, retryTimeout=RETRY_TIMEOUT):
         """
         Complete a promise, or deduplicate, per
-        L{resonate.model.promise.decideComplete}.
+        L{resonate.model.promise.decideComplete}; a completion runs the
+        2026 settlement chain (L{resonate.store.scripts.settle}) in the same
+        transaction.
 
         @param request: a L{resonate.model.promise.CompletePromise}.
+        @param retryTimeout: how long (ms) a 2026 task the chain wakes
+            waits before its C{execute} is sent again.
         @return: a C{Deferred} firing with a C{Decision}.
         """
 
@@ -62,9 +68,10 @@ class IPromiseStore(Interface):
             L{resonate.model.promise.SearchPage}.
         """
 
-    def timeoutPromises(now, limit):
+    def timeoutPromises(now, limit, retryTimeout=RETRY_TIMEOUT):
         """
-        Time out at most C{limit} overdue promises.
+        Time out at most C{limit} overdue promises, each with its 2026
+        settlement chain.
 
         @return: a C{Deferred} firing with the number timed out.
         """
@@ -103,14 +110,15 @@ class IScheduleStore(Interface):
             L{resonate.model.schedule.SchedulePage}.
         """
 
-    def fireSchedules(now, limit, isRouted=None):
+    def fireSchedules(now, limit, isRouted=None, retryTimeout=RETRY_TIMEOUT):
         """
         Fire at most C{limit} due slots (C{nextRunTime <= now}), oldest
         first, missed slots one by one: each creates its promise (unless it
         exists) and advances its schedule, in one transaction, so a slot
         fires at most once even when several processes share the store.
         A new promise for which C{isRouted(promiseId)} is true gets its
-        task in the same transaction.
+        task in the same transaction; one whose tags carry a
+        C{resonate:target} gets its 2026 task instead.
 
         @return: a C{Deferred} firing with the number of slots fired.
         """
@@ -212,7 +220,40 @@ class ITaskStore(Interface):
         """
 
 
-class IStore(IPromiseStore, IScheduleStore, ILockStore, ITaskStore):
+class IProtocol2026Store(Interface):
+    """
+    The 2026 protocol (C{protocol-2026.md}): every C{POST /} request and
+    the background work of its task timers, on the same rows as v0.5.  A
+    store built on rows that provide L{ITask2026Rows} runs
+    L{resonate.store.scripts2026}'s scripts.
+    """
+
+    def handle2026(request, now, retryTimeout=RETRY_TIMEOUT):
+        """
+        Answer one request in one transaction, per
+        L{resonate.store.scripts2026.handle}.
+
+        @param request: a request value of L{resonate.model.requests2026}
+            (or the shared ones it names).
+        @param retryTimeout: how long (ms) a task this request offers waits
+            before its C{execute} is sent again.
+        @return: a C{Deferred} firing with a
+            L{resonate.model.requests2026.Reply}.
+        """
+
+    def expireTasks2026(now, limit, retryTimeout=RETRY_TIMEOUT):
+        """
+        Act on at most C{limit} due task timers (a retry re-sends the
+        C{execute}; a lease's end makes the task pending again), skipping
+        timers another process holds.
+
+        @return: a C{Deferred} firing with the number acted on.
+        """
+
+
+class IStore(
+    IPromiseStore, IScheduleStore, ILockStore, ITaskStore, IProtocol2026Store
+):
     """
     Everything the server keeps.
 
@@ -646,4 +687,64 @@ class ITask2026Rows(Interface):
 
         @param limit: the most to return, or L{None} for all.
         @return: a list of L{resonate.model.outbox.OutboxEntry}s.
+        """
+
+    def promisesById(state, tags, afterId, limit, now):
+        """
+        The promises of a C{promise.search}: those whose state as of C{now}
+        is C{state} (any when L{None}; an overdue pending promise counts as
+        the state its timeout gives it, as
+        L{resonate.model.promise.stateFilter} says) and whose tags include
+        every pair of C{tags}, with an id greater than C{afterId} (any when
+        L{None}), by id ascending (code-point order), at most C{limit}.
+
+        @return: a list of L{resonate.model.promise.Promise}s as stored.
+        """
+
+    def tasksById(state, afterId, limit):
+        """
+        The tasks of a C{task.search}: those in C{state} (a
+        L{resonate.model.tasks2026.TaskState}, any when L{None}) with an id
+        greater than C{afterId} (any when L{None}), by id ascending, at
+        most C{limit}.
+
+        @return: a list of L{resonate.model.tasks2026.Task}s.
+        """
+
+    def schedulesById(promiseTags, afterId, limit):
+        """
+        The schedules of a C{schedule.search}: those whose C{promiseTags}
+        include every pair of C{promiseTags}, with an id greater than
+        C{afterId} (any when L{None}), by id ascending, at most C{limit}.
+
+        @return: a list of L{resonate.model.schedule.Schedule}s.
+        """
+
+    def branchPromises(branch, limit):
+        """
+        The promises whose C{resonate:branch} tag is C{branch}, by id
+        ascending, at most C{limit} (all when L{None}): a task's preload.
+        Stores index this: every acquire reads it.
+
+        @return: a list of L{resonate.model.promise.Promise}s as stored.
+        """
+
+    def allCallbacks():
+        """
+        @return: every L{resonate.model.tasks2026.Callback}, by C{(awaited,
+            awaiter)} (C{debug.snap}).
+        """
+
+    def allListeners():
+        """
+        @return: every L{resonate.model.tasks2026.Listener}, by
+            C{(promiseId, address)} (C{debug.snap}).
+        """
+
+    def deleteEverything():
+        """
+        Delete every row of every table: promises, schedules, locks, v0.5
+        and 2026 tasks, callbacks, listeners, outbox (C{debug.reset}).
+
+        @return: L{None}.
         """

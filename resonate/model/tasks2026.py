@@ -592,6 +592,28 @@ def newTask(promise, now, retryTimeout=RETRY_TIMEOUT):
     return _offered(None, task, now, retryTimeout, at)
 
 
+#: The tags a schedule's 2026 promise is stamped with: its lineage starts
+#: at itself (section 12).
+LINEAGE_TAGS = ("resonate:origin", "resonate:branch", "resonate:parent")
+
+
+def scheduledPromise(promise, invocationTag):
+    """
+    The promise a schedule fires, as the 2026 protocol makes it (section
+    12) when its tags carry a C{resonate:target}: the root of its own
+    lineage (C{resonate:origin}, C{resonate:branch} and
+    C{resonate:parent} all its id), without v0.5's C{invocationTag}.  A
+    promise without a target is v0.5's and is returned unchanged.
+
+    @param promise: the promise L{resonate.model.schedule.fire} made.
+    """
+    if TARGET_TAG not in promise.tags:
+        return promise
+    tags = {k: v for k, v in promise.tags.items() if k != invocationTag}
+    tags.update({tag: promise.id for tag in LINEAGE_TAGS})
+    return replace(promise, tags=tags)
+
+
 def decideCreateTask(promise, task, request, now, retryTimeout=RETRY_TIMEOUT):
     """
     C{task.create} (section 7.8): create the promise and acquire its task

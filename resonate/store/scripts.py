@@ -27,6 +27,8 @@ from resonate.model.task import (
     newTask,
 )
 from resonate.model.tasks2026 import (
+    RETRY_TIMEOUT,
+    Concern,
     DeleteCallbacks,
     DeleteListeners,
     DeleteReadyCallbacks,
@@ -35,9 +37,17 @@ from resonate.model.tasks2026 import (
     InsertTask,
     ReadyCallbacks,
     UpdateTask,
+    settlementChain,
 )
+from resonate.model.tasks2026 import newTask as newTask2026
+from resonate.model.tasks2026 import scheduledPromise
 from resonate.status import Status
-from resonate.model.schedule import decideCreateSchedule, fire, schedulePageOf
+from resonate.model.schedule import (
+    INVOCATION_TAG,
+    decideCreateSchedule,
+    fire,
+    schedulePageOf,
+)
 from resonate.model.promise import (
     CompletePromise,
     Insert,
@@ -97,9 +107,11 @@ async def runAsync(rows, script):
         return stop.value
 
 
-def _applyWrite(write):
+def _applyWrite(write, now, retryTimeout=RETRY_TIMEOUT):
     """
-    Carry out a decision's write.
+    Carry out a decision's write.  An L{Update} settles a pending promise
+    (the only change a stored promise undergoes), so its settlement chain
+    follows in the same transaction (L{settle}).
 
     @return: (through the driver) C{True} when the write happened, or there
         was none; C{False} when its condition no longer held.
@@ -109,14 +121,17 @@ def _applyWrite(write):
     if isinstance(write, Insert):
         return (yield _op("insertPromise", write.promise))
     if isinstance(write, Update):
-        return (yield _op("updatePromise", write.promise))
+        if not (yield _op("updatePromise", write.promise)):
+            return False
+        yield from settle(write.promise, now, retryTimeout)
+        return True
     raise TypeError(f"unknown write {write!r}")
 
 
-def _decideAndWrite(promiseId, decide):
+def _decideAndWrite(promiseId, decide, now, retryTimeout=RETRY_TIMEOUT):
     for _ in range(MAX_ATTEMPTS):
         decision = decide((yield _op("readPromise", promiseId)))
-        if (yield from _applyWrite(decision.write)):
+        if (yield from _applyWrite(decision.write, now, retryTimeout)):
             return decision
     raise StoreFailure(f"promise {promiseId!r} kept changing; gave up")
 
@@ -185,6 +200,47 @@ def applyEffects(effects, now):
     return True
 
 
+def applyFollowing(effects, now):
+    """
+    L{applyEffects} for effects that follow a write this transaction has
+    already made: a refusal of their first write is a L{WriteConflict}
+    too, so the store rolls the transaction back.
+    """
+    if not (yield from applyEffects(effects, now)):
+        raise WriteConflict("a write following the decision's first was refused")
+
+
+def concern(promiseId):
+    """
+    Read the L{Concern <resonate.model.tasks2026.Concern>} of a promise
+    that is settling: its 2026 task, its callbacks, the tasks of their
+    waiting awaiters and its listeners.
+    """
+    task = yield _op("readTask2026", promiseId)
+    callbacks = tuple((yield _op("callbacksOf", promiseId)))
+    awaiters = []
+    for callback in callbacks:
+        if not callback.ready:
+            awaiter = yield _op("readTask2026", callback.awaiter)
+            if awaiter is not None:
+                awaiters.append(awaiter)
+    listeners = tuple((yield _op("listenersOf", promiseId)))
+    return Concern(task, callbacks, tuple(awaiters), listeners)
+
+
+def settle(settled, now, retryTimeout=RETRY_TIMEOUT):
+    """
+    Run the settlement chain (protocol-2026.md section 9.4) of a promise
+    whose settlement this transaction has just written: fulfil its 2026
+    task, wake the tasks awaiting it, unblock its listeners.  Every v0.5
+    completion and timeout runs it, so that a promise is one record
+    whichever protocol settles it (DECISIONS 23).
+    """
+    effects = settlementChain(settled, (yield from concern(settled.id)), now, retryTimeout)
+    if effects.writes or effects.messages:
+        yield from applyFollowing(effects, now)
+
+
 def ping():
     """
     Check that the rows answer: one C{ping} row op, which each store makes
@@ -197,7 +253,7 @@ def readPromise(promiseId, now):
     """
     Read a promise, timing it out if it is due.
     """
-    return _decideAndWrite(promiseId, lambda p: decideRead(p, now))
+    return _decideAndWrite(promiseId, lambda p: decideRead(p, now), now)
 
 
 def createPromise(request, now):
@@ -210,7 +266,7 @@ def createPromise(request, now):
     """
     fresh = decideCreate(None, request, now)
     for _ in range(MAX_ATTEMPTS):
-        if (yield from _applyWrite(fresh.write)):
+        if (yield from _applyWrite(fresh.write, now)):
             return fresh
         existing = yield _op("readPromise", request.id)
         if existing is None:
@@ -218,29 +274,31 @@ def createPromise(request, now):
             # rows can be deleted; try the insert once more.
             continue
         decision = decideCreate(existing, request, now)
-        if (yield from _applyWrite(decision.write)):
+        if (yield from _applyWrite(decision.write, now)):
             return decision
     raise StoreFailure(f"promise {request.id!r} kept changing; gave up")
 
 
-def completePromise(request, now):
+def completePromise(request, now, retryTimeout=RETRY_TIMEOUT):
     """
-    Complete a promise or deduplicate the request.
+    Complete a promise or deduplicate the request; a completion runs the
+    settlement chain.
     """
     return _decideAndWrite(
-        request.id, lambda p: decideComplete(p, request, now)
+        request.id, lambda p: decideComplete(p, request, now), now, retryTimeout
     )
 
 
-def timeoutPromises(now, limit):
+def timeoutPromises(now, limit, retryTimeout=RETRY_TIMEOUT):
     """
-    Time out overdue promises, at most C{limit} of them (all when L{None}).
+    Time out overdue promises, at most C{limit} of them (all when L{None}),
+    each with its settlement chain.
 
     @return: how many were timed out.
     """
     count = 0
     for promise in (yield _op("overduePromises", now, limit)):
-        if (yield _op("updatePromise", timedOut(promise))):
+        if (yield from _applyWrite(Update(timedOut(promise)), now, retryTimeout)):
             count += 1
     return count
 
@@ -349,13 +407,15 @@ def searchSchedules(query, now):
     return schedulePageOf(query, (yield _op("searchSchedules", query)))
 
 
-def fireSchedules(now, limit, isRouted=None):
+def fireSchedules(now, limit, isRouted=None, retryTimeout=RETRY_TIMEOUT):
     """
     Fire at most C{limit} due slots.  Advancing a schedule is conditional on
     the slot it fires, so of several transactions that read one due slot
     only one fires it; its promise is inserted only if absent, and when
     C{isRouted(promiseId)} says a route matches it, its task with it
-    (DECISIONS 13a: schedules pair with tasks).
+    (DECISIONS 13a: schedules pair with tasks).  A promise whose tags carry
+    a C{resonate:target} gets its 2026 task and C{execute} instead
+    (protocol-2026.md section 12).
 
     @return: how many slots were fired.
     """
@@ -365,9 +425,13 @@ def fireSchedules(now, limit, isRouted=None):
         before = fired
         for schedule in due:
             promise, advanced = fire(schedule, now)
+            promise = scheduledPromise(promise, INVOCATION_TAG)
             if (yield _op("advanceSchedule", schedule, advanced)):
                 inserted = yield _op("insertPromise", promise)
-                if inserted and isRouted is not None and isRouted(promise.id):
+                task, effects = newTask2026(promise, now, retryTimeout)
+                if inserted and task is not None:
+                    yield from applyFollowing(effects, now)
+                elif inserted and isRouted is not None and isRouted(promise.id):
                     yield _op("insertTask", newTask(promise))
                 fired += 1
         if fired == before:
@@ -477,11 +541,11 @@ def completeTask(request, now):
             now,
         )
         if decision.status is not Status.CREATED:
-            yield from _applyWrite(decision.write)
+            yield from _applyWrite(decision.write, now)
             return Status.TASK_ALREADY_COMPLETED
         if not (yield _op("updateTask", task, completed(task, now))):
             continue
-        if not (yield from _applyWrite(decision.write)):
+        if not (yield from _applyWrite(decision.write, now)):
             raise StoreFailure(
                 f"promise {task.promiseId!r} changed while its task completed"
             )
@@ -538,14 +602,14 @@ class ScriptedStore:
     def createPromise(self, request, now):
         return self.runScript(createPromise, request, now)
 
-    def completePromise(self, request, now):
-        return self.runScript(completePromise, request, now)
+    def completePromise(self, request, now, retryTimeout=RETRY_TIMEOUT):
+        return self.runScript(completePromise, request, now, retryTimeout)
 
     def searchPromises(self, query, now):
         return self.runScript(searchPromises, query, now)
 
-    def timeoutPromises(self, now, limit):
-        return self.runScript(timeoutPromises, now, limit)
+    def timeoutPromises(self, now, limit, retryTimeout=RETRY_TIMEOUT):
+        return self.runScript(timeoutPromises, now, limit, retryTimeout)
 
     def createSchedule(self, request, now):
         return self.runScript(createSchedule, request, now)
@@ -559,8 +623,8 @@ class ScriptedStore:
     def searchSchedules(self, query, now):
         return self.runScript(searchSchedules, query, now)
 
-    def fireSchedules(self, now, limit, isRouted=None):
-        return self.runScript(fireSchedules, now, limit, isRouted)
+    def fireSchedules(self, now, limit, isRouted=None, retryTimeout=RETRY_TIMEOUT):
+        return self.runScript(fireSchedules, now, limit, isRouted, retryTimeout)
 
     def nextRunTime(self):
         return self.runScript(nextRunTime)
@@ -591,3 +655,13 @@ class ScriptedStore:
 
     def ping(self):
         return self.runScript(ping)
+
+    def handle2026(self, request, now, retryTimeout=RETRY_TIMEOUT):
+        from resonate.store import scripts2026
+
+        return self.runScript(scripts2026.handle, request, now, retryTimeout)
+
+    def expireTasks2026(self, now, limit, retryTimeout=RETRY_TIMEOUT):
+        from resonate.store import scripts2026
+
+        return self.runScript(scripts2026.expireTasks, now, limit, retryTimeout)

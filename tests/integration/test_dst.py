@@ -280,11 +280,11 @@ class _DedupsEveryComplete(_BrokenStore):
     request carried the completion's idempotency key.
     """
 
-    def completePromise(self, request, now):
-        return ensureDeferred(self._completePromise(request, now))
+    def completePromise(self, request, now, **kwargs):
+        return ensureDeferred(self._completePromise(request, now, **kwargs))
 
-    async def _completePromise(self, request, now):
-        decision = await super().completePromise(request, now)
+    async def _completePromise(self, request, now, **kwargs):
+        decision = await super().completePromise(request, now, **kwargs)
         if decision.status.httpCode == 403:
             stored = await self.readPromise(request.id, now)
             return replace(decision, status=Status.OK, promise=stored.promise)

@@ -42,6 +42,7 @@ from resonate.model.lock import AcquireLock
 from resonate.model.tasks2026 import BRANCH_TAG, TaskState
 from resonate.status import Status
 from resonate.store import migrate
+from resonate.model.requests2026 import ResetAll
 from resonate.store.sqlite.cache import _PromiseCache
 from resonate.store.sqlite.rows import SQLiteRows
 from resonate.store.sqlite.store import (
@@ -1084,6 +1085,18 @@ class CacheTests(SQLiteStoreTestsMixin, unittest.TestCase):
         self.assertEqual(decision.promise, completed.promise)
         self.assertIs(decision.promise.state, State.RESOLVED)
         self.assertEqual(reads, [])
+
+    async def test_resetForgetsCached(self):
+        """
+        After C{debug.reset} deletes every row, a promise that was cached
+        is not found any more.
+        """
+        store = self.openStore()
+        await self.create(store, "gone")
+        self.assertEqual((await store.readPromise("gone", NOW)).status, Status.OK)
+        await store.handle2026(ResetAll(), NOW)
+        decision = await store.readPromise("gone", NOW)
+        self.assertIsNone(decision.promise)
 
     async def test_readOnceFromReader(self):
         """

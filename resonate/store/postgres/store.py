@@ -12,20 +12,23 @@ from zope.interface import implementer
 
 from resonate.errors import ResonateError, StoreFailure
 from resonate.interfaces import IStore, IStoreProvider
-from resonate.model.promise import decideCreate
+from resonate.model.promise import decideCreate, decideRead
+from resonate.model.tasks2026 import RETRY_TIMEOUT
 from resonate.status import Status
-from resonate.store import scripts
+from resonate.store import scripts, scripts2026
 from resonate.store.postgres.options import POSTGRES_OPTIONS, PostgresOptions
 from resonate.store.postgres.pool import _ConnectionPool, _Transaction
 from resonate.store.postgres.schema import prepareDatabase
 
 
-def _timeoutPromises(now, limit):
+def _readDecision(promiseId, now):
     """
-    L{scripts.timeoutPromises} as one statement (see
-    L{resonate.store.postgres.rows._TIMEOUT_OVERDUE}).
+    The read half of L{scripts.readPromise}: read and decide, writing
+    nothing, so that the common read costs one autocommit statement; a
+    decision that must write (a timeout, with its settlement chain) is
+    made again in a transaction.
     """
-    return (yield scripts.RowOp("timeoutOverdue", (now, limit)))
+    return decideRead((yield scripts.RowOp("readPromise", (promiseId,))), now)
 
 
 class _CreateBatch:
@@ -174,9 +177,19 @@ class PostgresStore:
 
     def readPromise(self, promiseId, now):
         """
-        Read a promise, timing it out if it is overdue.
+        Read a promise; time it out, with its settlement chain, in a
+        transaction if it is overdue.
         """
-        return self._run(scripts.readPromise, promiseId, now)
+        return self._run(_readDecision, promiseId, now).addCallback(
+            self._readDecided, promiseId, now
+        )
+
+    def _readDecided(self, decision, promiseId, now):
+        if decision.write is None:
+            return decision
+        return self._run(
+            scripts.readPromise, promiseId, now, inTransaction=True, accepted=True
+        )
 
     def createPromise(self, request, now):
         """
@@ -230,18 +243,27 @@ class PostgresStore:
                 if decision is not None:
                     d.callback(decision)
                 else:
+                    # A transaction: deciding again may time the existing
+                    # promise out, with its settlement chain.
                     self._run(
-                        scripts.createPromise, request, now, accepted=True
+                        scripts.createPromise,
+                        request,
+                        now,
+                        accepted=True,
+                        inTransaction=True,
                     ).chainDeferred(d)
             return None
         finally:
             self._finished(None)
 
-    def completePromise(self, request, now):
+    def completePromise(self, request, now, retryTimeout=RETRY_TIMEOUT):
         """
-        Complete or deduplicate.
+        Complete or deduplicate, with the settlement chain, in a
+        transaction.
         """
-        return self._run(scripts.completePromise, request, now)
+        return self._run(
+            scripts.completePromise, request, now, retryTimeout, inTransaction=True
+        )
 
     def searchPromises(self, query, now):
         """
@@ -250,12 +272,14 @@ class PostgresStore:
         """
         return self._run(scripts.searchPromises, query, now)
 
-    def timeoutPromises(self, now, limit):
+    def timeoutPromises(self, now, limit, retryTimeout=RETRY_TIMEOUT):
         """
         Time out at most C{limit} overdue promises that no other process is
-        timing out now, with one statement (its own transaction).
+        timing out now, each with its settlement chain, in one transaction.
         """
-        return self._run(_timeoutPromises, now, limit)
+        return self._run(
+            scripts.timeoutPromises, now, limit, retryTimeout, inTransaction=True
+        )
 
     def createSchedule(self, request, now):
         """
@@ -281,14 +305,19 @@ class PostgresStore:
         """
         return self._run(scripts.searchSchedules, query, now)
 
-    def fireSchedules(self, now, limit, isRouted=None):
+    def fireSchedules(self, now, limit, isRouted=None, retryTimeout=RETRY_TIMEOUT):
         """
         Fire at most C{limit} due slots that no other process is firing
         now, in one transaction: each advance commits with its promise or
         not at all, so a slot fires at most once across processes.
         """
         return self._run(
-            scripts.fireSchedules, now, limit, isRouted, inTransaction=True
+            scripts.fireSchedules,
+            now,
+            limit,
+            isRouted,
+            retryTimeout,
+            inTransaction=True,
         )
 
     def nextRunTime(self):
@@ -357,6 +386,25 @@ class PostgresStore:
             limit,
             claimWindow,
             inTransaction=True,
+        )
+
+    def handle2026(self, request, now, retryTimeout=RETRY_TIMEOUT):
+        """
+        Answer a 2026 request in one transaction: the tasks it reads are
+        locked (C{FOR UPDATE}) until it ends, and its conditional writes
+        keep several processes on one database correct.
+        """
+        return self._run(
+            scripts2026.handle, request, now, retryTimeout, inTransaction=True
+        )
+
+    def expireTasks2026(self, now, limit, retryTimeout=RETRY_TIMEOUT):
+        """
+        Act on at most C{limit} due task timers that no other process holds
+        (C{FOR UPDATE SKIP LOCKED}), in one transaction.
+        """
+        return self._run(
+            scripts2026.expireTasks, now, limit, retryTimeout, inTransaction=True
         )
 
     def close(self):

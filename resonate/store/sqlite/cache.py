@@ -101,3 +101,12 @@ class _PromiseCache:
             self.generation += 1
             for promise in written:
                 self.put(promise)
+
+    def clear(self):
+        """
+        Forget every promise: the rows were deleted (C{debug.reset}).  A
+        read begun before this may have seen them, so the generation moves
+        on too.
+        """
+        self._promises.clear()
+        self.generation += 1

@@ -20,7 +20,18 @@ from resonate.errors import ResonateError, StoreFailure
 from resonate.interfaces import IGroupCommitStore, IStore, IStoreProvider
 from resonate.model.promise import decideRead
 from resonate.status import Status
-from resonate.store import migrate, scripts
+from resonate.model.requests2026 import (
+    GetPromise,
+    GetSchedule,
+    GetTask,
+    ResetAll,
+    SearchPromises,
+    SearchSchedules,
+    SearchTasks,
+    Snapshot,
+)
+from resonate.model.tasks2026 import RETRY_TIMEOUT
+from resonate.store import migrate, scripts, scripts2026
 from resonate.store.sqlite.cache import _PromiseCache
 from resonate.store.sqlite.options import SQLITE_OPTIONS, SQLiteOptions
 from resonate.store.sqlite.rows import _WriteRequired
@@ -51,7 +62,7 @@ _timeoutPromises = _overRows(scripts.timeoutPromises)
 
 
 @_overRows
-def _timeoutPromisesIfAny(now, limit):
+def _timeoutPromisesIfAny(now, limit, retryTimeout=RETRY_TIMEOUT):
     """
     The reader's half of L{scripts.timeoutPromises}: answer 0 unless some
     promise is overdue, which only the writer may time out (one row read,
@@ -92,6 +103,34 @@ _createPromiseAndTask = _overRows(scripts.createPromiseAndTask)
 _claimTask = _overRows(scripts.claimTask)
 _completeTask = _overRows(scripts.completeTask)
 _dispatchTasks = _overRows(scripts.dispatchTasks)
+
+_handle2026 = _overRows(scripts2026.handle)
+_expireTasks2026 = _overRows(scripts2026.expireTasks)
+
+
+@_overRows
+def _expireTasks2026IfAny(now, limit, retryTimeout):
+    """
+    The reader's half of L{scripts2026.expireTasks}: answer 0 unless some
+    task timer is due, which only the writer may act on.
+    """
+    if (yield scripts.RowOp("dueTasks2026", (now, 1))):
+        raise _WriteRequired()
+    return 0
+
+
+#: The 2026 requests that usually only read: a reader answers them, and
+#: hands them to the writer only when one must write (a promise it names
+#: has timed out).
+_READS_2026 = (
+    GetPromise,
+    GetTask,
+    SearchPromises,
+    SearchTasks,
+    GetSchedule,
+    SearchSchedules,
+    Snapshot,
+)
 
 
 @implementer(IStore, IGroupCommitStore)
@@ -406,11 +445,11 @@ class SQLiteStore:
         """
         return self._write(_createPromise, request, now)
 
-    def completePromise(self, request, now):
+    def completePromise(self, request, now, retryTimeout=RETRY_TIMEOUT):
         """
         Complete or deduplicate on the writer.
         """
-        return self._write(_completePromise, request, now)
+        return self._write(_completePromise, request, now, retryTimeout)
 
     def searchPromises(self, query, now):
         """
@@ -419,13 +458,13 @@ class SQLiteStore:
         """
         return self._read(_searchPromises, _searchPromises, query, now)
 
-    def timeoutPromises(self, now, limit):
+    def timeoutPromises(self, now, limit, retryTimeout=RETRY_TIMEOUT):
         """
         Time out overdue promises on the writer, after a reader has found
         there are some (the common answer, none, costs no write).
         """
         return self._read(
-            _timeoutPromisesIfAny, _timeoutPromises, now, limit
+            _timeoutPromisesIfAny, _timeoutPromises, now, limit, retryTimeout
         )
 
     def createSchedule(self, request, now):
@@ -452,13 +491,15 @@ class SQLiteStore:
         """
         return self._read(_searchSchedules, _searchSchedules, query, now)
 
-    def fireSchedules(self, now, limit, isRouted=None):
+    def fireSchedules(self, now, limit, isRouted=None, retryTimeout=RETRY_TIMEOUT):
         """
         Fire due slots on the writer, after a reader has found there are
         some (the common answer, none, costs no write): the reader's first
         advance stops its transaction and hands the whole script over.
         """
-        return self._read(_fireSchedules, _fireSchedules, now, limit, isRouted)
+        return self._read(
+            _fireSchedules, _fireSchedules, now, limit, isRouted, retryTimeout
+        )
 
     def nextRunTime(self):
         """
@@ -525,6 +566,33 @@ class SQLiteStore:
         Read from the database on a reader, as reads do.
         """
         return self._read(_ping, _ping)
+
+    def handle2026(self, request, now, retryTimeout=RETRY_TIMEOUT):
+        """
+        Answer a 2026 request: one that usually only reads on a reader
+        (moving to the writer if it must time a promise out), any other on
+        the writer.
+        """
+        if isinstance(request, _READS_2026):
+            return self._read(_handle2026, _handle2026, request, now, retryTimeout)
+        d = self._write(_handle2026, request, now, retryTimeout)
+        if isinstance(request, ResetAll):
+            # The rows are gone: so must be the cached copies.
+            d.addCallback(self._resetCommitted)
+        return d
+
+    def _resetCommitted(self, reply):
+        self._cache.clear()
+        return reply
+
+    def expireTasks2026(self, now, limit, retryTimeout=RETRY_TIMEOUT):
+        """
+        Act on due task timers on the writer, after a reader has found
+        there are some (the common answer, none, costs no write).
+        """
+        return self._read(
+            _expireTasks2026IfAny, _expireTasks2026, now, limit, retryTimeout
+        )
 
     def close(self):
         """

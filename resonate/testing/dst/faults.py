@@ -48,7 +48,7 @@ class FaultyStore:
         taken, self.decisions = self.decisions, []
         return taken
 
-    def _call(self, name, *args):
+    def _call(self, name, *args, **kwargs):
         fault = NONE
         if self._rate and self._rng.random() < self._rate:
             fault = self._rng.choice((BEFORE, AFTER))
@@ -56,7 +56,7 @@ class FaultyStore:
         self.decisions.append((name, fault))
         if fault == BEFORE:
             return fail(StoreFailure(f"injected before {name}"))
-        d = getattr(self._store, name)(*args)
+        d = getattr(self._store, name)(*args, **kwargs)
         if fault == AFTER:
             def injected(result):
                 raise StoreFailure(f"injected after {name}")
@@ -69,14 +69,14 @@ class FaultyStore:
     def createPromise(self, request, now):
         return self._call("createPromise", request, now)
 
-    def completePromise(self, request, now):
-        return self._call("completePromise", request, now)
+    def completePromise(self, request, now, **kwargs):
+        return self._call("completePromise", request, now, **kwargs)
 
     def searchPromises(self, query, now):
         return self._call("searchPromises", query, now)
 
-    def timeoutPromises(self, now, limit):
-        return self._call("timeoutPromises", now, limit)
+    def timeoutPromises(self, now, limit, **kwargs):
+        return self._call("timeoutPromises", now, limit, **kwargs)
 
     def createSchedule(self, request, now):
         return self._call("createSchedule", request, now)
@@ -90,8 +90,8 @@ class FaultyStore:
     def searchSchedules(self, query, now):
         return self._call("searchSchedules", query, now)
 
-    def fireSchedules(self, now, limit, isRouted=None):
-        return self._call("fireSchedules", now, limit, isRouted)
+    def fireSchedules(self, now, limit, isRouted=None, **kwargs):
+        return self._call("fireSchedules", now, limit, isRouted, **kwargs)
 
     def nextRunTime(self):
         return self._call("nextRunTime")
@@ -119,6 +119,12 @@ class FaultyStore:
 
     def dispatchTasks(self, now, limit, claimWindow):
         return self._call("dispatchTasks", now, limit, claimWindow)
+
+    def handle2026(self, request, now, **kwargs):
+        return self._call("handle2026", request, now, **kwargs)
+
+    def expireTasks2026(self, now, limit, **kwargs):
+        return self._call("expireTasks2026", now, limit, **kwargs)
 
     def close(self):
         return self._store.close()
