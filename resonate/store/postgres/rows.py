@@ -15,7 +15,7 @@ from resonate.interfaces import (
     ITask2026Rows,
     ITaskRows,
 )
-from resonate.model.promise import TIMER_TAGS, timedOutState
+from resonate.model.promise import TIMER_TAGS
 from resonate.model.tasks2026 import BRANCH_TAG, Execute
 from resonate.store.sqlrows import (
     CALLBACK_COLUMNS,
@@ -194,44 +194,6 @@ _TIMER_CONDITION = (
     "coalesce(" + " OR ".join(["tags @> %s::jsonb"] * len(TIMER_TAGS)) + ", FALSE)",
     [Json({tag: "true"}) for tag in TIMER_TAGS],
 )
-
-
-#: Time out at most a batch of overdue promises that no other transaction
-#: holds, in one statement: what L{resonate.model.promise.timedOut} does,
-#: written in SQL so that a batch is one round trip instead of one per
-#: promise.  The state comes from L{timedOutState}; the rest (no value, no
-#: completion key, completed at the timeout) is restated here, and the store
-#: suite compares swept rows with C{timedOut}.  C{due} is L{_OVERDUE}'s
-#: selection, claiming its rows (C{SKIP LOCKED}: sweeps in other processes
-#: take other rows), and C{MATERIALIZED} so that it runs once: as an
-#: C{IN (subquery)} the planner may rescan it per row, and each rescan skips
-#: the rows this statement has just updated and claims more, past the limit.
-#: The outer C{state = 'PENDING'} keeps the update conditional like every
-#: other.
-_TIMEOUT_OVERDUE = (
-    "WITH due AS MATERIALIZED (SELECT id FROM promises "
-    "WHERE state = 'PENDING' AND timeout <= %s "
-    "ORDER BY timeout, sort_id LIMIT %s FOR UPDATE SKIP LOCKED) "
-    "UPDATE promises SET "
-    f"state = CASE WHEN {_TIMER_CONDITION[0]} THEN %s ELSE %s END, "
-    "value_headers = %s, value_data = NULL, "
-    "idempotency_key_for_complete = NULL, completed_on = timeout "
-    "FROM due WHERE promises.id = due.id AND state = 'PENDING'"
-)
-
-
-def _timeoutOverdueParameters(now, limit):
-    """
-    The parameters of L{_TIMEOUT_OVERDUE}.
-    """
-    return (
-        now,
-        limit,
-        *_TIMER_CONDITION[1],
-        timedOutState(True).value,
-        timedOutState(False).value,
-        Json({}),
-    )
 
 
 def _searchStatement(query, now):
@@ -414,19 +376,6 @@ class PostgresRows:
                 _promiseFromPostgres(row)[1] for row in cursor.fetchall()
             ]
         )
-
-    def timeoutOverdue(self, now, limit):
-        """
-        Time out at most C{limit} overdue promises that no other
-        transaction holds, oldest timeout first, with one statement (not
-        part of L{IPromiseRows}: only
-        L{resonate.store.postgres.store._timeoutPromises} asks it).
-
-        @return: how many were timed out.
-        """
-        return self._execute(
-            _TIMEOUT_OVERDUE, _timeoutOverdueParameters(now, limit)
-        ).addCallback(lambda cursor: cursor.rowcount)
 
     def searchPromises(self, query, now):
         """
