@@ -12,6 +12,7 @@ import gc
 import re
 import resource
 import sys
+from functools import partial
 
 from twisted.logger import Logger, globalLogPublisher
 from twisted.python import usage
@@ -22,6 +23,7 @@ from resonate.config import (
     configKeys,
     flagsFromOptions,
     loadConfig,
+    usageFlags,
     usageParameters,
 )
 from resonate.logs import filterLogLevel
@@ -146,6 +148,7 @@ def makeOptions(providers=None):
 
     class StoreOptions(Options):
         optParameters = usageParameters(keys)
+        optFlags = usageFlags(keys)
 
     StoreOptions.__name__ = Options.__name__
     StoreOptions.providers = providers
@@ -213,6 +216,7 @@ def buildService(config, store, reactor):
     from resonate.metrics import Metrics, MetricsSite
     from resonate.model.routing import matchRoute
     from resonate.services.background import BackgroundService
+    from resonate.services.debug import DebugControl
     from resonate.services.dispatcher import TaskDispatcher
     from resonate.services.listen import ListeningService, endpointForAddress
     from resonate.services.notify import SystemdNotifier
@@ -225,17 +229,25 @@ def buildService(config, store, reactor):
     metrics = Metrics()
     if IGroupCommitStore.providedBy(store):
         store.observeCommits(metrics.storeBatchCommitted)
+    # The stores and the model count milliseconds.
+    retryTimeout = round(config.get("tasks.retryTimeout") * 1000)
+    routes, connections = routesFromConfig(config)
+
+    def isRouted(promiseId):
+        return matchRoute(routes, promiseId) is not None
+
     # Fires schedule slots on time; a schedule created here wakes it at
     # once, one created by another process is noticed within a second.
     # Slots whose promise matches a route get their task too (DECISIONS
-    # 13a), so a schedule plus a route triggers a worker at every slot.
-    routes, connections = routesFromConfig(config)
+    # 13a), so a schedule plus a route triggers a worker at every slot;
+    # those whose promise tags name a resonate:target get a 2026 task.
     scheduler = ScheduleService(
         store,
         reactor,
         config.get("system.scheduleBatchSize"),
-        isRouted=lambda promiseId: matchRoute(routes, promiseId) is not None,
+        isRouted=isRouted,
         metrics=metrics,
+        retryTimeout=retryTimeout,
     )
     # Pushes tasks to their workers; a routed promise created here wakes
     # it, so its task is pushed at once.
@@ -257,10 +269,44 @@ def buildService(config, store, reactor):
         routes=routes,
         onTaskCreated=dispatcher.wake,
         metrics=metrics,
+        retryTimeout=retryTimeout,
     )
+    interval = config.get("system.timeoutInterval")
+    batchSize = config.get("system.timeoutBatchSize")
+    # A promise's timeout runs the 2026 settlement chain, which may make
+    # awaiting tasks pending: they need the retry timeout as much as the
+    # expired task timers do.
+    loops = [
+        BackgroundService(
+            name,
+            interval,
+            BatchedSweep(sweep, reactor, batchSize, metrics=metrics),
+            reactor,
+            metrics=metrics,
+        )
+        for name, sweep in [
+            (
+                "timeout-promises",
+                partial(store.timeoutPromises, retryTimeout=retryTimeout),
+            ),
+            (
+                "timeout-tasks",
+                partial(store.expireTasks2026, retryTimeout=retryTimeout),
+            ),
+            ("timeout-locks", store.timeoutLocks),
+        ]
+    ]
+    loops.append(scheduler)
+    loops.append(dispatcher)
+    # Only with --debug may requests pause the loops and move time.
+    debug = None
+    if config.get("debug"):
+        debug = DebugControl(
+            loops, store, retryTimeout, isRouted=isRouted, metrics=metrics
+        )
     credentials = credentialsFromConfig(config)
     site = APISite(
-        HTTPAPI(operations, metrics).resource(),
+        HTTPAPI(operations, metrics, debug=debug).resource(),
         maxBodySize=config.get("api.subsystems.http.maxBodySize"),
         idleTimeout=config.get("api.subsystems.http.idleTimeout"),
         metrics=metrics,
@@ -296,23 +342,6 @@ def buildService(config, store, reactor):
         onFailure=lambda failure: reactor.callWhenRunning(reactor.stop),
         logHost="",
     )
-    interval = config.get("system.timeoutInterval")
-    batchSize = config.get("system.timeoutBatchSize")
-    loops = [
-        BackgroundService(
-            name,
-            interval,
-            BatchedSweep(sweep, reactor, batchSize, metrics=metrics),
-            reactor,
-            metrics=metrics,
-        )
-        for name, sweep in [
-            ("timeout-promises", store.timeoutPromises),
-            ("timeout-locks", store.timeoutLocks),
-        ]
-    ]
-    loops.append(scheduler)
-    loops.append(dispatcher)
     return ResonateService(
         store,
         operations,
@@ -357,6 +386,12 @@ def makeService(options, reactor=None):
             "configuration key {path} is accepted for the Go server's "
             "compatibility and ignored",
             path=path,
+        )
+    if config.get("debug"):
+        _log.warn(
+            "debug operations are enabled (--debug): debug.* requests may "
+            "pause the background loops, move time and erase the store; "
+            "never run a production server with it"
         )
     raiseFileLimit()
     try:

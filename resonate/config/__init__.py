@@ -43,6 +43,7 @@ from resonate.config.load import (
     configKeys,
     flagsFromOptions,
     loadConfig,
+    usageFlags,
     usageParameters,
 )
 from resonate.config.stores import STORE_CONFIG_PATH, StoreConfig, StoreOption
@@ -77,5 +78,6 @@ __all__ = [
     "parseDuration",
     "parseSize",
     "splitAddress",
+    "usageFlags",
     "usageParameters",
 ]

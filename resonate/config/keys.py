@@ -15,6 +15,7 @@ from typing import Any
 
 from resonate.config.kinds import (
     AddressKind,
+    BoolKind,
     DurationKind,
     EnumKind,
     IntKind,
@@ -39,6 +40,9 @@ class Key:
     @ivar help: one line saying what the key does.
     @ivar ignored: whether the key is accepted only because the Go server's
         configuration has it, and changes nothing here.
+    @ivar switch: whether the flag is given bare (C{--debug}) and means
+        true, rather than with a value; only for a boolean key whose
+        default is false.
     """
 
     path: str
@@ -47,6 +51,7 @@ class Key:
     default: Any
     help: str
     ignored: bool = False
+    switch: bool = False
 
     def parsedDefault(self):
         """
@@ -83,7 +88,8 @@ KEYS = (
         "capacity of the API submission queue; when full, requests get 503"),
     Key("api.baseUrl", "api-base-url", StrKind(nonEmpty=True),
         "http://localhost:8001",
-        "this server's public base URL, used in the links of dispatched tasks"),
+        "the URL workers reach this server at: in the links of dispatched "
+        "v0.5 tasks, and the serverUrl of 2026 execute messages"),
     Key("api.subsystems.http.addr", "api-http-addr",
         AddressKind(endpoints=True), "0.0.0.0:8001",
         "address the HTTP API listens on: host:port, or a Twisted endpoint "
@@ -154,13 +160,23 @@ KEYS = (
     Key("system.scheduleBatchSize", "system-schedule-batch-size", _SIZE,
         10000, "most schedules handled per sweep"),
     Key("system.timeoutInterval", "system-timeout-interval", _TIMEOUT, "1s",
-        "how often the background sweep times out overdue promises"),
+        "how often the background sweeps time out overdue promises and "
+        "expire 2026 task timers"),
     Key("system.timeoutBatchSize", "system-timeout-batch-size", _SIZE, 1000,
-        "most promises timed out per sweep iteration"),
+        "most promises timed out (and 2026 task timers expired) per sweep "
+        "iteration"),
+    Key("tasks.retryTimeout", "tasks-retry-timeout", _TIMEOUT, "30s",
+        "how long a pending 2026 task waits before its execute message is "
+        "sent again"),
     Key("metrics.port", "metrics-port", _PORT, 9090,
         "port of the Prometheus metrics server (0: any free port)"),
     Key("log.level", "log-level", EnumKind(("debug", "info", "warn", "error")),
         "info", "least severe log level written"),
+    Key("debug", "debug", BoolKind(), False,
+        "allow the 2026 protocol's debug.* operations and resonate:debug_time "
+        "(pause the background loops, run them at a given time, reset the "
+        "store): for conformance tests only, never in production",
+        switch=True),
 )
 # fmt: on
 """

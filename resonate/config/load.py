@@ -538,15 +538,26 @@ def loadConfig(path=None, flags=None, providers=None):
 
 def usageParameters(keys=KEYS):
     """
-    One C{twisted.python.usage.Options.optParameters} entry per key, with no
-    default (so that L{flagsFromOptions} can tell which flags were given)
-    and the real default in the help text.
+    One C{twisted.python.usage.Options.optParameters} entry per key that
+    takes a value, with no default (so that L{flagsFromOptions} can tell
+    which flags were given) and the real default in the help text.
 
     @param keys: the L{Key}s, by default the server's own (L{configKeys}
         gives them with the store kinds' options).
     @return: a new list of C{[flag, None, None, help]} lists.
     """
-    return [[key.flag, None, None, key.helpText()] for key in keys]
+    return [[key.flag, None, None, key.helpText()] for key in keys if not key.switch]
+
+
+def usageFlags(keys=KEYS):
+    """
+    One C{twisted.python.usage.Options.optFlags} entry per switch key
+    (L{Key.switch}): given bare, as C{--debug}.
+
+    @param keys: the L{Key}s, as for L{usageParameters}.
+    @return: a new list of C{[flag, None, help]} lists.
+    """
+    return [[key.flag, None, key.helpText()] for key in keys if key.switch]
 
 
 def flagsFromOptions(options, keys=KEYS):
@@ -554,13 +565,20 @@ def flagsFromOptions(options, keys=KEYS):
     The configuration flags the user gave.
 
     @param options: a parsed C{twisted.python.usage.Options} (or any
-        mapping) whose parameters include L{usageParameters}.
+        mapping) whose parameters include L{usageParameters} and whose
+        flags include L{usageFlags}.
     @param keys: the L{Key}s whose flags to collect.
     @return: a new C{dict} of flag name to text, for the flags of C{keys}
-        whose value is not C{None}; pass it to L{loadConfig}.
+        whose value is not C{None} (a switch given is C{"true"}); pass it
+        to L{loadConfig}.
     """
-    return {
-        key.flag: options[key.flag]
-        for key in keys
-        if options.get(key.flag) is not None
-    }
+    flags = {}
+    for key in keys:
+        value = options.get(key.flag)
+        if key.switch:
+            # usage.Options counts a bare flag: 0 when it was not given.
+            if value:
+                flags[key.flag] = "true"
+        elif value is not None:
+            flags[key.flag] = value
+    return flags

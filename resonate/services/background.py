@@ -7,6 +7,10 @@ L{BackgroundService} logs and counts a failed iteration and carries on, never
 runs two iterations at once, and on stop waits for the running one.  Every
 iteration is counted in the metrics (C{background_runs_total},
 C{background_failures_total}, and as the coroutine named after the loop).
+
+Both kinds of loop can be paused while they keep running as services
+(C{pause}/C{resume}): the 2026 protocol's C{debug.start} stops the
+background work so that a test drives time itself (C{debug.tick}).
 """
 
 import inspect
@@ -40,10 +44,12 @@ def logIterationFailure(log, name):
         log.failure("background loop {name} failed; it will run again", name=name)
 
 
-def _whenFinished(running):
+def whenFinished(running):
     """
     A new C{Deferred} that fires (with L{None}) once the iteration
     C{running} has finished, leaving C{running}'s own result alone.
+
+    @param running: a C{Deferred}, or L{None} for nothing running.
     """
     if running is None:
         return succeed(None)
@@ -54,10 +60,11 @@ def _whenFinished(running):
 
 class BackgroundService(Service):
     """
-    Call C{work()} every C{interval} seconds on C{clock}.
+    Call C{work()} every C{interval} seconds on C{clock}, unless paused.
 
     @ivar iterations: how many iterations have finished.
     @ivar failures: how many of them failed.
+    @ivar paused: whether L{pause} holds the iterations back.
     """
 
     _log = Logger()
@@ -76,11 +83,19 @@ class BackgroundService(Service):
         self._metrics = metrics if metrics is not None else Metrics()
         self._interval = interval
         self._work = work
-        self._loop = LoopingCall(lambda: ensureDeferred(self._iterate()))
+        self._loop = LoopingCall(self._tick)
         self._loop.clock = clock
         self._running = None
         self.iterations = 0
         self.failures = 0
+        self.paused = False
+
+    def _tick(self):
+        # Paused, the clock keeps ticking but nothing runs: resuming is
+        # then only a matter of the next tick.
+        if self.paused:
+            return None
+        return ensureDeferred(self._iterate())
 
     async def _iterate(self):
         done = Deferred()
@@ -117,7 +132,24 @@ class BackgroundService(Service):
         super().stopService()
         if self._loop.running:
             self._loop.stop()
-        return _whenFinished(self._running)
+        return whenFinished(self._running)
+
+    def pause(self):
+        """
+        Start no more iterations until L{resume}, running or not.
+
+        @return: a C{Deferred} that fires once the running iteration, if
+            any, has finished: from then on the loop changes nothing.
+        """
+        self.paused = True
+        return whenFinished(self._running)
+
+    def resume(self):
+        """
+        Undo L{pause}: iterations start again at the next tick of the
+        interval.
+        """
+        self.paused = False
 
 
 class WakeableLoop(Service):
@@ -135,6 +167,7 @@ class WakeableLoop(Service):
 
     @ivar iterations: how many iterations have finished.
     @ivar failures: how many of them failed.
+    @ivar paused: whether L{pause} holds the iterations back.
     """
 
     _log = Logger()
@@ -157,6 +190,7 @@ class WakeableLoop(Service):
         self._again = False
         self.iterations = 0
         self.failures = 0
+        self.paused = False
 
     async def _runOnce(self):
         """
@@ -175,7 +209,8 @@ class WakeableLoop(Service):
         server was down is done immediately.
         """
         super().startService()
-        self._begin()
+        if not self.paused:
+            self._begin()
 
     def stopService(self):
         """
@@ -187,7 +222,7 @@ class WakeableLoop(Service):
         super().stopService()
         self._again = False
         self._cancelTimer()
-        return _whenFinished(self._running)
+        return whenFinished(self._running)
 
     def wake(self):
         """
@@ -195,12 +230,35 @@ class WakeableLoop(Service):
         running, run another right after it.  The iteration starts from the
         reactor, not from the caller's stack.
         """
-        if not self.running:
+        if not self.running or self.paused:
+            # A paused loop catches up when resumed; nothing to remember.
             return
         if self._running is not None:
             self._again = True
             return
         self._sleep(0)
+
+    def pause(self):
+        """
+        Start no more iterations until L{resume}, running or not; a
+        C{wake} meanwhile is ignored.
+
+        @return: a C{Deferred} that fires once the running iteration, if
+            any, has finished: from then on the loop changes nothing.
+        """
+        self.paused = True
+        self._again = False
+        self._cancelTimer()
+        return whenFinished(self._running)
+
+    def resume(self):
+        """
+        Undo L{pause}: if the service runs, iterate at once (from the
+        reactor), since work may have fallen due while paused.
+        """
+        self.paused = False
+        if self.running and self._running is None:
+            self._sleep(0)
 
     def _sleep(self, seconds):
         self._cancelTimer()
@@ -235,7 +293,7 @@ class WakeableLoop(Service):
             self._metrics.loopFinished(self.name, failed)
             self.iterations += 1
             self._running = None
-            if self.running:
+            if self.running and not self.paused:
                 if self._again:
                     self._again = False
                     delay = 0

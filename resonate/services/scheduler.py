@@ -44,6 +44,7 @@ class ScheduleService(WakeableLoop):
         name="schedule-promises",
         isRouted=None,
         metrics=None,
+        retryTimeout=None,
     ):
         """
         @param store: the L{resonate.interfaces.IScheduleStore}.
@@ -65,16 +66,29 @@ class ScheduleService(WakeableLoop):
         @param isRouted: tells whether a fired promise's id matches a task
             route, so that its task is created with it (DECISIONS 13a).
         @param metrics: the L{resonate.metrics.Metrics} that counts the
-            iterations and store calls; L{None} for a private one.
+            iterations, store calls and fired promises
+            (C{resonate_schedule_promises_total}); L{None} for a private
+            one.
+        @param retryTimeout: ms a pending 2026 task waits before its
+            C{execute} is sent again, for the tasks of fired promises whose
+            tags carry C{resonate:target}; L{None} for the store's default.
         """
         super().__init__(name, clock, backoff, metrics)
         self._store = store
         self._isRouted = isRouted
+        self._retryTimeout = retryTimeout
         self._batchSize = batchSize
         self._maxBatches = maxBatches
         self._maxSleep = maxSleep
         self._contendedSleep = contendedSleep
         self.fired = 0
+
+    def _fireSchedules(self, now, limit):
+        if self._retryTimeout is None:
+            return self._store.fireSchedules(now, limit, self._isRouted)
+        return self._store.fireSchedules(
+            now, limit, self._isRouted, retryTimeout=self._retryTimeout
+        )
 
     async def _runOnce(self):
         """
@@ -85,13 +99,10 @@ class ScheduleService(WakeableLoop):
         now = self._milliseconds()
         for _ in range(self._maxBatches):
             count = await self._metrics.submission(
-                "store",
-                self._store.fireSchedules,
-                now,
-                self._batchSize,
-                self._isRouted,
+                "store", self._fireSchedules, now, self._batchSize
             )
             self.fired += count
+            self._metrics.schedulePromisesFired(count)
             if count < self._batchSize:
                 break
         else:
@@ -108,4 +119,3 @@ class ScheduleService(WakeableLoop):
             return min(self._contendedSleep, self._maxSleep)
         delay = nextRunTime / 1000 - self._clock.seconds()
         return min(max(delay, 0), self._maxSleep)
-

@@ -9,6 +9,7 @@ import sys
 import treq
 from twisted.internet import reactor
 from twisted.internet.defer import succeed
+from twisted.internet.task import Clock
 from twisted.python import usage
 from twisted.trial import unittest
 from twisted.web.client import HTTPConnectionPool
@@ -40,7 +41,10 @@ class OptionsTests(unittest.SynchronousTestCase):
         options = makeOptions()
         flags = set(options.longOpt)
         for key in KEYS:
-            self.assertIn(key.flag + "=", flags)
+            # A switch (--debug) is given bare; every other flag takes a value.
+            self.assertIn(key.flag if key.switch else key.flag + "=", flags)
+        self.assertIn("debug", flags)
+        self.assertIn("tasks-retry-timeout=", flags)
         for kind in ["sqlite", "postgres"]:
             for option in options.providers[kind].options:
                 self.assertIn(optionFlag(kind, option.key) + "=", flags)
@@ -52,6 +56,14 @@ class OptionsTests(unittest.SynchronousTestCase):
         options = parse("--api-size", "7", "--aio-store", "memory")
         self.assertEqual(options.config.get("api.size"), 7)
         self.assertEqual(options.storeProvider.name, "memory")
+
+    def test_debugSwitch(self):
+        """
+        C{--debug} is given bare and turns debug operations on; they are
+        off without it.
+        """
+        self.assertIs(parse("--debug").config.get("debug"), True)
+        self.assertIs(parse().config.get("debug"), False)
 
     def test_badValueIsUsageError(self):
         """
@@ -234,3 +246,163 @@ class BuildServiceTests(unittest.TestCase):
         options = parse("--aio-store-sqlite-path", path + "/missing/dir/x.db")
         self.assertRaises(SystemExit, makeService, options, reactor)
         self.assertEqual(resource.getrlimit(resource.RLIMIT_NOFILE), (hard, hard))
+
+    def test_makeServiceWarnsOfDebug(self):
+        """
+        With C{--debug}, C{makeService} logs a warning that debug
+        operations are enabled, before anything opens; without it, nothing
+        is said.
+        """
+        from twisted.logger import LogLevel, formatEvent, globalLogPublisher
+
+        events = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+
+        def warnings(*argv):
+            del events[:]
+            path = self.mktemp()
+            options = parse(
+                *argv, "--aio-store-sqlite-path", path + "/missing/dir/x.db"
+            )
+            self.assertRaises(SystemExit, makeService, options, reactor)
+            return [
+                formatEvent(event) for event in events
+                if event.get("log_level") == LogLevel.warn
+            ]
+
+        [warning] = warnings("--debug")
+        self.assertIn("debug operations are enabled (--debug)", warning)
+        self.assertEqual(warnings(), [])
+
+
+class _RecordingStore:
+    """
+    A L{MemoryStore} wrapper that records the keyword arguments of the
+    background sweeps.
+
+    @ivar calls: C{(method, kwargs)} per sweep call.
+    """
+
+    def __init__(self):
+        self._store = MemoryStore()
+        self.calls = []
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    def _record(self, method, args, kwargs):
+        self.calls.append((method, kwargs))
+        return getattr(self._store, method)(*args, **kwargs)
+
+    def timeoutPromises(self, *args, **kwargs):
+        return self._record("timeoutPromises", args, kwargs)
+
+    def expireTasks2026(self, *args, **kwargs):
+        return self._record("expireTasks2026", args, kwargs)
+
+    def fireSchedules(self, *args, **kwargs):
+        return self._record("fireSchedules", args, kwargs)
+
+
+class BackgroundWiringTests(unittest.TestCase):
+    """
+    How L{buildService} wires the background loops, the retry timeout and
+    debug control, on a L{Clock} (the service is built, never started).
+    """
+
+    def build(self, *argv):
+        """
+        Build the service over a L{_RecordingStore}, recording what
+        L{Operations} and L{HTTPAPI} were given.
+
+        @return: C{(service, store, built)}: C{built} maps C{"operations"}
+            and C{"http"} to the keyword arguments each was made with.
+        """
+        from resonate.api import http, operations
+
+        built = {}
+
+        class RecordingOperations(operations.Operations):
+            def __init__(self, *args, **kwargs):
+                built["operations"] = kwargs
+                super().__init__(*args, **kwargs)
+
+        class RecordingHTTPAPI(http.HTTPAPI):
+            def __init__(self, *args, **kwargs):
+                built["http"] = kwargs
+                super().__init__(*args, **kwargs)
+
+        self.patch(operations, "Operations", RecordingOperations)
+        self.patch(http, "HTTPAPI", RecordingHTTPAPI)
+        options = parse("--aio-store", "memory", *argv)
+        store = _RecordingStore()
+        clock = Clock()
+        clock.advance(1000)
+        service = buildService(options.config, store, clock)
+        return service, store, clock, built
+
+    def test_loops(self):
+        """
+        The background loops are the promise and 2026 task timeout sweeps,
+        the lock sweep, the scheduler and the dispatcher.
+        """
+        service, _, _, _ = self.build()
+        for name in [
+            "timeout-promises",
+            "timeout-tasks",
+            "timeout-locks",
+            "schedule-promises",
+            "enqueue-tasks",
+        ]:
+            self.assertIsNotNone(service.getServiceNamed(name))
+
+    def test_retryTimeout(self):
+        """
+        C{tasks.retryTimeout}, in milliseconds, reaches the operations, the
+        promise and task timeout sweeps and the scheduler.
+        """
+        service, store, clock, built = self.build("--tasks-retry-timeout", "5s")
+        self.assertEqual(built["operations"]["retryTimeout"], 5000)
+        for name in ["timeout-promises", "timeout-tasks", "schedule-promises"]:
+            loop = service.getServiceNamed(name)
+            loop.startService()
+            self.addCleanup(loop.stopService)
+        self.assertEqual(
+            store.calls,
+            [
+                ("timeoutPromises", {"retryTimeout": 5000}),
+                ("expireTasks2026", {"retryTimeout": 5000}),
+                ("fireSchedules", {"retryTimeout": 5000}),
+            ],
+        )
+
+    def test_noDebug(self):
+        """
+        Without C{--debug}, the HTTP API gets no debug control.
+        """
+        _, _, _, built = self.build()
+        self.assertIsNone(built["http"]["debug"])
+
+    def test_debug(self):
+        """
+        With C{--debug}, the HTTP API gets a L{DebugControl} that pauses
+        every background loop.
+        """
+        from resonate.services.debug import DebugControl
+
+        service, store, clock, built = self.build("--debug")
+        debug = built["http"]["debug"]
+        self.assertIsInstance(debug, DebugControl)
+        names = [
+            "timeout-promises",
+            "timeout-tasks",
+            "timeout-locks",
+            "schedule-promises",
+            "enqueue-tasks",
+        ]
+        loops = [service.getServiceNamed(name) for name in names]
+        self.successResultOf(debug.pause())
+        self.assertEqual([loop.paused for loop in loops], [True] * len(loops))
+        debug.resume()
+        self.assertEqual([loop.paused for loop in loops], [False] * len(loops))

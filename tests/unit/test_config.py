@@ -35,6 +35,7 @@ from resonate.config import (
     loadConfig,
     parseDuration,
     splitAddress,
+    usageFlags,
     usageParameters,
 )
 from resonate.store.providers import storeProviders
@@ -206,8 +207,10 @@ class KeyTableTests(unittest.SynchronousTestCase):
             "system-schedule-batch-size": 10000,
             "system-timeout-interval": "1s",
             "system-timeout-batch-size": 1000,
+            "tasks-retry-timeout": "30s",
             "metrics-port": 9090,
             "log-level": "info",
+            "debug": False,
         }
         self.assertEqual({key.flag: key.default for key in KEYS}, expected)
         self.assertEqual(
@@ -460,6 +463,70 @@ class FlagTests(ConfigTestMixin, unittest.SynchronousTestCase):
             document={"api": {"size": "x"}},
             flags={"api-size": "5"},
         )
+
+
+class ProtocolKeysTests(ConfigTestMixin, unittest.SynchronousTestCase):
+    """
+    Tests for the keys of the 2026 protocol: C{tasks.retryTimeout},
+    C{debug}, and C{api.baseUrl} as its C{serverUrl}.
+    """
+
+    def test_retryTimeout(self):
+        """
+        C{tasks.retryTimeout} is a duration, 30s unless set by file or
+        flag; zero is refused (a task would be re-sent without pause).
+        """
+        self.assertEqual(loadConfig().get("tasks.retryTimeout"), 30.0)
+        config = self.loadYaml({"tasks": {"retryTimeout": "1m"}})
+        self.assertEqual(config.get("tasks.retryTimeout"), 60.0)
+        config = loadConfig(None, {"tasks-retry-timeout": "250ms"})
+        self.assertEqual(config.get("tasks.retryTimeout"), 0.25)
+        self.assertFlagRejected(
+            "tasks-retry-timeout",
+            "0s",
+            "must be a duration > 0 such as '250ms', '10s' or '1m30s', got '0s'",
+        )
+        self.assertFileValueRejected(
+            "tasks.retryTimeout",
+            30000,
+            "must be a duration > 0 such as '250ms', '10s' or '1m30s', got "
+            "30000 (a bare number has no unit; write e.g. '30000ms' or "
+            "'30000s')",
+        )
+
+    def test_debug(self):
+        """
+        C{debug} is off unless the file or C{--debug} turns it on; the
+        file takes a boolean.
+        """
+        self.assertIs(loadConfig().get("debug"), False)
+        self.assertIs(self.loadYaml({"debug": True}).get("debug"), True)
+        self.assertIs(loadConfig(None, {"debug": "true"}).get("debug"), True)
+        self.assertFileValueRejected(
+            "debug", "on", "must be a boolean (true or false), got 'on'"
+        )
+
+    def test_switchesAreBooleansOffByDefault(self):
+        """
+        Only a boolean key that is off by default can be a switch: a bare
+        flag can only turn it on.
+        """
+        switches = [key for key in KEYS if key.switch]
+        self.assertEqual([key.path for key in switches], ["debug"])
+        for key in switches:
+            self.assertIsInstance(key.kind, BoolKind)
+            self.assertIs(key.default, False)
+
+    def test_baseUrlIsServerUrl(self):
+        """
+        One key says where workers reach this server, for v0.5 task links
+        and 2026 execute messages alike; its default is the reference
+        server's C{server.url}.
+        """
+        key = KEYS_BY_PATH["api.baseUrl"]
+        self.assertEqual(key.default, "http://localhost:8001")
+        self.assertIn("serverUrl", key.help)
+        self.assertNotIn("server.url", KEYS_BY_PATH)
 
 
 class ErrorTests(ConfigTestMixin, unittest.SynchronousTestCase):
@@ -1583,10 +1650,14 @@ class ShippedFileTests(unittest.SynchronousTestCase):
 
     def test_sectionsInTableOrder(self):
         """
-        The top-level sections are api, aio, system, metrics, log.
+        The top-level sections are api, aio, system, tasks, metrics, log,
+        then the one top-level key, debug.
         """
         document = yaml.safe_load(SHIPPED.getContent())
-        self.assertEqual(list(document), ["api", "aio", "system", "metrics", "log"])
+        self.assertEqual(
+            list(document),
+            ["api", "aio", "system", "tasks", "metrics", "log", "debug"],
+        )
 
 
 class _Options(usage.Options):
@@ -1597,6 +1668,7 @@ class _Options(usage.Options):
     optParameters = [["config", "c", None, "YAML config file"]] + usageParameters(
         KEYS
     )
+    optFlags = usageFlags(KEYS)
 
     def postOptions(self):
         """
@@ -1618,12 +1690,13 @@ class OptionsTests(ConfigTestMixin, unittest.SynchronousTestCase):
 
     def test_parameters(self):
         """
-        There is one parameter per key, without a default, whose help shows
-        the key path and default.
+        There is one parameter per key but the switches, without a default,
+        whose help shows the key path and default.
         """
         parameters = usageParameters(KEYS)
-        self.assertEqual([p[0] for p in parameters], [key.flag for key in KEYS])
-        for (flag, short, default, help), key in zip(parameters, KEYS):
+        valued = [key for key in KEYS if not key.switch]
+        self.assertEqual([p[0] for p in parameters], [key.flag for key in valued])
+        for (flag, short, default, help), key in zip(parameters, valued):
             self.assertIsNone(short)
             self.assertIsNone(default)
             self.assertIn(key.path, help)
@@ -1707,11 +1780,57 @@ class OptionsTests(ConfigTestMixin, unittest.SynchronousTestCase):
 
     def test_help(self):
         """
-        The usage text lists every flag.
+        The usage text lists every flag, a switch without a value.
         """
         text = str(_Options())
         for key in KEYS:
-            self.assertIn(f"--{key.flag}=", text)
+            if key.switch:
+                self.assertIn(f"--{key.flag} ", text)
+                self.assertNotIn(f"--{key.flag}=", text)
+            else:
+                self.assertIn(f"--{key.flag}=", text)
+
+    def test_flags(self):
+        """
+        There is one flag per switch key, whose help shows the key path and
+        default.
+        """
+        flags = usageFlags(KEYS)
+        self.assertEqual(
+            [flag[0] for flag in flags], [key.flag for key in KEYS if key.switch]
+        )
+        self.assertIn("debug", [flag[0] for flag in flags])
+        for flag, short, help in flags:
+            self.assertIsNone(short)
+            self.assertIn(f"file key: {KEYS_BY_FLAG[flag].path}", help)
+            self.assertIn("default: false", help)
+        self.assertIsNot(usageFlags(KEYS), flags)
+
+    def test_switch(self):
+        """
+        A switch is given bare and means true; left out, it is not given,
+        so the file decides.
+        """
+        options = _Options()
+        options.parseOptions(["--debug"])
+        self.assertEqual(flagsFromOptions(options, KEYS), {"debug": "true"})
+        self.assertIs(options.config.get("debug"), True)
+        self.assertEqual(options.config.source("debug"), "flag")
+        path = self.writeYaml("debug: true\n")
+        options = _Options()
+        options.parseOptions(["--config", path])
+        self.assertEqual(flagsFromOptions(options, KEYS), {})
+        self.assertIs(options.config.get("debug"), True)
+        self.assertEqual(options.config.source("debug"), "file")
+
+    def test_switchTakesNoValue(self):
+        """
+        A switch given a value is a usage error, not a silent false.
+        """
+        options = _Options()
+        self.assertRaises(
+            usage.UsageError, options.parseOptions, ["--debug=false"]
+        )
 
     def test_tapOptions(self):
         """

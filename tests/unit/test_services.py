@@ -13,7 +13,7 @@ from twisted.trial import unittest
 from resonate.api.operations import Operations
 from resonate.errors import StoreFailure
 from resonate.model.promise import CreatePromise, State
-from resonate.services.background import BackgroundService
+from resonate.services.background import BackgroundService, WakeableLoop
 from resonate.services.server import ResonateService
 from resonate.services.timeouts import TRANSACTION_ROWS, BatchedSweep
 from resonate.store.memory import MemoryStore
@@ -104,6 +104,177 @@ class BackgroundServiceTests(unittest.TestCase):
         service.startService()
         self.assertEqual(done, [True])
         self.successResultOf(service.stopService())
+
+
+class BackgroundServicePauseTests(unittest.TestCase):
+    """
+    Tests for L{BackgroundService.pause} and L{BackgroundService.resume}.
+    """
+
+    def setUp(self):
+        self.clock = Clock()
+
+    def service(self, work):
+        service = BackgroundService("test", 1.0, work, self.clock)
+        service.startService()
+        self.addCleanup(service.stopService)
+        return self.clock, service
+
+    def test_pausedDoesNotIterate(self):
+        """
+        A paused loop starts no iteration, however long it waits, and stays
+        running as a service; resumed, it iterates at the next tick.
+        """
+        calls = []
+        clock, service = self.service(lambda: calls.append(self.clock.seconds()))
+        self.assertEqual(calls, [0])
+        self.successResultOf(service.pause())
+        self.assertTrue(service.paused)
+        clock.advance(1)
+        clock.advance(1)
+        self.assertEqual(calls, [0])
+        self.assertEqual(service.iterations, 1)
+        self.assertTrue(service.running)
+        clock.advance(0.5)
+        service.resume()
+        self.assertFalse(service.paused)
+        self.assertEqual(calls, [0])
+        clock.advance(0.5)
+        self.assertEqual(calls, [0, 3])
+        clock.advance(1)
+        self.assertEqual(calls, [0, 3, 4])
+
+    def test_pauseWaitsForRunningIteration(self):
+        """
+        The C{Deferred} that C{pause} returns fires once the iteration
+        running then has finished.
+        """
+        running = []
+
+        def work():
+            running.append(Deferred())
+            return running[-1]
+
+        clock, service = self.service(work)
+        paused = service.pause()
+        self.assertNoResult(paused)
+        clock.advance(5)
+        self.assertEqual(len(running), 1)
+        running[0].callback(None)
+        self.successResultOf(paused)
+        clock.advance(5)
+        self.assertEqual(len(running), 1)
+
+    def test_pausedBeforeStart(self):
+        """
+        A loop paused before it starts does not iterate when it starts.
+        """
+        clock = self.clock
+        calls = []
+        service = BackgroundService("test", 1.0, lambda: calls.append(1), clock)
+        self.successResultOf(service.pause())
+        service.startService()
+        self.addCleanup(service.stopService)
+        clock.advance(3)
+        self.assertEqual(calls, [])
+        service.resume()
+        clock.advance(1)
+        self.assertEqual(calls, [1])
+
+
+class _Loop(WakeableLoop):
+    """
+    A L{WakeableLoop} that records the time of each iteration and sleeps a
+    second, or waits for a C{Deferred} when told to.
+    """
+
+    def __init__(self, clock):
+        super().__init__("test", clock, backoff=1.0)
+        self.calls = []
+        self.hold = None
+
+    async def _runOnce(self):
+        self.calls.append(self._clock.seconds())
+        if self.hold is not None:
+            await self.hold
+        return 1.0
+
+
+class WakeableLoopPauseTests(unittest.TestCase):
+    """
+    Tests for L{WakeableLoop.pause} and L{WakeableLoop.resume}.
+    """
+
+    def setUp(self):
+        self.clock = Clock()
+        self.loop = _Loop(self.clock)
+
+    def start(self):
+        self.loop.startService()
+        self.addCleanup(self.loop.stopService)
+
+    def test_pausedDoesNotIterate(self):
+        """
+        A paused loop neither wakes at the end of its sleep nor when woken;
+        resumed, it iterates at once (from the reactor) and then as usual.
+        """
+        self.start()
+        self.assertEqual(self.loop.calls, [0])
+        self.successResultOf(self.loop.pause())
+        self.clock.advance(1)
+        self.loop.wake()
+        self.clock.advance(0)
+        self.clock.advance(5)
+        self.assertEqual(self.loop.calls, [0])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.loop.resume()
+        self.assertEqual(self.loop.calls, [0])
+        self.clock.advance(0)
+        self.assertEqual(self.loop.calls, [0, 6])
+        self.clock.advance(1)
+        self.assertEqual(self.loop.calls, [0, 6, 7])
+
+    def test_pauseWaitsForRunningIteration(self):
+        """
+        Paused during an iteration, the loop lets it finish (the returned
+        C{Deferred} fires then) and schedules nothing after it.
+        """
+        self.loop.hold = Deferred()
+        self.start()
+        paused = self.loop.pause()
+        self.assertNoResult(paused)
+        self.loop.wake()
+        self.loop.hold.callback(None)
+        self.successResultOf(paused)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_resumeDuringIteration(self):
+        """
+        Paused and resumed within one iteration, the loop carries on after
+        it as if never paused, without a second iteration beside it.
+        """
+        self.loop.hold = Deferred()
+        self.start()
+        self.loop.pause()
+        self.loop.resume()
+        self.clock.advance(0)
+        self.assertEqual(self.loop.calls, [0])
+        hold, self.loop.hold = self.loop.hold, None
+        hold.callback(None)
+        self.clock.advance(1)
+        self.assertEqual(self.loop.calls, [0, 1])
+
+    def test_pausedBeforeStart(self):
+        """
+        A loop paused before it starts does not iterate when it starts.
+        """
+        self.successResultOf(self.loop.pause())
+        self.start()
+        self.clock.advance(3)
+        self.assertEqual(self.loop.calls, [])
+        self.loop.resume()
+        self.clock.advance(0)
+        self.assertEqual(self.loop.calls, [3])
 
 
 class BatchedSweepTests(unittest.TestCase):

@@ -30,6 +30,7 @@ class RecordingStore:
     test make it fail or hang.
 
     @ivar calls: C{(now, limit, fired)} per call that finished.
+    @ivar options: the keyword arguments of each call that began.
     @ivar started: how many calls began.
     @ivar inFlight: how many calls have begun but not finished.
     @ivar maxInFlight: the most calls ever in flight at once.
@@ -46,12 +47,14 @@ class RecordingStore:
         self.maxInFlight = 0
         self.failWith = []
         self.hold = None
+        self.options = []
 
     def __getattr__(self, name):
         return getattr(self._store, name)
 
-    def fireSchedules(self, now, limit, isRouted=None):
+    def fireSchedules(self, now, limit, isRouted=None, **options):
         self.started += 1
+        self.options.append(options)
         if self.failWith:
             raise self.failWith.pop(0)
         self.inFlight += 1
@@ -63,7 +66,7 @@ class RecordingStore:
             self.hold.append(gate)
 
         def run(_):
-            return self._store.fireSchedules(now, limit, isRouted)
+            return self._store.fireSchedules(now, limit, isRouted, **options)
 
         def record(fired):
             self.inFlight -= 1
@@ -384,3 +387,63 @@ class ScheduleServiceTests(unittest.TestCase):
         self.assertAlmostEqual(timer.getTime(), 1002.05)
         self.assertEqual(service.failures, 0)
 
+    def test_countsPromises(self):
+        """
+        Every fired promise counts in C{resonate_schedule_promises_total}.
+        """
+        from resonate.metrics import Metrics
+
+        metrics = Metrics()
+        self.createSchedule()
+        self.service(metrics=metrics)
+        for _ in range(3):
+            self.clock.advance(1)
+        self.assertIn(
+            "resonate_schedule_promises_total 3.0",
+            metrics.exposition().decode().splitlines(),
+        )
+
+    def test_retryTimeout(self):
+        """
+        The retry timeout the service is given reaches the store, for the
+        2026 tasks of fired promises; without one, the store's default
+        holds.
+        """
+        self.createSchedule()
+        self.service(retryTimeout=5000)
+        self.assertEqual(self.store.options, [{"retryTimeout": 5000}])
+        self.store.options = []
+        other = ScheduleService(self.store, self.clock, batchSize=100)
+        other.startService()
+        self.addCleanup(other.stopService)
+        self.assertEqual(self.store.options, [{}])
+
+    def test_targetedPromiseGetsTask(self):
+        """
+        A fired promise whose tags carry C{resonate:target} gets a pending
+        2026 task, whose retry timer is the service's retry timeout.
+        """
+        self.successResultOf(
+            self.memory.createSchedule(
+                CreateSchedule(
+                    id="targeted",
+                    cron=EVERY_SECOND,
+                    promiseId="tick.{{.timestamp}}",
+                    promiseTimeout=3600000,
+                    promiseTags={"resonate:target": "poll://any@workers"},
+                ),
+                self.now(),
+            )
+        )
+        service = self.service(retryTimeout=5000)
+        self.clock.advance(0.5)
+        service.pause()
+        slot = 1001000
+        self.assertEqual(self.ticks(), [f"tick.{slot}"])
+        # The task's only timer is its retry: due at the slot plus 5s.
+        self.assertEqual(
+            self.successResultOf(self.memory.expireTasks2026(slot + 4999, 10)), 0
+        )
+        self.assertEqual(
+            self.successResultOf(self.memory.expireTasks2026(slot + 5000, 10)), 1
+        )
