@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.unit.test_scripts2026 -*-
+# -*- test-case-name: tests.unit.test_store_memory -*-
 """
 The requests of the 2026 protocol's C{POST /} (protocol-2026.md section 7)
 as plain values, and the L{Reply} a store answers them with.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.unit.test_scripts2026 -*-
+# -*- test-case-name: tests.unit.test_store_memory -*-
 """
 Transaction scripts of the 2026 protocol, shared by every store.
 

@@ -57,11 +57,11 @@ Three more things a store is tested for need hooks into it:
                 return self.openMyStore(self.path)
 
 The 2026 tables (L{resonate.interfaces.ITask2026Rows}: tasks, callbacks,
-listeners, outbox) are not reached by any L{IStore} method yet, so their
-tests drive the rows directly, through the store's own transactions:
-C{runRowScript(script, *args)} runs a script of row operations as one write
-transaction (by default C{self.store.runScript}, which a
-L{resonate.store.scripts.ScriptedStore} has).  Those tests skip while
+listeners, outbox) are tested through the rows directly too, in the store's
+own transactions: C{runRowScript(script, *args)} runs a script of row
+operations as one write transaction (by default C{self.store.runScript},
+which a L{resonate.store.scripts.ScriptedStore} has).  Every store needs
+them (every settlement runs the 2026 chain), so those tests fail while
 C{rowsClass} does not provide C{ITask2026Rows}.
 """
 
@@ -131,6 +131,7 @@ from resonate.model.tasks2026 import (
 )
 from resonate.status import Status
 from resonate.store.scripts import MAX_ATTEMPTS, RowOp, applyEffects
+from resonate.testing.store2026 import Protocol2026StoreTestsMixin
 
 #: The C{now} most tests run at, in Unix epoch milliseconds.
 NOW = 1_700_000_000_000
@@ -237,7 +238,7 @@ class InjectedFault(StoreFailure):
     """
 
 
-class StoreTestsMixin:
+class StoreTestsMixin(Protocol2026StoreTestsMixin):
     """
     The contract of L{IStore}, for any store.
 
@@ -362,9 +363,9 @@ class StoreTestsMixin:
         Run the generator C{script(*args)} of row operations (the
         L{resonate.store.scripts.RowOp}s of the row interfaces, as the
         shared scripts yield them) as one write transaction of the store
-        under test, the way it runs its shared scripts: for the 2026 tables
-        (L{resonate.interfaces.ITask2026Rows}), which no L{IStore} method
-        reaches yet.
+        under test, the way it runs its shared scripts: for the tests of
+        the 2026 tables (L{resonate.interfaces.ITask2026Rows}) through
+        their rows.
 
         By default this is C{self.store.runScript}, which a store built on
         L{resonate.store.scripts.ScriptedStore} has; a store that runs its
@@ -384,15 +385,15 @@ class StoreTestsMixin:
 
     def _require2026Rows(self):
         """
-        Skip the test unless the store's rows have the 2026 tables; fail it
-        (as the rollback and race tests do) when there is no C{rowsClass}
-        to tell.
+        Fail the test, saying why, unless the store's rows declare the 2026
+        tables: every store needs them, since every settlement (v0.5's
+        too) runs the 2026 settlement chain over them.
         """
         rowsClass = self._rowsClassFor("runRowScript", "readPromise")
         if not ITask2026Rows.implementedBy(rowsClass):
-            raise SkipTest(
-                f"{rowsClass.__name__} does not provide ITask2026Rows: the "
-                "store has no 2026 tables yet"
+            self.fail(
+                f"{rowsClass.__name__} does not provide ITask2026Rows: every "
+                "store needs the 2026 tables (docs/store-plugins.md)"
             )
 
     async def rowCalls(self, *calls):
