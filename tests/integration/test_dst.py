@@ -2,15 +2,18 @@
 """
 Tests for L{resonate.testing.dst}: the deterministic simulation runs a few
 seeds on every store and passes, on a third-party store kind too; one seed gives one log; it catches a
-server that breaks a transition and says how to reproduce the run; its
-model narrows what a 5002 left uncertain; its fault proxy and its clock do
+server that breaks a transition (of v0.5 or of the 2026 protocol) and says
+how to reproduce the run; its model narrows what a 5002 (a 2026 503) left
+uncertain; its runs reach every 2026 kind; its fault proxy and its clock do
 what they say.
 
 PostgreSQL runs need C{RESONATE_TEST_POSTGRES_DSN}, as the store tests do.
 """
 
 import io
+import json
 import os
+import re
 import sys
 from dataclasses import replace
 
@@ -26,8 +29,10 @@ from resonate.config.stores import StoreOption
 from resonate.errors import StoreFailure
 from resonate.interfaces import IStoreProvider
 from resonate.model.promise import CreatePromise
+from resonate.model.tasks2026 import TaskState
 from resonate.status import Status
-from resonate.store.memory import MemoryStore
+from resonate.store.memory import MemoryRows, MemoryStore
+from resonate.testing.dst import model2026 as M26
 from resonate.testing.dst import requests as R
 from resonate.testing.dst.__main__ import parseArguments, report, run
 from resonate.testing.dst.faults import AFTER, BEFORE, NONE, FaultyStore
@@ -318,6 +323,67 @@ class _LocksNotExclusive(_BrokenStore):
         return decision
 
 
+class _KeepsVersionRows(MemoryRows):
+    """
+    Acquiring a task does not bump its version (the SDK's local model does
+    this; the fencing token then fences nothing).
+    """
+
+    def updateTask2026(self, previous, task):
+        if previous.state is TaskState.PENDING and task.state is TaskState.ACQUIRED:
+            task = replace(task, version=previous.version)
+        return super().updateTask2026(previous, task)
+
+
+class _WakesNoAwaiterRows(MemoryRows):
+    """
+    A settling promise finds no callbacks: its awaiters are never woken
+    and count no resumes.
+    """
+
+    def callbacksOf(self, awaited):
+        return []
+
+
+class _BlindRows(MemoryRows):
+    """
+    Rows that, while C{blind}, show no 2026 task and no callback.
+    """
+
+    blind = False
+
+    def readTask2026(self, taskId):
+        return None if self.blind else super().readTask2026(taskId)
+
+    def callbacksOf(self, awaited):
+        return [] if self.blind else super().callbacksOf(awaited)
+
+
+class _V05CompleteSkipsChain(_BrokenStore):
+    """
+    A v0.5 C{PATCH} settles the promise but not as the 2026 protocol's
+    settlement chain says (DECISIONS 23): its task is not fulfilled, its
+    awaiters not woken.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._rows = _BlindRows()
+
+    def completePromise(self, request, now, **kwargs):
+        self._rows.blind = True
+        try:
+            return super().completePromise(request, now, **kwargs)
+        finally:
+            self._rows.blind = False
+
+
+def _withRows(rows):
+    store = MemoryStore()
+    store._rows = rows
+    return store
+
+
 class BrokenServerTests(unittest.TestCase):
     """
     The simulation fails on a server that breaks a transition, and says how
@@ -330,14 +396,17 @@ class BrokenServerTests(unittest.TestCase):
         self.assertFalse(result.ok, f"not caught: {result.verdict()}")
         self.assertIn(what, result.failure)
         self.assertNotIn("answered 5000", result.failure)
+        self.assertNotIn("answered 500 ", result.failure)
         out = io.StringIO()
         report(result, out)
         lines = out.getvalue().splitlines()
-        self.assertTrue(lines[-2].startswith("dst: FAIL seed=1 "), lines[-2])
+        self.assertTrue(
+            lines[-2].startswith(f"dst: FAIL seed={seed} "), lines[-2]
+        )
         self.assertEqual(
             lines[-1],
-            f"reproduce: python -m resonate.testing.dst --seed 1 --steps {steps} "
-            "--store memory",
+            f"reproduce: python -m resonate.testing.dst --seed {seed} "
+            f"--steps {steps} --store memory",
         )
         self.assertIn("VIOLATION", lines[-3])
         return result
@@ -359,6 +428,35 @@ class BrokenServerTests(unittest.TestCase):
         A lock taken from the execution holding it is caught.
         """
         await self.assertCaught(_LocksNotExclusive(), "AcquireLock")
+
+    async def test_acquireKeepsVersion(self):
+        """
+        A 2026 acquire that does not bump the task's version (section 7.9)
+        is caught: the holder's version no longer fences.
+        """
+        await self.assertCaught(
+            _withRows(_KeepsVersionRows()), "answered 409", seed=4
+        )
+
+    async def test_settleWakesNoAwaiter(self):
+        """
+        A settlement that does not wake the task suspended on the promise
+        (section 9.4) is caught.
+        """
+        result = await self.assertCaught(
+            _withRows(_WakesNoAwaiterRows()), "task.get", seed=2, steps=700
+        )
+        self.assertIn('"state":"suspended"', result.failure)
+
+    async def test_v05CompleteSkipsChain(self):
+        """
+        A v0.5 completion of a promise a 2026 task awaits, or of a 2026
+        task's own promise, that does not run the settlement chain
+        (DECISIONS 23) is caught.
+        """
+        await self.assertCaught(
+            _V05CompleteSkipsChain(), "task.get", seed=2, steps=700
+        )
 
 
 class ModelTests(unittest.TestCase):
@@ -426,6 +524,179 @@ class ModelTests(unittest.TestCase):
         for key in ("a", "b"):
             (entity,) = model.possible(key)
             self.assertEqual(entity.lock.expiresAt, START + 1000)
+
+
+#: A 2026 request and its answer in a log line.
+_RPC = re.compile(r"POST / (\{.*?\}) -> (\d+)(?: |$)")
+
+
+def kindsAnswered(lines):
+    """
+    The C{(kind, status)} of every 2026 request in a run's log.
+    """
+    found = set()
+    for line in lines:
+        for part in line.split(" | "):
+            match = _RPC.search(part)
+            if match:
+                found.add((json.loads(match.group(1))["kind"], int(match.group(2))))
+    return found
+
+
+class Protocol2026CoverageTests(unittest.TestCase):
+    """
+    The runs the store tests make reach every 2026 kind, and not only its
+    refusals; v0.5 requests reach the 2026 protocol's ids.
+    """
+
+    async def test_everyKind(self):
+        """
+        Over the memory seeds of L{MemorySimulationTests}, every 2026 kind
+        the simulation sends succeeds at least once (and C{task.suspend}
+        redirects too), and a v0.5 request completes a family's promise.
+        """
+        lines = []
+        for seed in MemorySimulationTests.seeds:
+            result = await simulate(
+                RunOptions(seed, MemorySimulationTests.steps), MemoryStore()
+            )
+            self.assertTrue(result.ok, result.verdict())
+            lines += result.lines
+        answered = kindsAnswered(lines)
+        for kind in sorted(M26.KINDS) + ["task.heartbeat"]:
+            self.assertIn((kind, 200), answered)
+        self.assertIn(("task.suspend", 300), answered)
+        self.assertTrue(any(
+            re.search(r"PATCH /promises/w/\S+ .* -> 2010", line) for line in lines
+        ))
+        self.assertTrue(any("ExpireTasks2026(" in line for line in lines))
+
+
+class Model2026Tests(unittest.TestCase):
+    """
+    The model of the 2026 protocol follows the contract: a settlement wakes
+    the task suspended on the promise, whichever protocol settles it; an
+    overdue promise's chain waits for something to write its timeout; a
+    503 leaves both outcomes open.
+    """
+
+    def setUp(self):
+        self.model = Model(START)
+        self.step = 0
+
+    def rpc(self, kind, data, answer=None):
+        """
+        Judge a 2026 request answered as the model says it must be (or
+        with C{answer}).
+
+        @return: the L{Answer} judged.
+        """
+        self.step += 1
+        request = R.Rpc("w/0.0", kind, R.canonicalJSON(data), f"c{self.step}")
+        if answer is None:
+            (answer,) = {
+                a for f in self.model.possible("w/0.0")
+                for a, _ in M26.judgeRpc(f, request, self.model.now, self.step)
+            }
+        self.model.judge(request, answer, self.step)
+        return answer
+
+    def family(self):
+        (f,) = self.model.possible("w/0.0")
+        return f
+
+    def suspendedOnChild(self):
+        """
+        The root task acquired by W0 at version 1, suspended on its child
+        C{w/0.0:0}.
+        """
+        self.rpc("promise.create", {"id": "w/0.0:0", "timeoutAt": START + 5000})
+        self.rpc("task.create", {"pid": "W0", "ttl": 1000, "action": {
+            "kind": "promise.create", "head": {}, "data": {
+                "id": "w/0.0", "timeoutAt": START + 60_000,
+                "tags": {M26.TARGET: "poll://any@dst"},
+            },
+        }})
+        self.assertEqual(self.family().getTask("w/0.0").version, 1)
+        self.rpc("task.suspend", {"id": "w/0.0", "version": 1, "actions": [
+            {"kind": "promise.register_callback", "head": {},
+             "data": {"awaited": "w/0.0:0", "awaiter": "w/0.0"}},
+        ]})
+        self.assertEqual(self.family().getTask("w/0.0").state, M26.SUSPENDED)
+
+    def test_settleWakes(self):
+        """
+        Settling the awaited promise makes the suspended task pending at
+        its version with one resume (section 9.4); acquiring it bumps the
+        version and clears the resume.
+        """
+        self.suspendedOnChild()
+        self.rpc("promise.settle", {"id": "w/0.0:0", "state": "resolved"})
+        task = self.family().getTask("w/0.0")
+        self.assertEqual((task.state, task.version), (M26.T_PENDING, 1))
+        self.assertEqual(self.family().resumes("w/0.0"), 1)
+        answer = self.rpc("task.acquire", {"id": "w/0.0", "version": 1,
+                                           "pid": "W1", "ttl": 1000})
+        self.assertEqual(json.loads(answer.body)["task"]["version"], 2)
+        self.assertEqual(self.family().resumes("w/0.0"), 0)
+
+    def test_v05CompleteWakes(self):
+        """
+        A v0.5 C{PATCH} of the awaited promise wakes the task too
+        (DECISIONS 23).
+        """
+        self.suspendedOnChild()
+        complete = R.CompletePromise("w/0.0:0", "REJECTED")
+        (answer,) = {a for f in self.model.possible("w/0.0")
+                     for a, _ in M26.completePromise(f, complete, START, 9)}
+        self.assertEqual(answer.code, 2010)
+        self.model.judge(complete, answer, 9)
+        self.assertEqual(self.family().getTask("w/0.0").state, M26.T_PENDING)
+
+    def test_overdueWaitsForItsWrite(self):
+        """
+        Once the awaited promise is overdue, clients see it timed out, but
+        the task stays suspended until something writes the timeout: here
+        a read of the promise.
+        """
+        self.suspendedOnChild()
+        self.model.advance(START + 5000)
+        self.assertEqual(self.family().getTask("w/0.0").state, M26.SUSPENDED)
+        answer = self.rpc("promise.get", {"id": "w/0.0:0"})
+        self.assertEqual(
+            json.loads(answer.body)["promise"]["state"], "rejected_timedout"
+        )
+        self.assertEqual(self.family().getTask("w/0.0").state, M26.T_PENDING)
+
+    def test_sweepBelowLimitWritesEverything(self):
+        """
+        A promise sweep that times out fewer than its limit wrote every
+        overdue promise, so the awaiter is woken; one that hit its limit
+        may not have.
+        """
+        self.suspendedOnChild()
+        self.model.advance(START + 5000)
+        self.model.judgePromiseSweep(1, 1)
+        self.assertEqual(len(self.model.possible("w/0.0")), 2)
+        self.model.judgePromiseSweep(1, 100)
+        self.assertEqual(self.family().getTask("w/0.0").state, M26.T_PENDING)
+
+    def test_unavailableLeavesBoth(self):
+        """
+        An acquire answered 503 may have happened; the task timer sweep's
+        count then tells (the lease ends, or the retry fires).
+        """
+        self.rpc("promise.create", {"id": "w/0.0", "timeoutAt": START + 60_000,
+                                    "tags": {M26.TARGET: "poll://any@dst"}})
+        self.rpc("task.acquire", {"id": "w/0.0", "version": 0, "pid": "W0",
+                                  "ttl": 1000}, Answer(503))
+        self.assertEqual(len(self.model.possible("w/0.0")), 2)
+        self.model.advance(START + 1000)
+        with self.assertRaises(Violation):
+            self.model.judgeTaskExpiry(2)
+        self.model.judgeTaskExpiry(1)
+        task = self.family().getTask("w/0.0")
+        self.assertEqual((task.state, task.version), (M26.T_PENDING, 1))
 
 
 def _created(timeout):

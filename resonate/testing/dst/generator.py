@@ -10,10 +10,17 @@ requests often land on the interesting edges: just before, at and just
 after a timeout, with the idempotency key a promise was made with, with
 the counter a task was offered with.  Ids move on to a new generation now
 and then, so there are always new promises to create and complete.
+
+The 2026 protocol's kinds (L{R.Rpc}) work on families of ids
+(L{model2026}): a root C{w/G.n} and its children C{w/G.n:k}, one origin,
+so that tasks can await each other's promises; v0.5 requests read, create
+and complete the same ids now and then.  Versions are those the model
+thinks a task may have, or now and then a wrong one.
 """
 
 import base64
 
+from resonate.testing.dst import model2026 as M26
 from resonate.testing.dst import requests as R
 from resonate.testing.dst.model import (
     COMPLETIONS,
@@ -38,6 +45,36 @@ TASKS_PER_GENERATION = 3
 #: Lock resources of their own; the routed promises' ids are lock
 #: resources too (a claim locks its promise's id).
 LOCK_IDS = ("r/0", "r/1")
+
+#: Families of the 2026 protocol in each generation, and the children
+#: of each root.
+FAMILIES_PER_GENERATION = 2
+CHILDREN = 3
+
+#: The chance that a v0.5 promise request names a family's id.
+FAMILY_IN_V05 = 0.12
+
+#: Valid addresses (section 6): targets and listeners.
+ADDRESSES = ("poll://any@dst", "poll://uni@dst/w0", "http://worker.test/tasks")
+
+#: Worker processes of the 2026 protocol, and their leases (ms).
+WORKERS = ("W0", "W1")
+TTLS = (1000, 5000, 20_000, 60_000)
+
+#: 2026 promise timeouts relative to now: mostly long enough for a
+#: worker to acquire, suspend and be woken before them.
+TIMEOUTS_2026 = (-1000, 0, 1, 1000, 10_000, 60_000, 120_000, 600_000)
+TIMEOUT_WEIGHTS_2026 = (1, 1, 1, 2, 3, 4, 4, 4)
+
+#: 2026 values: the data is canonical base64, which the server keeps as
+#: its bytes (and would not give back verbatim otherwise).
+VALUES_2026 = (
+    {},
+    {"data": "eA=="},
+    {"headers": {"h": "v"}, "data": base64.b64encode(bytes(range(256))).decode()},
+    {"headers": {"a": "\u00fc"}},
+    {"headers": {}},
+)
 
 #: The chance that a request step starts a new generation.
 NEW_GENERATION = 1 / 80
@@ -85,6 +122,10 @@ VALUES = (
     _value(data=b""),
     _value(headers={}),
 )
+
+#: Values for a family's ids: empty data is omitted by v0.5 and sent as
+#: C{""} by the 2026 protocol, a difference no contract settles.
+FAMILY_VALUES = tuple(v for v in VALUES if v != _value(data=b""))
 
 TAGS = ((), (("g", "a"),), (("g", "b"),), ((TIMER_TAG, "true"),),
         (("g", "a"), (TIMER_TAG, "true")))
@@ -141,8 +182,8 @@ class Generator:
         kind = self._rng.choices(
             ("advance", "request", "batch", "searchPromises",
              "searchSchedules", "heartbeat", "sweepPromises", "fire",
-             "sweepLocks", "dispatch"),
-            weights=(16, 50, 8, 5, 2, 3, 2, 4, 2, 8),
+             "sweepLocks", "dispatch", "heartbeat2026", "expireTasks"),
+            weights=(16, 50, 8, 5, 2, 3, 2, 4, 2, 8, 3, 4),
         )[0]
         if kind == "advance":
             return self.advance()
@@ -166,6 +207,10 @@ class Generator:
             return R.FireSchedules()
         if kind == "sweepLocks":
             return R.SweepLocks()
+        if kind == "heartbeat2026":
+            return self.heartbeat2026()
+        if kind == "expireTasks":
+            return R.ExpireTasks2026()
         return R.DispatchTasks(self._pick((1000, 10_000)))
 
     def advance(self):
@@ -205,6 +250,11 @@ class Generator:
                 if e.task is not None:
                     times |= {e.task.claimTimeout, e.task.completeTimeout,
                               e.task.promiseTimeout}
+                if isinstance(e, M26.Family):
+                    times |= {p.timeout for _, p in e.promises
+                              if p.state == PENDING}
+                    times |= {t.timerAt for _, t in e.tasks
+                              if t.timerAt is not None}
                 for time in times:
                     if time < FOREVER:
                         found.setdefault(time, set()).add(key)
@@ -228,8 +278,9 @@ class Generator:
         requests, keys = [], set()
         for _ in range(self._rng.randint(2, 4)):
             request = self.request()
-            if request.key not in keys:
-                keys.add(request.key)
+            key = M26.modelKey(request.key)
+            if key not in keys:
+                keys.add(key)
                 requests.append(request)
         return R.Batch(tuple(requests))
 
@@ -243,8 +294,8 @@ class Generator:
         kind = self._rng.choices(
             ("create", "read", "complete", "createSchedule", "readSchedule",
              "deleteSchedule", "acquire", "release", "claim", "completeTask",
-             "invalid"),
-            weights=(22, 10, 18, 4, 2, 2, 8, 5, 10, 8, 2),
+             "invalid", "rpc"),
+            weights=(22, 10, 18, 4, 2, 2, 8, 5, 10, 8, 2, 55),
         )[0]
         return getattr(self, "_" + kind)()
 
@@ -295,6 +346,8 @@ class Generator:
         focused = self._focused(("p/", "t/", "sp/"))
         if focused is not None:
             return focused
+        if self._chance(FAMILY_IN_V05):
+            return self._awaited() or self._member(self._familyKey())
         fired = [k for k in self._model.keys() if k.startswith("sp/")]
         roll = self._rng.random()
         if roll < 0.55:
@@ -309,9 +362,14 @@ class Generator:
         knows one.
         """
         for key in SCHEDULE_IDS:
-            for e in self._model.possible(key):
-                if e.schedule is not None:
-                    return e.schedule.slotPromiseId(e.schedule.nextRunTime)
+            # Sorted: the order of a set of states differs between
+            # processes, and one seed must make one run.
+            slots = sorted({
+                e.schedule.slotPromiseId(e.schedule.nextRunTime)
+                for e in self._model.possible(key) if e.schedule is not None
+            })
+            if slots:
+                return slots[0]
         return None
 
     def _strict(self):
@@ -330,7 +388,7 @@ class Generator:
         return R.CreatePromise(
             key=key,
             timeout=max(0, timeout),
-            param=self._pick(VALUES),
+            param=self._pick(FAMILY_VALUES if M26.isFamilyKey(key) else VALUES),
             tags=self._pick(TAGS),
             ikey=ikey,
             strict=self._strict(),
@@ -341,10 +399,11 @@ class Generator:
 
     def _complete(self):
         state = self._pick(COMPLETIONS)
+        key = self._promiseId()
         return R.CompletePromise(
-            key=self._promiseId(),
+            key=key,
             state=state,
-            value=self._pick(VALUES),
+            value=self._pick(FAMILY_VALUES if M26.isFamilyKey(key) else VALUES),
             ikey=self._pick((None, "c0", "c0", "c1")),
             strict=self._strict(),
             spelling=state.lower() if self._chance(0.2) else None,
@@ -444,3 +503,279 @@ class Generator:
             tags=self._pick(((), (), (("g", "a"),), ((TIMER_TAG, "true"),))),
             limit=self._pick((None, 1, 2, 100) if few else (None, 50, 100)),
         )
+
+    # The 2026 protocol.
+
+    def _familyKey(self):
+        focused = self._focused((M26.FAMILY_PREFIX,))
+        if focused is not None:
+            return focused
+        n = self._rng.randrange(FAMILIES_PER_GENERATION)
+        return f"{M26.FAMILY_PREFIX}{self._generationOf()}.{n}"
+
+    def _member(self, key, besides=None):
+        """
+        The root or a child of family C{key}, other than C{besides}.
+        """
+        members = [key] + [f"{key}:{k}" for k in range(CHILDREN)]
+        return self._pick([m for m in members if m != besides])
+
+    def _tasks(self, key, states):
+        """
+        The ids of family C{key} (of every family when L{None}) whose task
+        the model thinks may be in one of C{states}.
+        """
+        keys = [key] if key is not None else [
+            k for k in self._model.keys() if M26.isFamilyKey(k)
+        ]
+        return sorted({
+            taskId for k in keys for f in self._model.possible(k)
+            for taskId, t in f.tasks if t.state in states
+        })
+
+    def _taskMember(self, key, states):
+        """
+        Mostly an id of family C{key} whose task may be in one of
+        C{states}.
+        """
+        found = self._tasks(key, states)
+        if found and self._chance(0.85):
+            return self._pick(found)
+        return self._member(key)
+
+    def _version(self, key, taskId):
+        """
+        A version the task may have, or now and then a wrong one.
+        """
+        versions = sorted({
+            t.version for f in self._model.possible(key)
+            for i, t in f.tasks if i == taskId
+        })
+        if not versions or self._chance(0.08):
+            return self._rng.randint(0, 3)
+        version = self._pick(versions)
+        if self._chance(0.1):
+            version += self._pick((1, -1))
+        return max(0, version)
+
+    def _corrId(self):
+        self._corrIds = getattr(self, "_corrIds", 0) + 1
+        return f"c{self._corrIds}"
+
+    #: The task states each kind is mostly sent for.
+    _WANTED = {
+        "task.acquire": (M26.T_PENDING,),
+        "task.release": (M26.ACQUIRED,),
+        "task.fulfill": (M26.ACQUIRED,),
+        "task.suspend": (M26.ACQUIRED,),
+        "promise.settle": (M26.SUSPENDED,),
+        "task.fence": (M26.ACQUIRED,),
+        "task.continue": (M26.HALTED,),
+        "task.halt": (M26.T_PENDING, M26.ACQUIRED, M26.SUSPENDED),
+        "task.create": (M26.T_PENDING,),
+        "promise.register_callback": (M26.T_PENDING, M26.ACQUIRED, M26.SUSPENDED),
+    }
+
+    def _rpcKey(self, kind):
+        """
+        The family a request of C{kind} goes to: mostly one with a task in
+        a state the kind needs, else one the model knows, else any.
+        """
+        wanted = self._WANTED.get(kind)
+        if wanted is not None and self._chance(0.8):
+            found = self._tasks(None, wanted)
+            if found:
+                return M26.modelKey(self._pick(found))
+        known = [k for k in self._model.keys() if M26.isFamilyKey(k)
+                 and k.startswith(f"{M26.FAMILY_PREFIX}{self._generation}.")]
+        if known and self._focusLeft <= 0 and self._chance(0.5):
+            return self._pick(known)
+        return self._familyKey()
+
+    def _rpc(self):
+        """
+        One request of the 2026 protocol on one family.
+        """
+        kind = self._rng.choices(
+            ("promise.create", "promise.get", "promise.settle",
+             "promise.register_listener", "promise.register_callback",
+             "task.create", "task.acquire", "task.release", "task.fulfill",
+             "task.suspend", "task.fence", "task.halt", "task.continue",
+             "task.get"),
+            weights=(12, 4, 7, 3, 5, 14, 10, 4, 7, 12, 8, 2, 3, 5),
+        )[0]
+        key = self._rpcKey(kind)
+        data = getattr(self, "_data_" + kind.replace(".", "_"))(key)
+        return R.Rpc(key, kind, canonicalJSON(data), self._corrId())
+
+    def _createData(self, key, promiseId, target=None):
+        """
+        C{promise.create}'s data (section 7.2) for C{promiseId}.
+
+        @param target: L{True} for a target always, L{None} for one now and
+            then.
+        """
+        now = self._model.now
+        timeoutAt = max(0, now + self._rng.choices(
+            TIMEOUTS_2026, TIMEOUT_WEIGHTS_2026)[0])
+        if self._chance(0.02):
+            timeoutAt = FOREVER
+        tags = {}
+        if target or (target is None and self._chance(0.5)):
+            tags[M26.TARGET] = self._pick(ADDRESSES)
+            if target is None and self._chance(0.15):
+                delay = now + self._pick((0, 500, 5000))
+                if delay < timeoutAt:
+                    tags[M26.DELAY] = str(delay)
+        if self._chance(0.15):
+            tags[M26.TIMER] = self._pick(("true", "true", "false"))
+        if self._chance(0.5):
+            tags[M26.BRANCH] = key
+        if self._chance(0.2):
+            tags["g"] = "a"
+        data = {"id": promiseId, "timeoutAt": timeoutAt, "tags": tags}
+        if self._chance(0.7):
+            data["param"] = self._pick(VALUES_2026)
+        return data
+
+    def _settleData(self, promiseId):
+        data = {"id": promiseId,
+                "state": self._pick(tuple(M26.SETTLE_STATES))}
+        if self._chance(0.7):
+            data["value"] = self._pick(VALUES_2026)
+        return data
+
+    def _data_promise_create(self, key):
+        return self._createData(key, self._member(key))
+
+    def _data_promise_get(self, key):
+        return {"id": self._member(key)}
+
+    def _awaited(self, key=None):
+        """
+        Now and then, an id a task may be suspended on (of family C{key},
+        or of any): settling it must wake the task, whichever protocol
+        settles it (DECISIONS 23).
+        """
+        keys = [key] if key is not None else [
+            k for k in self._model.keys() if M26.isFamilyKey(k)
+        ]
+        awaited = sorted({
+            a for k in keys for f in self._model.possible(k)
+            for a, _, ready in f.callbacks if not ready
+        })
+        if awaited and self._chance(0.5):
+            return self._pick(awaited)
+        return None
+
+    def _data_promise_settle(self, key):
+        return self._settleData(self._awaited(key) or self._member(key))
+
+    def _data_promise_register_listener(self, key):
+        return {"awaited": self._member(key), "address": self._pick(ADDRESSES)}
+
+    def _data_promise_register_callback(self, key):
+        awaiter = self._taskMember(key, (M26.T_PENDING, M26.ACQUIRED, M26.SUSPENDED))
+        return {"awaited": self._awaitable(key, awaiter), "awaiter": awaiter}
+
+    def _data_task_create(self, key):
+        promiseId = self._taskMember(key, (M26.T_PENDING,))
+        data = self._createData(key, promiseId, target=True)
+        return {
+            "pid": self._pick(WORKERS),
+            "ttl": self._pick(TTLS),
+            "action": {"kind": "promise.create", "head": {}, "data": data},
+        }
+
+    def _data_task_acquire(self, key):
+        taskId = self._taskMember(key, (M26.T_PENDING,))
+        return {"id": taskId, "version": self._version(key, taskId),
+                "pid": self._pick(WORKERS), "ttl": self._pick(TTLS)}
+
+    def _held(self, key):
+        taskId = self._taskMember(key, (M26.ACQUIRED,))
+        return taskId, self._version(key, taskId)
+
+    def _data_task_release(self, key):
+        taskId, version = self._held(key)
+        return {"id": taskId, "version": version}
+
+    def _data_task_fulfill(self, key):
+        taskId, version = self._held(key)
+        return {"id": taskId, "version": version, "action": {
+            "kind": "promise.settle", "head": {}, "data": self._settleData(taskId),
+        }}
+
+    def _data_task_suspend(self, key):
+        taskId, version = self._held(key)
+        awaited = [self._awaitable(key, taskId)
+                   for _ in range(self._pick((1, 1, 2, 3)))]
+        return {"id": taskId, "version": version, "actions": [
+            {"kind": "promise.register_callback", "head": {},
+             "data": {"awaited": a, "awaiter": taskId}}
+            for a in awaited
+        ]}
+
+    def _awaitable(self, key, taskId):
+        """
+        Mostly a promise of family C{key} the model thinks may be pending,
+        other than C{taskId}.
+        """
+        now = self._model.now
+        pending = sorted({
+            i for f in self._model.possible(key) for i, p in f.promises
+            if i != taskId and p.state == PENDING and p.timeout > now
+        })
+        if pending and self._chance(0.75):
+            return self._pick(pending)
+        return self._member(key, besides=taskId)
+
+    def _data_task_fence(self, key):
+        taskId, version = self._held(key)
+        other = self._member(key, besides=taskId)
+        if self._chance(0.6):
+            action = {"kind": "promise.create",
+                      "data": self._createData(key, other)}
+        else:
+            action = {"kind": "promise.settle", "data": self._settleData(other)}
+        if self._chance(0.5):
+            action["head"] = {}
+        return {"id": taskId, "version": version, "action": action}
+
+    def _data_task_halt(self, key):
+        return {"id": self._taskMember(key, (M26.T_PENDING, M26.ACQUIRED,
+                                             M26.SUSPENDED))}
+
+    def _data_task_continue(self, key):
+        return {"id": self._taskMember(key, (M26.HALTED,))}
+
+    def _data_task_get(self, key):
+        return {"id": self._taskMember(key, (M26.T_PENDING, M26.ACQUIRED,
+                                             M26.SUSPENDED, M26.HALTED,
+                                             M26.FULFILLED))}
+
+    def heartbeat2026(self):
+        """
+        C{task.heartbeat} of one worker for tasks of any families (the SDK
+        sends all of a process's tasks at once: DECISIONS 25), mostly
+        those it may hold, at the versions it may hold them.
+        """
+        pid = self._pick(WORKERS)
+        acquired = sorted({
+            (taskId, t.version, t.pid)
+            for key in self._model.keys() if M26.isFamilyKey(key)
+            for f in self._model.possible(key)
+            for taskId, t in f.tasks
+            if t.state == M26.ACQUIRED
+        })
+        held = [(i, v) for i, v, holder in acquired
+                if holder == pid or self._chance(0.1)]
+        entries = []
+        for _ in range(self._rng.randint(1, 3)):
+            if held and self._chance(0.8):
+                entries.append(self._pick(held))
+            else:
+                key = self._familyKey()
+                taskId = self._member(key)
+                entries.append((taskId, self._version(key, taskId)))
+        return R.HeartbeatTasks2026(pid, tuple(entries), self._corrId())

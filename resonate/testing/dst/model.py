@@ -62,6 +62,11 @@ LOCK_NOT_FOUND, TASK_NOT_FOUND = 4043, 4044
 PROMISE_EXISTS, SCHEDULE_EXISTS = 4090, 4091
 STORE_FAILURE = 5002
 
+#: The answers that say the store failed: v0.5's 5002, the 2026
+#: protocol's 503 (DECISIONS 28).  The request may or may not have been
+#: carried out.
+FAILURES = (STORE_FAILURE, 503)
+
 #: An empty param or value as the wire shows it.
 EMPTY = "{}"
 
@@ -567,9 +572,10 @@ class Model:
 
     def possible(self, key):
         """
-        The states C{key} may be in (a C{frozenset} of L{Entity}).
+        The states C{key} may be in (a C{frozenset} of L{Entity}, or of
+        L{model2026.Family} for a family's key).
         """
-        return self._entities.get(key, frozenset([NOTHING]))
+        return self._entities.get(key, frozenset([_nothing(key)]))
 
     def keys(self):
         return sorted(self._entities)
@@ -582,7 +588,7 @@ class Model:
 
     def _set(self, key, states):
         states = frozenset(states)
-        if states == frozenset([NOTHING]):
+        if states == frozenset([_nothing(key)]):
             self._entities.pop(key, None)
         else:
             self._entities[key] = states
@@ -608,23 +614,32 @@ class Model:
         @param seq: the step number (creation order).
         @raise Violation: no state the id may be in allows the answer.
         """
-        oracle = _ORACLES[type(request)]
-        before = self.possible(request.key)
+        key = model2026.modelKey(request.key)
+        if isinstance(request, R.Rpc):
+            oracle = model2026.judgeRpc
+            what = request.kind
+        elif model2026.isFamilyKey(key):
+            oracle = model2026.V05[type(request).__name__]
+            what = type(request).__name__
+        else:
+            oracle = _ORACLES[type(request)]
+            what = type(request).__name__
+        before = self.possible(key)
         outcomes = [
             outcome for e in before for outcome in oracle(e, request, self.now, seq)
         ]
-        if answer.code == STORE_FAILURE:
+        if answer.code in FAILURES:
             # Carried out or not: the client cannot tell.
-            self._set(request.key, before | {e for _, e in outcomes})
+            self._set(key, before | {e for _, e in outcomes})
             return
         after = {e for a, e in outcomes if a == answer}
         if not after:
             expected = sorted({str(a) for a, _ in outcomes})
             raise Violation(
-                f"{type(request).__name__} {request.key!r}: answered {answer}; "
+                f"{what} {request.key!r}: answered {answer}; "
                 f"legal: {expected}"
             )
-        self._set(request.key, after)
+        self._set(key, after)
 
     # Requests and sweeps on many ids
 
@@ -639,17 +654,60 @@ class Model:
         """
         states = SEARCH_GROUPS[search.state and search.state.lower()]
         tags = dict(search.tags)
+        pattern = search.pattern
+        what = "search promises"
 
-        def selected(e):
-            p = e.promise
-            return p is not None and p.state in states and all(
+        def selected(p):
+            return p.state in states and all(
                 dict(p.tags).get(k) == v for k, v in tags.items()
             )
 
-        self._judgeListing(
-            "search promises", search.pattern, listing, selected,
-            lambda e: e.promise.render(), lambda e: e.promise.seq,
-        )
+        listed, order = self._listed(what, pattern, listing)
+        keys = set(self._entities) | {model2026.modelKey(i) for i in listed}
+        narrowed = {}
+        for key in sorted(keys):
+
+            def shown(e):
+                # What the listing must show of each id of the key's
+                # entity the pattern matches: its rendering, or nothing.
+                seen = _promisesSeen(key, e, self.now)
+                ids = {i for i in seen if patternMatches(pattern, i)}
+                ids |= {i for i in listed if model2026.modelKey(i) == key}
+                return {
+                    i: seen[i].render() if i in seen and selected(seen[i])
+                    else "(not listed)"
+                    for i in ids
+                }
+
+            before = self.possible(key)
+            after = set()
+            for e in before:
+                expected = shown(e)
+                if all(listed.get(i, "(not listed)") == v for i, v in expected.items()):
+                    after.add(e)
+            if not after:
+                legal = sorted({str(sorted(shown(e).items())) for e in before})
+                shows = sorted(
+                    (i, listed.get(i, "(not listed)"))
+                    for i in set().union(*(shown(e) for e in before))
+                )
+                raise Violation(
+                    f"{what} {pattern!r}: {key!r} shows {shows}; legal: {legal}"
+                )
+            narrowed[key] = after
+        for key, after in narrowed.items():
+            self._set(key, after)
+
+        def seqs(promiseId):
+            key = model2026.modelKey(promiseId)
+            return [
+                seen[promiseId].seq
+                for e in self.possible(key)
+                for seen in [_promisesSeen(key, e, self.now)]
+                if promiseId in seen
+            ]
+
+        self._checkOrder(what, pattern, order, seqs)
 
     def judgeScheduleSearch(self, search, listing):
         """
@@ -668,7 +726,11 @@ class Model:
             lambda e: e.schedule.render(), lambda e: e.schedule.seq,
         )
 
-    def _judgeListing(self, what, pattern, listing, selected, render, seq):
+    def _listed(self, what, pattern, listing):
+        """
+        A listing's items by id (canonical JSON) and its order, each id
+        once and matching the pattern.
+        """
         listed = {}
         order = []
         for item in listing:
@@ -680,6 +742,26 @@ class Model:
         for key in listed:
             if not patternMatches(pattern, key):
                 raise Violation(f"{what} {pattern!r}: lists {key!r}")
+        return listed, order
+
+    def _checkOrder(self, what, pattern, order, seqs):
+        """
+        Newest first: a later creation (larger step) is never listed after
+        an earlier one.  One step's creations may come in any order.
+
+        @param seqs: the steps an id may have been created at.
+        """
+        for before, after in zip(order, order[1:]):
+            newest = max(seqs(before))
+            oldest = min(seqs(after))
+            if newest < oldest:
+                raise Violation(
+                    f"{what} {pattern!r}: {before!r} (created at step "
+                    f"{newest}) listed before {after!r} (step {oldest})"
+                )
+
+    def _judgeListing(self, what, pattern, listing, selected, render, seq):
+        listed, order = self._listed(what, pattern, listing)
         narrowed = {}
         for key in set(self._entities) | set(listed):
             if not patternMatches(pattern, key):
@@ -702,16 +784,10 @@ class Model:
             narrowed[key] = after
         for key, after in narrowed.items():
             self._set(key, after)
-        # Newest first: a later creation (larger step) is never listed
-        # after an earlier one.  One step's creations may come in any order.
-        for before, after in zip(order, order[1:]):
-            newest = max(seq(e) for e in self.possible(before))
-            oldest = min(seq(e) for e in self.possible(after))
-            if newest < oldest:
-                raise Violation(
-                    f"{what} {pattern!r}: {before!r} (created at step "
-                    f"{newest}) listed before {after!r} (step {oldest})"
-                )
+        self._checkOrder(
+            what, pattern, order,
+            lambda key: [seq(e) for e in self.possible(key)],
+        )
 
     def judgeHeartbeat(self, processId, answer):
         """
@@ -762,23 +838,67 @@ class Model:
         see; it can only count promises that are timed out by now, at most
         C{limit}.
         """
-        if answer is None:
-            return
-        timedOut = sum(
-            1 for key in self._entities
-            if any(
-                e.promise is not None and e.promise.completedOn is not None
-                and e.promise.completedOn == e.promise.timeout
-                and e.promise.ikeyComplete is None
-                and e.promise.state in (TIMEDOUT, RESOLVED)
-                for e in self.possible(key)
+        families = [k for k in sorted(self._entities) if model2026.isFamilyKey(k)]
+        if answer is not None:
+            timedOut = sum(
+                1 for key in self._entities
+                if any(
+                    e.promise is not None and e.promise.completedOn is not None
+                    and e.promise.completedOn == e.promise.timeout
+                    and e.promise.ikeyComplete is None
+                    and e.promise.state in (TIMEDOUT, RESOLVED)
+                    for e in self.possible(key)
+                )
             )
-        )
-        if not 0 <= answer <= min(limit, timedOut):
-            raise Violation(
-                f"promise sweep: timed out {answer}; at most "
-                f"{min(limit, timedOut)} can be due"
+            # A family's overdue promises are not written yet.
+            timedOut += sum(
+                max(len(f.overdue(self.now)) for f in self.possible(key))
+                for key in families
             )
+            if not 0 <= answer <= min(limit, timedOut):
+                raise Violation(
+                    f"promise sweep: timed out {answer}; at most "
+                    f"{min(limit, timedOut)} can be due"
+                )
+        # Fewer than the limit: there were no more overdue promises, so
+        # every one was written timed out, with its settlement chain.
+        everything = answer is not None and answer < limit
+        for key in families:
+            self._set(key, {
+                outcome for f in self.possible(key)
+                for outcome in model2026.sweepOutcomes(
+                    f, self.now, limit, everything
+                )
+            })
+
+    def judgeTaskExpiry(self, answer):
+        """
+        The task timer sweep acts on every due timer (section 9.2) and
+        counts them.
+
+        @param answer: the count, or L{None} after a store failure.
+        """
+        def expire(e):
+            if isinstance(e, model2026.Family):
+                return model2026.expire(e, self.now)
+            return 0, e
+
+        self._judgeCount("task timer sweep", answer, expire)
+
+    def judgeHeartbeat2026(self, heartbeat, failed):
+        """
+        C{task.heartbeat} answered 200 C{{}} (or 503: renewed or not).
+        """
+        byKey = {}
+        for taskId, version in heartbeat.tasks:
+            byKey.setdefault(model2026.modelKey(taskId), []).append((taskId, version))
+        for key, entries in sorted(byKey.items()):
+            before = self.possible(key)
+            after = {
+                model2026.heartbeat(f, heartbeat.pid, entries, self.now)
+                for f in before
+            }
+            self._set(key, after | before if failed else after)
 
     def judgeFire(self, answer, seq):
         """
@@ -903,7 +1023,28 @@ def _taskDict(key, task):
 
 
 def _settle(e, now):
+    # A family keeps its promises as stored (model2026).
     if e.promise is None:
         return e
     settled = e.promise.settled(now)
     return e if settled is e.promise else replace(e, promise=settled)
+
+
+def _nothing(key):
+    """
+    The state of a key nothing has happened to.
+    """
+    return model2026.EMPTY_FAMILY if model2026.isFamilyKey(key) else NOTHING
+
+
+def _promisesSeen(key, e, now):
+    """
+    The promises under C{key} as clients see them at C{now}, by id.
+    """
+    if isinstance(e, model2026.Family):
+        return e.seen(now)
+    return {} if e.promise is None else {key: e.promise}
+
+
+# At the end: model2026 builds on this module's values.
+from resonate.testing.dst import model2026  # noqa: E402

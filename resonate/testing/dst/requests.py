@@ -377,3 +377,66 @@ class DispatchTasks:
 
     claimWindow: int
     limit: int = 10_000
+
+
+#: The 2026 protocol's envelope version.
+VERSION_2026 = "2026-04-01"
+
+
+@dataclass(frozen=True)
+class Rpc:
+    """
+    One request of the 2026 protocol: C{POST /} with the envelope
+    C{{kind, head: {corrId, version}, data}}.
+
+    @ivar key: the model's key of the entity it touches (the origin of the
+        ids it names: L{resonate.testing.dst.model2026.modelKey}).
+    @ivar data: the canonical JSON of the envelope's C{data}.
+    @ivar corrId: the correlation id the answer must echo.
+    """
+
+    key: str
+    kind: str
+    data: str
+    corrId: str
+
+    def http(self):
+        return "POST", "/", {}, {
+            "kind": self.kind,
+            "head": {"corrId": self.corrId, "version": VERSION_2026},
+            "data": json.loads(self.data),
+        }
+
+
+@dataclass(frozen=True)
+class HeartbeatTasks2026:
+    """
+    C{task.heartbeat}: renew the leases of C{tasks} (C{(id, version)}
+    pairs, from any origins: DECISIONS 25) held by C{pid}.
+    """
+
+    pid: str
+    tasks: tuple
+    corrId: str
+
+    kind = "task.heartbeat"
+
+    def http(self):
+        return "POST", "/", {}, {
+            "kind": self.kind,
+            "head": {"corrId": self.corrId, "version": VERSION_2026},
+            "data": {
+                "pid": self.pid,
+                "tasks": [{"id": i, "version": v} for i, v in self.tasks],
+            },
+        }
+
+
+@dataclass(frozen=True)
+class ExpireTasks2026:
+    """
+    The background work of 2026 task timers (C{IStore.expireTasks2026}):
+    retries re-sent and re-armed, ended leases made pending.
+    """
+
+    limit: int = 10_000

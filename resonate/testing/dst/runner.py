@@ -4,9 +4,11 @@ The simulation loop: generate a step, carry it out against the real API
 and store, check the answer with the model, log it.
 
 Requests go through L{resonate.api.operations.Operations} and the HTTP site
-in memory (L{resonate.testing.dst.wire}); background work (timeout and lock
-sweeps, firing schedules, dispatching tasks) is called on the store the way
-the services call it, as steps of their own, so it races with requests.
+in memory (L{resonate.testing.dst.wire}): v0.5's REST routes and the 2026
+protocol's C{POST /} on the same ids; background work (timeout and lock
+sweeps, firing schedules, dispatching tasks, 2026 task timers) is called on
+the store the way the services call it, as steps of their own, so it races
+with requests.
 Time is a L{task.Clock} that only the generator moves.  Requests are sent
 one step at a time; a batch's requests, on distinct ids, are all started
 before any answer is awaited, so a threaded store runs them concurrently.
@@ -27,12 +29,19 @@ from resonate.api.http import APISite, HTTPAPI
 from resonate.api.operations import Operations
 from resonate.errors import StoreFailure
 from resonate.model.routing import Route, matchRoute
+from resonate.testing.dst import model2026
 from resonate.testing.dst import requests as R
 from resonate.testing.dst.faults import NONE, FaultyStore
 from resonate.testing.dst.generator import Generator
-from resonate.testing.dst.model import STORE_FAILURE, Model, Violation
+from resonate.testing.dst.model import (
+    FAILURES,
+    STORE_FAILURE,
+    Answer,
+    Model,
+    Violation,
+)
 from resonate.testing.dst.requests import canonicalJSON, describe
-from resonate.testing.dst.wire import Wire, toAnswer
+from resonate.testing.dst.wire import Wire, toAnswer, toAnswer2026
 
 #: Where simulated time starts (epoch ms): 2023-11-14T22:13:20Z.
 START = 1_700_000_000_000
@@ -145,7 +154,10 @@ class Simulation:
         self.store = FaultyStore(
             store, Random(f"faults {options.seed}"), options.faultRate
         )
-        operations = Operations(self.store, self.clock, size=1000, routes=ROUTES)
+        operations = Operations(
+            self.store, self.clock, size=1000, routes=ROUTES,
+            retryTimeout=model2026.RETRY,
+        )
         self.wire = Wire(APISite(HTTPAPI(operations).resource(), 1 << 20))
         self.generator = Generator(Random(options.seed), self.model)
         self.result = Result(options)
@@ -193,8 +205,10 @@ class Simulation:
             return await self._search(action, "schedules", self.model.judgeScheduleSearch)
         if isinstance(action, R.HeartbeatLocks):
             return await self._heartbeat(action)
+        if isinstance(action, R.HeartbeatTasks2026):
+            return await self._heartbeat2026(action)
         if isinstance(action, (R.SweepPromises, R.FireSchedules, R.SweepLocks,
-                               R.DispatchTasks)):
+                               R.DispatchTasks, R.ExpireTasks2026)):
             return await self._background(step, action)
         return await self._batch(step, (action,))
 
@@ -226,14 +240,18 @@ class Simulation:
         responses = await gatherResults([d for _, d, _ in started], consumeErrors=True)
         texts = []
         for (request, _, decisions), response in zip(started, responses):
-            answer = toAnswer(response)
+            if isinstance(request, R.Rpc):
+                answer = toAnswer2026(response, request)
+            else:
+                answer = toAnswer(response)
             if isinstance(request, R.Invalid):
                 if decisions:
                     raise Violation(f"{request.what}: a malformed request "
                                     f"reached the store: {decisions}")
             else:
                 self._checkFaults(
-                    type(request).__name__, decisions, answer.code == STORE_FAILURE
+                    getattr(request, "kind", type(request).__name__),
+                    decisions, answer.code in FAILURES,
                 )
             texts.append(f"{describe(request)} -> {answer}")
             self.model.judge(request, answer, step)
@@ -286,11 +304,27 @@ class Simulation:
             self.model.judgeHeartbeat(heartbeat.processId, body["locksAffected"])
         return f"{describe(heartbeat)} -> {answer}"
 
+    async def _heartbeat2026(self, heartbeat):
+        d, decisions = self._send(*heartbeat.http())
+        answer = toAnswer2026(await d, heartbeat)
+        failed = answer.code in FAILURES
+        self._checkFaults("task.heartbeat", decisions, failed)
+        if not failed and answer != Answer(200, "{}"):
+            raise Violation(f"task.heartbeat answered {answer}")
+        self.model.judgeHeartbeat2026(heartbeat, failed)
+        return f"{describe(heartbeat)} -> {answer}"
+
     async def _background(self, step, action):
         now = self.model.now
         store = self.store
         if isinstance(action, R.SweepPromises):
-            call = store.timeoutPromises(now, action.limit)
+            call = store.timeoutPromises(
+                now, action.limit, retryTimeout=model2026.RETRY
+            )
+        elif isinstance(action, R.ExpireTasks2026):
+            call = store.expireTasks2026(
+                now, action.limit, retryTimeout=model2026.RETRY
+            )
         elif isinstance(action, R.FireSchedules):
             call = store.fireSchedules(
                 now, action.limit, lambda p: matchRoute(ROUTES, p) is not None
@@ -311,6 +345,8 @@ class Simulation:
             self.model.judgeFire(result, step)
         elif isinstance(action, R.SweepLocks):
             self.model.judgeLockSweep(result)
+        elif isinstance(action, R.ExpireTasks2026):
+            self.model.judgeTaskExpiry(result)
         else:
             offered = None if result is None else [
                 {

@@ -15,8 +15,9 @@ from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
+from resonate.testing.dst import model2026
 from resonate.testing.dst.model import Answer, Violation
-from resonate.testing.dst.requests import canonicalJSON
+from resonate.testing.dst.requests import VERSION_2026, canonicalJSON
 
 
 class _Connection(StringTransport):
@@ -100,6 +101,21 @@ class Wire:
         return connection.closed.addCallback(answered)
 
 
+def _jsonBody(response):
+    """
+    The JSON body of a response that says it is JSON.
+
+    @raise Violation: it does not say so, or is not.
+    """
+    if response.headers.get("content-type") != "application/json":
+        raise Violation(f"content-type {response.headers.get('content-type')!r}")
+    try:
+        return json.loads(response.body)
+    except ValueError:
+        raise Violation(f"{response.status} with a body that is not JSON: "
+                        f"{response.body!r}")
+
+
 def toAnswer(response):
     """
     Check the form of a response and reduce it to an L{Answer}: a success
@@ -112,13 +128,7 @@ def toAnswer(response):
         if response.body:
             raise Violation(f"204 with a body: {response.body!r}")
         return Answer(2040, "")
-    if response.headers.get("content-type") != "application/json":
-        raise Violation(f"content-type {response.headers.get('content-type')!r}")
-    try:
-        body = json.loads(response.body)
-    except ValueError:
-        raise Violation(f"{response.status} with a body that is not JSON: "
-                        f"{response.body!r}")
+    body = _jsonBody(response)
     if response.status < 400:
         return Answer(response.status * 10, canonicalJSON(body))
     error = body.get("error") if isinstance(body, dict) else None
@@ -133,3 +143,40 @@ def toAnswer(response):
     if error["code"] // 10 != response.status:
         raise Violation(f"HTTP {response.status} for code {error['code']}")
     return Answer(error["code"])
+
+
+def toAnswer2026(response, request):
+    """
+    Check the form of a 2026 answer (section 2: the envelope, its C{kind}
+    and C{corrId} echoed, the HTTP status its C{head.status}, an error's
+    C{data} a string) and reduce it to an L{Answer}: the status, and the
+    canonical JSON of a success's C{data}.  A fenced action's error
+    message is shown as L{model2026.MESSAGE}: only its being a string is
+    the contract's.
+
+    @param request: the L{resonate.testing.dst.requests.Rpc} (or heartbeat)
+        it answers.
+    @raise Violation: the answer breaks the wire contract.
+    """
+    body = _jsonBody(response)
+    head = body.get("head") if isinstance(body, dict) else None
+    if not (
+        isinstance(head, dict)
+        and body.get("kind") == request.kind
+        and head.get("corrId") == request.corrId
+        and head.get("status") == response.status
+        and head.get("version") == VERSION_2026
+        and "data" in body
+    ):
+        raise Violation(f"{response.status} without the 2026 envelope of "
+                        f"{request.kind} {request.corrId}: {body!r}")
+    data = body["data"]
+    if response.status >= 400:
+        if not isinstance(data, str):
+            raise Violation(f"{response.status} whose data is not a string: {data!r}")
+        return Answer(response.status)
+    if request.kind == "task.fence" and isinstance(data, dict):
+        action = data.get("action")
+        if isinstance(action, dict) and isinstance(action.get("data"), str):
+            data = dict(data, action=dict(action, data=model2026.MESSAGE))
+    return Answer(response.status, canonicalJSON(data))
