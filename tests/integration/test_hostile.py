@@ -3,7 +3,11 @@
 Hostile clients, over real sockets on 127.0.0.1: slow and idle
 connections, oversized request heads, huge ids, tags and messages, forged
 cursors, path-like ids, and property-based fuzzing of every write route
-over HTTP and gRPC.  The flood of a real C{twist resonate} beyond
+over HTTP and gRPC; and the 2026 protocol's C{POST /} attacked with bodies
+that are not requests, numbers and types where they do not belong, NUL,
+surrogates and huge strings, wrong types at every nesting level of every
+kind, garbage heads and seeded random mutations of valid envelopes (always
+a well-formed 2026 envelope, never a 5xx, the server still serving).  The flood of a real C{twist resonate} beyond
 C{api.size} is in L{tests.processes.test_hostile_processes}.
 
 Malformed bodies, wrong types, unknown states, bad cron, huge and
@@ -17,6 +21,7 @@ import base64
 import http.client
 import json
 import os
+import random
 import socket
 import string
 from urllib.parse import quote
@@ -47,7 +52,9 @@ from resonate.store.memory import MemoryStore
 from tests.integration import test_store_postgres as postgres
 from tests.integration.test_api_http import forgedCursor
 from tests.support.apicases import LATER, ROUTES, completeTaskBody, scheduleBody, taskBody
-from tests.support.apitools import LiveAPI
+from tests.support.apitools import NOW, LiveAPI
+from tests.support.cases2026 import VERSION as V2026
+from tests.support.cases2026 import _head
 from tests.support.grpctools import callRPC
 
 #: The idle timeout of the slow-client tests, in seconds: short, so that
@@ -1081,3 +1088,551 @@ class RawFuzzTests(unittest.TestCase):
                 assert decoded["error"]["code"] // 10 == code, (raw, received)
 
         check()
+
+
+# The 2026 protocol's POST /.
+
+
+#: Statuses an answer to a request that may still be valid may have.
+STILL_VALID = frozenset([200, 300, 400, 404, 409, 422])
+
+#: A target and a later timeout (the API's clock stands at NOW).
+_TARGET = "poll://any@hostile"
+_LATER = NOW + 86_400_000
+
+#: One valid request of each kind, on the ids L{Protocol2026HostileMixin}
+#: prepares: a root task C{h} acquired at version 1 and a pending child
+#: C{h:1}.
+TEMPLATES_2026 = {
+    "promise.get": {"id": "h:1"},
+    "promise.create": {
+        "id": "h:2", "timeoutAt": _LATER,
+        "param": {"headers": {"a": "b"}, "data": "aGk="},
+        "tags": {"resonate:target": _TARGET, "resonate:branch": "h"},
+    },
+    "promise.settle": {"id": "h:1", "state": "resolved", "value": {"data": "aGk="}},
+    "promise.register_callback": {"awaited": "h:1", "awaiter": "h"},
+    "promise.register_listener": {"awaited": "h:1", "address": "poll://uni@g/p"},
+    "promise.search": {"state": "pending", "tags": {"a": "b"}, "limit": 10},
+    "task.get": {"id": "h"},
+    "task.create": {"pid": "p", "ttl": 1000, "action": {
+        "kind": "promise.create", "head": {"corrId": "x", "version": V2026},
+        "data": {"id": "h:3", "timeoutAt": _LATER, "param": {},
+                 "tags": {"resonate:target": _TARGET}},
+    }},
+    "task.acquire": {"id": "h:2", "version": 0, "pid": "p", "ttl": 1000},
+    "task.release": {"id": "h", "version": 1},
+    "task.fulfill": {"id": "h", "version": 1, "action": {
+        "kind": "promise.settle", "head": {},
+        "data": {"id": "h", "state": "rejected", "value": {"headers": {}}},
+    }},
+    "task.suspend": {"id": "h", "version": 1, "actions": [
+        {"kind": "promise.register_callback", "head": {},
+         "data": {"awaited": "h:1", "awaiter": "h"}},
+    ]},
+    "task.fence": {"id": "h", "version": 1, "action": {
+        "kind": "promise.create", "head": {},
+        "data": {"id": "h:4", "timeoutAt": _LATER, "tags": {"k": "v"}},
+    }},
+    "task.heartbeat": {"pid": "p", "tasks": [{"id": "h", "version": 1}]},
+    "task.halt": {"id": "h:9"},
+    "task.continue": {"id": "h:9"},
+    "task.search": {"state": "acquired", "limit": 5},
+    "schedule.create": {
+        "id": "s", "cron": "* * * * *", "promiseId": "s-{{.timestamp}}",
+        "promiseTimeout": 1000, "promiseTags": {"resonate:target": _TARGET},
+    },
+    "schedule.get": {"id": "s"},
+    "schedule.delete": {"id": "gone"},
+    "schedule.search": {"limit": 3},
+}
+
+#: A fenced settle, beside the fenced create of L{TEMPLATES_2026}.
+_FENCE_SETTLE = {"id": "h", "version": 1, "action": {
+    "kind": "promise.settle", "data": {"id": "h:1", "state": "rejected_canceled"},
+}}
+
+#: Values that replace a member: every JSON type, and integers beyond i64.
+_WRONG = [None, 0, -1, 1.5, True, False, "", "x", [], {}, [1], {"a": 1},
+          2**63, -(2**63) - 1]
+
+
+def envelope2026(kind, data, head=None, corrId="h1"):
+    """
+    A request envelope, as a C{dict}; C{head} members are added to (or,
+    as L{None}, removed from) the usual head.
+    """
+    return {"kind": kind, "head": _head(corrId, head), "data": data}
+
+
+def _hasLoneSurrogate(value):
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_hasLoneSurrogate(k) or _hasLoneSurrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_hasLoneSurrogate(v) for v in value)
+    return False
+
+
+def expectedEcho(raw):
+    """
+    The C{kind} and C{corrId} an answer to the body C{raw} must echo: the
+    body's, when it is a JSON object (strict JSON: no NaN, no lone
+    surrogate) whose C{kind} and C{head.corrId} are strings; else
+    C{"unknown"} and C{"0"} (protocol-2026.md section 2, step 1).
+    """
+    try:
+        decoded = json.loads(raw.decode("utf-8"), parse_constant=_refuse)
+    except (ValueError, RecursionError):
+        return "unknown", "0"
+    if not isinstance(decoded, dict) or _hasLoneSurrogate(decoded):
+        return "unknown", "0"
+    kind = decoded.get("kind")
+    head = decoded.get("head")
+    corrId = head.get("corrId") if isinstance(head, dict) else None
+    return (
+        kind if isinstance(kind, str) else "unknown",
+        corrId if isinstance(corrId, str) else "0",
+    )
+
+
+def _refuse(name):
+    raise ValueError(name)
+
+
+def _paths(value, path=()):
+    """
+    Every path into a JSON value (keys and indexes), the value's own
+    included, outermost first.
+    """
+    yield path
+    if isinstance(value, dict):
+        for key in value:
+            yield from _paths(value[key], path + (key,))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _paths(item, path + (index,))
+
+
+def _replaced(value, path, new):
+    """
+    A copy of C{value} with the member at C{path} replaced by C{new} (or
+    removed, when C{new} is L{_ABSENT}).
+    """
+    if not path:
+        return new
+    copy = json.loads(json.dumps(value))
+    parent = copy
+    for step in path[:-1]:
+        parent = parent[step]
+    if new is _ABSENT:
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = new
+    return copy
+
+
+_ABSENT = object()
+
+
+class Protocol2026Client:
+    """
+    One persistent connection to C{POST /}, from a thread, that checks
+    every answer's form: the 2026 envelope, its HTTP status its
+    C{head.status}, never a 5xx, an error's data a string, C{kind} and
+    C{corrId} echoed when readable, and the connection kept.
+    """
+
+    def __init__(self, port):
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.connection.connect()
+        self.sock = self.connection.sock
+        self.sent = 0
+
+    def close(self):
+        self.connection.close()
+
+    def send(self, raw, allowed=STILL_VALID):
+        """
+        Send C{raw} (bytes, or a JSON value) and check the answer.
+
+        @return: C{(status, data)}.
+        """
+        if not isinstance(raw, bytes):
+            raw = json.dumps(raw).encode("utf-8")
+        self.connection.request("POST", "/", body=raw)
+        response = self.connection.getresponse()
+        body = response.read()
+        where = (raw[:300], response.status, body[:300])
+        assert response.status < 500, where
+        assert response.status in allowed, where
+        assert response.getheader("content-type") == "application/json", where
+        answer = json.loads(body)
+        head = answer["head"]
+        assert set(answer) == {"kind", "head", "data"}, where
+        assert head["status"] == response.status, where
+        assert head["version"] == V2026, where
+        kind, corrId = expectedEcho(raw)
+        assert (answer["kind"], head["corrId"]) == (kind, corrId), where
+        if response.status >= 400:
+            assert isinstance(answer["data"], str) and answer["data"], where
+        else:
+            assert isinstance(answer["data"], dict), where
+        assert self.connection.sock is self.sock, f"the connection was closed: {where}"
+        self.sent += 1
+        if self.sent % 25 == 0:
+            self.assertServing()
+        return response.status, answer["data"]
+
+    def assertServing(self):
+        """
+        A valid request still answers 200.
+        """
+        status, data = self.send(
+            envelope2026("promise.get", {"id": "h"}), allowed={200}
+        )
+        assert data["promise"]["id"] == "h", data
+
+
+class Protocol2026HostileMixin:
+    """
+    Hostile bodies at C{POST /}, over a real socket, against the store
+    C{makeStore} returns: every answer is a well-formed 2026 envelope, 400
+    where the body is not a request and never a 5xx, and the server keeps
+    serving.
+    """
+
+    def makeStore(self):
+        raise NotImplementedError()
+
+    async def startAPI(self):
+        api = await LiveAPI(self, store=self.makeStore()).start()
+        self.client = await deferToThread(Protocol2026Client, api.port)
+        self.addCleanup(self.client.close)
+        await deferToThread(self._prepare)
+        return api
+
+    def _prepare(self):
+        """
+        A root task C{h} acquired at version 1 and a pending child C{h:1},
+        for requests to reach.
+        """
+        send = self.client.send
+        send(envelope2026("task.create", {"pid": "p", "ttl": 3_600_000, "action": {
+            "kind": "promise.create", "head": {},
+            "data": {"id": "h", "timeoutAt": _LATER,
+                     "tags": {"resonate:target": _TARGET, "resonate:branch": "h"}},
+        }}), allowed={200})
+        send(envelope2026("promise.create", {"id": "h:1", "timeoutAt": _LATER}),
+             allowed={200})
+
+    def refused(self, bodies):
+        """
+        Each body answers 400.
+        """
+        for body in bodies:
+            self.client.send(body, allowed={400})
+
+    async def test_notRequests(self):
+        """
+        Bodies that are not JSON, JSON that is not an object, nesting deeper
+        than any parser's stack, lone surrogates (escaped, or as the
+        invalid UTF-8 of one), numbers no i64 holds: 400, C{kind}
+        C{"unknown"} and C{corrId} C{"0"} when they cannot be read.
+        """
+        await self.startAPI()
+        deep = b"[" * 100_000 + b"]" * 100_000
+        good = json.dumps(envelope2026("promise.get", {"id": "h"})).encode()
+        bodies = [
+            b"", b" ", b"{", b"not json", b"\xff\xfe{}", b"{'kind': 1}",
+            b"[]", b"1", b"null", b"true", b'"s"', b"1e400", b"NaN",
+            good[:-1], good + b"x", deep, b'{"kind":' + deep + b"}",
+            b'{"kind":"promise.get","head":{"corrId":"c","version":"'
+            + V2026.encode() + b'"},"data":{"id":' + b"[" * 50_000
+            + b"]" * 50_000 + b"}}",
+            good.replace(b'"h"}', b'"\\ud800"}'),
+            good.replace(b'"h"}', b'"\\udc00x"}'),
+            good.replace(b'"h"}', b'"\xed\xa0\x80"}'),
+            good.replace(b'"promise.get"', b'"\\ud83d"'),
+            good.replace(b'"h1"', b'"\\ud800"'),
+            good.replace(b'"h"}', b'"h", "x": ' + b"9" * 5000 + b"}"),
+            good.replace(b'"h"}', b'"h", "x": NaN}'),
+            good.replace(b'"h"}', b'"h", "x": -Infinity}'),
+        ]
+        await deferToThread(self.refused, bodies)
+
+    async def test_numbers(self):
+        """
+        Where an integer belongs: integers beyond i64, floats (even C{1.0}),
+        booleans, strings and C{null} are 400; so is a C{null} where an
+        object (C{param}, C{tags}, C{value}) belongs.
+        """
+        await self.startAPI()
+        cases = []
+        for kind, field in [
+            ("promise.create", ("timeoutAt",)), ("task.acquire", ("version",)),
+            ("task.acquire", ("ttl",)), ("task.create", ("ttl",)),
+            ("task.create", ("action", "data", "timeoutAt")),
+            ("task.release", ("version",)), ("task.fence", ("version",)),
+            ("task.fence", ("action", "data", "timeoutAt")),
+            ("task.suspend", ("version",)), ("task.heartbeat", ("tasks", 0, "version")),
+            ("promise.search", ("limit",)), ("schedule.create", ("promiseTimeout",)),
+        ]:
+            for wrong in [2**63, -(2**63) - 1, 10**30, 1.0, 1.5, -0.0, True,
+                          False, "5", None, [5], {"n": 5}]:
+                if wrong is None and kind.endswith("search"):
+                    continue  # an optional member: null is absent
+                cases.append(envelope2026(
+                    kind, _replaced(TEMPLATES_2026[kind], field, wrong)
+                ))
+        for kind, field in [
+            ("promise.create", ("param",)), ("promise.create", ("tags",)),
+            ("promise.settle", ("value",)),
+            ("task.create", ("action", "data", "param")),
+            ("task.fence", ("action", "data", "tags")),
+            ("task.fulfill", ("action", "data", "value")),
+            ("schedule.create", ("promiseTags",)),
+        ]:
+            cases.append(envelope2026(kind, _replaced(TEMPLATES_2026[kind], field, None)))
+        cases.append(envelope2026("promise.get", {"id": "h"},
+                                  head={"resonate:debug_time": 2**70}))
+        cases.append(envelope2026("promise.get", {"id": "h"},
+                                  head={"resonate:debug_time": 1.5}))
+        await deferToThread(self.refused, cases)
+
+    async def test_nullVersusAbsent(self):
+        """
+        An optional member given as C{null} is as if absent; a required
+        one absent or C{null} is 400.
+        """
+        await self.startAPI()
+
+        def check():
+            send = self.client.send
+            for data in [{"state": None}, {"limit": None}, {"cursor": None},
+                         {"tags": None}, {}]:
+                status, page = send(envelope2026("promise.search", data), allowed={200})
+                assert "promises" in page, page
+            for kind, template in sorted(TEMPLATES_2026.items()):
+                for field in template:
+                    for missing in (_ABSENT, None):
+                        body = _replaced(template, (field,), missing)
+                        status, _ = send(envelope2026(kind, body))
+                        if field in ("id", "pid", "version", "ttl", "action",
+                                     "actions", "awaited", "awaiter", "address",
+                                     "timeoutAt", "cron", "promiseId", "tasks"):
+                            assert status == 400, (kind, field, missing, status)
+
+        await deferToThread(check)
+
+    async def test_nulBytesAndHugeStrings(self):
+        """
+        A NUL byte in any id, pid, address, tag or cursor is 400; an id of
+        most of a megabyte is 400 where it would be stored, and an answer
+        (404, or an empty page) where it is only looked for.
+        """
+        await self.startAPI()
+        huge = "x" * 900_000
+
+        def check():
+            send = self.client.send
+            for kind, template in sorted(TEMPLATES_2026.items()):
+                for path in _paths(template):
+                    value = template
+                    for step in path:
+                        value = value[step]
+                    if not isinstance(value, str) or not value or path[-1:] in [
+                        ("kind",), ("state",), ("cron",), ("promiseId",)
+                    ] or "tags" in path or "head" in path:
+                        # Choices, and members no kind reads (an action's
+                        # head), refuse NUL for other reasons or not at all.
+                        continue
+                    send(envelope2026(kind, _replaced(template, path, value + "\x00")),
+                         allowed={400})
+                    send(envelope2026(kind, _replaced(template, path, huge)))
+            send(envelope2026("promise.create", {"id": huge, "timeoutAt": _LATER}),
+                 allowed={400})
+            send(envelope2026("promise.search", {"tags": {"a\x00": "b"}}), allowed={400})
+            send(envelope2026("promise.search", {"cursor": huge}), allowed={200, 400})
+            send(envelope2026("promise.get", {"id": huge}), allowed={404})
+            send(envelope2026("promise.get", {"id": "h"}, corrId=huge), allowed={200})
+            send(envelope2026("promise.get" + huge[:100_000], {"id": "h"}),
+                 allowed={400})
+
+        await deferToThread(check)
+
+    async def test_wrongTypesEverywhere(self):
+        """
+        Every member at every nesting level of every kind's request (the
+        actions of task.create, task.fence and task.suspend among them),
+        the envelope's own included, replaced by each JSON type or removed:
+        a well-formed envelope, never a 5xx.
+        """
+        await self.startAPI()
+
+        def check():
+            templates = sorted(TEMPLATES_2026.items()) + [("task.fence", _FENCE_SETTLE)]
+            for kind, template in templates:
+                whole = envelope2026(kind, template)
+                for path in _paths(whole):
+                    for wrong in _WRONG + [_ABSENT]:
+                        if wrong is _ABSENT and not path:
+                            continue
+                        status, _ = self.client.send(_replaced(whole, path, wrong))
+                        envelopeMember = path in [
+                            (), ("kind",), ("head",), ("head", "version"),
+                        ] or (path == ("head", "corrId") and not isinstance(wrong, str)
+                              ) or (path == ("data",) and not isinstance(wrong, dict))
+                        if envelopeMember:
+                            assert status == 400, (kind, path, wrong, status)
+            self.client.assertServing()
+
+        await deferToThread(check)
+
+    async def test_unknownKindsAndGarbageHeads(self):
+        """
+        Unknown kinds, an empty kind, a head that is not an object or lacks
+        its corrId or version, a corrId or version of the wrong type, an
+        unsupported version, an auth that is not a string: 400, the kind
+        and corrId echoed when they are strings.  The debug kinds are 403
+        while debug is off.
+        """
+        await self.startAPI()
+        data = {"id": "h"}
+        cases = [envelope2026(kind, data) for kind in [
+            "promise.nope", "PROMISE.GET", "promise.get ", "", "promise",
+            "task.get\x00", "promise.getx", "\U0001d11e", "debug.",
+        ]]
+        for head in [{"corrId": 5}, {"corrId": None}, {"corrId": []}, {"corrId": {}},
+                     {"version": None}, {"version": 1}, {"version": ""},
+                     {"version": "2025-01-01"}, {"version": V2026 + " "},
+                     {"auth": 5}, {"auth": {}}, {"resonate:debug_time": "1"}]:
+            cases.append(envelope2026("promise.get", data, head=head))
+        for head in [None, [], "h", 1, True]:
+            cases.append({"kind": "promise.get", "head": head, "data": data})
+        cases.append({"kind": "promise.get", "data": data})
+        cases.append({"head": {"corrId": "c", "version": V2026}, "data": data})
+        cases.append({"kind": "promise.get", "head": {"corrId": "c", "version": V2026}})
+        cases.append({"kind": 5, "head": {"corrId": "c", "version": V2026}, "data": data})
+
+        def check():
+            self.refused(cases)
+            for kind in ["debug.start", "debug.stop", "debug.reset", "debug.snap",
+                         "debug.tick"]:
+                self.client.send(envelope2026(kind, {"time": 1}), allowed={403})
+            self.client.assertServing()
+
+        await deferToThread(check)
+
+    async def test_randomMutations(self):
+        """
+        Valid envelopes of every kind with one to three seeded random
+        mutations (members removed, added, retyped, strings cut or spiked
+        with NUL, surrogates and wildcards, numbers pushed past i64, the
+        JSON text itself cut or garbled): every answer is a well-formed
+        envelope with a status a possibly valid request may have, and the
+        server keeps serving.
+        """
+        await self.startAPI()
+
+        def check():
+            rng = random.Random(2026)
+            templates = sorted(TEMPLATES_2026.items()) + [("task.fence", _FENCE_SETTLE)]
+            for _ in range(MUTATIONS):
+                kind, template = rng.choice(templates)
+                body = envelope2026(kind, template, corrId=f"m{rng.randrange(1000)}")
+                for _ in range(rng.randint(1, 3)):
+                    body = _mutate(rng, body)
+                raw = json.dumps(body).encode("utf-8")
+                if rng.random() < 0.1:
+                    raw = _garble(rng, raw)
+                self.client.send(raw, allowed=STILL_VALID | {403})
+            self.client.assertServing()
+
+        await deferToThread(check)
+
+
+#: How many random mutations L{Protocol2026HostileMixin.test_randomMutations}
+#: sends.
+MUTATIONS = 600
+
+_SPIKES = ["\x00", "\ud800", "*", "%", "_", "'", '"', "\\", ":", ".", "\u2028",
+           "\U0001d11e", " "]
+
+
+def _mutate(rng, body):
+    """
+    One random change to a JSON value somewhere inside it.
+    """
+    path = rng.choice(list(_paths(body)))
+    value = body
+    for step in path:
+        value = value[step]
+    roll = rng.random()
+    if roll < 0.2 and path:
+        return _replaced(body, path, _ABSENT)
+    if roll < 0.4:
+        return _replaced(body, path, rng.choice(_WRONG))
+    if roll < 0.55 and isinstance(value, dict):
+        extra = dict(value, **{rng.choice(["x", "id", "kind", "data", ""]):
+                               rng.choice(_WRONG)})
+        return _replaced(body, path, extra)
+    if roll < 0.75 and isinstance(value, str):
+        cut = rng.randrange(len(value) + 1)
+        spiked = value[:cut] + rng.choice(_SPIKES) + value[cut:]
+        return _replaced(body, path, rng.choice([spiked, value[:cut], value * 3]))
+    if roll < 0.9 and isinstance(value, int) and not isinstance(value, bool):
+        return _replaced(body, path, rng.choice(
+            [value + 1, value - 1, -value, value * 2**40, 2**63 - 1, 0]
+        ))
+    if isinstance(value, list):
+        return _replaced(body, path, value + value if value else [rng.choice(_WRONG)])
+    return _replaced(body, path, rng.choice(_WRONG))
+
+
+def _garble(rng, raw):
+    """
+    Cut, duplicate or flip bytes of a JSON text.
+    """
+    at = rng.randrange(len(raw))
+    roll = rng.random()
+    if roll < 0.3:
+        return raw[:at]
+    if roll < 0.6:
+        return raw[:at] + raw[at:at + 5] + raw[at:]
+    return raw[:at] + bytes([rng.randrange(256)]) + raw[at + 1:]
+
+
+class MemoryProtocol2026HostileTests(Protocol2026HostileMixin, unittest.TestCase):
+    """
+    Hostile 2026 bodies against the memory store.
+    """
+
+    def makeStore(self):
+        return MemoryStore()
+
+
+class SQLiteProtocol2026HostileTests(Protocol2026HostileMixin, unittest.TestCase):
+    """
+    Hostile 2026 bodies against a SQLite file.
+    """
+
+    def makeStore(self):
+        return sqliteStore(self, synchronous="OFF")
+
+
+class PostgresProtocol2026HostileTests(
+    postgres.PostgresTestsMixin, Protocol2026HostileMixin, unittest.TestCase
+):
+    """
+    Hostile 2026 bodies against a scratch PostgreSQL database (it refuses
+    more than SQLite: NUL, long index entries).
+    """
+
+    def makeStore(self):
+        return self.openStore(workers=1)
