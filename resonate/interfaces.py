@@ -27,7 +27,7 @@ class IPromiseStore(Interface):
     C{Deferred}.
     """
 
-    def readPromise(promiseId, now):
+    def readPromise(promiseId, now, retryTimeout=RETRY_TIMEOUT):
         """
         Read a promise, timing it out first if it is overdue.
 
@@ -35,7 +35,7 @@ class IPromiseStore(Interface):
             L{resonate.model.promise.Decision}.
         """
 
-    def createPromise(request, now):
+    def createPromise(request, now, retryTimeout=RETRY_TIMEOUT):
         """
         Create a promise, or deduplicate, per
         L{resonate.model.promise.decideCreate}.
@@ -177,7 +177,7 @@ class ITaskStore(Interface):
     method is one transaction and returns a C{Deferred}.
     """
 
-    def createPromiseAndTask(request, now):
+    def createPromiseAndTask(request, now, retryTimeout=RETRY_TIMEOUT):
         """
         Create a promise as C{createPromise} does and, when it is created
         (201), its task (L{resonate.model.task.newTask}) in the same
@@ -186,7 +186,7 @@ class ITaskStore(Interface):
         @return: a C{Deferred} firing with the promise C{Decision}.
         """
 
-    def claimTask(request, now):
+    def claimTask(request, now, retryTimeout=RETRY_TIMEOUT):
         """
         Claim a task per L{resonate.model.task.checkClaim}, taking the lock
         on its promise for the claiming execution (per
@@ -197,7 +197,7 @@ class ITaskStore(Interface):
             the promise, or an error status and L{None}.
         """
 
-    def completeTask(request, now):
+    def completeTask(request, now, retryTimeout=RETRY_TIMEOUT):
         """
         Complete a task per L{resonate.model.task.checkComplete}: complete
         its promise (a promise already completed or timed out answers
@@ -280,7 +280,11 @@ class IStore(
         once when more than C{StoreConfig.size} transactions would wait;
         anything else answers 5000 and is logged as a bug;
       - B{time passed in}: C{now} decides what is overdue; stores never
-        read a clock.
+        read a clock;
+      - B{one settlement chain}: every method that may settle a promise (a
+        completion, a timeout, even a read that finds one overdue) runs the
+        2026 settlement chain in its transaction, and takes
+        C{retryTimeout} (ms, C{tasks.retryTimeout}) for the tasks it wakes.
     """
 
     def ping():

@@ -117,7 +117,12 @@ class Operations:
         """
         @return: a C{Deferred} firing with a L{resonate.model.promise.Decision}.
         """
-        return self._run("read-promise", self._store.readPromise, promiseId)
+        return self._run(
+            "read-promise",
+            self._store.readPromise,
+            promiseId,
+            retryTimeout=self.retryTimeout,
+        )
 
     def createPromise(self, request):
         """
@@ -128,9 +133,17 @@ class Operations:
         @return: a C{Deferred} firing with a C{Decision}.
         """
         if matchRoute(self._routes, request.id) is None:
-            return self._run("create-promise", self._store.createPromise, request)
+            return self._run(
+                "create-promise",
+                self._store.createPromise,
+                request,
+                retryTimeout=self.retryTimeout,
+            )
         return self._run(
-            "create-promise", self._store.createPromiseAndTask, request
+            "create-promise",
+            self._store.createPromiseAndTask,
+            request,
+            retryTimeout=self.retryTimeout,
         ).addCallback(self._taskMaybeCreated, request)
 
     def _taskMaybeCreated(self, decision, request):
@@ -271,14 +284,21 @@ class Operations:
         @param request: a L{resonate.model.task.ClaimTask}.
         @return: a C{Deferred} firing with C{(status, promise or None)}.
         """
-        return self._run("claim-task", self._store.claimTask, request)
+        return self._run(
+            "claim-task", self._store.claimTask, request, retryTimeout=self.retryTimeout
+        )
 
     def completeTask(self, request):
         """
         @param request: a L{resonate.model.task.CompleteTask}.
         @return: a C{Deferred} firing with a L{resonate.status.Status}.
         """
-        return self._run("complete-task", self._store.completeTask, request)
+        return self._run(
+            "complete-task",
+            self._store.completeTask,
+            request,
+            retryTimeout=self.retryTimeout,
+        )
 
     async def ping(self):
         """

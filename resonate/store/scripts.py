@@ -249,14 +249,14 @@ def ping():
     yield _op("ping")
 
 
-def readPromise(promiseId, now):
+def readPromise(promiseId, now, retryTimeout=RETRY_TIMEOUT):
     """
     Read a promise, timing it out if it is due.
     """
-    return _decideAndWrite(promiseId, lambda p: decideRead(p, now), now)
+    return _decideAndWrite(promiseId, lambda p: decideRead(p, now), now, retryTimeout)
 
 
-def createPromise(request, now):
+def createPromise(request, now, retryTimeout=RETRY_TIMEOUT):
     """
     Create a promise or deduplicate the request.
 
@@ -266,7 +266,7 @@ def createPromise(request, now):
     """
     fresh = decideCreate(None, request, now)
     for _ in range(MAX_ATTEMPTS):
-        if (yield from _applyWrite(fresh.write, now)):
+        if (yield from _applyWrite(fresh.write, now, retryTimeout)):
             return fresh
         existing = yield _op("readPromise", request.id)
         if existing is None:
@@ -274,7 +274,7 @@ def createPromise(request, now):
             # rows can be deleted; try the insert once more.
             continue
         decision = decideCreate(existing, request, now)
-        if (yield from _applyWrite(decision.write, now)):
+        if (yield from _applyWrite(decision.write, now, retryTimeout)):
             return decision
     raise StoreFailure(f"promise {request.id!r} kept changing; gave up")
 
@@ -447,11 +447,11 @@ def nextRunTime():
     return (yield _op("earliestRunTime"))
 
 
-def createPromiseAndTask(request, now):
+def createPromiseAndTask(request, now, retryTimeout=RETRY_TIMEOUT):
     """
     Create a routed promise and, if it is new, its task.
     """
-    decision = yield from createPromise(request, now)
+    decision = yield from createPromise(request, now, retryTimeout)
     if decision.status is Status.CREATED:
         yield _op("insertTask", newTask(decision.promise))
     return decision
@@ -479,7 +479,7 @@ def _undoLock(write):
         raise TypeError(f"unknown write {write!r}")
 
 
-def claimTask(request, now):
+def claimTask(request, now, retryTimeout=RETRY_TIMEOUT):
     """
     Claim a task: check it, take the lock on its promise for the claiming
     execution, lease the task, and answer with the promise.
@@ -511,12 +511,12 @@ def claimTask(request, now):
             # one took first.
             yield from _undoLock(lock.write)
             continue
-        promise = yield from readPromise(task.promiseId, now)
+        promise = yield from readPromise(task.promiseId, now, retryTimeout)
         return Status.OK, promise.promise
     raise StoreFailure(f"task {request.taskId!r} kept changing; gave up")
 
 
-def completeTask(request, now):
+def completeTask(request, now, retryTimeout=RETRY_TIMEOUT):
     """
     Complete a task: check it, complete its promise, release the lock and
     mark the task completed.  A promise completed (or timed out) elsewhere
@@ -541,11 +541,11 @@ def completeTask(request, now):
             now,
         )
         if decision.status is not Status.CREATED:
-            yield from _applyWrite(decision.write, now)
+            yield from _applyWrite(decision.write, now, retryTimeout)
             return Status.TASK_ALREADY_COMPLETED
         if not (yield _op("updateTask", task, completed(task, now))):
             continue
-        if not (yield from _applyWrite(decision.write, now)):
+        if not (yield from _applyWrite(decision.write, now, retryTimeout)):
             raise StoreFailure(
                 f"promise {task.promiseId!r} changed while its task completed"
             )
@@ -596,11 +596,11 @@ class ScriptedStore:
         """
         raise NotImplementedError(f"{type(self).__name__} must define runScript()")
 
-    def readPromise(self, promiseId, now):
-        return self.runScript(readPromise, promiseId, now)
+    def readPromise(self, promiseId, now, retryTimeout=RETRY_TIMEOUT):
+        return self.runScript(readPromise, promiseId, now, retryTimeout)
 
-    def createPromise(self, request, now):
-        return self.runScript(createPromise, request, now)
+    def createPromise(self, request, now, retryTimeout=RETRY_TIMEOUT):
+        return self.runScript(createPromise, request, now, retryTimeout)
 
     def completePromise(self, request, now, retryTimeout=RETRY_TIMEOUT):
         return self.runScript(completePromise, request, now, retryTimeout)
@@ -641,14 +641,14 @@ class ScriptedStore:
     def timeoutLocks(self, now, limit):
         return self.runScript(timeoutLocks, now, limit)
 
-    def createPromiseAndTask(self, request, now):
-        return self.runScript(createPromiseAndTask, request, now)
+    def createPromiseAndTask(self, request, now, retryTimeout=RETRY_TIMEOUT):
+        return self.runScript(createPromiseAndTask, request, now, retryTimeout)
 
-    def claimTask(self, request, now):
-        return self.runScript(claimTask, request, now)
+    def claimTask(self, request, now, retryTimeout=RETRY_TIMEOUT):
+        return self.runScript(claimTask, request, now, retryTimeout)
 
-    def completeTask(self, request, now):
-        return self.runScript(completeTask, request, now)
+    def completeTask(self, request, now, retryTimeout=RETRY_TIMEOUT):
+        return self.runScript(completeTask, request, now, retryTimeout)
 
     def dispatchTasks(self, now, limit, claimWindow):
         return self.runScript(dispatchTasks, now, limit, claimWindow)

@@ -326,7 +326,7 @@ class GRPCServiceTests(unittest.TestCase):
         """
         api = await self.startAPI()
 
-        def broken(promiseId, now):
+        def broken(promiseId, now, **kwargs):
             raise RuntimeError("secret internals")
 
         api.store.readPromise = broken
@@ -346,8 +346,8 @@ class GRPCServiceTests(unittest.TestCase):
         api = await self.startAPI(size=1)
         blocked = Deferred()
         original = api.store.readPromise
-        api.store.readPromise = lambda promiseId, now: blocked.addCallback(
-            lambda _: original(promiseId, now)
+        api.store.readPromise = lambda promiseId, now, **kw: blocked.addCallback(
+            lambda _: original(promiseId, now, **kw)
         )
         first = ensureDeferred(api.request("GET", "/promises/p"))
         while api.operations.inFlight == 0:
@@ -381,8 +381,8 @@ class GRPCServiceTests(unittest.TestCase):
         api = await self.startAPI()
         blocked = Deferred()
         original = api.store.readPromise
-        api.store.readPromise = lambda promiseId, now: blocked.addCallback(
-            lambda _: original(promiseId, now)
+        api.store.readPromise = lambda promiseId, now, **kw: blocked.addCallback(
+            lambda _: original(promiseId, now, **kw)
         )
         stub = promise_pb2_grpc.PromisesStub
         inFlight = self.failure(api, stub, "ReadPromise", promise_pb2.ReadPromiseRequest(id="p"))

@@ -756,8 +756,8 @@ class HTTPAPITestsMixin(APICasesMixin):
         store = api.store
         original = store.readPromise
 
-        def slowRead(promiseId, now):
-            return blocked.addCallback(lambda _: original(promiseId, now))
+        def slowRead(promiseId, now, **kwargs):
+            return blocked.addCallback(lambda _: original(promiseId, now, **kwargs))
 
         store.readPromise = slowRead
         first = api.request("GET", "/promises/p")

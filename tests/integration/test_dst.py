@@ -302,8 +302,8 @@ class _TimeoutNotInclusive(_BrokenStore):
     it is timed out then).
     """
 
-    def readPromise(self, promiseId, now):
-        return super().readPromise(promiseId, now - 1)
+    def readPromise(self, promiseId, now, **kwargs):
+        return super().readPromise(promiseId, now - 1, **kwargs)
 
 
 class _LocksNotExclusive(_BrokenStore):

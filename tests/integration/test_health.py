@@ -97,8 +97,8 @@ class HealthTests(unittest.TestCase):
         api = await LiveAPI(self, size=1).start()
         blocked = Deferred()
         original = api.store.readPromise
-        api.store.readPromise = lambda promiseId, now: blocked.addCallback(
-            lambda _: original(promiseId, now)
+        api.store.readPromise = lambda promiseId, now, **kw: blocked.addCallback(
+            lambda _: original(promiseId, now, **kw)
         )
         first = ensureDeferred(api.request("GET", "/promises/p"))
         while api.operations.inFlight == 0:

@@ -336,14 +336,16 @@ class HeldStore:
     def __getattr__(self, name):
         return getattr(self._store, name)
 
-    def readPromise(self, promiseId, now):
+    def readPromise(self, promiseId, now, **kwargs):
         if self.failWith is not None:
             return fail(self.failWith)
         gate = Deferred()
         self.held.append(gate)
         if not self.arrived.called:
             self.arrived.callback(None)
-        return gate.addCallback(lambda _: self._store.readPromise(promiseId, now))
+        return gate.addCallback(
+            lambda _: self._store.readPromise(promiseId, now, **kwargs)
+        )
 
 
 class HTTPMetricsTests(unittest.TestCase):

@@ -13,6 +13,7 @@ import base64
 import io
 import json
 import os
+import re
 import socket
 import sys
 import time
@@ -1032,7 +1033,13 @@ class ServeTests(unittest.TestCase):
                          "Usage: resonate serve [options]")
         self.assertEqual(serve.stdout.splitlines()[1:],
                          twist.stdout.splitlines()[1:])
-        missing = [key.flag for key in KEYS if f"--{key.flag}=" not in serve.stdout]
+        # A switch (--debug) takes no value; every other flag does.
+        listed = set(re.findall(r"--([\w-]+)(=?)", serve.stdout))
+        missing = [
+            key.flag
+            for key in KEYS
+            if (key.flag, "" if key.switch else "=") not in listed
+        ]
         self.assertEqual(missing, [])
 
     async def test_badFlag(self):

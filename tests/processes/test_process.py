@@ -403,10 +403,10 @@ class MarkingStore(MemoryStore):
         super().__init__()
         self.marker = marker
 
-    def createPromise(self, request, now):
+    def createPromise(self, request, now, **kwargs):
         with open(self.marker, "a") as f:
             f.write(request.id + "\\n")
-        return super().createPromise(request, now)
+        return super().createPromise(request, now, **kwargs)
 
 
 @implementer(IPlugin, IStoreProvider)

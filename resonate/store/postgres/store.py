@@ -36,7 +36,8 @@ class _CreateBatch:
     Creates waiting together for one connection, inserted with one
     statement when it comes (L{PostgresStore.createPromise}).
 
-    @ivar entries: C{(request, now, deferred)}, in arrival order.
+    @ivar entries: C{(request, now, retryTimeout, deferred)}, in arrival
+        order.
     """
 
     def __init__(self):
@@ -65,7 +66,7 @@ def _insertNewPromises(batch, store):
         request is decided again by L{scripts.createPromise}.
     """
     entries = batch.take(store)
-    decisions = [decideCreate(None, request, now) for request, now, _ in entries]
+    decisions = [decideCreate(None, request, now) for request, now, _, _ in entries]
     inserted = yield scripts.RowOp(
         "insertPromises", ([decision.promise for decision in decisions],)
     )
@@ -175,23 +176,28 @@ class PostgresStore:
         """
         return self._run(scripts.ping)
 
-    def readPromise(self, promiseId, now):
+    def readPromise(self, promiseId, now, retryTimeout=RETRY_TIMEOUT):
         """
         Read a promise; time it out, with its settlement chain, in a
         transaction if it is overdue.
         """
         return self._run(_readDecision, promiseId, now).addCallback(
-            self._readDecided, promiseId, now
+            self._readDecided, promiseId, now, retryTimeout
         )
 
-    def _readDecided(self, decision, promiseId, now):
+    def _readDecided(self, decision, promiseId, now, retryTimeout):
         if decision.write is None:
             return decision
         return self._run(
-            scripts.readPromise, promiseId, now, inTransaction=True, accepted=True
+            scripts.readPromise,
+            promiseId,
+            now,
+            retryTimeout,
+            inTransaction=True,
+            accepted=True,
         )
 
-    def createPromise(self, request, now):
+    def createPromise(self, request, now, retryTimeout=RETRY_TIMEOUT):
         """
         Create or deduplicate.  Creates that arrive while every connection
         is busy wait together, and the first connection free inserts them
@@ -209,7 +215,7 @@ class PostgresStore:
         if opened:
             batch = self._openBatch = _CreateBatch()
         d = Deferred()
-        batch.entries.append((request, now, d))
+        batch.entries.append((request, now, retryTimeout, d))
         self._createsWaiting += 1
         if opened:
             # Held until the batch's creates decided again are under way,
@@ -236,10 +242,10 @@ class PostgresStore:
         entries = batch.take(self)
         try:
             if isinstance(result, Failure):
-                for _, _, d in entries:
+                for *_, d in entries:
                     d.errback(result)
                 return None
-            for (request, now, d), decision in zip(entries, result):
+            for (request, now, retryTimeout, d), decision in zip(entries, result):
                 if decision is not None:
                     d.callback(decision)
                 else:
@@ -249,6 +255,7 @@ class PostgresStore:
                         scripts.createPromise,
                         request,
                         now,
+                        retryTimeout,
                         accepted=True,
                         inTransaction=True,
                     ).chainDeferred(d)
@@ -350,29 +357,31 @@ class PostgresStore:
         """
         return self._run(scripts.timeoutLocks, now, limit)
 
-    def createPromiseAndTask(self, request, now):
+    def createPromiseAndTask(self, request, now, retryTimeout=RETRY_TIMEOUT):
         """
         Create or deduplicate a routed promise and, when it is created, its
         task, in one transaction.
         """
         return self._run(
-            scripts.createPromiseAndTask, request, now, inTransaction=True
+            scripts.createPromiseAndTask, request, now, retryTimeout, inTransaction=True
         )
 
-    def claimTask(self, request, now):
+    def claimTask(self, request, now, retryTimeout=RETRY_TIMEOUT):
         """
         Claim a task, in one transaction: the task row is locked while its
         promise's lock is taken, so claims of one task serialise.
         """
-        return self._run(scripts.claimTask, request, now, inTransaction=True)
+        return self._run(
+            scripts.claimTask, request, now, retryTimeout, inTransaction=True
+        )
 
-    def completeTask(self, request, now):
+    def completeTask(self, request, now, retryTimeout=RETRY_TIMEOUT):
         """
         Complete a task, its promise and release the lock, in one
         transaction, with the task row (and the promise row) locked.
         """
         return self._run(
-            scripts.completeTask, request, now, inTransaction=True
+            scripts.completeTask, request, now, retryTimeout, inTransaction=True
         )
 
     def dispatchTasks(self, now, limit, claimWindow):

@@ -415,7 +415,7 @@ class SQLiteStore:
             self._stopWriter()
         return result
 
-    def readPromise(self, promiseId, now):
+    def readPromise(self, promiseId, now, retryTimeout=RETRY_TIMEOUT):
         """
         Read a promise: from the cache if it is there and not overdue,
         otherwise on a reader, timing it out on the writer if overdue.
@@ -425,9 +425,9 @@ class SQLiteStore:
             decision = decideRead(cached, now)
             if decision.write is None:
                 return succeed(decision)
-        return self._read(_readPromise, _readPromise, promiseId, now).addCallback(
-            self._readDecided, self._cache.generation
-        )
+        return self._read(
+            _readPromise, _readPromise, promiseId, now, retryTimeout
+        ).addCallback(self._readDecided, self._cache.generation)
 
     def _readDecided(self, decision, generation):
         """
@@ -439,11 +439,11 @@ class SQLiteStore:
             self._cache.put(decision.promise)
         return decision
 
-    def createPromise(self, request, now):
+    def createPromise(self, request, now, retryTimeout=RETRY_TIMEOUT):
         """
         Create or deduplicate on the writer.
         """
-        return self._write(_createPromise, request, now)
+        return self._write(_createPromise, request, now, retryTimeout)
 
     def completePromise(self, request, now, retryTimeout=RETRY_TIMEOUT):
         """
@@ -532,23 +532,23 @@ class SQLiteStore:
         """
         return self._read(_timeoutLocksIfAny, _timeoutLocks, now, limit)
 
-    def createPromiseAndTask(self, request, now):
+    def createPromiseAndTask(self, request, now, retryTimeout=RETRY_TIMEOUT):
         """
         Create or deduplicate a routed promise, and its task, on the writer.
         """
-        return self._write(_createPromiseAndTask, request, now)
+        return self._write(_createPromiseAndTask, request, now, retryTimeout)
 
-    def claimTask(self, request, now):
+    def claimTask(self, request, now, retryTimeout=RETRY_TIMEOUT):
         """
         Claim a task (taking its promise's lock) on the writer.
         """
-        return self._write(_claimTask, request, now)
+        return self._write(_claimTask, request, now, retryTimeout)
 
-    def completeTask(self, request, now):
+    def completeTask(self, request, now, retryTimeout=RETRY_TIMEOUT):
         """
         Complete a task and its promise (releasing the lock) on the writer.
         """
-        return self._write(_completeTask, request, now)
+        return self._write(_completeTask, request, now, retryTimeout)
 
     def dispatchTasks(self, now, limit, claimWindow):
         """

@@ -63,11 +63,11 @@ class FaultyStore:
             d.addCallback(injected)
         return d
 
-    def readPromise(self, promiseId, now):
-        return self._call("readPromise", promiseId, now)
+    def readPromise(self, promiseId, now, **kwargs):
+        return self._call("readPromise", promiseId, now, **kwargs)
 
-    def createPromise(self, request, now):
-        return self._call("createPromise", request, now)
+    def createPromise(self, request, now, **kwargs):
+        return self._call("createPromise", request, now, **kwargs)
 
     def completePromise(self, request, now, **kwargs):
         return self._call("completePromise", request, now, **kwargs)
@@ -108,14 +108,14 @@ class FaultyStore:
     def timeoutLocks(self, now, limit):
         return self._call("timeoutLocks", now, limit)
 
-    def createPromiseAndTask(self, request, now):
-        return self._call("createPromiseAndTask", request, now)
+    def createPromiseAndTask(self, request, now, **kwargs):
+        return self._call("createPromiseAndTask", request, now, **kwargs)
 
-    def claimTask(self, request, now):
-        return self._call("claimTask", request, now)
+    def claimTask(self, request, now, **kwargs):
+        return self._call("claimTask", request, now, **kwargs)
 
-    def completeTask(self, request, now):
-        return self._call("completeTask", request, now)
+    def completeTask(self, request, now, **kwargs):
+        return self._call("completeTask", request, now, **kwargs)
 
     def dispatchTasks(self, now, limit, claimWindow):
         return self._call("dispatchTasks", now, limit, claimWindow)
