@@ -6,10 +6,11 @@ Each iteration asks the store for the tasks due to be offered
 (L{resonate.interfaces.ITaskStore.dispatchTasks}: a new task at once, one
 neither claimed nor completed within its claim window again, with a new
 counter) and pushes each to the worker connection its route names, as a
-JSON C{POST}.  Pushes are fire and forget: the loop does not wait for
-them, so a worker that is down (or slow) never stalls dispatch to the
-others; a failed push is logged once and the task is simply offered again
-when its claim window is over.
+JSON C{POST} (by default through L{resonate.services.push.HTTPPusher},
+bounded overall and per worker host).  Pushes are fire and forget: the
+loop does not wait for them, so a worker that is down (or slow) never
+stalls dispatch to the others; a failed push is logged once and the task
+is simply offered again when its claim window is over.
 
 The loop sleeps C{interval} seconds between iterations, and
 L{TaskDispatcher.wake} cuts the sleep short when this process has just
@@ -21,48 +22,7 @@ from twisted.internet.defer import CancelledError, maybeDeferred, succeed
 from resonate.model.routing import matchRoute, renderQueue
 from resonate.model.task import CLAIM_WINDOW
 from resonate.services.background import WakeableLoop
-
-
-class TreqPoster:
-    """
-    The default HTTP client of L{TaskDispatcher}: C{treq.post} with a JSON
-    body over a persistent connection pool, the response body read and
-    dropped (so the connection goes back to the pool).
-    """
-
-    def __init__(self, reactor, timeout):
-        """
-        @param reactor: the reactor to connect with.
-        @param timeout: seconds a push may take before it is cancelled.
-        """
-        from twisted.web.client import HTTPConnectionPool
-
-        self._reactor = reactor
-        self._timeout = timeout
-        self._pool = HTTPConnectionPool(reactor, persistent=True)
-
-    def __call__(self, url, body):
-        import treq
-
-        d = treq.post(
-            url,
-            json=body,
-            pool=self._pool,
-            reactor=self._reactor,
-            timeout=self._timeout,
-        )
-        d.addCallback(lambda response: treq.content(response).addCallback(
-            lambda _: response.code
-        ))
-        return d
-
-    def close(self):
-        """
-        Close the idle connections.
-
-        @return: a C{Deferred} that fires once they are closed.
-        """
-        return self._pool.closeCachedConnections()
+from resonate.services.push import HTTPPusher
 
 
 class TaskDispatcher(WakeableLoop):
@@ -107,8 +67,10 @@ class TaskDispatcher(WakeableLoop):
         @param batchSize: the most tasks offered per iteration.
         @param interval: seconds to sleep between iterations.
         @param backoff: seconds to wait after a failed iteration.
-        @param timeout: seconds a push may take (the default client's).
-        @param post: L{None} for the default (L{TreqPoster}), or a callable
+        @param timeout: seconds a push may take (the default client's), and
+            its connection.
+        @param post: L{None} for the default (L{HTTPPusher.post}: at most
+            256 pushes at once, 64 to one host), or a callable
             C{post(url, body)} returning a C{Deferred} that fires with the
             answer's HTTP status (the metrics count anything but a 2xx as
             a failed push); C{body} is the JSON object to send.
@@ -132,8 +94,10 @@ class TaskDispatcher(WakeableLoop):
         self._claimWindow = claimWindow
         self._poster = None
         if post is None:
-            self._poster = TreqPoster(clock, timeout)
-            post = self._poster
+            self._poster = HTTPPusher(
+                clock, connectTimeout=timeout, requestTimeout=timeout
+            )
+            post = self._poster.post
         self._post = post
         self._inFlight = set()
         self.offered = 0
