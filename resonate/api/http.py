@@ -9,13 +9,16 @@ Two protocols share the one site (DECISIONS 23): the v0.5 REST routes
 (C{/promises}, C{/schedules}, C{/locks}, C{/tasks}, C{/healthz},
 C{/readyz}), and the 2026 protocol's C{POST /}, answered by
 L{resonate.api.protocol2026.Protocol2026} (the HTTP status is the
-envelope's C{head.status}), with its C{GET /health} and C{GET /ready}.  The
-site's limits (body size, basic auth, slow clients) apply to every path.
+envelope's C{head.status}), with its C{GET /health} and C{GET /ready}, and
+its Server-Sent Events stream C{GET /poll/{group}/{id}}
+(L{resonate.api.sse}).  The site's limits (body size, basic auth, slow
+clients) apply to every path.
 """
 
 import json
 import uuid
 from importlib import resources
+from urllib.parse import unquote_to_bytes
 
 from klein import Klein
 from twisted.logger import Logger
@@ -24,13 +27,14 @@ from twisted.python.failure import Failure
 from twisted.web import server
 from twisted.web.http import HTTPChannel
 from twisted.web.resource import Resource
-from werkzeug.exceptions import BadRequest, MethodNotAllowed
+from werkzeug.exceptions import BadRequest, MethodNotAllowed, NotFound
 from werkzeug.routing import PathConverter
 
 from resonate.api import codec
 from resonate.api.auth import CHALLENGE
 from resonate.api.protocol2026 import Protocol2026
 from resonate.api.resource import AppResource
+from resonate.api.sse import servePoll
 from resonate.errors import ResonateError, ValidationError
 from resonate.metrics import Metrics
 from resonate.status import Status
@@ -187,7 +191,7 @@ class HTTPAPI:
     app.url_map.converters["id"] = _IdConverter
     _log = Logger()
 
-    def __init__(self, operations, metrics=None, debug=None):
+    def __init__(self, operations, metrics=None, debug=None, poll=None):
         """
         @param operations: the L{resonate.api.operations.Operations} to call.
         @param metrics: the L{resonate.metrics.Metrics} that counts every
@@ -195,8 +199,11 @@ class HTTPAPI:
         @param debug: L{None} (the default: C{debug.*} requests answer 403
             and C{resonate:debug_time} is ignored), or the debug control
             of C{--debug} (a L{resonate.services.debug.DebugControl}).
+        @param poll: L{None} (C{GET /poll/...} answers 404), or the
+            L{resonate.api.sse.PollRegistry} its streams register with.
         """
         self._operations = operations
+        self._poll = poll
         self._metrics = metrics if metrics is not None else Metrics()
         self._protocol2026 = Protocol2026(operations, self._metrics, debug)
         self._openAPI = (
@@ -407,6 +414,17 @@ class HTTPAPI:
         d.addBoth(answer.callback)
         return answer
 
+    @app.route("/poll/<id:rest>", methods=["GET"])
+    def poll(self, request, rest):
+        """
+        C{GET /poll/{group}/{id}} (2026 protocol): a Server-Sent Events
+        stream of the messages for that worker; both segments required.
+        """
+        segments = _pollSegments(request.path)
+        if self._poll is None or segments is None:
+            return self._routingError(request, NotFound())
+        return servePoll(self._poll, request, *segments)
+
     @app.route("/health", methods=["GET"])
     def health(self, request):
         """
@@ -498,6 +516,21 @@ class HTTPAPI:
         return _errorBody(refusal)
 
 
+def _pollSegments(path):
+    """
+    The group and id of a C{/poll/{group}/{id}} path, each percent-decoded
+    once (so that C{%2F} is part of a segment, as the reference reads it);
+    L{None} unless there are exactly two non-empty segments.
+    """
+    segments = path.split(b"/")[2:]
+    if len(segments) != 2 or not all(segments):
+        return None
+    try:
+        return tuple(unquote_to_bytes(s).decode("utf-8") for s in segments)
+    except UnicodeDecodeError:
+        return None
+
+
 def _writeEnvelope(response, request):
     """
     Set the HTTP status of a 2026 answer (its C{head.status}).
@@ -523,8 +556,12 @@ class BoundedRequest(server.Request):
 
     The body of a request without the site's credentials is read and
     dropped, not buffered: it is answered 401 without being looked at.
+
+    @ivar endStream: L{None}, or, for an answer that never ends by itself
+        (an SSE stream), a callable that ends it cleanly: shutdown calls it.
     """
 
+    endStream = None
     _refused = False
     _unauthorized = False
     _received = 0
@@ -742,15 +779,25 @@ class APISite(server.Site):
     def closeConnections(self):
         """
         Close every connection once its answer has been written: idle ones
-        at once, busy ones as soon as their request is done.  Buffered
-        answers are flushed first, so no acknowledged answer is cut off.
+        at once, busy ones as soon as their request is done, and streams
+        (which never are) ended now.  Buffered answers are flushed first,
+        so no acknowledged answer is cut off.
 
         @return: a C{Deferred} that fires once every connection is closed.
         """
         for channel in list(self._channels):
             channel.persistent = False
+            streams = [
+                request.endStream
+                for request in channel.requests
+                if getattr(request, "endStream", None) is not None
+            ]
             if not channel.requests:
                 channel.loseConnection()
+            # Ending the stream finishes its request, which closes the
+            # connection, now that it is not persistent.
+            for endStream in streams:
+                endStream()
         if not self._channels:
             return succeed(None)
         d = Deferred()
