@@ -46,6 +46,9 @@ from resonate.store import scripts
 #: What an undo log entry holds for a key that had no row.
 _ABSENT = object()
 
+#: The addresses a push delivers to (C{dueOutboxFor} with C{push}).
+PUSH_PREFIXES = ("http://", "https://")
+
 
 @implementer(IPromiseRows, IScheduleRows, ILockRows, ITaskRows, ITask2026Rows)
 class MemoryRows:
@@ -380,6 +383,41 @@ class MemoryRows:
         due = [e for e in self._outbox.values() if e.nextAttemptAt <= now]
         due.sort(key=lambda e: (e.nextAttemptAt, e.id))
         return due if limit is None else due[:limit]
+
+    def dueOutboxFor(self, now, limit, addresses, prefixes, push):
+        starts = (*prefixes, *(PUSH_PREFIXES if push else ()))
+        addresses = frozenset(addresses)
+        due = [
+            e
+            for e in self._outbox.values()
+            if e.nextAttemptAt <= now
+            and (
+                e.message.address in addresses
+                or e.message.address.startswith(starts)
+            )
+        ]
+        return nsmallest(limit, due, key=lambda e: (e.nextAttemptAt, e.id))
+
+    def deleteOutbox(self, entryId):
+        if entryId not in self._outbox:
+            return False
+        self._write(self._outbox, entryId)
+        del self._outbox[entryId]
+        return True
+
+    def deferOutbox(self, entryId, attempts, nextAttemptAt):
+        entry = self._outbox.get(entryId)
+        if entry is None:
+            return False
+        self._write(self._outbox, entryId)
+        self._outbox[entryId] = replace(
+            entry, attempts=attempts, nextAttemptAt=nextAttemptAt
+        )
+        return True
+
+    def expiredOutbox(self, createdBefore, limit):
+        expired = [e for e in self._outbox.values() if e.createdOn <= createdBefore]
+        return nsmallest(limit, expired, key=lambda e: (e.createdOn, e.id))
 
     def promisesById(self, state, tags, afterId, limit, now):
         query = PromiseQuery(

@@ -4083,6 +4083,213 @@ class StoreTestsMixin(Protocol2026StoreTestsMixin):
             (NOW + 2, 0, NOW + 2),
         )
 
+    async def insertedOutbox(self, *inserts):
+        """
+        Insert the outbox messages C{inserts} (C{(message, now)} pairs), in
+        one transaction, each into a slot of its own.
+
+        @return: the entries, in the order of C{inserts}.
+        """
+        self.assertTrue(
+            all(await self.rowCalls(*[("insertOutbox", *i) for i in inserts]))
+        )
+        entries = await self.rowCall("dueOutbox", MAX_TIMEOUT, None)
+        byMessage = {e.message: e for e in entries}
+        return [byMessage[message] for message, _ in inserts]
+
+    async def dueFor(self, now, addresses=(), prefixes=(), push=False, limit=100):
+        """
+        What C{dueOutboxFor} answers, as the entries' messages.
+        """
+        entries = await self.rowCall(
+            "dueOutboxFor", now, limit, list(addresses), list(prefixes), push
+        )
+        return [e.message for e in entries]
+
+    async def test_dueOutboxForAddresses(self):
+        """
+        C{dueOutboxFor} answers the due entries whose address is one of
+        those given exactly (not one that only starts with it), or starts
+        with one of the prefixes given, or, for a push, is an C{http://}
+        or C{https://} address (not a C{poll://} one, nor C{httpx://});
+        with none of those, nothing.
+        """
+        one = Unblock("of.p", "poll://uni@clients/1")
+        ten = Unblock("of.p", "poll://uni@clients/10")
+        group = Execute("of.group", 0, "poll://any@group/1")
+        http = Execute("of.http", 0, "http://worker.example/b")
+        https = Execute("of.https", 0, "https://worker.example/c")
+        httpx = Execute("of.httpx", 0, "httpx://worker.example/d")
+        later = Unblock("of.q", "poll://uni@clients/1")
+        await self.insertedOutbox(
+            (one, NOW),
+            (ten, NOW),
+            (group, NOW),
+            (http, NOW),
+            (https, NOW),
+            (httpx, NOW),
+            (later, NOW + 5),
+        )
+        self.assertEqual(
+            await self.dueFor(NOW, addresses=["poll://uni@clients/1"]), [one]
+        )
+        self.assertEqual(
+            await self.dueFor(
+                NOW, addresses=["poll://uni@clients/10", "poll://any@group/1"]
+            ),
+            [ten, group],
+        )
+        self.assertEqual(
+            await self.dueFor(NOW, addresses=["poll://uni@clients/"]), []
+        )
+        self.assertEqual(
+            await self.dueFor(NOW, prefixes=["poll://uni@clients/1"]), [one, ten]
+        )
+        self.assertEqual(
+            await self.dueFor(NOW, prefixes=["poll://any@", "https://"]),
+            [group, https],
+        )
+        self.assertEqual(await self.dueFor(NOW, push=True), [http, https])
+        self.assertEqual(
+            await self.dueFor(NOW, addresses=["poll://any@group/1"], push=True),
+            [group, http, https],
+        )
+        self.assertEqual(await self.dueFor(NOW), [])
+        self.assertEqual(
+            await self.dueFor(NOW, addresses=["nowhere"], prefixes=["nowhere"]),
+            [],
+        )
+        self.assertEqual(
+            await self.dueFor(NOW + 5, addresses=["poll://uni@clients/1"]),
+            [one, later],
+        )
+
+    async def test_dueOutboxForLiteralPrefix(self):
+        """
+        A prefix of C{dueOutboxFor} is matched as it is: C{%}, C{_}, C{\\}
+        and C{*} in it are the characters themselves, not wildcards.
+        """
+        wild = Unblock("lit", "poll://any@a%b_c/1")
+        plain = Unblock("lit", "poll://any@aXbYc/1")
+        slash = Unblock("lit", "poll://any@a\\b/1")
+        star = Unblock("lit", "poll://any@a*/1")
+        await self.insertedOutbox((wild, NOW), (plain, NOW), (slash, NOW), (star, NOW))
+        self.assertEqual(
+            await self.dueFor(NOW, prefixes=["poll://any@a%b_c/"]), [wild]
+        )
+        self.assertEqual(await self.dueFor(NOW, prefixes=["poll://any@a%"]), [wild])
+        self.assertEqual(await self.dueFor(NOW, prefixes=["poll://any@a_"]), [])
+        self.assertEqual(
+            await self.dueFor(NOW, prefixes=["poll://any@a\\"]), [slash]
+        )
+        self.assertEqual(await self.dueFor(NOW, prefixes=["poll://any@a*"]), [star])
+        self.assertEqual(await self.dueFor(NOW, prefixes=["poll://any@a\\%"]), [])
+        self.assertEqual(
+            await self.dueFor(NOW, prefixes=["poll://any@a"]),
+            [wild, plain, slash, star],
+        )
+
+    async def test_dueOutboxForOrderAndLimit(self):
+        """
+        C{dueOutboxFor} answers by C{(nextAttemptAt, id)}, at most
+        C{limit}, leaving out entries not yet due.
+        """
+        messages = [Execute(f"order.{i}", 0, f"http://w/{i}") for i in range(4)]
+        first, second, third, fourth = await self.insertedOutbox(
+            (messages[0], NOW + 2),
+            (messages[1], NOW),
+            (messages[2], NOW + 1),
+            (messages[3], NOW + 3),
+        )
+        self.assertTrue(await self.rowCall("deferOutbox", second.id, 1, NOW + 2))
+        self.assertEqual(
+            await self.dueFor(NOW + 2, push=True),
+            [messages[2], messages[0], messages[1]],
+        )
+        self.assertEqual(
+            await self.dueFor(NOW + 2, push=True, limit=2),
+            [messages[2], messages[0]],
+        )
+        self.assertEqual(await self.dueFor(NOW + 1, push=True), [messages[2]])
+        self.assertEqual(await self.dueFor(NOW - 1, push=True), [])
+        self.assertEqual(
+            await self.dueFor(NOW + 3, push=True, limit=1), [messages[2]]
+        )
+
+    async def test_deleteAndDeferOutbox(self):
+        """
+        C{deleteOutbox} deletes one entry by id, C{True} if it was there;
+        deleting the id of an C{execute} since replaced deletes nothing,
+        the new one kept.  C{deferOutbox} sets an entry's attempts and next
+        attempt, keeping the rest; C{False} for an id not there.
+        """
+        old, unblock = await self.insertedOutbox(
+            (Execute("dd.task", 0, ADDRESS), NOW),
+            (Unblock("dd.p", "poll://uni@clients/1"), NOW),
+        )
+        newer = Execute("dd.task", 1, ADDRESS)
+        self.assertTrue(await self.rowCall("insertOutbox", newer, NOW + 1))
+        [replacing] = [
+            e
+            for e in await self.rowCall("dueOutbox", MAX_TIMEOUT, None)
+            if e.message == newer
+        ]
+        self.assertFalse(await self.rowCall("deleteOutbox", old.id))
+        self.assertFalse(await self.rowCall("deferOutbox", old.id, 1, NOW + 9))
+        self.assertEqual(
+            await self.rowCall("dueOutbox", MAX_TIMEOUT, None), [unblock, replacing]
+        )
+        self.assertEqual(
+            await self.rowCalls(
+                ("deferOutbox", replacing.id, 3, NOW + 100),
+                ("deleteOutbox", unblock.id),
+                ("deleteOutbox", unblock.id),
+            ),
+            [True, True, False],
+        )
+        deferred = replace(replacing, attempts=3, nextAttemptAt=NOW + 100)
+        self.assertEqual(await self.rowCall("dueOutbox", NOW + 99, None), [])
+        self.assertEqual(
+            await self.rowCall("dueOutbox", NOW + 100, None), [deferred]
+        )
+        self.assertEqual(
+            await self.rowCall("dueOutboxFor", NOW + 100, 10, [ADDRESS], [], False),
+            [deferred],
+        )
+        self.assertTrue(await self.rowCall("deferOutbox", replacing.id, 4, NOW))
+        self.assertEqual(
+            await self.rowCall("dueOutbox", NOW + 1, None),
+            [replace(replacing, attempts=4, nextAttemptAt=NOW)],
+        )
+        self.assertTrue(await self.rowCall("deleteOutbox", replacing.id))
+        self.assertEqual(await self.rowCall("dueOutbox", MAX_TIMEOUT, None), [])
+        self.assertFalse(await self.rowCall("deferOutbox", replacing.id, 5, NOW))
+
+    async def test_expiredOutbox(self):
+        """
+        C{expiredOutbox} answers the entries created at or before a time,
+        by C{(createdOn, id)}, at most C{limit}, whatever their next
+        attempt.
+        """
+        late, early, also, after = await self.insertedOutbox(
+            (Execute("ex.late", 0, ADDRESS), NOW + 2),
+            (Execute("ex.early", 0, ADDRESS), NOW),
+            (Unblock("ex.p", ADDRESS), NOW),
+            (Execute("ex.after", 0, ADDRESS), NOW + 5),
+        )
+        self.assertTrue(await self.rowCall("deferOutbox", early.id, 2, LATER))
+        early = replace(early, attempts=2, nextAttemptAt=LATER)
+        self.assertEqual(
+            await self.rowCall("expiredOutbox", NOW + 2, 10), [early, also, late]
+        )
+        self.assertEqual(await self.rowCall("expiredOutbox", NOW + 2, 2), [early, also])
+        self.assertEqual(await self.rowCall("expiredOutbox", NOW + 1, 10), [early, also])
+        self.assertEqual(await self.rowCall("expiredOutbox", NOW - 1, 10), [])
+        self.assertEqual(
+            await self.rowCall("expiredOutbox", MAX_TIMEOUT, 10),
+            [early, also, late, after],
+        )
+
     async def test_applyEffects(self):
         """
         L{applyEffects} carries out the model's effects through the rows:
@@ -4255,6 +4462,27 @@ class StoreTestsMixin(Protocol2026StoreTestsMixin):
             self.applied(effects), before, promiseIds, taskIds
         )
 
+    async def test_rollbackOutboxDelivery(self):
+        """
+        A transaction that deletes an outbox entry, or defers one, and then
+        fails leaves the outbox as it was.
+        """
+        entries = await self.insertedOutbox(
+            (Execute("rb.out", 0, ADDRESS), NOW),
+            (Unblock("rb.out.p", "poll://uni@clients/1"), NOW),
+        )
+        failing = Listener("rb.out.p", "poll://uni@clients/2")
+        restore = self.failRowOperation("insertListener")
+        for write in [
+            ("deleteOutbox", entries[0].id),
+            ("deferOutbox", entries[1].id, 1, LATER),
+        ]:
+            await self.assertStoreFails(
+                self.rowCalls(write, ("insertListener", failing))
+            )
+        restore()
+        self.assertEqual(await self.rowCall("dueOutbox", NOW, None), entries)
+
     async def test_raceTask2026LeaseExpiry(self):
         """
         A lease expiry whose conditional task update finds the lease renewed
@@ -4313,6 +4541,33 @@ class StoreTestsMixin(Protocol2026StoreTestsMixin):
         )
         outbox = await self.rowCall("dueOutbox", NOW + 1, None)
         self.assertGreater(outbox[-1].id, max(e.id for e in before[-1]))
+
+    async def test_durableOutboxDelivery(self):
+        """
+        An outbox entry deleted stays deleted after a reopen, and one
+        deferred keeps its attempts and next attempt.
+        """
+        gone, deferred, kept = await self.insertedOutbox(
+            (Execute("durable.out.gone", 0, ADDRESS), NOW),
+            (Execute("durable.out.deferred", 0, "http://w/1"), NOW),
+            (Unblock("durable.out.p", "poll://uni@clients/1"), NOW + 1),
+        )
+        self.assertEqual(
+            await self.rowCalls(
+                ("deleteOutbox", gone.id),
+                ("deferOutbox", deferred.id, 2, LATER),
+            ),
+            [True, True],
+        )
+        deferred = replace(deferred, attempts=2, nextAttemptAt=LATER)
+        await self.reopened()
+        self.assertEqual(
+            await self.rowCall("dueOutbox", MAX_TIMEOUT, None), [kept, deferred]
+        )
+        self.assertEqual(await self.dueFor(LATER - 1, push=True), [])
+        self.assertEqual(
+            await self.rowCall("expiredOutbox", NOW + 1, 10), [deferred, kept]
+        )
 
     # The 2026 searches and debug operations (promisesById, tasksById,
     # schedulesById, branchPromises, allCallbacks, allListeners,

@@ -184,6 +184,7 @@ ROLLBACK_TESTS = (
     "test_rollbackTables2026",
     "test_rollbackWriteConflict",
     "test_rollbackDeleteEverything",
+    "test_rollbackOutboxDelivery",
 )
 
 #: The tests that only a store whose updates are conditional passes.
@@ -207,6 +208,7 @@ DURABILITY_TESTS = (
     "test_durableTasks",
     "test_durableTables2026",
     "test_durableDeleteEverything",
+    "test_durableOutboxDelivery",
 )
 
 

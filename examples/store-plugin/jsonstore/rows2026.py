@@ -1,6 +1,6 @@
 # -*- test-case-name: jsonstore.test.test_rows2026 -*-
 """
-The 2026 tables of the C{jsonfile} store (the fifteen table operations of
+The 2026 tables of the C{jsonfile} store (the nineteen table operations of
 L{resonate.interfaces.ITask2026Rows}), as JSON documents beside the rows of
 L{jsonstore.rows}, under the same undo log.
 
@@ -50,6 +50,10 @@ from resonate.model.tasks2026 import (
 #: them.
 TABLE_KEYS = ("tasks2026", "callbacks", "listeners", "outbox")
 LAST_OUTBOX_ID = "lastOutboxId"
+
+#: The prefixes of the addresses a push delivers to (C{dueOutboxFor} with
+#: C{push}).
+PUSH_PREFIXES = ("http://", "https://")
 
 # Encoding: each model value as a JSON object with one member per field;
 # a task's state is its value ("pending"), an outbox message is an object
@@ -343,6 +347,45 @@ class Task2026RowsMixin:
         if limit is not None:
             due = due[:limit]
         return [decodeOutboxEntry(d) for d in due]
+
+    def dueOutboxFor(self, now, limit, addresses, prefixes, push):
+        starts = (*prefixes, *(PUSH_PREFIXES if push else ()))
+        addresses = frozenset(addresses)
+        due = [
+            d
+            for d in self._outbox.values()
+            if d["nextAttemptAt"] <= now
+            and (
+                d["message"]["address"] in addresses
+                or d["message"]["address"].startswith(starts)
+            )
+        ]
+        due.sort(key=lambda d: (d["nextAttemptAt"], d["id"]))
+        return [decodeOutboxEntry(d) for d in due[:limit]]
+
+    def deleteOutbox(self, entryId):
+        if entryId not in self._outbox:
+            return False
+        self._remove(self._outbox, entryId)
+        return True
+
+    def deferOutbox(self, entryId, attempts, nextAttemptAt):
+        document = self._outbox.get(entryId)
+        if document is None:
+            return False
+        self._put(
+            self._outbox,
+            entryId,
+            dict(document, attempts=attempts, nextAttemptAt=nextAttemptAt),
+        )
+        return True
+
+    def expiredOutbox(self, createdBefore, limit):
+        expired = [
+            d for d in self._outbox.values() if d["createdOn"] <= createdBefore
+        ]
+        expired.sort(key=lambda d: (d["createdOn"], d["id"]))
+        return [decodeOutboxEntry(d) for d in expired[:limit]]
 
 
 def init2026(rows):

@@ -131,6 +131,21 @@ _INSERT_OUTBOX = {
 }
 
 
+#: The prefixes of the addresses a push delivers to
+#: (C{dueOutboxFor} with C{push}).
+_PUSH_PREFIXES = ("http://", "https://")
+
+
+def _prefixPattern(prefix):
+    """
+    The C{LIKE} pattern (escape C{\\}, PostgreSQL's default) of the
+    strings that start with C{prefix}: its C{\\}, C{%} and C{_} match
+    themselves.
+    """
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
+
 def _bytesOrNone(data):
     """
     BYTEA comes back as a C{memoryview}; the model wants C{bytes}.
@@ -283,9 +298,10 @@ class PostgresRows:
     returns a C{Deferred}.
 
     @ivar claimOverdue: L{overduePromises}, L{dueSchedules},
-        L{dispatchableTasks}, L{dueTasks2026} and L{dueOutbox} lock the rows
-        they return and skip rows another transaction has locked (for the
-        sweeps, the scheduler and the dispatcher, which run in a
+        L{dispatchableTasks}, L{dueTasks2026}, L{dueOutbox},
+        L{dueOutboxFor} and L{expiredOutbox} lock the rows they return
+        and skip rows another transaction has locked (for the sweeps, the
+        scheduler, the dispatcher and delivery, which run in a
         transaction).
     @ivar lockReads: L{readTask}, L{readTask2026} and L{readPromise} lock
         the row they read
@@ -772,6 +788,63 @@ class PostgresRows:
                 "ORDER BY next_attempt_at, id LIMIT %s"
             ),
             (now, limit),
+        ).addCallback(
+            lambda cursor: [outboxFromRow(row) for row in cursor.fetchall()]
+        )
+
+    def dueOutboxFor(self, now, limit, addresses, prefixes, push):
+        """
+        Outbox entries due for one process's addresses, oldest first (the
+        next_attempt_at index, the address filtered on the way): exact
+        addresses by C{= ANY}, prefixes by C{LIKE ANY} with their
+        wildcards escaped; claimed as L{dueOutbox}'s are.
+        """
+        patterns = [
+            _prefixPattern(prefix)
+            for prefix in (*prefixes, *(_PUSH_PREFIXES if push else ()))
+        ]
+        return self._execute(
+            self._claiming(
+                f"SELECT {OUTBOX_COLUMNS} FROM outbox_messages "
+                "WHERE next_attempt_at <= %s "
+                "AND (address = ANY(%s::text[]) "
+                "OR address LIKE ANY(%s::text[])) "
+                "ORDER BY next_attempt_at, id LIMIT %s"
+            ),
+            (now, list(addresses), patterns, limit),
+        ).addCallback(
+            lambda cursor: [outboxFromRow(row) for row in cursor.fetchall()]
+        )
+
+    def deleteOutbox(self, entryId):
+        """
+        Delete the outbox entry C{entryId}.
+        """
+        return self._execute(
+            "DELETE FROM outbox_messages WHERE id = %s", (entryId,)
+        ).addCallback(lambda cursor: cursor.rowcount == 1)
+
+    def deferOutbox(self, entryId, attempts, nextAttemptAt):
+        """
+        Set the outbox entry's attempts and next attempt.
+        """
+        return self._execute(
+            "UPDATE outbox_messages SET attempts = %s, next_attempt_at = %s "
+            "WHERE id = %s",
+            (attempts, nextAttemptAt, entryId),
+        ).addCallback(lambda cursor: cursor.rowcount == 1)
+
+    def expiredOutbox(self, createdBefore, limit):
+        """
+        Outbox entries created at or before C{createdBefore}, oldest
+        first; claimed as L{dueOutbox}'s are.
+        """
+        return self._execute(
+            self._claiming(
+                f"SELECT {OUTBOX_COLUMNS} FROM outbox_messages "
+                "WHERE created_on <= %s ORDER BY created_on, id LIMIT %s"
+            ),
+            (createdBefore, limit),
         ).addCallback(
             lambda cursor: [outboxFromRow(row) for row in cursor.fetchall()]
         )

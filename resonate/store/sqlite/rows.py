@@ -150,6 +150,10 @@ def _tagConditions(tags, column="promises.tags"):
 #: C{promises_branch} (schema version 6) is on, so that SQLite uses it.
 _BRANCH = f"json_extract(tags, '$.\"{BRANCH_TAG}\"')"
 
+#: The prefixes of the addresses a push delivers to
+#: (C{dueOutboxFor} with C{push}).
+_PUSH_PREFIXES = ("http://", "https://")
+
 #: Every table of the store's data (all but C{schema_versions}).
 _TABLES = (
     "promises",
@@ -702,6 +706,56 @@ class SQLiteRows:
         )
         return [outboxFromRow(row) for row in rows]
 
+    def dueOutboxFor(self, now, limit, addresses, prefixes, push):
+        """
+        Outbox entries due for one process's addresses, oldest first: the
+        next_attempt_at index gives them in order and the address is
+        filtered on the way (C{substr}, not C{LIKE}: a prefix is matched
+        as it is, with no wildcard to escape).  The addresses and prefixes
+        are each one JSON parameter, however many there are.  One writer:
+        nothing to skip.
+        """
+        prefixes = [*prefixes, *(_PUSH_PREFIXES if push else ())]
+        rows = self._connection.execute(
+            f"SELECT {OUTBOX_COLUMNS} FROM outbox_messages "
+            "WHERE next_attempt_at <= ? AND ("
+            "address IN (SELECT value FROM json_each(?)) OR EXISTS ("
+            "SELECT 1 FROM json_each(?) "
+            "WHERE substr(address, 1, length(value)) = value)) "
+            "ORDER BY next_attempt_at, id LIMIT ?",
+            (now, _encodeJSON(list(addresses)), _encodeJSON(prefixes), limit),
+        )
+        return [outboxFromRow(row) for row in rows]
+
+    def deleteOutbox(self, entryId):
+        """
+        Delete the outbox entry C{entryId}.
+        """
+        return self._connection.execute(
+            "DELETE FROM outbox_messages WHERE id = ?", (entryId,)
+        ).rowcount == 1
+
+    def deferOutbox(self, entryId, attempts, nextAttemptAt):
+        """
+        Set the outbox entry's attempts and next attempt.
+        """
+        return self._connection.execute(
+            "UPDATE outbox_messages SET attempts = ?, next_attempt_at = ? "
+            "WHERE id = ?",
+            (attempts, nextAttemptAt, entryId),
+        ).rowcount == 1
+
+    def expiredOutbox(self, createdBefore, limit):
+        """
+        Outbox entries created at or before C{createdBefore}, oldest first.
+        """
+        rows = self._connection.execute(
+            f"SELECT {OUTBOX_COLUMNS} FROM outbox_messages "
+            "WHERE created_on <= ? ORDER BY created_on, id LIMIT ?",
+            (createdBefore, limit),
+        )
+        return [outboxFromRow(row) for row in rows]
+
     def _byId(self, columns, table, conditions, parameters, afterId, limit):
         """
         Run a read by id: the C{columns} of the rows of C{table} that meet
@@ -857,4 +911,5 @@ class _ReadOnlyRows(SQLiteRows):
     insertCallback = readyCallbacks = _refuseWrite
     deleteReadyCallbacks = deleteCallbacks = _refuseWrite
     insertListener = deleteListeners = insertOutbox = _refuseWrite
+    deleteOutbox = deferOutbox = _refuseWrite
     deleteEverything = _refuseWrite
