@@ -251,8 +251,49 @@ class IProtocol2026Store(Interface):
         """
 
 
+class IOutboxStore(Interface):
+    """
+    Delivery of the 2026 outbox (DECISIONS 29), per
+    L{resonate.store.scripts2026}'s delivery scripts: a message leaves the
+    outbox only when delivered or expired.
+    """
+
+    def takeMessages(now, limit, route, lease):
+        """
+        Take at most C{limit} due messages this process can deliver, each
+        put off by C{lease} ms so that no other process takes it meanwhile.
+
+        @param route: a L{resonate.model.outbox.Route}.
+        @return: a C{Deferred} firing with a list of C{(OutboxEntry,
+            promise or None)}: an C{unblock} comes with its promise as of
+            C{now}.
+        """
+
+    def messageDelivered(entryId):
+        """
+        @return: a C{Deferred} firing once the message is gone.
+        """
+
+    def messageFailed(entryId, attempts, nextAttemptAt):
+        """
+        @return: a C{Deferred} firing once the message is put off.
+        """
+
+    def dropExpiredMessages(createdBefore, limit):
+        """
+        Drop at most C{limit} messages created at or before C{createdBefore}.
+
+        @return: a C{Deferred} firing with the entries dropped.
+        """
+
+
 class IStore(
-    IPromiseStore, IScheduleStore, ILockStore, ITaskStore, IProtocol2026Store
+    IPromiseStore,
+    IScheduleStore,
+    ILockStore,
+    ITaskStore,
+    IProtocol2026Store,
+    IOutboxStore,
 ):
     """
     Everything the server keeps.
@@ -690,6 +731,46 @@ class ITask2026Rows(Interface):
         (C{FOR UPDATE SKIP LOCKED}).
 
         @param limit: the most to return, or L{None} for all.
+        @return: a list of L{resonate.model.outbox.OutboxEntry}s.
+        """
+
+    def dueOutboxFor(now, limit, addresses, prefixes, push):
+        """
+        The outbox entries due (C{nextAttemptAt <= now}) that one process
+        can deliver, by C{(nextAttemptAt, id)}: those whose address is one
+        of C{addresses} (exact strings), or starts with one of
+        C{prefixes}, or, when C{push} is true, is an C{http://} or
+        C{https://} address.  Where several processes share the store,
+        rows another transaction holds are skipped and those returned are
+        locked (C{FOR UPDATE SKIP LOCKED}).
+
+        @param limit: the most to return.
+        @return: a list of L{resonate.model.outbox.OutboxEntry}s.
+        """
+
+    def deleteOutbox(entryId):
+        """
+        Delete the outbox entry C{entryId} (delivered, or dropped).  An
+        C{execute} that replaced it has another id and is kept.
+
+        @return: C{True} if it was there.
+        """
+
+    def deferOutbox(entryId, attempts, nextAttemptAt):
+        """
+        Set the entry's C{attempts} and C{nextAttemptAt} (a delivery taken,
+        or a failed one to retry later).
+
+        @return: C{True} if it was there.
+        """
+
+    def expiredOutbox(createdBefore, limit):
+        """
+        Outbox entries created at or before C{createdBefore} (too old to
+        deliver), by C{(createdOn, id)}, at most C{limit}; where several
+        processes share the store, rows another transaction holds are
+        skipped and those returned are locked.
+
         @return: a list of L{resonate.model.outbox.OutboxEntry}s.
         """
 

@@ -49,7 +49,9 @@ as a number string, C{"200"}, C{"404"}) and
 C{resonate_request_duration_seconds{kind}}.  C{kind} is a label value: the
 caller maps kinds it does not know to one label, so that clients cannot
 make series without bound.  C{schedulePromisesFired(count)} adds to
-C{resonate_schedule_promises_total}.
+C{resonate_schedule_promises_total}; the outbox's delivery loop counts
+C{messageTaken(kind)} (C{resonate_messages_total{kind}}) and
+C{messageDelivery(status)} (C{resonate_deliveries_total{status}}).
 
 Every method may be called from any thread.
 
@@ -272,6 +274,16 @@ class Metrics:
         )
         # Exposed at 0 before the first firing, as the reference does.
         self._schedulePromises.values[()] = 0
+        self._messages = family(
+            "counter", "resonate_messages_total",
+            "Outbox messages taken for delivery, by kind.", ["kind"],
+        )
+        self._deliveries = family(
+            "counter", "resonate_deliveries_total",
+            "Outbox message deliveries, by outcome: success, error (to be "
+            "retried) or dropped (expired).",
+            ["status"],
+        )
 
     def requestStarted(self, protocol):
         """
@@ -323,6 +335,20 @@ class Metrics:
         """
         if count:
             self._add((self._schedulePromises, (), count))
+
+    def messageTaken(self, kind):
+        """
+        An outbox message of C{kind} (C{"execute"} or C{"unblock"}) was
+        taken for delivery (C{resonate_messages_total}).
+        """
+        self._add((self._messages, (kind,), 1))
+
+    def messageDelivery(self, status):
+        """
+        A delivery ended as C{status}: C{"success"}, C{"error"} (it will be
+        tried again) or C{"dropped"} (C{resonate_deliveries_total}).
+        """
+        self._add((self._deliveries, (status,), 1))
 
     def _addLocked(self, *changes):
         """

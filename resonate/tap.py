@@ -219,7 +219,11 @@ def buildService(config, store, reactor):
     from resonate.services.debug import DebugControl
     from resonate.services.dispatcher import TaskDispatcher
     from resonate.services.listen import ListeningService, endpointForAddress
+    from resonate.api.protocol2026 import renderPromise
+    from resonate.api.sse import PollRegistry
     from resonate.services.notify import SystemdNotifier
+    from resonate.services.outbox import OutboxDelivery, TransportsService
+    from resonate.services.push import HTTPPusher
     from resonate.services.scheduler import ScheduleService
     from resonate.services.server import ResonateService
     from resonate.status import Status
@@ -261,6 +265,35 @@ def buildService(config, store, reactor):
         timeout=config.get("aio.subsystems.network.config.timeout"),
         metrics=metrics,
     )
+    # The 2026 outbox goes out over this process's SSE connections and by
+    # HTTP push; a write that adds messages, and a connection that
+    # registers, wake its delivery, and it looks every pollInterval for
+    # work other processes sharing the database caused.
+    pusher = HTTPPusher(
+        reactor,
+        concurrency=config.get("transports.httpPush.concurrency"),
+        connectTimeout=config.get("transports.httpPush.connectTimeout"),
+        requestTimeout=config.get("transports.httpPush.requestTimeout"),
+    )
+    poll = PollRegistry(
+        maxConnections=config.get("transports.httpPoll.maxConnections"),
+        bufferSize=config.get("transports.httpPoll.bufferSize"),
+        reactor=reactor,
+    )
+    delivery = OutboxDelivery(
+        store,
+        reactor,
+        config.get("api.baseUrl"),
+        renderPromise,
+        poll=poll,
+        pusher=pusher,
+        batchSize=config.get("messages.batchSize"),
+        interval=config.get("messages.pollInterval"),
+        maxAge=round(config.get("messages.maxAge") * 1000),
+        lease=round(config.get("transports.httpPush.requestTimeout") * 1000) + 5_000,
+        metrics=metrics,
+    )
+    poll.addObserver(lambda group, id: delivery.wake())
     operations = Operations(
         store,
         reactor,
@@ -270,6 +303,7 @@ def buildService(config, store, reactor):
         onTaskCreated=dispatcher.wake,
         metrics=metrics,
         retryTimeout=retryTimeout,
+        onMessages=delivery.wake,
     )
     interval = config.get("system.timeoutInterval")
     batchSize = config.get("system.timeoutBatchSize")
@@ -298,6 +332,7 @@ def buildService(config, store, reactor):
     ]
     loops.append(scheduler)
     loops.append(dispatcher)
+    loops.append(delivery)
     # Only with --debug may requests pause the loops and move time.
     debug = None
     if config.get("debug"):
@@ -306,7 +341,7 @@ def buildService(config, store, reactor):
         )
     credentials = credentialsFromConfig(config)
     site = APISite(
-        HTTPAPI(operations, metrics, debug=debug).resource(),
+        HTTPAPI(operations, metrics, debug=debug, poll=poll).resource(),
         maxBodySize=config.get("api.subsystems.http.maxBodySize"),
         idleTimeout=config.get("api.subsystems.http.idleTimeout"),
         metrics=metrics,
@@ -345,7 +380,8 @@ def buildService(config, store, reactor):
     return ResonateService(
         store,
         operations,
-        listeners=[http, grpc, metricsListener],
+        # The transports stop first: open SSE streams end at once.
+        listeners=[TransportsService(poll, pusher), http, grpc, metricsListener],
         loops=loops,
         grace=config.get("api.subsystems.http.timeout"),
         clock=reactor,

@@ -14,6 +14,7 @@ from twisted.python.failure import Failure
 
 from resonate.errors import ResonateError, StoreFailure
 from resonate.metrics import Metrics
+from resonate.model.requests2026 import READ_REQUESTS
 from resonate.model.routing import matchRoute
 from resonate.model.schedule import CreateSchedule
 from resonate.model.tasks2026 import RETRY_TIMEOUT
@@ -32,6 +33,7 @@ class Operations:
     def __init__(
         self, store, clock, size, onScheduleCreated=None, routes=(),
         onTaskCreated=None, metrics=None, retryTimeout=RETRY_TIMEOUT,
+        onMessages=None,
     ):
         """
         @param store: an L{resonate.interfaces.IStore} provider.
@@ -56,6 +58,10 @@ class Operations:
             store by every call that may make a 2026 task pending: the 2026
             operations, and v0.5 completions, which run the 2026 settlement
             chain (DECISIONS 23).
+        @param onMessages: L{None}, or a callable without arguments called
+            after each operation that may have added messages to the 2026
+            outbox (a 2026 request that is not a read, a v0.5 completion),
+            to wake their delivery.  Failures are logged.
         """
         self._store = store
         self._clock = clock
@@ -65,6 +71,7 @@ class Operations:
         self._onTaskCreated = onTaskCreated
         self._metrics = metrics if metrics is not None else Metrics()
         self.retryTimeout = retryTimeout
+        self._onMessages = onMessages
         self._stopping = False
         self._drained = []
         self.inFlight = 0
@@ -167,7 +174,7 @@ class Operations:
             self._store.completePromise,
             request,
             retryTimeout=self.retryTimeout,
-        )
+        ).addCallback(self._messagesMaybeAdded)
 
     def handle2026(self, request, now):
         """
@@ -193,7 +200,21 @@ class Operations:
         )
         if isinstance(request, CreateSchedule):
             d.addCallback(self._scheduleMaybeCreated, request)
+        elif not isinstance(request, READ_REQUESTS):
+            d.addCallback(self._messagesMaybeAdded)
         return d
+
+    def _messagesMaybeAdded(self, result):
+        """
+        Wake the outbox's delivery, if any, logging its failure: an
+        operation may have added messages.
+        """
+        if self._onMessages is not None:
+            try:
+                self._onMessages()
+            except Exception:
+                self._log.failure("waking the outbox delivery failed")
+        return result
 
     def _scheduleMaybeCreated(self, reply, request):
         # A 2026 create answers 200 for a new schedule and an existing one

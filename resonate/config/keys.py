@@ -168,6 +168,32 @@ KEYS = (
     Key("tasks.retryTimeout", "tasks-retry-timeout", _TIMEOUT, "30s",
         "how long a pending 2026 task waits before its execute message is "
         "sent again"),
+    Key("messages.pollInterval", "messages-poll-interval", _TIMEOUT, "100ms",
+        "how often the outbox is looked at when nothing woke its delivery: "
+        "how soon work caused through another server process sharing the "
+        "database goes out"),
+    Key("messages.batchSize", "messages-batch-size", _SIZE, 100,
+        "most outbox messages taken for delivery at once"),
+    Key("messages.maxAge", "messages-max-age", _TIMEOUT, "10m",
+        "how long an execute or unblock message waits for its SSE "
+        "connection, or retries a failing push, before it is dropped (and "
+        "counted); a lost execute is sent again by the task's retry timer"),
+    Key("transports.httpPush.concurrency", "transports-http-push-concurrency",
+        _SIZE, 256, "most HTTP pushes of messages in flight at once"),
+    Key("transports.httpPush.connectTimeout",
+        "transports-http-push-connect-timeout", _TIMEOUT, "10s",
+        "how long a push waits to connect to its target"),
+    Key("transports.httpPush.requestTimeout",
+        "transports-http-push-request-timeout", _TIMEOUT, "180s",
+        "how long a push waits for its target's answer"),
+    Key("transports.httpPoll.maxConnections",
+        "transports-http-poll-max-connections", _SIZE, 1000,
+        "most SSE connections (GET /poll/{group}/{id}) open at once; more "
+        "are answered 503"),
+    Key("transports.httpPoll.bufferSize", "transports-http-poll-buffer-size",
+        _SIZE, 100,
+        "most messages held for an SSE client that does not keep up; more "
+        "are not written to it (they stay in the outbox and are retried)"),
     Key("metrics.port", "metrics-port", _PORT, 9090,
         "port of the Prometheus metrics server (0: any free port)"),
     Key("log.level", "log-level", EnumKind(("debug", "info", "warn", "error")),

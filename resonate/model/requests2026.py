@@ -249,3 +249,18 @@ class Reply:
         Whether this answers an error (status 400 or above).
         """
         return self.status >= 400
+
+
+#: The requests that only read, unless a promise they name has timed out
+#: (then they write its timeout and its settlement chain): a store may
+#: answer them on a reader, and they add no message to the outbox that the
+#: timeout sweep would not.
+READ_REQUESTS = (
+    GetPromise,
+    GetTask,
+    SearchPromises,
+    SearchTasks,
+    GetSchedule,
+    SearchSchedules,
+    Snapshot,
+)

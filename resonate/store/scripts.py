@@ -665,3 +665,25 @@ class ScriptedStore:
         from resonate.store import scripts2026
 
         return self.runScript(scripts2026.expireTasks, now, limit, retryTimeout)
+
+    def takeMessages(self, now, limit, route, lease):
+        from resonate.store import scripts2026
+
+        return self.runScript(scripts2026.takeMessages, now, limit, route, lease)
+
+    def messageDelivered(self, entryId):
+        from resonate.store import scripts2026
+
+        return self.runScript(scripts2026.messageDelivered, entryId)
+
+    def messageFailed(self, entryId, attempts, nextAttemptAt):
+        from resonate.store import scripts2026
+
+        return self.runScript(
+            scripts2026.messageFailed, entryId, attempts, nextAttemptAt
+        )
+
+    def dropExpiredMessages(self, createdBefore, limit):
+        from resonate.store import scripts2026
+
+        return self.runScript(scripts2026.dropExpiredMessages, createdBefore, limit)

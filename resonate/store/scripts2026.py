@@ -62,6 +62,7 @@ from resonate.model.tasks2026 import (
     FulfillTask,
     HeartbeatTasks,
     SuspendTask,
+    Unblock,
     branchOf,
     decideAcquire,
     decideContinue,
@@ -594,3 +595,67 @@ def newScheduledTask(promise, now, retryTimeout=RETRY_TIMEOUT):
     task, effects = newTask(promise, now, retryTimeout)
     if task is not None:
         yield from applyFollowing(effects, now)
+
+
+# Delivery of the outbox (DECISIONS 29).
+
+
+def takeMessages(now, limit, route, lease):
+    """
+    Take at most C{limit} due outbox messages this process can deliver
+    (C{route}, a L{resonate.model.outbox.Route}): each is counted as an
+    attempt and not due again before C{now + lease}, so that no other
+    process takes it while this one sends it, and one that crashes meanwhile
+    leaves it to be sent again after the lease.  An C{unblock} is taken with
+    its promise as of now, which it carries.
+
+    @return: a list of C{(entry, promise or None)}.
+    """
+    if route.isEmpty:
+        return []
+    taken = []
+    for entry in (
+        yield _op(
+            "dueOutboxFor", now, limit, route.addresses, route.prefixes, route.push
+        )
+    ):
+        yield _op("deferOutbox", entry.id, entry.attempts + 1, now + lease)
+        promise = None
+        if isinstance(entry.message, Unblock):
+            promise = yield _op("readPromise", entry.message.promiseId)
+            if promise is None:
+                # Gone (debug.reset): nothing left to tell.
+                yield _op("deleteOutbox", entry.id)
+                continue
+            promise = asOf(promise, now)
+        taken.append((entry, promise))
+    return taken
+
+
+def messageDelivered(entryId):
+    """
+    A message was delivered: it leaves the outbox.
+    """
+    return (yield _op("deleteOutbox", entryId))
+
+
+def messageFailed(entryId, attempts, nextAttemptAt):
+    """
+    A delivery failed: try again at C{nextAttemptAt}.
+    """
+    return (yield _op("deferOutbox", entryId, attempts, nextAttemptAt))
+
+
+def dropExpiredMessages(createdBefore, limit):
+    """
+    Drop at most C{limit} messages created at or before C{createdBefore}:
+    their address had no connection, or their pushes failed, for as long as
+    a message may wait.
+
+    @return: the entries dropped, to count.
+    """
+    dropped = []
+    for entry in (yield _op("expiredOutbox", createdBefore, limit)):
+        if (yield _op("deleteOutbox", entry.id)):
+            dropped.append(entry)
+    return dropped

@@ -261,6 +261,8 @@ class MetricsTests(unittest.TestCase):
                 "resonate_request_total": "counter",
                 "resonate_request_duration_seconds": "histogram",
                 "resonate_schedule_promises_total": "counter",
+                "resonate_messages_total": "counter",
+                "resonate_deliveries_total": "counter",
             },
         )
         self.assertNotIn("api_total_requests_total", text)

@@ -208,6 +208,14 @@ class KeyTableTests(unittest.SynchronousTestCase):
             "system-timeout-interval": "1s",
             "system-timeout-batch-size": 1000,
             "tasks-retry-timeout": "30s",
+            "messages-poll-interval": "100ms",
+            "messages-batch-size": 100,
+            "messages-max-age": "10m",
+            "transports-http-push-concurrency": 256,
+            "transports-http-push-connect-timeout": "10s",
+            "transports-http-push-request-timeout": "180s",
+            "transports-http-poll-max-connections": 1000,
+            "transports-http-poll-buffer-size": 100,
             "metrics-port": 9090,
             "log-level": "info",
             "debug": False,
@@ -1650,13 +1658,16 @@ class ShippedFileTests(unittest.SynchronousTestCase):
 
     def test_sectionsInTableOrder(self):
         """
-        The top-level sections are api, aio, system, tasks, metrics, log,
-        then the one top-level key, debug.
+        The top-level sections are api, aio, system, tasks, messages,
+        transports, metrics, log, then the one top-level key, debug.
         """
         document = yaml.safe_load(SHIPPED.getContent())
         self.assertEqual(
             list(document),
-            ["api", "aio", "system", "tasks", "metrics", "log", "debug"],
+            [
+                "api", "aio", "system", "tasks", "messages", "transports",
+                "metrics", "log", "debug",
+            ],
         )
 
 

@@ -416,6 +416,35 @@ class PostgresStore:
             scripts2026.expireTasks, now, limit, retryTimeout, inTransaction=True
         )
 
+    def takeMessages(self, now, limit, route, lease):
+        """
+        Take due outbox messages no other process holds (C{FOR UPDATE SKIP
+        LOCKED}) and put them off by C{lease}, in one transaction.
+        """
+        return self._run(
+            scripts2026.takeMessages, now, limit, route, lease, inTransaction=True
+        )
+
+    def messageDelivered(self, entryId):
+        """
+        Remove a delivered message.
+        """
+        return self._run(scripts2026.messageDelivered, entryId)
+
+    def messageFailed(self, entryId, attempts, nextAttemptAt):
+        """
+        Put a failed message off.
+        """
+        return self._run(scripts2026.messageFailed, entryId, attempts, nextAttemptAt)
+
+    def dropExpiredMessages(self, createdBefore, limit):
+        """
+        Drop expired messages no other process holds, in one transaction.
+        """
+        return self._run(
+            scripts2026.dropExpiredMessages, createdBefore, limit, inTransaction=True
+        )
+
     def close(self):
         """
         Refuse new requests, let the running ones finish, then close every

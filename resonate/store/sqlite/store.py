@@ -19,17 +19,8 @@ from zope.interface import implementer
 from resonate.errors import ResonateError, StoreFailure
 from resonate.interfaces import IGroupCommitStore, IStore, IStoreProvider
 from resonate.model.promise import decideRead
+from resonate.model.requests2026 import READ_REQUESTS, ResetAll
 from resonate.status import Status
-from resonate.model.requests2026 import (
-    GetPromise,
-    GetSchedule,
-    GetTask,
-    ResetAll,
-    SearchPromises,
-    SearchSchedules,
-    SearchTasks,
-    Snapshot,
-)
 from resonate.model.tasks2026 import RETRY_TIMEOUT
 from resonate.store import migrate, scripts, scripts2026
 from resonate.store.sqlite.cache import _PromiseCache
@@ -106,6 +97,10 @@ _dispatchTasks = _overRows(scripts.dispatchTasks)
 
 _handle2026 = _overRows(scripts2026.handle)
 _expireTasks2026 = _overRows(scripts2026.expireTasks)
+_takeMessages = _overRows(scripts2026.takeMessages)
+_messageDelivered = _overRows(scripts2026.messageDelivered)
+_messageFailed = _overRows(scripts2026.messageFailed)
+_dropExpiredMessages = _overRows(scripts2026.dropExpiredMessages)
 
 
 @_overRows
@@ -117,20 +112,6 @@ def _expireTasks2026IfAny(now, limit, retryTimeout):
     if (yield scripts.RowOp("dueTasks2026", (now, 1))):
         raise _WriteRequired()
     return 0
-
-
-#: The 2026 requests that usually only read: a reader answers them, and
-#: hands them to the writer only when one must write (a promise it names
-#: has timed out).
-_READS_2026 = (
-    GetPromise,
-    GetTask,
-    SearchPromises,
-    SearchTasks,
-    GetSchedule,
-    SearchSchedules,
-    Snapshot,
-)
 
 
 @implementer(IStore, IGroupCommitStore)
@@ -573,7 +554,7 @@ class SQLiteStore:
         (moving to the writer if it must time a promise out), any other on
         the writer.
         """
-        if isinstance(request, _READS_2026):
+        if isinstance(request, READ_REQUESTS):
             return self._read(_handle2026, _handle2026, request, now, retryTimeout)
         d = self._write(_handle2026, request, now, retryTimeout)
         if isinstance(request, ResetAll):
@@ -592,6 +573,35 @@ class SQLiteStore:
         """
         return self._read(
             _expireTasks2026IfAny, _expireTasks2026, now, limit, retryTimeout
+        )
+
+    def takeMessages(self, now, limit, route, lease):
+        """
+        Take due outbox messages on the writer, after a reader has found
+        there are some (the common answer, none, costs no write): the
+        reader's first write hands the whole script over.
+        """
+        return self._read(_takeMessages, _takeMessages, now, limit, route, lease)
+
+    def messageDelivered(self, entryId):
+        """
+        Remove a delivered message on the writer.
+        """
+        return self._write(_messageDelivered, entryId)
+
+    def messageFailed(self, entryId, attempts, nextAttemptAt):
+        """
+        Put a failed message off on the writer.
+        """
+        return self._write(_messageFailed, entryId, attempts, nextAttemptAt)
+
+    def dropExpiredMessages(self, createdBefore, limit):
+        """
+        Drop expired messages on the writer, after a reader has found there
+        are some.
+        """
+        return self._read(
+            _dropExpiredMessages, _dropExpiredMessages, createdBefore, limit
         )
 
     def close(self):

@@ -126,5 +126,17 @@ class FaultyStore:
     def expireTasks2026(self, now, limit, **kwargs):
         return self._call("expireTasks2026", now, limit, **kwargs)
 
+    def takeMessages(self, now, limit, route, lease):
+        return self._call("takeMessages", now, limit, route, lease)
+
+    def messageDelivered(self, entryId):
+        return self._call("messageDelivered", entryId)
+
+    def messageFailed(self, entryId, attempts, nextAttemptAt):
+        return self._call("messageFailed", entryId, attempts, nextAttemptAt)
+
+    def dropExpiredMessages(self, createdBefore, limit):
+        return self._call("dropExpiredMessages", createdBefore, limit)
+
     def close(self):
         return self._store.close()
