@@ -403,10 +403,10 @@ class MarkingStore(MemoryStore):
         super().__init__()
         self.marker = marker
 
-    def createPromise(self, request, now, **kwargs):
+    def createPromise(self, request, now, retryTimeout=30_000):
         with open(self.marker, "a") as f:
             f.write(request.id + "\\n")
-        return super().createPromise(request, now, **kwargs)
+        return super().createPromise(request, now, retryTimeout)
 
 
 @implementer(IPlugin, IStoreProvider)
