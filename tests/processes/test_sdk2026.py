@@ -248,6 +248,24 @@ class SDKProcessesMixin:
         self.assertEqual(summary["result"], expected(sleep=self.sleep))
         return summary
 
+    def assertQuiet(self, *processes):
+        """
+        The SDK processes printed nothing but their JSON lines: no warning
+        (an SDK logs, and otherwise ignores, a failed heartbeat or listener
+        refresh, for one).
+        """
+        for process in processes:
+            noise = []
+            for line in process.output.splitlines():
+                try:
+                    json.loads(line)
+                except ValueError:
+                    noise.append(line)
+                else:
+                    if '"level"' in line and '"warn' in line:
+                        noise.append(line)
+            self.assertEqual(noise, [], f"{process.args[:3]}:\n{process.output}")
+
     def executions(self):
         """
         The log's lines, decoded.
@@ -492,6 +510,7 @@ class WorkflowTestsMixin(SDKProcessesMixin):
         again = self.startWorkflow(url, workflowId)
         await self.workflowResult(again)
         self.assertEqual(self.executions(), before)
+        self.assertQuiet(again)
 
     # --- Tests ------------------------------------------------------------
 
@@ -511,6 +530,7 @@ class WorkflowTestsMixin(SDKProcessesMixin):
         await self.checkSettled(client, workflowId)
         await self.rerun(server.url, workflowId)
         await self.stopWorker(worker)
+        self.assertQuiet(starter, worker)
         await self.stopServer(server)
 
     async def crashAndRestart(self, server, downUntil=None):
@@ -521,6 +541,7 @@ class WorkflowTestsMixin(SDKProcessesMixin):
         port = server.port
         exit = await server.kill()
         self.assertEqual(exit.signal, 9, exit)
+        self.assertNotIn("Traceback", server.output, server.output)
         if downUntil is not None:
             deadline = time.monotonic() + WAIT
             while not await downUntil():
@@ -657,6 +678,7 @@ class TwoServersTestsMixin:
         await self.rerun(serverA.url, workflowId)
         await self.rerun(serverB.url, workflowId)
         await self.stopWorker(worker)
+        self.assertQuiet(starter, worker)
         await self.stopServer(serverA)
         await self.stopServer(serverB)
 
