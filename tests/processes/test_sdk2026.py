@@ -194,7 +194,12 @@ class SDKProcessesMixin:
              "--log", self.log, "--ttl", str(TTL), *map(str, args)],
             env=SDK_ENV,
         )
-        process.spawn(self.directory)
+        # No working directory: with one, Twisted must fork() instead of
+        # posix_spawn(), and a fork of a test process that has run grpcio's
+        # threads can hang or abort in grpc's fork handlers before exec
+        # (seen in CI: the workflow never reached the server).  The scripts
+        # take absolute paths.
+        process.spawn()
         self.addCleanup(process.kill)
         return process
 
