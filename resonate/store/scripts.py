@@ -28,6 +28,7 @@ from resonate.model.task import (
 )
 from resonate.model.tasks2026 import (
     RETRY_TIMEOUT,
+    TARGET_TAG,
     Concern,
     DeleteCallbacks,
     DeleteListeners,
@@ -210,13 +211,18 @@ def applyFollowing(effects, now):
         raise WriteConflict("a write following the decision's first was refused")
 
 
-def concern(promiseId):
+def concern(promise):
     """
     Read the L{Concern <resonate.model.tasks2026.Concern>} of a promise
     that is settling: its 2026 task, its callbacks, the tasks of their
-    waiting awaiters and its listeners.
+    waiting awaiters and its listeners.  Only a promise with a
+    C{resonate:target} tag has a task (tags never change), so the v0.5
+    promises most settlements are cost one read less.
     """
-    task = yield _op("readTask2026", promiseId)
+    promiseId = promise.id
+    task = None
+    if TARGET_TAG in promise.tags:
+        task = yield _op("readTask2026", promiseId)
     callbacks = tuple((yield _op("callbacksOf", promiseId)))
     awaiters = []
     for callback in callbacks:
@@ -236,7 +242,7 @@ def settle(settled, now, retryTimeout=RETRY_TIMEOUT):
     completion and timeout runs it, so that a promise is one record
     whichever protocol settles it (DECISIONS 23).
     """
-    effects = settlementChain(settled, (yield from concern(settled.id)), now, retryTimeout)
+    effects = settlementChain(settled, (yield from concern(settled)), now, retryTimeout)
     if effects.writes or effects.messages:
         yield from applyFollowing(effects, now)
 

@@ -122,7 +122,7 @@ def current(promiseId, now, retryTimeout=RETRY_TIMEOUT):
         promise = yield _op("readPromise", promiseId)
         if promise is None or not isOverdue(promise, now):
             return promise
-        decision = decideTimeout(promise, (yield from concern(promiseId)), now, retryTimeout)
+        decision = decideTimeout(promise, (yield from concern(promise)), now, retryTimeout)
         if (yield from applyEffects(decision.effects, now)):
             return decision.promise
     raise _gaveUp(f"promise {promiseId!r}")
@@ -211,7 +211,7 @@ def settlePromise(request, now, retryTimeout):
             promise, state=request.state, value=request.value, completedOn=now
         )
         effects = Effects(writes=(Update(settled),)) + settlementChain(
-            settled, (yield from concern(request.id)), now, retryTimeout
+            settled, (yield from concern(promise)), now, retryTimeout
         )
         return _Answer(Reply(promise=settled), effects)
 
@@ -363,7 +363,7 @@ def fulfillTask(request, now, retryTimeout):
         if task is None or promise is None:
             return decideFulfill(task, promise, Concern(), request, now, retryTimeout)
         return decideFulfill(
-            task, promise, (yield from concern(request.id)), request, now, retryTimeout
+            task, promise, (yield from concern(promise)), request, now, retryTimeout
         )
 
     decision = yield from _decide(decideOnce, now, f"task {request.id!r}")
@@ -581,7 +581,7 @@ def timeoutPromise(promise, now, retryTimeout=RETRY_TIMEOUT):
 
     @return: C{True} if it was timed out here (not meanwhile elsewhere).
     """
-    decision = decideTimeout(promise, (yield from concern(promise.id)), now, retryTimeout)
+    decision = decideTimeout(promise, (yield from concern(promise)), now, retryTimeout)
     if decision.status is not HTTPStatus.OK:
         return False
     return (yield from applyEffects(decision.effects, now))
