@@ -211,18 +211,26 @@ def applyFollowing(effects, now):
         raise WriteConflict("a write following the decision's first was refused")
 
 
-def concern(promise):
+#: L{concern}'s task not read yet.
+_UNREAD = object()
+
+
+def concern(promise, task=_UNREAD):
     """
     Read the L{Concern <resonate.model.tasks2026.Concern>} of a promise
     that is settling: its 2026 task, its callbacks, the tasks of their
     waiting awaiters and its listeners.  Only a promise with a
     C{resonate:target} tag has a task (tags never change), so the v0.5
     promises most settlements are cost one read less.
+
+    @param task: the promise's task when the caller has read it already
+        in this transaction (L{None} for none), so it is not read twice.
     """
     promiseId = promise.id
-    task = None
-    if TARGET_TAG in promise.tags:
-        task = yield _op("readTask2026", promiseId)
+    if task is _UNREAD:
+        task = None
+        if TARGET_TAG in promise.tags:
+            task = yield _op("readTask2026", promiseId)
     callbacks = tuple((yield _op("callbacksOf", promiseId)))
     awaiters = []
     for callback in callbacks:

@@ -363,7 +363,7 @@ def fulfillTask(request, now, retryTimeout):
         if task is None or promise is None:
             return decideFulfill(task, promise, Concern(), request, now, retryTimeout)
         return decideFulfill(
-            task, promise, (yield from concern(promise)), request, now, retryTimeout
+            task, promise, (yield from concern(promise, task)), request, now, retryTimeout
         )
 
     decision = yield from _decide(decideOnce, now, f"task {request.id!r}")
@@ -481,21 +481,29 @@ def resetAll(request, now, retryTimeout):
     return Reply()
 
 
+def _everyById(pageAfter):
+    """
+    Every row of a by-id read, page by page.
+
+    @param pageAfter: makes the L{RowOp} reading the page after an id
+        (L{None} for the first), L{_SNAPSHOT_PAGE} rows long.
+    """
+    rows, after = [], None
+    while True:
+        page = yield pageAfter(after)
+        rows.extend(page)
+        if len(page) < _SNAPSHOT_PAGE:
+            return rows
+        after = page[-1].id
+
+
 def snapshot(request, now, retryTimeout):
-    promises, after = [], None
-    while True:
-        page = yield _op("promisesById", None, {}, after, _SNAPSHOT_PAGE, now)
-        promises.extend(page)
-        if len(page) < _SNAPSHOT_PAGE:
-            break
-        after = page[-1].id
-    tasks, after = [], None
-    while True:
-        page = yield _op("tasksById", None, after, _SNAPSHOT_PAGE)
-        tasks.extend(page)
-        if len(page) < _SNAPSHOT_PAGE:
-            break
-        after = page[-1].id
+    promises = yield from _everyById(
+        lambda after: _op("promisesById", None, {}, after, _SNAPSHOT_PAGE, now)
+    )
+    tasks = yield from _everyById(
+        lambda after: _op("tasksById", None, after, _SNAPSHOT_PAGE)
+    )
     views = []
     for task in tasks:
         views.append((yield from _view(task)))
