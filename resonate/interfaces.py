@@ -399,6 +399,33 @@ class IStoreProvider(IPlugin):
         """
 
 
+class ISharedStoreProvider(IStoreProvider):
+    """
+    A store provider whose stores several processes may open on the same
+    database at once, each seeing the others' writes: what C{twist
+    resonate --api-workers N} needs (it refuses a store kind whose provider
+    does not declare this).
+
+    With more than one worker the supervisor first opens the store once
+    with C{config.shared} false (so that it is created, migrated or reset
+    there, once), closes it, and then each worker calls C{makeStore} with
+    C{config.shared} true.  A store opened shared must:
+
+      - never delete or reset existing data at open (the supervisor did
+        what the options asked);
+      - keep no cached copy of anything another process may change (a
+        settled promise may be kept: it changes no more);
+      - make every write a serializable transaction against the database
+        itself, as every request's script expects: two processes running
+        the same script at once see each other's writes (a row lock, a
+        write lock), never a stale read.
+
+    It is declared by the provider (C{alsoProvides} or
+    C{@implementer(ISharedStoreProvider)}), not checked: the shared store
+    suite and the multi-worker process tests are how a store shows it.
+    """
+
+
 class IPromiseRows(Interface):
     """
     Promise rows inside one transaction (or, where every write is

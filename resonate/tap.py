@@ -7,14 +7,17 @@ reactor and an already opened store, so tests can build the real service
 tree around fakes.
 """
 
+import dataclasses
 import difflib
 import gc
+import os
 import re
 import resource
 import sys
 from functools import partial
 
 from twisted.logger import Logger, globalLogPublisher
+from twisted.application.service import MultiService, Service
 from twisted.python import usage
 
 import resonate
@@ -200,13 +203,18 @@ def credentialsFromConfig(config):
     return BasicCredentials(username, password)
 
 
-def buildService(config, store, reactor):
+def buildService(config, store, reactor, worker=None):
     """
     Assemble the server around an open store.
 
     @param config: a L{resonate.config.Config}.
     @param store: an L{resonate.interfaces.IStore} provider.
     @param reactor: the reactor to listen and schedule with.
+    @param worker: L{None} for a server of one process, or the
+        L{resonate.services.workers.WorkerSetup} of a worker: it serves
+        HTTP on the socket it inherited, gRPC on the supervisor's reserved
+        port, metrics on 127.0.0.1 for the supervisor to scrape, and tells
+        the supervisor (not systemd) when it is ready.
     @return: a L{resonate.services.server.ResonateService}.
     """
     from resonate.api.grpcserver import GRPCService
@@ -348,9 +356,20 @@ def buildService(config, store, reactor):
         credentials=credentials,
         reactor=reactor,
     )
+    if worker is None:
+        httpEndpoint = endpointForAddress(
+            reactor, config.get("api.subsystems.http.addr")
+        )
+        grpcAddress = config.get("api.subsystems.grpc.addr")
+    else:
+        from resonate.config import AddressKind
+        from resonate.services.workers import HTTP_FD, AdoptedEndpoint
+
+        httpEndpoint = AdoptedEndpoint(reactor, HTTP_FD, worker.httpFamily())
+        grpcAddress = AddressKind().parseFlag(worker.grpc)
     http = ListeningService(
         "http",
-        endpointForAddress(reactor, config.get("api.subsystems.http.addr")),
+        httpEndpoint,
         site,
         onFailure=lambda failure: reactor.callWhenRunning(reactor.stop),
     )
@@ -358,7 +377,7 @@ def buildService(config, store, reactor):
     # the health service's.
     grpc = GRPCService(
         operations,
-        config.get("api.subsystems.grpc.addr"),
+        grpcAddress,
         reactor,
         workers=config.get("api.size"),
         grace=config.get("api.subsystems.http.timeout"),
@@ -366,17 +385,32 @@ def buildService(config, store, reactor):
         unauthorizedCode=Status.UNAUTHORIZED,
         metrics=metrics,
         maxMessageSize=config.get("api.subsystems.http.maxBodySize"),
+        reusePort=worker is not None,
     )
     # GET /metrics on every interface (the configuration names only a
     # port), logged as the contract has it: "starting metrics server
     # addr=:9090".
-    metricsListener = ListeningService(
-        "metrics",
-        endpointForAddress(reactor, f":{config.get('metrics.port')}"),
-        MetricsSite(metrics, reactor=reactor),
-        onFailure=lambda failure: reactor.callWhenRunning(reactor.stop),
-        logHost="",
-    )
+    if worker is None:
+        metricsListener = ListeningService(
+            "metrics",
+            endpointForAddress(reactor, f":{config.get('metrics.port')}"),
+            MetricsSite(metrics, reactor=reactor),
+            onFailure=lambda failure: reactor.callWhenRunning(reactor.stop),
+            logHost="",
+        )
+        notifier = SystemdNotifier()
+    else:
+        from resonate.services.workers import WorkerNotifier
+
+        # The supervisor serves port metrics.port, gathering every
+        # worker's page from here.
+        metricsListener = ListeningService(
+            "worker metrics",
+            endpointForAddress(reactor, "127.0.0.1:0"),
+            MetricsSite(metrics, reactor=reactor),
+            onFailure=lambda failure: reactor.callWhenRunning(reactor.stop),
+        )
+        notifier = WorkerNotifier(metricsListener)
     return ResonateService(
         store,
         operations,
@@ -386,7 +420,7 @@ def buildService(config, store, reactor):
         grace=config.get("api.subsystems.http.timeout"),
         clock=reactor,
         sites=[site],
-        notifier=SystemdNotifier(),
+        notifier=notifier,
     )
 
 
@@ -409,14 +443,26 @@ def raiseFileLimit():
     return soft
 
 
-def makeService(options, reactor=None):
+def makeService(options, reactor=None, environ=None):
     """
     Open the store (synchronously, before the reactor runs, so that a bad
-    path stops startup with one clear line) and build the server.
+    path stops startup with one clear line) and build the server: one
+    process, or with C{api.workers} above 1 the supervisor of that many
+    (L{makeSupervisor}), or one of those workers (when the supervisor's
+    L{resonate.services.workers.WORKER_ENVIRONMENT} variable is set).
+
+    @param environ: the environment; C{os.environ} when L{None}.
     """
+    from resonate.services.workers import WorkerSetup
+
     if reactor is None:
         from twisted.internet import reactor
+    if environ is None:
+        environ = os.environ
     config = options.config
+    worker = WorkerSetup.fromEnvironment(environ)
+    if worker is None and config.get("api.workers") > 1:
+        return makeSupervisor(options, reactor, environ)
     for path in config.ignoredKeysGiven():
         _log.warn(
             "configuration key {path} is accepted for the Go server's "
@@ -430,11 +476,21 @@ def makeService(options, reactor=None):
             "never run a production server with it"
         )
     raiseFileLimit()
+    storeConfig = config.storeConfig()
+    if worker is not None:
+        storeConfig = dataclasses.replace(storeConfig, shared=True)
     try:
-        store = makeStore(options.storeProvider, config.storeConfig(), reactor)
+        store = makeStore(options.storeProvider, storeConfig, reactor)
     except Exception as e:
-        raise SystemExit(f"error: cannot open the {config.storeConfig().kind} store: {e}")
-    service = buildService(config, store, reactor)
+        raise SystemExit(f"error: cannot open the {storeConfig.kind} store: {e}")
+    service = buildService(config, store, reactor, worker=worker)
+    if worker is not None:
+        from resonate.services.workers import Lifeline
+
+        # The supervisor is gone (stopped, or killed): stop gracefully,
+        # rather than hold the listeners on as an orphan.
+        lifeline = Lifeline(reactor, partial(_stopReactor, reactor))
+        reactor.callWhenRunning(lifeline.start)
     # Everything built so far lives as long as the process: move it out of
     # the collector's sight, or every full collection rescans it (this cuts
     # Klein's p99 latency two to four times).
@@ -444,3 +500,135 @@ def makeService(options, reactor=None):
         filterLogLevel, globalLogPublisher, config.get("log.level")
     )
     return service
+
+
+def _stopReactor(reactor):
+    """
+    Stop C{reactor} unless it is stopping already.
+    """
+    from twisted.internet.error import ReactorNotRunning
+
+    try:
+        reactor.stop()
+    except ReactorNotRunning:
+        pass
+
+
+def makeSupervisor(options, reactor, environ):
+    """
+    The supervisor of C{api.workers} worker processes
+    (L{resonate.services.workers}): check that the configuration can run
+    on several processes, open the store once (to create, migrate or
+    reset it, and to fail startup with one clear line if it cannot be
+    opened), bind the listeners the workers share, and serve the metrics
+    of them all.
+
+    @raise SystemExit: the configuration cannot run on several processes,
+        or a listener or the store cannot be opened.
+    """
+    from resonate.config import isEndpointDescription
+    from resonate.interfaces import ISharedStoreProvider
+    from resonate.services.listen import endpointForAddress, ListeningService
+    from resonate.services.notify import SystemdNotifier
+    from resonate.services.workers import (
+        Supervisor,
+        WorkersMetricsSite,
+        bindHTTP,
+        reservePort,
+        workerCommand,
+    )
+
+    config = options.config
+    count = config.get("api.workers")
+    kind = config.storeConfig().kind
+    if not ISharedStoreProvider.providedBy(options.storeProvider):
+        raise SystemExit(
+            f"error: api.workers is {count}, but the {kind} store cannot be "
+            "shared by several processes; use sqlite or postgres, or 1 worker"
+        )
+    if config.get("debug"):
+        raise SystemExit(
+            f"error: api.workers is {count}, but --debug pauses and moves the "
+            "background loops of one process; run it with 1 worker"
+        )
+    httpAddr = config.get("api.subsystems.http.addr")
+    if isEndpointDescription(httpAddr):
+        raise SystemExit(
+            f"error: api.workers is {count}, but the HTTP address {httpAddr!r} "
+            "is an endpoint description; several workers share a host:port "
+            "listener (terminate TLS in front of them, or run 1 worker)"
+        )
+    raiseFileLimit()
+    try:
+        store = makeStore(options.storeProvider, config.storeConfig(), reactor)
+    except Exception as e:
+        raise SystemExit(f"error: cannot open the {kind} store: {e}")
+    try:
+        httpSocket = bindHTTP(httpAddr)
+    except OSError as e:
+        raise SystemExit(f"error: cannot start http server: {e}")
+    try:
+        grpcSocket, grpcAddress = reservePort(config.get("api.subsystems.grpc.addr"))
+    except OSError as e:
+        httpSocket.close()
+        raise SystemExit(f"error: cannot start grpc server: {e}")
+
+    def fatal():
+        # A worker could not start: stop, and end with status 1 once the
+        # others have stopped.
+        def exitFailed():
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(1)
+
+        reactor.addSystemEventTrigger("after", "shutdown", exitFailed)
+        reactor.callWhenRunning(reactor.stop)
+
+    supervisor = Supervisor(
+        count,
+        workerCommand(),
+        environ,
+        reactor,
+        httpSocket,
+        grpcSocket,
+        grpcAddress,
+        store=store,
+        notifier=SystemdNotifier(environ),
+        # Each worker's own grace period, and time to close its store.
+        grace=config.get("api.subsystems.http.timeout") + 15,
+        onFatal=fatal,
+    )
+    metricsListener = ListeningService(
+        "metrics",
+        endpointForAddress(reactor, f":{config.get('metrics.port')}"),
+        WorkersMetricsSite(supervisor, reactor),
+        onFailure=lambda failure: reactor.callWhenRunning(reactor.stop),
+        logHost="",
+    )
+    root = _SupervisorService(supervisor, metricsListener)
+    reactor.callWhenRunning(
+        filterLogLevel, globalLogPublisher, config.get("log.level")
+    )
+    return root
+
+
+class _SupervisorService(MultiService):
+    """
+    The supervisor and its metrics listener; the workers stop first, the
+    listener last.
+    """
+
+    def __init__(self, supervisor, metricsListener):
+        super().__init__()
+        self.supervisor = supervisor
+        self.metricsListener = metricsListener
+        metricsListener.setServiceParent(self)
+        supervisor.setServiceParent(self)
+
+    def stopService(self):
+        from twisted.internet.defer import maybeDeferred
+
+        Service.stopService(self)
+        d = maybeDeferred(self.supervisor.stopService)
+        d.addCallback(lambda _: self.metricsListener.stopService())
+        return d

@@ -121,6 +121,7 @@ class GRPCService(Service):
         unauthorizedCode=Status.UNAUTHORIZED,
         metrics=None,
         maxMessageSize=None,
+        reusePort=False,
     ):
         """
         @param operations: the L{resonate.api.operations.Operations}.
@@ -140,8 +141,12 @@ class GRPCService(Service):
             bytes (HTTP's C{maxBodySize}); grpcio answers a larger one
             RESOURCE_EXHAUSTED, as HTTP answers 413.  L{None} for grpcio's
             default (4 MiB).
+        @param reusePort: bind with C{SO_REUSEPORT}, sharing the port with
+            the other workers of one server (L{resonate.services.workers});
+            otherwise a port in use fails startup.
         """
         self.setName("grpc")
+        self._reusePort = reusePort
         self._operations = operations
         self._address = address
         self._reactor = reactor
@@ -179,7 +184,7 @@ class GRPCService(Service):
             )
         # grpcio sets SO_REUSEPORT by default: a second server on the same
         # port would then silently share it instead of failing.
-        options = [("grpc.so_reuseport", 0)]
+        options = [("grpc.so_reuseport", 1 if self._reusePort else 0)]
         if self._maxMessageSize is not None:
             options.append(("grpc.max_receive_message_length", self._maxMessageSize))
         server = grpc.server(

@@ -22,6 +22,7 @@ from resonate.config.kinds import (
     JsonListKind,
     SizeKind,
     StrKind,
+    WorkersKind,
 )
 
 
@@ -86,6 +87,10 @@ _Q = "aio.subsystems.queuing"
 KEYS = (
     Key("api.size", "api-size", _SIZE, 100,
         "capacity of the API submission queue; when full, requests get 503"),
+    Key("api.workers", "api-workers", WorkersKind(), 1,
+        "server processes sharing the HTTP, SSE and gRPC listeners (auto: one "
+        "per CPU); more than 1 runs a supervisor that starts, restarts and "
+        "stops them (needs a store several processes can share)"),
     Key("api.baseUrl", "api-base-url", StrKind(nonEmpty=True),
         "http://localhost:8001",
         "the URL workers reach this server at: in the links of dispatched "

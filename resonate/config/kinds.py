@@ -44,6 +44,7 @@ Kinds and their written forms:
 
 import copy
 import json
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -202,6 +203,59 @@ class IntKind:
         ):
             self._fail(written)
         return number
+
+
+@dataclass(frozen=True)
+class WorkersKind:
+    """
+    A count of processes: an integer of at least 1, or C{auto} for as many
+    as this process may run on CPUs (its affinity mask, as C{nproc} says).
+
+    @ivar cpuCount: a callable giving the CPU count C{auto} means; the
+        process's own by default.
+    """
+
+    cpuCount: Optional[object] = None
+
+    def expectation(self):
+        """
+        What a value must be, for messages and help.
+        """
+        return "an integer >= 1 or auto"
+
+    def _cpus(self):
+        if self.cpuCount is not None:
+            return self.cpuCount()
+        try:
+            return len(os.sched_getaffinity(0))
+        except AttributeError:
+            return os.cpu_count() or 1
+
+    def parseYaml(self, value):
+        """
+        Check a YAML integer, or C{auto}, or a string of decimal digits.
+        """
+        if value == "auto":
+            return self._cpus()
+        try:
+            return IntKind(minimum=1).parseYaml(value)
+        except InvalidValue:
+            raise InvalidValue(
+                f"must be {self.expectation()}, got {describeValue(value)}"
+            ) from None
+
+    def parseFlag(self, text):
+        """
+        Parse C{auto} or a string of decimal digits.
+        """
+        if text == "auto":
+            return self._cpus()
+        try:
+            return IntKind(minimum=1).parseFlag(text)
+        except InvalidValue:
+            raise InvalidValue(
+                f"must be {self.expectation()}, got {describeValue(text)}"
+            ) from None
 
 
 _TRUE = frozenset(["1", "t", "T", "TRUE", "true", "True"])

@@ -66,6 +66,10 @@ class StoreConfig:
     @ivar options: the typed value of every option the provider declares,
         by key, defaults filled in (durations in seconds, as C{float};
         sizes in bytes, as C{int}).
+    @ivar shared: other processes (the server's other workers) use the
+        same database at the same time; only set for providers of
+        L{resonate.interfaces.ISharedStoreProvider}, whose docstring says
+        what it asks of the store.
     """
 
     kind: str = "sqlite"
@@ -73,6 +77,7 @@ class StoreConfig:
     workers: int = 1
     batchSize: int = 100
     options: dict = field(default_factory=dict)
+    shared: bool = False
 
 
 def optionFlag(kind, key):

@@ -11,11 +11,11 @@ than at its first request.
 from twisted.logger import Logger
 from twisted.plugin import IPlugin, getCache
 from twisted.python.reflect import namedAny
-from zope.interface import implementer
+from zope.interface import alsoProvides, implementer
 from zope.interface.exceptions import Invalid
 from zope.interface.verify import verifyObject
 
-from resonate.interfaces import IStore, IStoreProvider
+from resonate.interfaces import IStore, ISharedStoreProvider, IStoreProvider
 
 
 class UnknownStoreKind(Exception):
@@ -142,18 +142,22 @@ class LazyStoreProvider:
     and a missing driver cannot hide every other plugin.
     """
 
-    def __init__(self, name, description, providerPath, options=()):
+    def __init__(self, name, description, providerPath, options=(), shared=False):
         """
         @param providerPath: the fully qualified name of a class whose
             instances provide L{IStoreProvider}.
         @param options: the L{resonate.config.stores.StoreOption}s the
             store takes, declared here so that configuration, flags and
             C{--help} know them without importing the store.
+        @param shared: whether the stores may be opened by several
+            processes at once (then this provides L{ISharedStoreProvider}).
         """
         self.name = name
         self.description = description
         self.options = tuple(options)
         self._providerPath = providerPath
+        if shared:
+            alsoProvides(self, ISharedStoreProvider)
 
     def makeStore(self, config, reactor):
         return namedAny(self._providerPath)().makeStore(config, reactor)

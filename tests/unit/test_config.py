@@ -37,6 +37,7 @@ from resonate.config import (
     splitAddress,
     usageFlags,
     usageParameters,
+    WorkersKind,
 )
 from resonate.store.providers import storeProviders
 
@@ -166,6 +167,7 @@ class KeyTableTests(unittest.SynchronousTestCase):
         """
         expected = {
             "api-size": 100,
+            "api-workers": 1,
             "api-base-url": "http://localhost:8001",
             "api-http-addr": "0.0.0.0:8001",
             "api-http-timeout": "10s",
@@ -725,6 +727,49 @@ class JsonFlagHelpTests(ConfigTestMixin, unittest.SynchronousTestCase):
         self.assertEqual(
             config.get("aio.subsystems.queuing.config.routes")[0]["target"],
             {"connection": "workers", "queue": "work"},
+        )
+
+
+class WorkersKindTests(ConfigTestMixin, unittest.SynchronousTestCase):
+    """
+    Tests for L{WorkersKind} (C{api.workers}).
+    """
+
+    def test_numbers(self):
+        """
+        Integers of at least 1 are accepted from the file and from flags.
+        """
+        self.assertEqual(loadConfig(None, {"api-workers": "4"}).get("api.workers"), 4)
+        self.assertEqual(WorkersKind().parseYaml(2), 2)
+
+    def test_auto(self):
+        """
+        C{auto} is the CPU count, by default the CPUs this process may run
+        on.
+        """
+        self.assertEqual(WorkersKind(cpuCount=lambda: 16).parseFlag("auto"), 16)
+        self.assertEqual(WorkersKind(cpuCount=lambda: 3).parseYaml("auto"), 3)
+        self.assertEqual(
+            loadConfig(None, {"api-workers": "auto"}).get("api.workers"),
+            len(os.sched_getaffinity(0)),
+        )
+
+    def test_bad(self):
+        """
+        0, negative numbers, words and booleans are refused, saying that
+        C{auto} is allowed.
+        """
+        self.assertFlagRejected(
+            "api-workers", "0", "must be an integer >= 1 or auto, got '0'"
+        )
+        self.assertFlagRejected(
+            "api-workers", "many", "must be an integer >= 1 or auto, got 'many'"
+        )
+        self.assertFileValueRejected(
+            "api.workers", True, "must be an integer >= 1 or auto, got true"
+        )
+        self.assertFileValueRejected(
+            "api.workers", -2, "must be an integer >= 1 or auto, got -2"
         )
 
 

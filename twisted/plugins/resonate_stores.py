@@ -21,6 +21,7 @@ sqlite = LazyStoreProvider(
     "SQLite, embedded (the default)",
     "resonate.store.sqlite.store.SQLiteStoreProvider",
     SQLITE_OPTIONS,
+    shared=True,
 )
 
 postgres = LazyStoreProvider(
@@ -28,4 +29,5 @@ postgres = LazyStoreProvider(
     "PostgreSQL; several server processes may share one database",
     "resonate.store.postgres.store.PostgresStoreProvider",
     POSTGRES_OPTIONS,
+    shared=True,
 )

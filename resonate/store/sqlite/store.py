@@ -117,7 +117,8 @@ def _expireTasks2026IfAny(now, limit, retryTimeout):
 @implementer(IStore, IGroupCommitStore)
 class SQLiteStore:
     """
-    An L{IStore} in one SQLite database file, for one server process.
+    An L{IStore} in one SQLite database file, for one server process, or
+    shared by the worker processes of one server (C{config.shared}).
 
     Writes go through one writer thread that group-commits; reads run on
     C{workers} reader threads, each with its own connection, and move to the
@@ -154,15 +155,20 @@ class SQLiteStore:
                 )
         self._size = config.size
         path = self._options.path
-        self._lock = self._lockDatabase(path)
+        shared = getattr(config, "shared", False)
+        self._lock = self._lockDatabase(path, shared)
         try:
-            if self._options.reset:
+            # Shared by workers: the supervisor opened it first and did any
+            # reset; doing it here would delete the other workers' data.
+            if self._options.reset and not shared:
                 self._removeDatabase(path)
             connection = self._open(path)
         except BaseException:
             os.close(self._lock)
             raise
-        self._cache = _PromiseCache(self._options.cacheSize)
+        # The cache is right only while this process makes every write; the
+        # other workers change (and debug.reset deletes) rows under it.
+        self._cache = _PromiseCache(0 if shared else self._options.cacheSize)
 
         self._closing = False
         self._writerStopping = False
@@ -205,13 +211,15 @@ class SQLiteStore:
         """
         return self._writer.thread
 
-    def _lockDatabase(self, path):
+    def _lockDatabase(self, path, shared=False):
         """
         Take the database for this process alone: an exclusive C{flock} on
         C{PATH-lock}, held until the store is closed (or the process ends,
         however it ends).  The cache is right only if every write passes
         through this store's writer; several servers share PostgreSQL, not
-        a SQLite file.
+        a SQLite file.  The workers of one server (C{shared}) take it
+        shared instead: they keep no cache, and keep out a server that
+        would.
 
         @return: the lock file's descriptor.
         @raise StoreFailure: another process (or store) holds the database.
@@ -222,13 +230,14 @@ class SQLiteStore:
         except OSError as e:
             raise StoreFailure(f"cannot open SQLite database {path!r}: {e}")
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except OSError:
             os.close(fd)
             raise StoreFailure(
                 f"SQLite database {path!r} is in use by another server "
-                f"({lockPath!r} is locked): one server per SQLite file; "
-                "use PostgreSQL to run several"
+                f"({lockPath!r} is locked): one server per SQLite file "
+                "(with as many workers as api.workers says); use PostgreSQL "
+                "to run several"
             )
         return fd
 
