@@ -7,6 +7,7 @@ these tests use it and return Deferreds (or are coroutines); every store is
 closed in cleanup.
 """
 
+import dataclasses
 import gc
 import os
 import random
@@ -250,6 +251,108 @@ class SQLiteStoreContractOneAtATimeTests(SQLiteStoreContractTests):
             options={"path": self.mktemp(), "cacheSize": 0},
         )
         return self.openConfigured()
+
+
+class SQLiteSharedStoreContractTests(SQLiteStoreContractTests):
+    """
+    The contract holds for a store opened shared, as each worker of
+    C{api.workers} opens it.
+    """
+
+    def makeStore(self):
+        """
+        A store opened shared on a new file.
+        """
+        self.config = StoreConfig(
+            workers=2, options={"path": self.mktemp()}, shared=True
+        )
+        return self.openConfigured()
+
+
+class SharedTests(SQLiteStoreTestsMixin, unittest.TestCase):
+    """
+    Several stores (the workers of one server) share one file: each sees
+    the others' writes at once, and their writes serialize.
+    """
+
+    def sharedConfig(self, path, **options):
+        return dataclasses.replace(self.storeConfig(path, **options), shared=True)
+
+    async def test_seeEachOther(self):
+        """
+        A promise created by one store is read by the other, and its
+        completion by the other is read by the first: no cached copy
+        hides it.
+        """
+        path = self.mktemp()
+        first = self.openStore(self.sharedConfig(path))
+        second = self.openStore(self.sharedConfig(path))
+        await self.create(first, "s.1")
+        decision = await second.readPromise("s.1", NOW)
+        self.assertEqual(decision.status, Status.OK)
+        await second.completePromise(
+            CompletePromise("s.1", State.RESOLVED, Value({}, b"v")), NOW
+        )
+        decision = await first.readPromise("s.1", NOW)
+        self.assertIs(decision.promise.state, State.RESOLVED)
+        # And after that, a completion the first had read as pending.
+        await self.create(first, "s.2")
+        self.assertIs((await first.readPromise("s.2", NOW)).promise.state, State.PENDING)
+        await second.completePromise(
+            CompletePromise("s.2", State.REJECTED, Value({}, b"")), NOW
+        )
+        self.assertIs((await first.readPromise("s.2", NOW)).promise.state, State.REJECTED)
+
+    async def test_racingCreates(self):
+        """
+        The same ids created through both stores at once, with different
+        idempotency keys: each is created once, and the other request
+        finds it (never two rows, never a lost answer).
+        """
+        path = self.mktemp()
+        first = self.openStore(self.sharedConfig(path))
+        second = self.openStore(self.sharedConfig(path))
+        ids = [f"race.{n}" for n in range(50)]
+        decisions = await gatherResults(
+            [self.create(first, i, idempotencyKey="a") for i in ids]
+            + [self.create(second, i, idempotencyKey="b") for i in ids]
+        )
+        for n in range(len(ids)):
+            statuses = sorted(
+                [decisions[n].status.value, decisions[n + len(ids)].status.value]
+            )
+            self.assertEqual(
+                statuses, sorted([Status.CREATED.value, Status.PROMISE_ALREADY_EXISTS.value])
+            )
+
+    async def test_noReset(self):
+        """
+        A store opened shared never deletes the database, whatever the
+        reset option says: the supervisor did that once, before the
+        workers opened it.
+        """
+        path = self.mktemp()
+        first = self.openStore(path=path)
+        await self.create(first, "kept")
+        await first.close()
+        shared = self.openStore(self.sharedConfig(path, reset=True))
+        self.assertEqual((await shared.readPromise("kept", NOW)).status, Status.OK)
+
+    async def test_exclusiveAndShared(self):
+        """
+        A store of one process is refused while shared stores hold the
+        file, and shared stores while one process holds it.
+        """
+        path = self.mktemp()
+        shared = self.openStore(self.sharedConfig(path))
+        error = self.assertRaises(
+            StoreFailure, SQLiteStore, self.storeConfig(path), reactor
+        )
+        self.assertIn("in use by another server", error.message)
+        await shared.close()
+        alone = self.openStore(path=path)
+        self.assertRaises(StoreFailure, SQLiteStore, self.sharedConfig(path), reactor)
+        await alone.close()
 
 
 class ProviderTests(SQLiteStoreTestsMixin, unittest.TestCase):
