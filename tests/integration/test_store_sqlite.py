@@ -325,6 +325,29 @@ class SharedTests(SQLiteStoreTestsMixin, unittest.TestCase):
                 statuses, sorted([Status.CREATED.value, Status.PROMISE_ALREADY_EXISTS.value])
             )
 
+    async def test_writersQueue(self):
+        """
+        A shared store's writes wait for the writer lock file (where the
+        other workers queue, woken at once by the kernel, rather than at
+        SQLite's busy lock, which polls with sleeps), and go on once it
+        is released.
+        """
+        import fcntl
+
+        path = self.mktemp()
+        store = self.openStore(self.sharedConfig(path))
+        fd = os.open(path + "-writer", os.O_RDWR)
+        self.addCleanup(os.close, fd)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        created = self.create(store, "queued")
+        await deferLater(reactor, 0.3, lambda: None)
+        self.assertNoResult(created)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        self.assertEqual((await created).status, Status.CREATED)
+        # Released after the commit: another writer gets it at once.
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
     async def test_noReset(self):
         """
         A store opened shared never deletes the database, whatever the

@@ -114,6 +114,60 @@ def _expireTasks2026IfAny(now, limit, retryTimeout):
     return 0
 
 
+def _openLockFile(lockPath, path):
+    """
+    Open (creating) a lock file beside the database.
+
+    @return: its descriptor.
+    @raise StoreFailure: it cannot be opened.
+    """
+    try:
+        return os.open(lockPath, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        raise StoreFailure(f"cannot open SQLite database {path!r}: {e}")
+
+
+def _queuedWriter(base, lockFd):
+    """
+    A connection class whose write transactions queue for an exclusive
+    C{flock} on C{lockFd} before C{BEGIN}, and release it once they end.
+
+    Workers sharing one file would otherwise meet at SQLite's own write
+    lock, whose busy handler polls with sleeps of 1 to 100 ms: measured
+    with 2 workers, creates' p99 went from 35 ms to 230-425 ms.  The
+    kernel hands a released C{flock} to the next waiter at once, so a
+    writer waits only for the transaction ahead of it.  Only the writer
+    thread takes it (it may block there, never on the reactor thread).
+    """
+
+    class QueuedWriter(base):
+        def execute(self, sql, *args):
+            if sql.startswith("BEGIN"):
+                fcntl.flock(lockFd, fcntl.LOCK_EX)
+                try:
+                    return super().execute(sql, *args)
+                except BaseException:
+                    fcntl.flock(lockFd, fcntl.LOCK_UN)
+                    raise
+            if sql == "ROLLBACK":
+                try:
+                    return super().execute(sql, *args)
+                finally:
+                    fcntl.flock(lockFd, fcntl.LOCK_UN)
+            if sql == "COMMIT":
+                try:
+                    return super().execute(sql, *args)
+                finally:
+                    # A failed COMMIT may leave the transaction open: its
+                    # ROLLBACK releases the lock then.
+                    if not self.in_transaction:
+                        fcntl.flock(lockFd, fcntl.LOCK_UN)
+            return super().execute(sql, *args)
+
+    QueuedWriter.__name__ = f"QueuedWriter({base.__name__})"
+    return QueuedWriter
+
+
 @implementer(IStore, IGroupCommitStore)
 class SQLiteStore:
     """
@@ -157,14 +211,21 @@ class SQLiteStore:
         path = self._options.path
         shared = getattr(config, "shared", False)
         self._lock = self._lockDatabase(path, shared)
+        self._writeLock = None
         try:
             # Shared by workers: the supervisor opened it first and did any
             # reset; doing it here would delete the other workers' data.
             if self._options.reset and not shared:
                 self._removeDatabase(path)
-            connection = self._open(path)
+            factory = self.connectionFactory
+            if shared:
+                self._writeLock = _openLockFile(path + "-writer", path)
+                factory = _queuedWriter(factory, self._writeLock)
+            connection = self._open(path, factory)
         except BaseException:
             os.close(self._lock)
+            if self._writeLock is not None:
+                os.close(self._writeLock)
             raise
         # The cache is right only while this process makes every write; the
         # other workers change (and debug.reset deletes) rows under it.
@@ -256,12 +317,12 @@ class SQLiteStore:
                     f"cannot reset SQLite database {path!r}: {e}"
                 )
 
-    def _open(self, path):
+    def _open(self, path, factory=None):
         """
         Open the write connection and bring the schema up to date.
         """
         try:
-            connection = self._connect()
+            connection = self._connect(factory=factory)
         except sqlite3.Error as e:
             raise StoreFailure(f"cannot open SQLite database {path!r}: {e}")
         try:
@@ -274,7 +335,7 @@ class SQLiteStore:
             )
         return connection
 
-    def _connect(self, readOnly=False):
+    def _connect(self, readOnly=False, factory=None):
         """
         Make a connection: WAL, the configured durability, a busy timeout of
         C{txTimeout}, case-sensitive LIKE, and transactions only where we say
@@ -285,7 +346,7 @@ class SQLiteStore:
             timeout=self._options.txTimeout,
             isolation_level=None,
             check_same_thread=False,
-            factory=self.connectionFactory,
+            factory=factory or self.connectionFactory,
         )
         try:
             (mode,) = connection.execute(
@@ -662,6 +723,8 @@ class SQLiteStore:
         """
         self._closed = True
         os.close(self._lock)
+        if self._writeLock is not None:
+            os.close(self._writeLock)
         waiters, self._closeWaiters = self._closeWaiters, []
         if failure is not None:
             self._log.failure("Closing the SQLite store failed", failure)
