@@ -4,14 +4,27 @@ The benchmark: the server against a storeless baseline, in one run.
     python bench/run.py                      # SQLite (synchronous=FULL), 64 connections
     python bench/run.py --store postgres     # PostgreSQL (RESONATE_BENCH_POSTGRES or the local one)
     python bench/run.py --smoke              # a few hundred requests: does it all still work?
+    python bench/run.py -- --api-workers 2   # flags after -- go to `twist resonate`
 
-For each workload (create, get, complete, search by id prefix, mixed) wrk
-drives the baseline (bench/baseline.py: a minimal Klein app that parses
-the same JSON and answers the same shapes without storing anything), then
-the server, over keep-alive connections on 127.0.0.1, and the table gives
-req/s and p50/p99/max latency of both and their ratio.  This machine is
-shared and noisy: only ratios between figures taken in the same run mean
-anything.  gRPC creates (bench/grpcload.py) are compared with HTTP creates.
+For each workload (v0.5: create, get, complete, search by id prefix,
+mixed; 2026 protocol over POST /: create2026, get2026) wrk drives the
+baseline (bench/baseline.py: by default a tuned stock Klein app that
+parses the same JSON and answers the same shapes without storing
+anything), then the server, over keep-alive connections on 127.0.0.1.
+Two views of each workload, both against the baseline:
+
+  - throughput: req/s and p50/p99/max latency of both, and their ratios;
+  - CPU per request: user+system CPU time of each one's whole process tree
+    (bench/proctree.py: every descendant, so --api-workers counts), read
+    from /proc just before and after the wrk run, divided by the requests
+    answered.  A run where wrk, not the server, is the bottleneck can
+    flatter the first view; it cannot flatter this one.
+
+Then the 2026 task loop (bench/taskloop.py: create with a target, execute
+over SSE, task.acquire, task.fulfill) reports tasks/s against the
+baseline's create rate and its CPU per task, and gRPC creates
+(bench/grpcload.py) are compared with HTTP creates.  This machine is shared
+and noisy: only ratios between figures taken in the same run mean anything.
 
 Needs wrk (Debian: apt-get install wrk).
 """
@@ -31,7 +44,11 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-WORKLOADS = ["create", "get", "complete", "search", "mixed"]
+WORKLOADS = ["create", "get", "complete", "search", "mixed", "create2026", "get2026"]
+
+sys.path.insert(0, HERE)
+
+from proctree import treeCPU  # noqa: E402
 
 
 class Server:
@@ -92,26 +109,56 @@ class Server:
             self.process.wait()
 
 
-def wrk(url, workload, prefix, pool, connections, duration, threads):
+def wrk(url, workload, prefix, pool, connections, duration, threads, pid=None):
     """
-    Run one wrk workload.
+    Run one wrk workload; with C{pid}, also measure the CPU time that
+    process's tree spent during it.
 
-    @return: the summary C{dict} (bench/wrk/common.lua).
+    @return: the summary C{dict} (bench/wrk/common.lua), with C{cpu_s}
+        (L{None} without C{pid}) and C{wall_s}, the seconds between the two
+        reads.
     """
     env = dict(os.environ, BENCH_WRK_DIR=os.path.join(HERE, "wrk"))
+    cpuBefore = treeCPU(pid) if pid else None
+    wallBefore = time.monotonic()
     result = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
          "-s", os.path.join(HERE, "wrk", f"{workload}.lua"), url, "--", prefix, str(pool)],
         capture_output=True, text=True, env=env, check=True,
     )
+    cpuAfter = treeCPU(pid) if pid else None
+    wall = time.monotonic() - wallBefore
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     if not lines:
         raise SystemExit(f"wrk printed no summary:\n{result.stdout}\n{result.stderr}")
-    return json.loads(lines[-1])
+    summary = json.loads(lines[-1])
+    summary["cpu_s"] = None if pid is None else cpuAfter - cpuBefore
+    summary["wall_s"] = wall
+    summary["cpu_us_per_request"] = cpuPerRequest(summary)
+    return summary
 
 
 def rate(summary):
     return summary["requests"] / (summary["duration_us"] / 1e6)
+
+
+def cpuPerRequest(summary):
+    """
+    Microseconds of the process tree's CPU time per answered request, or
+    L{None} when not measured.
+    """
+    if summary.get("cpu_s") is None or not summary["requests"]:
+        return None
+    return summary["cpu_s"] * 1e6 / summary["requests"]
+
+
+def ratio(a, b, digits=2):
+    """
+    C{a / b} printed, or "-" when either is missing.
+    """
+    if a is None or not b:
+        return "-"
+    return f"{a / b:.{digits}f}"
 
 
 def idleWaiter(metricsURL, timeout=30):
@@ -128,25 +175,50 @@ def idleWaiter(metricsURL, timeout=30):
         while time.monotonic() < deadline:
             with urllib.request.urlopen(metricsURL) as page:
                 text = page.read().decode("utf-8")
-            found = re.search(r'^api_in_flight_requests\{type="http"\} (\S+)$', text, re.M)
-            if found is None or float(found.group(1)) == 0:
+            if inFlightHTTP(text) == 0:
                 return
             time.sleep(0.05)
 
     return wait
 
 
-def runWorkloads(url, args, settle=lambda: None):
+def inFlightHTTP(text):
     """
-    Every HTTP workload against the server at C{url}, in order: a short
-    warm-up, creates (whose ids the next three use), reads, completions,
-    searches, the mix; C{settle} is called before each.
+    The HTTP requests in flight on a metrics page: the sum of every
+    C{api_in_flight_requests} sample with C{type="http"}, whatever other
+    labels it has (with --api-workers, one line per worker).
+    """
+    total = 0.0
+    for labels, value in re.findall(
+        r"^api_in_flight_requests\{([^}]*)\} (\S+)$", text, re.M
+    ):
+        if re.search(r'(^|,)type="http"(,|$)', labels):
+            total += float(value)
+    return total
+
+
+def readPool(created, connections):
+    """
+    How many of a create phase's ids (from the first, per wrk thread) a
+    later phase may read: below the fewest any thread sent (wrk's threads
+    are not equally fast), less one per connection for the last requests,
+    which may have been cut off unanswered; at most 1000.
+    """
+    return max(1, min(1000, created["min_counter"] - 1 - connections))
+
+
+def runWorkloads(url, args, pid, settle=lambda: None):
+    """
+    Every HTTP workload against the server at C{url} (process C{pid}), in
+    order: a short warm-up, creates (whose ids the next three use), reads,
+    completions, searches, the mix, then 2026 creates and reads of them;
+    C{settle} is called before each.
     """
     results = {}
 
     def phase(*args):
         settle()
-        return wrk(*args)
+        return wrk(*args, pid=pid)
 
     duration = args.duration
     # Each completion takes the next created id: complete for a third of
@@ -156,10 +228,7 @@ def runWorkloads(url, args, settle=lambda: None):
     creating = max(duration, 3 * completing)
     phase(url, "create", "warm", 1, args.connections, max(1, duration // 5), args.threads)
     results["create"] = phase(url, "create", "c", 1, args.connections, creating, args.threads)
-    # The last requests of a phase may be cut off unanswered: leave a
-    # margin below the count that was answered.
-    created = results["create"]["requests"] // args.threads - 2 * args.connections
-    pool = max(1, min(1000, created))
+    pool = readPool(results["create"], args.connections)
     results["get"] = phase(url, "get", "c", pool, args.connections, duration, args.threads)
     results["complete"] = phase(
         url, "complete", "c", 1, args.connections, completing, args.threads
@@ -167,6 +236,13 @@ def runWorkloads(url, args, settle=lambda: None):
     results["search"] = phase(url, "search", "c", pool, args.connections, duration, args.threads)
     results["mixed"] = phase(
         url, "mixed", "m", 4 * args.connections, args.connections, duration, args.threads
+    )
+    results["create2026"] = phase(
+        url, "create2026", "n", 1, args.connections, duration, args.threads
+    )
+    results["get2026"] = phase(
+        url, "get2026", "n", readPool(results["create2026"], args.connections),
+        args.connections, duration, args.threads,
     )
     return results
 
@@ -194,16 +270,20 @@ def postgresFlags(dsn, database="resonate_bench"):
     ]
 
 
+def ms(summary):
+    return "/".join(f"{summary[k] / 1000:.1f}" for k in ("p50_us", "p99_us", "max_us"))
+
+
 def table(baseline, server, grpcResult):
+    """
+    The throughput view: req/s and latency of each workload, the server's
+    against the baseline's.
+    """
     rows = [
         "| workload | baseline req/s | server req/s | ratio | baseline p50/p99/max ms "
         "| server p50/p99/max ms | p99 ratio | server errors |",
         "|---|---|---|---|---|---|---|---|",
     ]
-
-    def ms(summary):
-        return "/".join(f"{summary[k] / 1000:.1f}" for k in ("p50_us", "p99_us", "max_us"))
-
     for name in WORKLOADS:
         b, s = baseline[name], server[name]
         errors = ", ".join(f"{k} {v}" for k, v in s["errors"].items() if v) or "0"
@@ -221,36 +301,162 @@ def table(baseline, server, grpcResult):
     return "\n".join(rows)
 
 
+def cpuTable(baseline, server, grpcResult):
+    """
+    The CPU view: CPU time per answered request of each process tree, and
+    how many cores each kept busy during the run (near the machine's core
+    count: that side was the bottleneck; well below: something else was).
+    """
+    rows = [
+        "| workload | baseline CPU us/req | server CPU us/req | CPU ratio "
+        "| baseline cores busy | server cores busy |",
+        "|---|---|---|---|---|---|",
+    ]
+
+    def us(value):
+        return "-" if value is None else f"{value:.0f}"
+
+    def busy(summary):
+        return ratio(summary.get("cpu_s"), summary.get("wall_s"))
+
+    for name in WORKLOADS:
+        b, s = baseline[name], server[name]
+        rows.append(
+            f"| {name} | {us(b['cpu_us_per_request'])} | {us(s['cpu_us_per_request'])} "
+            f"| {ratio(s['cpu_us_per_request'], b['cpu_us_per_request'])} "
+            f"| {busy(b)} | {busy(s)} |"
+        )
+    if grpcResult is not None:
+        httpCPU = server["create"]["cpu_us_per_request"]
+        rows.append(
+            f"| grpc create | (http create) {us(httpCPU)} "
+            f"| {us(grpcResult['cpu_us_per_request'])} "
+            f"| {ratio(grpcResult['cpu_us_per_request'], httpCPU)} | - | {busy(grpcResult)} |"
+        )
+    return "\n".join(rows)
+
+
+#: The requests of one task of the task loop, each against which
+#: baseline workload its latency is set.
+TASK_REQUESTS = ["promise.create", "task.acquire", "task.fulfill"]
+
+
+def taskLoopTables(baseline, loop):
+    """
+    The task loop against the baseline: tasks/s against the baseline's
+    create rates, CPU per task against three of the baseline's 2026
+    requests (a task is three POST / requests and an SSE message), and
+    each request kind's latency against the baseline's create2026.
+    """
+    b, b26 = baseline["create"], baseline["create2026"]
+    perTask = None if loop["server_cpu_s"] is None or not loop["tasks"] else (
+        loop["server_cpu_s"] * 1e6 / loop["tasks"])
+    baselinePerTask = (None if b26["cpu_us_per_request"] is None
+                       else 3 * b26["cpu_us_per_request"])
+    workerPerTask = loop["worker_cpu_s"] * 1e6 / loop["tasks"] if loop["tasks"] else None
+    fmt = lambda value: "-" if value is None else f"{value:.0f}"
+    rows = [
+        "| task loop | tasks/s | / baseline create req/s | / baseline create2026 req/s "
+        "| server CPU us/task | 3 x baseline create2026 CPU us/req | CPU ratio "
+        "| server cores busy | worker CPU us/task | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        f"| {loop['in_flight']} in flight | {loop['tasks_per_s']:.0f} "
+        f"| {ratio(loop['tasks_per_s'], rate(b))} (of {rate(b):.0f}) "
+        f"| {ratio(loop['tasks_per_s'], rate(b26))} (of {rate(b26):.0f}) "
+        f"| {fmt(perTask)} | {fmt(baselinePerTask)} | {ratio(perTask, baselinePerTask)} "
+        f"| {ratio(loop['server_cpu_s'], loop['duration_s'])} | {fmt(workerPerTask)} "
+        f"| {loop['errors']} |",
+        "",
+        "| task loop step | count | p50/p99/max ms | baseline create2026 p50/p99/max ms "
+        "| p99 ratio | errors |",
+        "|---|---|---|---|---|---|",
+    ]
+    for kind in ["promise.create", "execute", "task.acquire", "task.fulfill", "task"]:
+        k = loop["kinds"][kind]
+        comparable = kind in TASK_REQUESTS
+        rows.append(
+            f"| {kind} | {k['count']} | {ms(k)} | {ms(b26) if comparable else '-'} "
+            f"| {ratio(k['p99_us'], b26['p99_us']) if comparable else '-'} | {k['errors']} |"
+        )
+    return "\n".join(rows)
+
+
+def runTaskLoop(url, args, pid):
+    """
+    bench/taskloop.py against the server at C{url} (process C{pid}).
+    """
+    out = subprocess.run(
+        [sys.executable, os.path.join(HERE, "taskloop.py"), url,
+         "--duration", str(args.duration), "--warmup", "0.5" if args.smoke else "1",
+         "--in-flight", str(args.in_flight), "--server-pid", str(pid)],
+        capture_output=True, text=True, cwd=ROOT,
+    )
+    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+    if out.returncode != 0 or not lines:
+        raise SystemExit(f"the task loop failed:\n{out.stdout}\n{out.stderr}")
+    return json.loads(lines[-1])
+
+
+def runGRPC(address, args, pid):
+    """
+    bench/grpcload.py against the server's gRPC C{address}, with the
+    server's CPU time over the run.
+    """
+    cpuBefore, wallBefore = treeCPU(pid), time.monotonic()
+    out = subprocess.run(
+        [sys.executable, os.path.join(HERE, "grpcload.py"), address,
+         "--duration", str(args.duration), "--concurrency", str(args.connections)],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    )
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    # The client's start-up is inside this window; the server idles then.
+    summary["cpu_s"] = treeCPU(pid) - cpuBefore
+    summary["wall_s"] = time.monotonic() - wallBefore
+    summary["cpu_us_per_request"] = cpuPerRequest(summary)
+    return summary
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--duration", type=int, default=10, help="seconds per workload")
-    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--no-grpc", action="store_true", help="skip gRPC creates")
+    parser.add_argument("--no-taskloop", action="store_true", help="skip the 2026 task loop")
+    parser.add_argument("--in-flight", type=int, default=64,
+                        help="tasks the task loop keeps going at once")
     parser.add_argument("--smoke", action="store_true",
-                        help="4 connections, 1 s per workload (3 s of creates): "
-                        "a check that it runs")
+                        help="4 connections, 1 s per workload (3 s of creates), 4 tasks "
+                        "in flight: a check that it runs")
     parser.add_argument("--json", help="also write the raw results to this file")
     parser.add_argument("--src", help="run the server from this checkout (to compare "
                         "two builds in one session; `python -m` puts its directory "
                         "first on sys.path)")
+    parser.add_argument("--baseline", choices=["stock", "shared", "shared-klein"],
+                        default="stock",
+                        help="the baseline (bench/baseline.py --variant): stock, a tuned "
+                        "stock Klein app (default); shared, the server's APISite and "
+                        "AppResource (the baseline before round 2); shared-klein, APISite "
+                        "and Klein's resource")
     parser.add_argument("--klein-baseline", action="store_true",
-                        help="serve the baseline's routes with Klein's own resource, "
-                        "not the server's AppResource (the baseline is then slower: "
-                        "Klein leaves a reference cycle and a chunked answer per request)")
+                        help="the same as --baseline shared-klein (the old flag)")
     parser.add_argument("server_flags", nargs="*", help="extra twist resonate flags (after --)")
     args = parser.parse_args(argv)
+    if args.klein_baseline:
+        args.baseline = "shared-klein"
     if args.smoke:
-        args.connections, args.duration = 4, 1
+        args.connections, args.duration, args.in_flight = 4, 1, 4
+        args.threads = min(args.threads, args.connections)
     if shutil.which("wrk") is None:
         raise SystemExit("error: wrk is not installed (Debian: apt-get install wrk)")
+    loadAtStart = os.getloadavg()
 
     baselineServer = Server([sys.executable, os.path.join(HERE, "baseline.py"),
-                             *(["--klein-resource"] if args.klein_baseline else [])])
+                             "--variant", args.baseline])
     host, port = baselineServer.address("http")
     try:
-        baseline = runWorkloads(f"http://{host}:{port}", args)
+        baseline = runWorkloads(f"http://{host}:{port}", args, baselineServer.process.pid)
     finally:
         baselineServer.stop()
 
@@ -272,22 +478,20 @@ def main(argv=None):
          "--metrics-port", "0", "--api-size", "1000", *storeFlags, *args.server_flags],
         env=env, cwd=os.path.abspath(args.src) if args.src else ROOT,
     )
-    grpcResult = None
+    grpcResult = loopResult = None
+    pid = server.process.pid
     try:
         host, port = server.address("http")
         metricsHost, metricsPort = server.address("metrics")
-        results = runWorkloads(
-            f"http://{host}:{port}", args,
-            idleWaiter(f"http://{metricsHost}:{metricsPort}/metrics"),
-        )
+        settle = idleWaiter(f"http://{metricsHost}:{metricsPort}/metrics")
+        results = runWorkloads(f"http://{host}:{port}", args, pid, settle)
         if not args.no_grpc:
+            settle()
             grpcHost, grpcPort = server.address("grpc")
-            out = subprocess.run(
-                [sys.executable, os.path.join(HERE, "grpcload.py"), f"{grpcHost}:{grpcPort}",
-                 "--duration", str(args.duration), "--concurrency", str(args.connections)],
-                capture_output=True, text=True, check=True, cwd=ROOT,
-            )
-            grpcResult = json.loads(out.stdout.strip().splitlines()[-1])
+            grpcResult = runGRPC(f"{grpcHost}:{grpcPort}", args, pid)
+        if not args.no_taskloop:
+            settle()
+            loopResult = runTaskLoop(f"http://{host}:{port}", args, pid)
         rss = server.rssPeakMB()
     finally:
         server.stop()
@@ -295,15 +499,44 @@ def main(argv=None):
 
     print(f"store: {args.store}, connections: {args.connections}, "
           f"{args.duration} s per workload, wrk threads: {args.threads}, "
-          f"baseline resource: {'Klein' if args.klein_baseline else 'AppResource'}, "
-          f"server peak RSS: {rss:.0f} MB")
+          f"baseline: {args.baseline}, server flags: {' '.join(args.server_flags) or '-'}, "
+          f"server peak RSS: {rss:.0f} MB, cores: {os.cpu_count()}, "
+          f"load average at start: {loadAtStart[0]:.2f}")
+    print()
+    print("Throughput:")
+    print()
     print(table(baseline, results, grpcResult))
+    print()
+    print("CPU time per request (user+system of each process tree, from /proc):")
+    print()
+    print(cpuTable(baseline, results, grpcResult))
+    if loopResult is not None:
+        print()
+        print("2026 task loop (create with a target, execute over SSE, acquire, fulfill):")
+        print()
+        print(taskLoopTables(baseline, loopResult))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"baseline": baseline, "server": results, "grpc": grpcResult,
-                       "rssPeakMB": rss, "store": args.store,
-                       "kleinBaseline": args.klein_baseline}, f, indent=2)
+            json.dump({
+                "baseline": baseline, "server": results, "grpc": grpcResult,
+                "taskloop": loopResult, "rssPeakMB": rss, "store": args.store,
+                "baselineVariant": args.baseline, "threads": args.threads,
+                "connections": args.connections, "duration": args.duration,
+                "serverFlags": args.server_flags, "loadAtStart": loadAtStart,
+                "ratio": {name: rate(results[name]) / rate(baseline[name])
+                          for name in WORKLOADS},
+                "cpuRatio": {
+                    name: (results[name]["cpu_us_per_request"]
+                           / baseline[name]["cpu_us_per_request"])
+                    if results[name]["cpu_us_per_request"]
+                    and baseline[name]["cpu_us_per_request"] else None
+                    for name in WORKLOADS
+                },
+            }, f, indent=2)
     failed = [name for name in WORKLOADS if sum(results[name]["errors"].values())]
+    if loopResult is not None and (loopResult["errors"] or not loopResult["tasks"]):
+        failed.append("taskloop")
+        print("\n".join(loopResult["first_errors"]), file=sys.stderr)
     if failed:
         warnings = [line for line in server.lines if "warn" in line or "error" in line]
         print("".join(warnings[-10:]), file=sys.stderr, end="")
