@@ -66,29 +66,66 @@ def _endpoint(handler):
     served from memory) is written without waiting for a turn of the
     reactor.
 
-    L{AppResource} cancels what a route returns when the client goes away;
-    that cancels only the C{Deferred} handed to it, never the operation
-    under way, which goes on, is counted, and whose answer is dropped.
+    An answer that takes a while is written to the request by the
+    endpoint itself (L{_writeAnswer}), not handed to L{AppResource} in a
+    C{Deferred}: one C{Deferred}, a C{notifyFinish} and their callbacks
+    fewer per request.  A client that goes away never cancels the
+    operation under way, which goes on, is counted, and whose answer is
+    dropped.
     """
 
     def endpoint(self, request, **kwargs):
         started = self._metrics.requestStarted("http")
         request.setHeader(b"content-type", b"application/json")
         d = maybeDeferred(handler, self, request, **kwargs)
-        d.addBoth(_respond, self, request, started)
         if d.called and not d.paused:
-            # Answered already (_respond never fails), so the callbacks
-            # just added have run: hand the resource the bytes.  (Not
-            # d.callbacks: deprecated since Twisted 25.5, every read of it
-            # goes through warnings.warn.)
+            # Answered already: hand the resource the bytes, which it
+            # writes with their length.  (Not d.callbacks: deprecated
+            # since Twisted 25.5, every read of it goes through
+            # warnings.warn.)
+            d.addBoth(_respond, self, request, started)
             return d.result
-        answer = Deferred()
-        d.addBoth(answer.callback)
-        return answer
-
+        # The answer is written straight to the request once it comes: no
+        # Deferred of its own for the resource, no notifyFinish.  An
+        # answer whose client went away is dropped, and the operation goes
+        # on regardless (it is counted, as every answer is).
+        d.addBoth(_respond, self, request, started).addCallbacks(
+            _writeAnswer, _answerFailed, (request,), None, (request,)
+        )
+        return server.NOT_DONE_YET
     endpoint.__name__ = handler.__name__
     endpoint.__doc__ = handler.__doc__
     return endpoint
+
+
+def _writeAnswer(body, request):
+    """
+    Write a route's answer, C{bytes}, with its length, and finish the
+    request; drop it if the client has gone away meanwhile.
+    """
+    if request.channel is None:
+        # Gone (http.Request.connectionLost): nobody to answer.
+        return
+    try:
+        request.setHeader(b"content-length", b"%d" % (len(body),))
+        request.write(body)
+        request.finish()
+    except Exception:
+        request.processingFailed(Failure())
+
+
+def _answerFailed(failure, request):
+    """
+    Rendering an answer failed (a bug): answer 500 as Twisted does, or log
+    it if the client has gone away.
+    """
+    if request.channel is None:
+        _log.failure("a route failed after its client went away", failure)
+        return
+    request.processingFailed(failure)
+
+
+_log = Logger()
 
 
 def _requestId(request):
@@ -214,7 +251,40 @@ class HTTPAPI:
         """
         The C{IResource} serving this API.
         """
-        return AppResource(self.app, self._routingError)
+        return AppResource(self.app, self._routingError, self._hotRoute)
+
+    def _hotRoute(self, request):
+        """
+        Route the busiest requests without the URL map (see
+        L{AppResource}): C{POST /promises}, C{GET} and C{PATCH}
+        C{/promises/{id...}}.  The id is the rest of the percent-decoded
+        path, as C{_IdConverter} matches it.  Anything else, or anything
+        unusual (an empty id, a path that is not UTF-8), is left to the
+        map.
+
+        @return: L{None}, or C{(endpoint, arguments)}.
+        """
+        segments = request.postpath
+        if segments[0] != b"promises":
+            return None
+        method = request.method
+        if len(segments) == 1:
+            if method == b"POST":
+                return self.createPromise, {}
+            return None
+        if method == b"GET":
+            endpoint = self.readPromise
+        elif method == b"PATCH":
+            endpoint = self.completePromise
+        else:
+            return None
+        rest = b"/".join(segments[1:])
+        if not rest:
+            return None
+        try:
+            return endpoint, {"promiseId": rest.decode("utf-8")}
+        except UnicodeDecodeError:
+            return None
 
     @app.route("/promises", methods=["POST"])
     @_endpoint

@@ -12,7 +12,7 @@ from twisted.internet import reactor
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.threads import deferToThread
 from twisted.trial import unittest
-from twisted.web.server import Site
+from twisted.web.server import NOT_DONE_YET, Site
 
 from resonate.api.resource import AppResource
 
@@ -239,6 +239,67 @@ class AppResourceTests(unittest.TestCase):
         for _ in range(3):
             await deferLaterTurn()
         self.assertEqual([ref() for ref in self.routes.requests], [None, None])
+
+
+class ShortcutTests(unittest.TestCase):
+    """
+    L{AppResource}'s C{shortcut}: routes found without the URL map.
+    """
+
+    def setUp(self):
+        self.routes = _App()
+        self.seen = []
+
+        def shortcut(request):
+            self.seen.append(request.path)
+            if request.path == b"/fast":
+                return self.routes.textRoute, {}
+            if request.path == b"/self-answered":
+                return self.selfAnswered, {"word": b"done"}
+            return None
+
+        resource = AppResource(self.routes.app, _routingError, shortcut)
+        self.port = reactor.listenTCP(0, Site(resource), interface="127.0.0.1")
+        self.addCleanup(self.port.stopListening)
+
+    def selfAnswered(self, request, word):
+        reactor.callLater(0, self.answer, request, word)
+        return NOT_DONE_YET
+
+    def answer(self, request, word):
+        request.setHeader(b"content-length", b"%d" % (len(word),))
+        request.write(word)
+        request.finish()
+
+    def exchange(self, raw):
+        return deferToThread(_exchange, self.port.getHost().port, raw)
+
+    async def test_shortcut(self):
+        """
+        A route the shortcut finds is called with its arguments, whatever
+        the map says about its path.
+        """
+        received = await self.exchange(_get(b"/fast"))
+        self.assertTrue(received.startswith(b"HTTP/1.1 200 "))
+        self.assertTrue(received.endswith(b"caf\xc3\xa9"))
+
+    async def test_notDoneYet(self):
+        """
+        A route may answer C{NOT_DONE_YET} and finish the request itself.
+        """
+        received = await self.exchange(_get(b"/self-answered"))
+        self.assertTrue(received.startswith(b"HTTP/1.1 200 "))
+        self.assertTrue(received.endswith(b"\r\n\r\ndone"))
+
+    async def test_declined(self):
+        """
+        A request the shortcut declines is routed by the map.
+        """
+        received = await self.exchange(_get(b"/bytes"))
+        self.assertTrue(received.endswith(b"sync"))
+        received = await self.exchange(_get(b"/nowhere"))
+        self.assertTrue(received.startswith(b"HTTP/1.1 404 "))
+        self.assertEqual(self.seen, [b"/bytes", b"/nowhere"])
 
 
 def deferLaterTurn():
