@@ -238,6 +238,43 @@ class ChildProcess(ProcessProtocol):
         self.signal("KILL")
         return self.waitForEnd()
 
+    def descendants(self):
+        """
+        The process ids of every process descended from the child, now
+        (read from C{/proc/<pid>/task/*/children}; Linux only).
+
+        @return: a list, parents before their children; empty once the
+            child has ended.
+        """
+        if not self.running or self.pid is None:
+            return []
+        return _descendants(self.pid)
+
+    def killTree(self):
+        """
+        SIGKILL the child and every process descended from it, at once, as
+        a power cut would: the child is stopped first (SIGSTOP), so that it
+        starts no new process and sees none end, then its descendants and
+        it are killed.
+
+        @return: the process ids of the descendants that were killed (they
+            are no children of the test's: see L{waitGone}).
+        """
+        if not self.running or self.pid is None:
+            return []
+        try:
+            os.kill(self.pid, signal.SIGSTOP)
+        except ProcessLookupError:
+            return []
+        found = _descendants(self.pid)
+        for pid in reversed(found):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        os.kill(self.pid, signal.SIGKILL)
+        return found
+
     # Output
 
     @property
@@ -393,6 +430,63 @@ class ResonateProcess(ChildProcess):
         """
         match = await self.waitForOutput(_METRICS_LISTENING, timeout)
         return f"http://127.0.0.1:{match.group(2)}/metrics"
+
+
+def _descendants(pid):
+    """
+    Every process descended from C{pid}, parents first.
+    """
+    found = []
+    pending = [pid]
+    while pending:
+        parent = pending.pop(0)
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{parent}/task/{task}/children") as f:
+                    children = [int(c) for c in f.read().split()]
+            except OSError:
+                continue
+            for child in children:
+                if child not in found:
+                    found.append(child)
+                    pending.append(child)
+    return found
+
+
+def isAlive(pid):
+    """
+    Whether process C{pid} exists and is not a zombie.
+    """
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+async def waitGone(pids, timeout=END_TIMEOUT, reactor=None):
+    """
+    Wait until none of C{pids} is alive (they need not be the test's
+    children).
+
+    @return: the list of those still alive after C{timeout} seconds (empty
+        when all are gone).
+    """
+    if reactor is None:
+        from twisted.internet import reactor
+    from twisted.internet.task import deferLater
+
+    deadline = reactor.seconds() + timeout
+    while True:
+        alive = [pid for pid in pids if isAlive(pid)]
+        if not alive or reactor.seconds() > deadline:
+            return alive
+        await deferLater(reactor, 0.05, lambda: None)
 
 
 def _failed(exception):
