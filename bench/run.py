@@ -48,7 +48,7 @@ WORKLOADS = ["create", "get", "complete", "search", "mixed", "create2026", "get2
 
 sys.path.insert(0, HERE)
 
-from proctree import treeCPU  # noqa: E402
+from proctree import descendants, treeCPU  # noqa: E402
 
 
 class Server:
@@ -92,13 +92,20 @@ class Server:
 
     def rssPeakMB(self):
         """
-        The process's peak resident set size so far, in MB.
+        The peak resident set sizes so far of the process and its living
+        descendants (workers), summed, in MB: an upper bound of the tree's
+        peak, as the peaks need not have been at the same time.
         """
-        with open(f"/proc/{self.process.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-        return None
+        total = 0
+        for pid in descendants(self.process.pid):
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    for line in f:
+                        if line.startswith("VmHWM:"):
+                            total += int(line.split()[1])
+            except FileNotFoundError:
+                pass
+        return total / 1024
 
     def stop(self):
         self.process.send_signal(signal.SIGTERM)
@@ -500,7 +507,7 @@ def main(argv=None):
     print(f"store: {args.store}, connections: {args.connections}, "
           f"{args.duration} s per workload, wrk threads: {args.threads}, "
           f"baseline: {args.baseline}, server flags: {' '.join(args.server_flags) or '-'}, "
-          f"server peak RSS: {rss:.0f} MB, cores: {os.cpu_count()}, "
+          f"server peak RSS (summed over its processes): {rss:.0f} MB, cores: {os.cpu_count()}, "
           f"load average at start: {loadAtStart[0]:.2f}")
     print()
     print("Throughput:")
