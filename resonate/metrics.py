@@ -74,6 +74,8 @@ from twisted.python.failure import Failure
 from twisted.web import server
 from twisted.web.resource import Resource
 
+from resonate.status import Status
+
 #: The content type of L{exposition}'s text.
 CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 
@@ -82,6 +84,11 @@ _DURATION_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
     2.5, 5.0, 10.0,
 )
+
+#: The label values of store submissions, by outcome.
+_STORE = ("store",)
+_STORE_SUCCESS = ("store", "success")
+_STORE_FAILURE = ("store", "failure")
 
 #: Write requests per SQLite group commit.
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -204,6 +211,7 @@ class Metrics:
             request take negative time.
         """
         self._timer = timer
+        self._statusLabels = {}
         self.registry = registry = CollectorRegistry()
         # One lock for every instrument: a request's records are a few
         # dictionary updates under one acquisition.
@@ -292,7 +300,13 @@ class Metrics:
 
         @return: the start, to hand to L{requestFinished}.
         """
-        self._add((self._requestsInFlight, (protocol,), 1))
+        # Written out, not through _add: this and the three below run for
+        # every request, and the generic path cost several microseconds
+        # each.
+        key = (protocol,)
+        inFlight = self._requestsInFlight.values
+        with self._lock:
+            inFlight[key] = inFlight.get(key, 0) + 1
         return self._timer()
 
     def requestFinished(self, protocol, status, started):
@@ -300,13 +314,29 @@ class Metrics:
         The request of C{protocol} begun at C{started} was answered with the
         4-digit C{status}.
         """
-        elapsed = max(0.0, self._timer() - started)
+        elapsed = self._timer() - started
+        if elapsed < 0.0:
+            elapsed = 0.0
+        key = (protocol,)
+        answered = (protocol, self._statusLabel(status))
+        inFlight = self._requestsInFlight.values
+        requests = self._requests.values
         with self._lock:
-            self._addLocked(
-                (self._requestsInFlight, (protocol,), -1),
-                (self._requests, (protocol, str(int(status))), 1),
-            )
-            self._requestDuration.observeLocked(elapsed, (protocol,))
+            inFlight[key] = inFlight.get(key, 0) - 1
+            requests[answered] = requests.get(answered, 0) + 1
+            self._requestDuration.observeLocked(elapsed, key)
+
+    def _statusLabel(self, status):
+        """
+        The label value of a 4-digit status: C{"2010"}.  Those of
+        L{Status} members (a bounded set) are kept, not formatted again.
+        """
+        label = self._statusLabels.get(status)
+        if label is None:
+            label = str(int(status))
+            if isinstance(status, Status):
+                self._statusLabels[status] = label
+        return label
 
     def rpcStarted(self):
         """
@@ -429,16 +459,29 @@ class Metrics:
         coroutine of that name and a submission to the C{"store"}, counted
         under one acquisition of the lock (this is on every request's path).
         """
-        self._add(*self._coroutineStarts(name), *self._submissionStarts("store"))
+        key = (name,)
+        coroutines = self._coroutines.values
+        coroutinesInFlight = self._coroutinesInFlight.values
+        submissionsInFlight = self._submissionsInFlight.values
+        with self._lock:
+            coroutines[key] = coroutines.get(key, 0) + 1
+            coroutinesInFlight[key] = coroutinesInFlight.get(key, 0) + 1
+            submissionsInFlight[_STORE] = submissionsInFlight.get(_STORE, 0) + 1
 
     def operationFinished(self, name, succeeded):
         """
         The operation C{name} begun with L{operationStarted} finished: its
         store submission succeeded or failed.
         """
-        self._add(
-            *self._coroutineEnds(name), *self._submissionEnds("store", succeeded)
-        )
+        key = (name,)
+        outcome = _STORE_SUCCESS if succeeded else _STORE_FAILURE
+        coroutinesInFlight = self._coroutinesInFlight.values
+        submissionsInFlight = self._submissionsInFlight.values
+        submissions = self._submissions.values
+        with self._lock:
+            coroutinesInFlight[key] = coroutinesInFlight.get(key, 0) - 1
+            submissionsInFlight[_STORE] = submissionsInFlight.get(_STORE, 0) - 1
+            submissions[outcome] = submissions.get(outcome, 0) + 1
 
     def loopStarted(self, loop):
         """

@@ -133,6 +133,44 @@ class MetricsTests(unittest.TestCase):
         self.assertEqual(buckets['{le="0.25",type="http"}'], "1.0")
         self.assertEqual(buckets['{le="+Inf",type="http"}'], "1.0")
 
+    def test_operations(self):
+        """
+        An operation is a coroutine of its name and a store submission,
+        both in flight until it finishes, when the submission is counted
+        by its outcome.
+        """
+        self.metrics.operationStarted("create-promise")
+        self.metrics.operationStarted("create-promise")
+        self.metrics.operationStarted("read-promise")
+        text = self.text()
+        self.assertEqual(
+            samples(text, "coroutines_in_flight"),
+            {'{type="create-promise"}': "2.0", '{type="read-promise"}': "1.0"},
+        )
+        self.assertEqual(
+            samples(text, "aio_in_flight_submissions"), {'{type="store"}': "3.0"}
+        )
+        self.metrics.operationFinished("create-promise", True)
+        self.metrics.operationFinished("create-promise", False)
+        self.metrics.operationFinished("read-promise", True)
+        text = self.text()
+        self.assertEqual(
+            samples(text, "coroutines_total"),
+            {'{type="create-promise"}': "2.0", '{type="read-promise"}': "1.0"},
+        )
+        self.assertEqual(
+            samples(text, "coroutines_in_flight"),
+            {'{type="create-promise"}': "0.0", '{type="read-promise"}': "0.0"},
+        )
+        self.assertEqual(
+            samples(text, "aio_in_flight_submissions"), {'{type="store"}': "0.0"}
+        )
+        self.assertEqual(
+            samples(text, "aio_total_submissions"),
+            {'{status="success",type="store"}': "2.0",
+             '{status="failure",type="store"}': "1.0"},
+        )
+
     def test_coroutines(self):
         """
         A coroutine is counted when it starts and is in flight until it
