@@ -11,6 +11,9 @@ C{"headers": null}.
 import base64
 import binascii
 import json
+import re
+
+import orjson
 
 from resonate.errors import ValidationError
 from resonate.model.lock import AcquireLock, ReleaseLock
@@ -87,6 +90,48 @@ def parseBool(text):
     return None
 
 
+#: A run of digits that may be an integer orjson cannot hold (below -2^63 or
+#: above 2^64-1), which it would decode as a float where json keeps an
+#: C{int}.
+_LONG_DIGITS = re.compile(rb"[0-9]{19}").search
+
+#: The json module's encoder, for what orjson refuses.
+_encodeWithJSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def encodeJSON(obj):
+    """
+    Encode an answer body as compact JSON in UTF-8, non-ASCII characters
+    as themselves: what C{json.dumps(obj, separators=(",", ":"),
+    ensure_ascii=False).encode("utf-8")} makes, at a fifth of its cost
+    (orjson).  What orjson refuses (keys that are not strings, integers
+    beyond 64 bits) is encoded by the json module, as it was.  Bodies hold
+    no floats, which the two would write differently.
+
+    @return: C{bytes}.
+    """
+    try:
+        return orjson.dumps(obj)
+    except TypeError:
+        return _encodeWithJSON(obj).encode("utf-8")
+
+
+def _decodeJSON(body):
+    """
+    Decode JSON as C{json.loads} does: with orjson, a few times faster,
+    when it accepts the body and may decode it exactly as json would;
+    otherwise with json, so that what json accepts beyond orjson (NaN,
+    integers beyond 64 bits, UTF-16 and lone surrogates) and the messages
+    it refuses with are unchanged.
+    """
+    if _LONG_DIGITS(body) is None:
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(body)
+
+
 def parseJSONObject(body):
     """
     Decode a request body that must be a JSON object.
@@ -96,7 +141,7 @@ def parseJSONObject(body):
     @raise ValidationError: the body is not a JSON object.
     """
     try:
-        decoded = json.loads(body)
+        decoded = _decodeJSON(body)
     except (ValueError, UnicodeDecodeError) as e:
         raise ValidationError([("body", f"invalid JSON: {e}")])
     except RecursionError:

@@ -15,7 +15,6 @@ its Server-Sent Events stream C{GET /poll/{group}/{id}}
 clients) apply to every path.
 """
 
-import json
 import uuid
 from importlib import resources
 from urllib.parse import unquote_to_bytes
@@ -40,12 +39,7 @@ from resonate.metrics import Metrics
 from resonate.status import Status
 
 
-#: One encoder: json.dumps with arguments builds a new one per call.
-_encodeJSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-
-
-def _jsonBytes(obj):
-    return _encodeJSON(obj).encode("utf-8")
+_jsonBytes = codec.encodeJSON
 
 
 def _errorBody(error):
