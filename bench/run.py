@@ -385,6 +385,15 @@ def taskLoopTables(baseline, loop):
             f"| {kind} | {k['count']} | {ms(k)} | {ms(b26) if comparable else '-'} "
             f"| {ratio(k['p99_us'], b26['p99_us']) if comparable else '-'} | {k['errors']} |"
         )
+    # Issue #17's targets, said against this run's figures.
+    share = loop["tasks_per_s"] / rate(b)
+    worst = max(loop["kinds"][kind]["p99_us"] for kind in TASK_REQUESTS) / max(1, b26["p99_us"])
+    rows += [
+        "",
+        f"Targets (#17): tasks/s >= 0.20 x baseline create req/s: {share:.2f}, "
+        f"{'met' if share >= 0.2 else 'not met'}; p99 of each request <= 3 x the "
+        f"baseline's (create2026): worst {worst:.2f}, {'met' if worst <= 3 else 'not met'}.",
+    ]
     return "\n".join(rows)
 
 

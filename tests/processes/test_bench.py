@@ -90,6 +90,11 @@ class BenchSmokeTests(unittest.TestCase):
             self.assertRegex(loop, rf"\| {step} \| [1-9]\d* \| [\d./]+ \| [\d./]+ \| \d+\.\d\d \| 0 \|")
         for step in ["execute", "task"]:
             self.assertRegex(loop, rf"\| {step} \| [1-9]\d* \| [\d./]+ \| - \| - \| 0 \|")
+        self.assertRegex(
+            loop, r"Targets \(#17\): tasks/s >= 0\.20 x baseline create req/s: \d+\.\d\d, "
+            r"(not )?met; p99 of each request <= 3 x the baseline's \(create2026\): "
+            r"worst \d+\.\d\d, (not )?met\."
+        )
 
         with open(path) as f:
             results = json.load(f)
