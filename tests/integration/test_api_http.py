@@ -808,3 +808,41 @@ class SQLiteHTTPAPITests(HTTPAPITestsMixin, unittest.TestCase):
         store = SQLiteStore(StoreConfig(options={"path": self.mktemp()}), reactor)
         self.addCleanup(store.close)
         return store
+
+
+class ChannelHostTests(unittest.TestCase):
+    """
+    The site's channels ask their socket for its address once.
+    """
+
+    def test_hostAskedOnce(self):
+        """
+        Every request of a connection reads the channel's host, which asks
+        the transport only the first time.
+        """
+        from twisted.internet.address import IPv4Address
+        from twisted.internet.testing import StringTransport
+        from twisted.web.resource import Resource
+
+        from resonate.api.http import APISite
+
+        class Leaf(Resource):
+            isLeaf = True
+
+            def render_GET(self, request):
+                return request.getHost().host.encode("ascii")
+
+        site = APISite(Leaf(), maxBodySize=1024)
+        asked = []
+        transport = StringTransport(
+            hostAddress=IPv4Address("TCP", "10.0.0.1", 8001)
+        )
+        realGetHost = transport.getHost
+        transport.getHost = lambda: asked.append(1) or realGetHost()
+        channel = site.buildProtocol(None)
+        channel.makeConnection(transport)
+        for _ in range(3):
+            channel.dataReceived(b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+        self.assertEqual(transport.value().count(b"\r\n\r\n10.0.0.1"), 3)
+        self.assertEqual(len(asked), 1)
+        channel.connectionLost(None)
