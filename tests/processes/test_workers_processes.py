@@ -62,6 +62,8 @@ from tests.support.apitools import Response
 from tests.support.tlstools import SKIP_TLS, SelfSigned
 from tests.support.processtools import (
     HTTPClient,
+    ResonateProcess,
+    _ephemeralFlags,
     isAlive,
     runResonate,
     spawnResonate,
@@ -99,6 +101,8 @@ TT = {"resonate:target": TARGET}
 #: A cron that never fires during a test (midnight on January 1st).
 YEARLY = "0 0 1 1 *"
 WAIT = 15.0
+#: Queues long enough that no request of a burst is answered 503.
+BIG_QUEUES = ("--api-size", "1000", "--aio-store-size", "1000")
 
 _WORKER_READY = re.compile(r"worker (\d+) ready \(pid (\d+)\)")
 
@@ -493,7 +497,7 @@ class _WorkersMixin:
         C{worker="1"}, and C{resonate_workers} is 2); promises created
         through some connections read back through all the others.
         """
-        server = await self.startServer()
+        server = await self.startServer(*BIG_QUEUES)
         url = server.url.encode("ascii")
         connections = 24
         pool = HTTPConnectionPool(reactor, persistent=True)
@@ -640,7 +644,9 @@ class _WorkersMixin:
         acquires of one resource by different executions, one 201 (the
         others 403), and the lock then holds for that execution only.
         """
-        server = await self.startServer()
+        # Queues long enough for every racer at once (the default answers
+        # some of them 503, as one server does).
+        server = await self.startServer(*BIG_QUEUES)
         rpc = RPC(server.url)
         http = HTTPClient(server.url)
         racers = 8
@@ -928,6 +934,35 @@ class _WorkersMixin:
         await self.stopServer(server)
         self.assertEqual(server.output.count("stopped: store closed"), 2, server.output)
         self.assertIn("stopped: every worker ended", server.output)
+
+    async def test_interruptedFromTerminal(self):
+        """
+        Ctrl-C in a terminal sends SIGINT to the whole foreground process
+        group, workers included: the server stops cleanly all the same,
+        each worker once (the supervisor stops them; a worker does not
+        also stop itself on the SIGINT and log a traceback for stopping a
+        stopped reactor), and no process is left.
+        """
+        setsid = shutil.which("setsid")
+        if setsid is None:
+            raise unittest.SkipTest("no setsid command")
+        process = ResonateProcess(
+            _ephemeralFlags((*self.storeFlags(), *SHORT, *WORKERS)))
+        # A session and process group of its own, as a shell's job.
+        process.args = [setsid, *process.args]
+        process.spawn()
+        self.addCleanup(lambda: process.running and process.kill())
+        await process.listening()
+        await process.waitForOutput(r"ready \(2 workers ready\)")
+        pids = process.descendants()
+        self.assertEqual(len(pids), 2)
+        os.killpg(process.pid, signal.SIGINT)
+        exit = await process.waitForEnd()
+        self.assertIn(signal.SIGINT, (exit.signal, (exit.code or 0) - 128),
+                      f"{exit}\n{process.output}")
+        self.assertEqual(await waitGone(pids, 5), [])
+        self.assertEqual(process.output.count("stopped: store closed"), 2, process.output)
+        self.assertNotIn("Traceback", process.output, process.output)
 
     async def test_supervisorKilled(self):
         """
