@@ -281,6 +281,23 @@ def ms(summary):
     return "/".join(f"{summary[k] / 1000:.1f}" for k in ("p50_us", "p99_us", "max_us"))
 
 
+#: The share of a core below which a single-process baseline was held
+#: back by something other than its own work.
+STARVED = 0.8
+
+
+def starvedPhases(baseline):
+    """
+    The workloads in which the baseline (one process, one thread of Python)
+    kept less than L{STARVED} of a core busy.
+    """
+    return [
+        name for name in WORKLOADS
+        if baseline[name].get("cpu_s") is not None
+        and baseline[name]["cpu_s"] / baseline[name]["wall_s"] < STARVED
+    ]
+
+
 def table(baseline, server, grpcResult):
     """
     The throughput view: req/s and latency of each workload, the server's
@@ -526,6 +543,13 @@ def main(argv=None):
     print("CPU time per request (user+system of each process tree, from /proc):")
     print()
     print(cpuTable(baseline, results, grpcResult))
+    starved = starvedPhases(baseline)
+    if starved:
+        print()
+        print(f"Warning: the baseline kept less than {STARVED} of a core busy in "
+              f"{', '.join(starved)}: something else (other processes, the client) held it "
+              "back, so its req/s (and every ratio to it, the task loop's too) flatter the "
+              "server there; the CPU view does not depend on it.")
     if loopResult is not None:
         print()
         print("2026 task loop (create with a target, execute over SSE, acquire, fulfill):")
@@ -539,6 +563,7 @@ def main(argv=None):
                 "baselineVariant": args.baseline, "threads": args.threads,
                 "connections": args.connections, "duration": args.duration,
                 "serverFlags": args.server_flags, "loadAtStart": loadAtStart,
+                "baselineStarved": starved,
                 "ratio": {name: rate(results[name]) / rate(baseline[name])
                           for name in WORKLOADS},
                 "cpuRatio": {

@@ -367,3 +367,20 @@ class ReadPoolTests(unittest.TestCase):
         self.assertEqual(run.readPool({"requests": 4000, "min_counter": 500}, 64), 435)
         self.assertEqual(run.readPool({"requests": 40000, "min_counter": 5000}, 64), 1000)
         self.assertEqual(run.readPool({"requests": 10, "min_counter": 3}, 64), 1)
+
+
+class StarvedTests(unittest.TestCase):
+    """
+    The bench says when the baseline was held back.
+    """
+
+    def test_starved(self):
+        """
+        A workload in which the baseline kept less than 0.8 of a core busy
+        is named; one where it was busy, or not measured, is not.
+        """
+        run = loadBench("run")
+        baseline = {name: {"cpu_s": 0.9, "wall_s": 1.0} for name in run.WORKLOADS}
+        baseline["get"] = {"cpu_s": 0.5, "wall_s": 1.0}
+        baseline["search"] = {"cpu_s": None, "wall_s": 1.0}
+        self.assertEqual(run.starvedPhases(baseline), ["get"])
