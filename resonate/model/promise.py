@@ -15,6 +15,7 @@ the L{Decision}'s write conditionally and return the decision.
 import enum
 from dataclasses import dataclass, field, replace
 
+from resonate.model.frozen import quickInit
 from resonate.status import Status
 
 #: The tag that makes a promise a timer in v0.5: it resolves when it times
@@ -79,6 +80,7 @@ SEARCH_STATES = {
 ALL_STATES = frozenset(State)
 
 
+@quickInit
 @dataclass(frozen=True)
 class Value:
     """
@@ -92,6 +94,7 @@ class Value:
     data: bytes = None
 
 
+@quickInit
 @dataclass(frozen=True)
 class Promise:
     """
@@ -119,6 +122,7 @@ class Promise:
         return any(self.tags.get(tag) == "true" for tag in TIMER_TAGS)
 
 
+@quickInit
 @dataclass(frozen=True)
 class CreatePromise:
     """
@@ -133,6 +137,7 @@ class CreatePromise:
     strict: bool = False
 
 
+@quickInit
 @dataclass(frozen=True)
 class CompletePromise:
     """
@@ -146,6 +151,7 @@ class CompletePromise:
     strict: bool = False
 
 
+@quickInit
 @dataclass(frozen=True)
 class Insert:
     """
@@ -155,6 +161,7 @@ class Insert:
     promise: Promise
 
 
+@quickInit
 @dataclass(frozen=True)
 class Update:
     """
@@ -165,6 +172,7 @@ class Update:
     promise: Promise
 
 
+@quickInit
 @dataclass(frozen=True)
 class Decision:
     """

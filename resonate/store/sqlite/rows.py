@@ -8,6 +8,8 @@ conditions (ids, tags, timers) their searches are built from.
 import json
 import re
 
+import orjson
+
 from zope.interface import implementer
 
 from resonate.interfaces import (
@@ -63,16 +65,36 @@ def _encodeMapping(mapping):
     """
     Encode headers or tags: a JSON object of strings, ASCII only so that
     any Python string (even a lone surrogate) survives.
+
+    orjson writes it, at a fifth of json's cost on the writer thread, when
+    what it writes is printable ASCII: then no string held a character
+    json would have escaped (non-ASCII, and DEL, which orjson writes as
+    itself), and the two write the same text.  Anything else (lone
+    surrogates, which orjson refuses, too) is json's.
     """
-    return _encodeJSON(mapping) if mapping else "{}"
+    if not mapping:
+        return "{}"
+    try:
+        encoded = orjson.dumps(mapping)
+    except TypeError:
+        return _encodeJSON(mapping)
+    if encoded.isascii() and b"\x7f" not in encoded:
+        return encoded.decode("ascii")
+    return _encodeJSON(mapping)
 
 
 def _decodeMapping(text):
     """
     Decode what L{_encodeMapping} stored; a missing object is empty.
+    orjson decodes what it accepts (as json would: objects of strings);
+    json what it refuses (an escaped lone surrogate).
     """
-    return json.loads(text) if text and text != "{}" else {}
-
+    if not text or text == "{}":
+        return {}
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def _promiseFromSQLite(row):
