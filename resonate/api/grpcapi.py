@@ -9,12 +9,14 @@ the protobuf messages, and an error is raised as the gRPC status code the
 contract maps it to, with the 4-digit code in the C{resonate-code} trailing
 metadata.
 
-The servicers run on grpcio's worker threads.  They only parse and render
-there; every operation runs on the reactor through the C{call} function
-they are given (see L{resonate.api.grpcserver}).
+The servicers' methods run on grpcio's event loop (a thread of its own,
+see L{resonate.api.grpcserver}), and only hand the request over: parsing,
+the operation and rendering all run on the reactor, through the C{call}
+function they are given, and the loop then sends the answer.
 """
 
 import grpc
+from twisted.internet.defer import maybeDeferred
 from twisted.logger import Logger
 
 from resonate.api import codec
@@ -167,8 +169,9 @@ class GRPCAPI:
     """
     The four v0.5 services over one L{resonate.api.operations.Operations}.
 
-    Each RPC method has grpcio's servicer signature C{(request, context)};
-    L{addTo} registers them all on a C{grpc.Server}.
+    Each RPC method is a coroutine with grpcio's servicer signature
+    C{(request, context)}; L{addTo} registers them all on a
+    C{grpc.aio.Server}.
     """
 
     _log = Logger()
@@ -176,9 +179,10 @@ class GRPCAPI:
     def __init__(self, operations, call, metrics=None):
         """
         @param operations: the L{resonate.api.operations.Operations}.
-        @param call: C{call(f, *args)} runs the coroutine function C{f} on
-            the reactor and returns its result (or raises its exception) to
-            the calling thread.
+        @param call: C{call(f, *args)}, from the gRPC event loop, runs
+            C{f(*args)} (a coroutine function, or one returning a
+            C{Deferred}) on the reactor and returns an awaitable of its
+            result.
         @param metrics: the L{resonate.metrics.Metrics} to record each RPC
             in (as C{type="grpc"}), or L{None} for none kept.
         """
@@ -205,42 +209,58 @@ class GRPCAPI:
             "task.Tasks",
         ]
 
-    def answer(self, context, requestId, handle):
+    async def answer(self, context, requestId, handle):
         """
-        Run C{handle()}, which returns C{(status, response)}, and answer
-        with its response; a L{ResonateError} ends the RPC with its mapped
-        gRPC code, anything else with INTERNAL (5000), logged once.
+        On the gRPC event loop: run C{handle()} on the reactor and answer
+        with its response, or end the RPC with the gRPC code its error maps
+        to.  The loop only touches C{context}; the reactor does the rest.
         """
-        status = Status.INTERNAL_SERVER_ERROR
+        response, error = await self._call(self._serve, requestId, handle)
+        if error is not None:
+            context.set_trailing_metadata(((CODE_METADATA, str(error.status.value)),))
+            await context.abort(grpcCode(error.status), _message(error))
+        return response
+
+    def _serve(self, requestId, handle):
+        """
+        On the reactor: run C{handle()}, which gives C{(status, response)}
+        (through a C{Deferred} or as a coroutine), and count the RPC.
+        Plain callbacks: this is every RPC's path.
+
+        @return: a C{Deferred} firing with C{(response, None)}, or
+            C{(None, error)}: a L{ResonateError}, or INTERNAL (5000) for
+            anything else, logged once.
+        """
         started = self._metrics.requestStarted("grpc")
-        try:
-            status, response = handle()
-            return response
-        except ResonateError as error:
-            status = error.status
-            if status.value >= 5000:
+        return maybeDeferred(handle).addCallbacks(
+            self._served,
+            self._failed,
+            callbackArgs=(started,),
+            errbackArgs=(requestId, started),
+        )
+
+    def _served(self, result, started):
+        status, response = result
+        self._metrics.requestFinished("grpc", status, started)
+        return response, None
+
+    def _failed(self, failure, requestId, started):
+        if failure.check(ResonateError):
+            error = failure.value
+            if error.status.value >= 5000:
                 self._log.warn(
                     "grpc request {requestId} failed: {code} {message}",
                     requestId=requestId,
-                    code=status.value,
+                    code=error.status.value,
                     message=error.message,
                 )
-            self._abort(context, error)
-        except Exception:
-            self._log.failure("grpc request {requestId} failed", requestId=requestId)
-            self._abort(context, ResonateError(Status.INTERNAL_SERVER_ERROR))
-        finally:
-            self._metrics.requestFinished("grpc", status, started)
-
-    def _abort(self, context, error):
-        context.set_trailing_metadata(((CODE_METADATA, str(error.status.value)),))
-        context.abort(grpcCode(error.status), _message(error))
-
-    def run(self, method, *args):
-        """
-        Run the operation C{method} on the reactor; see C{call}.
-        """
-        return self._call(method, *args)
+        else:
+            self._log.failure(
+                "grpc request {requestId} failed", failure, requestId=requestId
+            )
+            error = ResonateError(Status.INTERNAL_SERVER_ERROR)
+        self._metrics.requestFinished("grpc", error.status, started)
+        return None, error
 
     @property
     def operations(self):
@@ -258,19 +278,21 @@ class _Promises(promise_pb2_grpc.PromisesServicer):
     def __init__(self, api):
         self._api = api
 
-    def ReadPromise(self, request, context):
+    async def ReadPromise(self, request, context):
         def handle():
             promiseId = codec.parsePathId(request.id)
-            decision = self._api.run(self._api.operations.readPromise, promiseId)
+            return self._api.operations.readPromise(promiseId).addCallback(read)
+
+        def read(decision):
             _decided(decision)
             return Status.OK, promise_pb2.ReadPromiseResponse(
                 promise=_renderPromise(decision.promise)
             )
 
-        return self._api.answer(context, request.requestId, handle)
+        return await self._api.answer(context, request.requestId, handle)
 
-    def SearchPromises(self, request, context):
-        def handle():
+    async def SearchPromises(self, request, context):
+        async def handle():
             if request.cursor:
                 query = codec.decodeCursor(request.cursor)
             else:
@@ -281,15 +303,15 @@ class _Promises(promise_pb2_grpc.PromisesServicer):
                     _SEARCH_STATES.get(request.state),
                 )
                 query = codec.parseSearchArgs(args)
-            page = self._api.run(self._api.operations.searchPromises, query)
+            page = await self._api.operations.searchPromises(query)
             return Status.OK, promise_pb2.SearchPromisesResponse(
                 cursor=codec.encodeCursor(page.next) if page.next is not None else "",
                 promises=[_renderPromise(p) for p in page.promises],
             )
 
-        return self._api.answer(context, request.requestId, handle)
+        return await self._api.answer(context, request.requestId, handle)
 
-    def CreatePromise(self, request, context):
+    async def CreatePromise(self, request, context):
         def handle():
             body = {"id": request.id, "timeout": request.timeout}
             if request.HasField("param"):
@@ -297,16 +319,18 @@ class _Promises(promise_pb2_grpc.PromisesServicer):
             create = codec.parseCreatePromise(
                 body, _headers(request.idempotencyKey, request.strict)
             )
-            decision = self._api.run(self._api.operations.createPromise, create)
+            return self._api.operations.createPromise(create).addCallback(created)
+
+        def created(decision):
             status = _decided(decision)
             return status, promise_pb2.CreatePromiseResponse(
                 noop=status is Status.OK, promise=_renderPromise(decision.promise)
             )
 
-        return self._api.answer(context, request.requestId, handle)
+        return await self._api.answer(context, request.requestId, handle)
 
-    def _complete(self, state, responseType, request, context):
-        def handle():
+    async def _complete(self, state, responseType, request, context):
+        async def handle():
             body = {"state": state}
             if request.HasField("value"):
                 body["value"] = _value(request.value)
@@ -317,26 +341,26 @@ class _Promises(promise_pb2_grpc.PromisesServicer):
                 body,
                 _headers(request.idempotencyKey, request.strict),
             )
-            decision = self._api.run(self._api.operations.completePromise, complete)
+            decision = await self._api.operations.completePromise(complete)
             status = _decided(decision)
             return status, responseType(
                 noop=status is Status.OK, promise=_renderPromise(decision.promise)
             )
 
-        return self._api.answer(context, request.requestId, handle)
+        return await self._api.answer(context, request.requestId, handle)
 
-    def ResolvePromise(self, request, context):
-        return self._complete(
+    async def ResolvePromise(self, request, context):
+        return await self._complete(
             "RESOLVED", promise_pb2.ResolvePromiseResponse, request, context
         )
 
-    def RejectPromise(self, request, context):
-        return self._complete(
+    async def RejectPromise(self, request, context):
+        return await self._complete(
             "REJECTED", promise_pb2.RejectPromiseResponse, request, context
         )
 
-    def CancelPromise(self, request, context):
-        return self._complete(
+    async def CancelPromise(self, request, context):
+        return await self._complete(
             "REJECTED_CANCELED", promise_pb2.CancelPromiseResponse, request, context
         )
 
@@ -349,8 +373,8 @@ class _Schedules(schedule_pb2_grpc.SchedulesServicer):
     def __init__(self, api):
         self._api = api
 
-    def CreateSchedule(self, request, context):
-        def handle():
+    async def CreateSchedule(self, request, context):
+        async def handle():
             body = {
                 "id": request.id or None,
                 "description": request.description or None,
@@ -363,34 +387,34 @@ class _Schedules(schedule_pb2_grpc.SchedulesServicer):
             if request.HasField("promiseParam"):
                 body["promiseParam"] = _value(request.promiseParam)
             create = codec.parseCreateSchedule(body, _headers(request.idempotencyKey))
-            decision = self._api.run(self._api.operations.createSchedule, create)
+            decision = await self._api.operations.createSchedule(create)
             status = _decided(decision)
             return status, schedule_pb2.CreatedScheduleResponse(
                 noop=status is Status.OK, schedule=_renderSchedule(decision.schedule)
             )
 
-        return self._api.answer(context, request.requestId, handle)
+        return await self._api.answer(context, request.requestId, handle)
 
-    def ReadSchedule(self, request, context):
-        def handle():
+    async def ReadSchedule(self, request, context):
+        async def handle():
             scheduleId = codec.parsePathId(request.id)
-            schedule = self._api.run(self._api.operations.readSchedule, scheduleId)
+            schedule = await self._api.operations.readSchedule(scheduleId)
             if schedule is None:
                 raise ResonateError(Status.SCHEDULE_NOT_FOUND)
             return Status.OK, schedule_pb2.ReadScheduleResponse(
                 schedule=_renderSchedule(schedule)
             )
 
-        return self._api.answer(context, request.requestId, handle)
+        return await self._api.answer(context, request.requestId, handle)
 
-    def SearchSchedules(self, request, context):
-        def handle():
+    async def SearchSchedules(self, request, context):
+        async def handle():
             if request.cursor:
                 query = codec.decodeScheduleCursor(request.cursor)
             else:
                 args = _searchArgs(request.id, request.tags, request.limit)
                 query = codec.parseScheduleSearchArgs(args)
-            page = self._api.run(self._api.operations.searchSchedules, query)
+            page = await self._api.operations.searchSchedules(query)
             cursor = ""
             if page.next is not None:
                 cursor = codec.encodeScheduleCursor(page.next)
@@ -399,16 +423,16 @@ class _Schedules(schedule_pb2_grpc.SchedulesServicer):
                 schedules=[_renderSchedule(s) for s in page.schedules],
             )
 
-        return self._api.answer(context, request.requestId, handle)
+        return await self._api.answer(context, request.requestId, handle)
 
-    def DeleteSchedule(self, request, context):
-        def handle():
+    async def DeleteSchedule(self, request, context):
+        async def handle():
             scheduleId = codec.parsePathId(request.id)
-            if not self._api.run(self._api.operations.deleteSchedule, scheduleId):
+            if not await self._api.operations.deleteSchedule(scheduleId):
                 raise ResonateError(Status.SCHEDULE_NOT_FOUND)
             return Status.NO_CONTENT, schedule_pb2.DeleteScheduleResponse()
 
-        return self._api.answer(context, request.requestId, handle)
+        return await self._api.answer(context, request.requestId, handle)
 
 
 class _Locks(lock_pb2_grpc.LocksServicer):
@@ -419,8 +443,8 @@ class _Locks(lock_pb2_grpc.LocksServicer):
     def __init__(self, api):
         self._api = api
 
-    def AcquireLock(self, request, context):
-        def handle():
+    async def AcquireLock(self, request, context):
+        async def handle():
             lock = request.lock
             acquire = codec.parseAcquireLock(
                 {
@@ -430,33 +454,33 @@ class _Locks(lock_pb2_grpc.LocksServicer):
                     "expiryInMilliseconds": lock.expiry_in_milliseconds or None,
                 }
             )
-            decision = self._api.run(self._api.operations.acquireLock, acquire)
+            decision = await self._api.operations.acquireLock(acquire)
             status = _decided(decision)
             return status, lock_pb2.AcquireLockResponse(lock=_renderLock(decision.lock))
 
-        return self._api.answer(context, request.request_id, handle)
+        return await self._api.answer(context, request.request_id, handle)
 
-    def HeartbeatLocks(self, request, context):
-        def handle():
+    async def HeartbeatLocks(self, request, context):
+        async def handle():
             processId = codec.parseHeartbeatLocks({"processId": request.process_id or None})
-            count = self._api.run(self._api.operations.heartbeatLocks, processId)
+            count = await self._api.operations.heartbeatLocks(processId)
             return Status.OK, lock_pb2.HeartbeatLocksResponse(locksAffected=count)
 
-        return self._api.answer(context, request.request_id, handle)
+        return await self._api.answer(context, request.request_id, handle)
 
-    def ReleaseLock(self, request, context):
-        def handle():
+    async def ReleaseLock(self, request, context):
+        async def handle():
             release = codec.parseReleaseLock(
                 {
                     "resourceId": request.resource_id or None,
                     "executionId": request.execution_id or None,
                 }
             )
-            if not self._api.run(self._api.operations.releaseLock, release):
+            if not await self._api.operations.releaseLock(release):
                 raise ResonateError(Status.LOCK_NOT_FOUND)
             return Status.NO_CONTENT, lock_pb2.ReleaseLockResponse()
 
-        return self._api.answer(context, request.request_id, handle)
+        return await self._api.answer(context, request.request_id, handle)
 
 
 class _Tasks(task_pb2_grpc.TasksServicer):
@@ -467,8 +491,8 @@ class _Tasks(task_pb2_grpc.TasksServicer):
     def __init__(self, api):
         self._api = api
 
-    def ClaimTask(self, request, context):
-        def handle():
+    async def ClaimTask(self, request, context):
+        async def handle():
             claim = codec.parseClaimTask(
                 {
                     "taskId": request.task_id or None,
@@ -478,17 +502,17 @@ class _Tasks(task_pb2_grpc.TasksServicer):
                     "expiryInMilliseconds": request.expiry_in_milliseconds or None,
                 }
             )
-            status, promise = self._api.run(self._api.operations.claimTask, claim)
+            status, promise = await self._api.operations.claimTask(claim)
             if status.isError:
                 raise ResonateError(status)
             return status, task_pb2.ClaimTaskResponse(
                 promise=_renderPromise(promise, task_pb2.TaskPromise, task_pb2.TaskValue)
             )
 
-        return self._api.answer(context, request.requestId, handle)
+        return await self._api.answer(context, request.requestId, handle)
 
-    def CompleteTask(self, request, context):
-        def handle():
+    async def CompleteTask(self, request, context):
+        async def handle():
             body = {
                 "taskId": request.task_id or None,
                 "counter": request.counter,
@@ -498,9 +522,9 @@ class _Tasks(task_pb2_grpc.TasksServicer):
             if request.HasField("value"):
                 body["value"] = _value(request.value)
             complete = codec.parseCompleteTask(body)
-            status = self._api.run(self._api.operations.completeTask, complete)
+            status = await self._api.operations.completeTask(complete)
             if status.isError:
                 raise ResonateError(status)
             return status, task_pb2.CompleteTaskResponse()
 
-        return self._api.answer(context, request.requestId, handle)
+        return await self._api.answer(context, request.requestId, handle)

@@ -1,24 +1,31 @@
 # -*- test-case-name: tests.integration.test_api_grpc -*-
 """
-grpcio's server, bridged into the reactor: the one place where threads meet
-Twisted.
+grpcio's asyncio server, on a thread of its own, bridged into the reactor:
+the one place where threads meet Twisted.
 
-grpcio serves each RPC on a worker thread of its own executor.  The
-servicers (L{resonate.api.grpcapi}) parse and render there, and hand every
-operation to the reactor with C{blockingCallFromThread}, so the domain
-logic, the clock and the stores are only ever used from the reactor thread,
-exactly as for HTTP.  C{twist resonate} keeps Twisted's default reactor.
+C{twist resonate} keeps Twisted's default reactor, so grpcio's C{grpc.aio}
+server gets its own asyncio event loop on one thread (L{_LoopThread}).
+grpcio receives and sends there; each RPC then makes one hop to the reactor
+(C{reactor.callFromThread}) with its request, where the servicers
+(L{resonate.api.grpcapi}) parse it, run the operation and render the
+answer, and one hop back (C{loop.call_soon_threadsafe}) that completes the
+RPC's asyncio future.  So the domain logic, the clock and the stores are
+only ever used from the reactor thread, exactly as for HTTP, and no thread
+is held per RPC: grpcio's sync server, which this replaces, parked a worker
+thread on C{blockingCallFromThread} for every call, and its handoffs cost
+more CPU than the operation itself.
 """
 
-from concurrent.futures import ThreadPoolExecutor
+import asyncio
+import threading
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from twisted.application.service import Service
 from twisted.internet.address import IPv4Address, IPv6Address
-from twisted.internet.defer import fail, maybeDeferred, succeed
-from twisted.internet.threads import blockingCallFromThread, deferToThreadPool
+from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from resonate.api.grpcapi import CODE_METADATA, GRPCAPI
 from resonate.services.listen import CannotListen
@@ -27,6 +34,9 @@ from resonate.status import Status
 #: The health service's methods: probes carry no credentials, and the
 #: health of the server is no secret.
 _HEALTH_PREFIX = "/grpc.health.v1.Health/"
+
+#: How long startup waits for the loop thread to bind and start grpcio.
+_START_TIMEOUT = 30
 
 
 def grpcAddress(address):
@@ -50,18 +60,19 @@ def _refusal(code):
     API method is unary; the streaming health Watch is never refused.)
     """
 
-    def refuse(request, context):
+    async def refuse(request, context):
         context.set_trailing_metadata(((CODE_METADATA, str(code)),))
-        context.abort(grpc.StatusCode.UNAUTHENTICATED, "unauthorized")
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, "unauthorized")
 
     return grpc.unary_unary_rpc_method_handler(refuse)
 
 
-class BasicAuthInterceptor(grpc.ServerInterceptor):
+class BasicAuthInterceptor(grpc.aio.ServerInterceptor):
     """
     Requires the HTTP API's basic-auth credentials on every RPC, as the
     C{authorization} metadata (C{Basic base64(user:password)}); the health
-    service stays open.
+    service stays open.  Runs on the gRPC event loop: the check is a
+    constant-time comparison, nothing that waits.
     """
 
     def __init__(self, credentials, code):
@@ -73,16 +84,16 @@ class BasicAuthInterceptor(grpc.ServerInterceptor):
         self._credentials = credentials
         self._refusal = _refusal(code)
 
-    def intercept_service(self, continuation, handler_call_details):
+    async def intercept_service(self, continuation, handler_call_details):
         method = handler_call_details.method or ""
         if method.startswith(_HEALTH_PREFIX):
-            return continuation(handler_call_details)
+            return await continuation(handler_call_details)
         given = None
         for key, value in handler_call_details.invocation_metadata or ():
             if key == "authorization":
                 given = value
         if given is not None and self._credentials.check(given):
-            return continuation(handler_call_details)
+            return await continuation(handler_call_details)
         return self._refusal
 
 
@@ -96,6 +107,150 @@ class _BoundPort:
 
     def getHost(self):
         return self._address
+
+
+def _settle(future, result):
+    """
+    On the gRPC event loop: complete an RPC's C{future} with what its work
+    on the reactor gave.  The RPC may have been cancelled meanwhile (its
+    client went away), and then nobody waits for the result.
+    """
+    if future.done():
+        return
+    if isinstance(result, Failure):
+        future.set_exception(result.value)
+    else:
+        future.set_result(result)
+
+
+class _LoopThread:
+    """
+    An asyncio event loop running on a daemon thread of its own, and the
+    bridge between it and the reactor.
+
+    Each way, work waits in a list and the other side is woken once for
+    all of it: under load many RPCs cross together, for one wakeup (a
+    write to a pipe and a turn of the other loop) instead of one each.
+    This relies on the GIL: an append and a swap of the list are atomic.
+
+    @ivar loop: the event loop, once L{start}ed.
+    """
+
+    def __init__(self, reactor):
+        self._reactor = reactor
+        self._thread = None
+        self.loop = None
+        # RPCs for the reactor, and whether it has been woken for them.
+        self._toReactor = []
+        self._reactorWoken = False
+        # Results for the loop, and whether it has been woken for them.
+        self._toLoop = []
+        self._loopWoken = False
+
+    def start(self):
+        """
+        Start the thread and its loop.
+        """
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._run, name="grpc-loop", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self):
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_forever()
+        finally:
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+            self.loop.close()
+
+    def stop(self):
+        """
+        Stop the loop, from any thread; its thread then closes it and ends.
+        """
+        try:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+        except RuntimeError:
+            # Closed already.
+            pass
+
+    def submit(self, coroutine):
+        """
+        Run C{coroutine} on the loop, from another thread.
+
+        @return: a C{concurrent.futures.Future} of its result.
+        """
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+
+    def deferred(self, coroutine):
+        """
+        Run C{coroutine} on the loop, from the reactor thread.
+
+        @return: a C{Deferred} that fires with its result on the reactor.
+        """
+        d = Deferred()
+
+        def done(future):
+            try:
+                result = future.result()
+            except BaseException:
+                result = Failure()
+            self._reactor.callFromThread(
+                d.errback if isinstance(result, Failure) else d.callback, result
+            )
+
+        self.submit(coroutine).add_done_callback(done)
+        return d
+
+    def call(self, f, *args):
+        """
+        Run C{f(*args)} (returning a C{Deferred}, a coroutine or a value) on
+        the reactor, from the event loop.
+
+        @return: an asyncio future, completed on the loop with its result.
+        """
+        future = self.loop.create_future()
+        # Append, then look at the flag: the reactor clears the flag before
+        # it takes the list, so either it takes this RPC or it is woken.
+        self._toReactor.append((future, f, args))
+        if not self._reactorWoken:
+            self._reactorWoken = True
+            self._reactor.callFromThread(self._startAll)
+        return future
+
+    def _startAll(self):
+        """
+        On the reactor: start every RPC handed over since the last wakeup.
+        """
+        self._reactorWoken = False
+        waiting, self._toReactor = self._toReactor, []
+        for future, f, args in waiting:
+            maybeDeferred(f, *args).addBoth(self._finished, future)
+
+    def _finished(self, result, future):
+        """
+        On the reactor: hand C{result} back to the loop for C{future}.
+        """
+        self._toLoop.append((future, result))
+        if not self._loopWoken:
+            self._loopWoken = True
+            try:
+                self.loop.call_soon_threadsafe(self._settleAll)
+            except RuntimeError:
+                # The loop is closed: grpcio gave up on the RPCs at stop,
+                # once its grace was over.
+                pass
+
+    def _settleAll(self):
+        """
+        On the loop: complete every RPC whose result came back since the
+        last wakeup.
+        """
+        self._loopWoken = False
+        done, self._toLoop = self._toLoop, []
+        for future, result in done:
+            _settle(future, result)
 
 
 class GRPCService(Service):
@@ -127,10 +282,10 @@ class GRPCService(Service):
         @param operations: the L{resonate.api.operations.Operations}.
         @param address: a L{resonate.config.Address}.
         @param reactor: the reactor the operations run on.
-        @param workers: grpcio worker threads: the most RPCs served at once
-            (each waits on the reactor for its operation); at most twice as
-            many more queue, and beyond that grpcio answers
-            RESOURCE_EXHAUSTED at once.
+        @param workers: the operations in flight at once (C{api.size});
+            grpcio holds at most three times as many RPCs, and answers any
+            more RESOURCE_EXHAUSTED at once (the operations themselves
+            answer UNAVAILABLE, 5031, beyond C{workers}).
         @param grace: seconds RPCs in flight may take to finish on stop.
         @param credentials: L{None} (no authentication), or the HTTP API's
             L{resonate.api.auth.BasicCredentials}, which every RPC but the
@@ -156,27 +311,18 @@ class GRPCService(Service):
         self._unauthorizedCode = unauthorizedCode
         self._metrics = metrics
         self._maxMessageSize = maxMessageSize
+        self._loopThread = None
         self._server = None
         self._health = None
-        self._executor = None
         self.port = None
 
-    def _call(self, f, *args):
+    async def _bind(self, address):
         """
-        Run C{f} (returning a C{Deferred} or a coroutine) on the reactor
-        and wait for its result, from a grpcio worker thread.
-        """
-        return blockingCallFromThread(self._reactor, maybeDeferred, f, *args)
+        On the event loop: make grpcio's server (it belongs to the loop it
+        is made on), bind C{address} and start serving.
 
-    def startService(self):
+        @return: C{(port, reason)}: the port bound, or 0 and why not.
         """
-        Bind and start serving.  grpcio binds at once, so a taken port is
-        known here and stops startup with L{CannotListen}.
-        """
-        super().startService()
-        self._executor = ThreadPoolExecutor(
-            max_workers=self._workers, thread_name_prefix="grpc"
-        )
         interceptors = []
         if self._credentials is not None:
             interceptors.append(
@@ -187,33 +333,52 @@ class GRPCService(Service):
         options = [("grpc.so_reuseport", 1 if self._reusePort else 0)]
         if self._maxMessageSize is not None:
             options.append(("grpc.max_receive_message_length", self._maxMessageSize))
-        server = grpc.server(
-            self._executor,
+        server = grpc.aio.server(
             interceptors=interceptors,
             options=options,
             maximum_concurrent_rpcs=self._workers * 3,
         )
-        services = GRPCAPI(self._operations, self._call, self._metrics).addTo(server)
-        self._health = health.HealthServicer(experimental_non_blocking=True)
+        services = GRPCAPI(
+            self._operations, self._loopThread.call, self._metrics
+        ).addTo(server)
+        self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         for name in [""] + services:
-            self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        address = grpcAddress(self._address)
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         try:
             port = server.add_insecure_port(address)
         except RuntimeError as e:
-            port, reason = 0, str(e)
-        else:
-            reason = "address in use or not available"
+            await server.stop(None)
+            return 0, str(e)
+        await server.start()
+        self._server = server
+        return port, None
+
+    def startService(self):
+        """
+        Bind and start serving.  grpcio binds at once, so a taken port is
+        known here and stops startup with L{CannotListen}.  (Startup waits
+        for the loop thread to bind, a few milliseconds, once: the
+        reactor serves nothing yet.)
+        """
+        super().startService()
+        self._loopThread = _LoopThread(self._reactor)
+        self._loopThread.start()
+        address = grpcAddress(self._address)
+        try:
+            port, reason = self._loopThread.submit(self._bind(address)).result(
+                _START_TIMEOUT
+            )
+        except Exception as e:
+            port, reason = 0, str(e) or e.__class__.__name__
         if not port:
             self.running = 0
-            server.stop(None)
-            self._executor.shutdown(wait=False)
+            self._loopThread.stop()
+            self._loopThread = None
             raise CannotListen(
-                f"error: cannot start grpc server: cannot bind {address}: {reason}"
+                f"error: cannot start grpc server: cannot bind {address}: "
+                f"{reason or 'address in use or not available'}"
             )
-        server.start()
-        self._server = server
         self.port = port
         host = self._address.host or "0.0.0.0"
         if ":" in host:
@@ -233,22 +398,30 @@ class GRPCService(Service):
         kind = IPv6Address if ":" in host else IPv4Address
         return succeed(_BoundPort(kind("TCP", host, self.port)))
 
+    async def _stop(self, server):
+        """
+        On the event loop: say not serving, refuse new RPCs and let those
+        in flight finish, for up to C{grace} seconds.
+        """
+        await self._health.enter_graceful_shutdown()
+        await server.stop(self._grace)
+
     def stopService(self):
         """
         Refuse new RPCs, let those in flight finish (up to C{grace}
-        seconds), and release the worker threads.
+        seconds; their operations need the reactor, which this does not
+        block), and end the loop thread.
 
         @return: a C{Deferred} that fires once grpcio has stopped.
         """
         super().stopService()
         server, self._server = self._server, None
+        loopThread, self._loopThread = self._loopThread, None
         if server is None:
             return None
-        self._health.enter_graceful_shutdown()
-        stopped = server.stop(self._grace)
-        executor = self._executor
-        # The wait blocks: do it off the reactor thread, which the RPCs
-        # still in flight need to finish.
-        return deferToThreadPool(
-            self._reactor, self._reactor.getThreadPool(), stopped.wait
-        ).addCallback(lambda _: executor.shutdown(wait=False))
+
+        def stopped(result):
+            loopThread.stop()
+            return result
+
+        return loopThread.deferred(self._stop(server)).addBoth(stopped)
