@@ -11,6 +11,7 @@ dropped afterwards.
 
 import os
 import threading
+from http import HTTPStatus
 import time
 import uuid
 
@@ -38,13 +39,24 @@ from resonate.model.promise import (
     Value,
     matchesPattern,
 )
-from resonate.model.tasks2026 import BRANCH_TAG, Execute, Task as Task2026, TaskState
+from resonate.model.requests2026 import GetPromise, GetTask, SettlePromise
+from resonate.model.tasks2026 import (
+    BRANCH_TAG,
+    AcquireTask,
+    Execute,
+    Listener,
+    SuspendTask,
+    Task as Task2026,
+    TaskState,
+)
 from resonate.status import Status
 from resonate.store import migrate
+from resonate.store.postgres.batch import BatchConflict, together
 from resonate.store.postgres.options import PostgresOptions
 from resonate.store.postgres.rows import PostgresRows
 from resonate.store.postgres.schema import prepareDatabase
 from resonate.store.postgres.store import PostgresStore, PostgresStoreProvider
+from resonate.store.scripts import RowOp, runSync
 from resonate.store.sqlrows import likePattern
 from resonate.testing.store import StoreTestsMixin, rowOperations
 from tests.integration.test_api_grpc import GRPCAPITestsMixin
@@ -889,6 +901,415 @@ class CreateBatchTests(PostgresTestsMixin, unittest.TestCase):
             [d.status for d in decisions],
             [Status.PROMISE_ALREADY_EXISTS, Status.CREATED],
         )
+
+
+class ReadBatchTests(PostgresTestsMixin, unittest.TestCase):
+    """
+    Reads that wait for a connection together are read with one
+    statement; an overdue promise among them is timed out and written, as
+    a read on its own times it out.
+    """
+
+    def recordBatches(self):
+        """
+        Record the ids of every read of many.
+        """
+        batches = []
+        original = PostgresRows.readPromises
+
+        def readPromises(rows, promiseIds):
+            batches.append(sorted(promiseIds))
+            return original(rows, promiseIds)
+
+        self.patch(PostgresRows, "readPromises", readPromises)
+        return batches
+
+    async def test_oneStatementForMany(self):
+        """
+        Thirty concurrent reads on one connection, behind a create holding
+        it, are answered by one statement, each with its own promise or
+        not found.
+        """
+        store = self.openStore(self.scratchDatabase(), workers=1)
+        for n in range(29):
+            await self.create(store, f"r.{n}")
+        batches = self.recordBatches()
+        ids = [f"r.{n}" for n in range(29)] + ["missing"]
+        [created, *reads] = await gatherResults(
+            [self.create(store, "lead")]
+            + [store.readPromise(promiseId, NOW) for promiseId in ids]
+        )
+        self.assertEqual(created.status, Status.CREATED)
+        self.assertEqual(batches, [sorted(ids)])
+        self.assertEqual(
+            [r.status for r in reads], [Status.OK] * 29 + [Status.PROMISE_NOT_FOUND]
+        )
+        self.assertEqual([r.promise.id for r in reads[:29]], ids[:29])
+
+    async def test_overdueAmongThem(self):
+        """
+        An overdue promise read in a batch is answered timed out and
+        stored so, by a transaction of its own; the others of the batch
+        are answered as they are.
+        """
+        database = self.scratchDatabase()
+        store = self.openStore(database, workers=1)
+        await self.create(store, "due", timeout=NOW + 1)
+        await self.create(store, "fresh")
+        batches = self.recordBatches()
+        [_, due, fresh, again] = await gatherResults(
+            [
+                self.create(store, "lead"),
+                store.readPromise("due", NOW + 2),
+                store.readPromise("fresh", NOW + 2),
+                store.readPromise("due", NOW + 2),
+            ]
+        )
+        self.assertEqual(batches, [["due", "fresh"]])
+        self.assertIs(due.promise.state, State.REJECTED_TIMEDOUT)
+        self.assertEqual(again.promise, due.promise)
+        self.assertIs(fresh.promise.state, State.PENDING)
+        self.assertEqual(
+            adminQuery(database, "SELECT id, state FROM promises ORDER BY id"),
+            [("due", "REJECTED_TIMEDOUT"), ("fresh", "PENDING"), ("lead", "PENDING")],
+        )
+
+
+class WriteBatchTests(PostgresTestsMixin, unittest.TestCase):
+    """
+    Completions and 2026 requests that wait for a connection together run
+    in one transaction, their row operations grouped; requests that would
+    touch one row, or a statement that fails, send each back to a
+    transaction of its own, and every answer is the one it would have had
+    alone.
+    """
+
+    def recordUpdates(self):
+        """
+        Record the ids of every update of many.
+        """
+        batches = []
+        original = PostgresRows.updatePromises
+
+        def updatePromises(rows, promises):
+            batches.append(sorted(p.id for p in promises))
+            return original(rows, promises)
+
+        self.patch(PostgresRows, "updatePromises", updatePromises)
+        return batches
+
+    def recordAlone(self, store):
+        """
+        Record the requests of a batch run again on their own.
+        """
+        alone = []
+        original = store._alone
+
+        def _alone(script, args):
+            alone.append(args[0])
+            return original(script, args)
+
+        store._alone = _alone
+        return alone
+
+    def complete(self, store, promiseId, now=NOW, headers=None, ikey=None):
+        return store.completePromise(
+            CompletePromise(
+                promiseId,
+                State.RESOLVED,
+                Value(headers or {}, b"v"),
+                idempotencyKey=ikey,
+            ),
+            now,
+        )
+
+    async def test_completesTogether(self):
+        """
+        Twenty completions behind a read holding the one connection are
+        written by one update, and each is answered and stored; an overdue
+        promise among them is timed out, as alone.
+        """
+        database = self.scratchDatabase()
+        store = self.openStore(database, workers=1)
+        for n in range(20):
+            await self.create(store, f"c.{n}")
+        await self.create(store, "due", timeout=NOW + 1)
+        batches = self.recordUpdates()
+        alone = self.recordAlone(store)
+        [_, *decisions] = await gatherResults(
+            [store.readPromise("c.0", NOW)]
+            + [self.complete(store, f"c.{n}", now=NOW + 2) for n in range(20)]
+            + [self.complete(store, "due", now=NOW + 2)]
+        )
+        self.assertEqual(
+            [d.status for d in decisions],
+            # A completion of a promise past its timeout times it out (the
+            # model's answer, as alone).
+            [Status.CREATED] * 20 + [Status.OK],
+        )
+        self.assertEqual(batches, [sorted([f"c.{n}" for n in range(20)] + ["due"])])
+        self.assertEqual(alone, [])
+        self.assertEqual(
+            adminQuery(database, "SELECT state, count(*) FROM promises GROUP BY state"
+                       " ORDER BY state"),
+            [("REJECTED_TIMEDOUT", 1), ("RESOLVED", 20)],
+        )
+
+    async def test_sameIdNextBatch(self):
+        """
+        A second completion of an id already in the open batch waits for
+        the next one, and is answered as a repeat.
+        """
+        store = self.openStore(self.scratchDatabase(), workers=1)
+        await self.create(store, "p")
+        batches = self.recordUpdates()
+        [_, first, second] = await gatherResults(
+            [
+                store.readPromise("p", NOW),
+                self.complete(store, "p", ikey="k"),
+                self.complete(store, "p", ikey="k"),
+            ]
+        )
+        self.assertEqual((first.status, second.status), (Status.CREATED, Status.OK))
+        self.assertEqual(batches, [])
+
+    async def test_failingStatement(self):
+        """
+        A completion the database refuses (a header PostgreSQL's JSONB
+        cannot hold) fails alone: the batch is rolled back and each of its
+        completions runs on its own, the good ones completed.
+        """
+        database = self.scratchDatabase()
+        store = self.openStore(database, workers=1)
+        for promiseId in ("a", "bad", "b"):
+            await self.create(store, promiseId)
+        alone = self.recordAlone(store)
+        results = await DeferredList(
+            [
+                store.readPromise("a", NOW),
+                self.complete(store, "a"),
+                self.complete(store, "bad", headers={"h": "\x00"}),
+                self.complete(store, "b"),
+            ],
+            consumeErrors=True,
+        )
+        self.assertEqual([ok for ok, _ in results], [True, True, False, True])
+        self.assertTrue(results[2][1].check(StoreFailure))
+        self.assertEqual([results[1][1].status, results[3][1].status],
+                         [Status.CREATED, Status.CREATED])
+        self.assertEqual([request.id for request in alone], ["a", "bad", "b"])
+        self.assertEqual(
+            adminQuery(database, "SELECT id, state FROM promises ORDER BY id"),
+            [("a", "RESOLVED"), ("b", "RESOLVED"), ("bad", "PENDING")],
+        )
+
+    async def test_sharedAwaiter(self):
+        """
+        Two completions whose settlement chains both wake one suspended
+        task would touch its row together: the batch stops before that
+        write, and each runs alone, the task woken once and counting both
+        resumes, as without batching.
+        """
+        store = self.openStore(self.scratchDatabase(), workers=1)
+        target = {"resonate:target": "poll://any@workers"}
+        for request in [
+            CreatePromise("root", LATER, tags=target),
+            CreatePromise("root:1", LATER),
+            CreatePromise("root:2", LATER),
+            AcquireTask("root", 0, "pid", 60_000),
+            SuspendTask("root", 1, ("root:1", "root:2")),
+        ]:
+            self.assertEqual(
+                (await store.handle2026(request, NOW)).status, HTTPStatus.OK
+            )
+        alone = self.recordAlone(store)
+        [_, first, second] = await gatherResults(
+            [
+                store.readPromise("root", NOW),
+                self.complete(store, "root:1", now=NOW + 1),
+                store.handle2026(
+                    SettlePromise("root:2", State.RESOLVED), NOW + 1
+                ),
+            ]
+        )
+        self.assertEqual(first.status, Status.CREATED)
+        self.assertIs(second.promise.state, State.RESOLVED)
+        self.assertEqual(len(alone), 2)
+        view = (await store.handle2026(GetTask("root"), NOW + 2)).task
+        self.assertEqual((view.task.state, view.resumes), (TaskState.PENDING, 2))
+        outbox = await store._run(
+            rowOperations, ("dueOutbox", 2**62, None), inTransaction=True
+        )
+        self.assertEqual(
+            [entry.message for entry in outbox[0]],
+            [Execute("root", 1, "poll://any@workers")],
+        )
+
+    async def test_2026Together(self):
+        """
+        2026 settles, creates and reads of different promises behind a
+        read holding the connection run in one transaction, each answered
+        as alone: the overdue one timed out.
+        """
+        database = self.scratchDatabase()
+        store = self.openStore(database, workers=1)
+        for n in range(5):
+            await store.handle2026(CreatePromise(f"s.{n}", LATER), NOW)
+        await store.handle2026(CreatePromise("due", NOW + 1), NOW)
+        batches = self.recordUpdates()
+        alone = self.recordAlone(store)
+        [_, *replies] = await gatherResults(
+            [store.readPromise("s.0", NOW)]
+            + [
+                store.handle2026(SettlePromise(f"s.{n}", State.REJECTED), NOW + 2)
+                for n in range(5)
+            ]
+            + [
+                store.handle2026(GetPromise("due"), NOW + 2),
+                store.handle2026(CreatePromise("new", LATER), NOW + 2),
+                store.handle2026(GetPromise("missing"), NOW + 2),
+            ]
+        )
+        self.assertEqual(alone, [])
+        self.assertEqual(len(batches), 1)
+        self.assertEqual(
+            [r.promise.state for r in replies[:7]],
+            [State.REJECTED] * 5 + [State.REJECTED_TIMEDOUT, State.PENDING],
+        )
+        self.assertEqual(replies[7].status, HTTPStatus.NOT_FOUND)
+        self.assertEqual(
+            adminQuery(database, "SELECT state, count(*) FROM promises GROUP BY state"
+                       " ORDER BY state"),
+            [("PENDING", 1), ("REJECTED", 5), ("REJECTED_TIMEDOUT", 1)],
+        )
+
+    async def test_twoStoresRacing(self):
+        """
+        Two stores completing the same forty promises at once, in opposite
+        orders, in batches: each promise is completed once, the other
+        attempt refused, and no transaction fails (the batches lock their
+        rows in id order, so they cannot deadlock).
+        """
+        database = self.scratchDatabase()
+        first = self.openStore(database, workers=2)
+        second = self.openStore(database, workers=2)
+        ids = [f"race.{n:02}" for n in range(40)]
+        for promiseId in ids:
+            await self.create(first, promiseId)
+        decisions = await gatherResults(
+            [self.complete(first, i, ikey="first") for i in ids]
+            + [self.complete(second, i, ikey="second") for i in reversed(ids)]
+            + [first.readPromise(i, NOW) for i in ids]
+        )
+        firsts = decisions[:40]
+        seconds = list(reversed(decisions[40:80]))
+        for promiseId, one, other in zip(ids, firsts, seconds):
+            self.assertEqual(
+                sorted([one.status.value, other.status.value]),
+                sorted([Status.CREATED.value, Status.PROMISE_ALREADY_RESOLVED.value]),
+                promiseId,
+            )
+        self.assertEqual(
+            adminQuery(database, "SELECT count(*) FROM promises WHERE state = 'RESOLVED'"),
+            [(40,)],
+        )
+
+
+class TogetherTests(unittest.TestCase):
+    """
+    L{together} stops a batch before a statement that would let one of its
+    requests see or change a row another has touched.
+    """
+
+    class Rows:
+        """
+        Rows that record the operations sent and answer them emptily.
+        """
+
+        def __init__(self):
+            self.sent = []
+
+        def __getattr__(self, method):
+            def operation(*args):
+                self.sent.append(method)
+                if method.endswith("Each"):
+                    return {key: [] for key in args[0]}
+                if method == "readPromises":
+                    return {}
+                return [] if method.endswith("Of") else True
+
+            return operation
+
+    def runTogether(self, *scripts):
+        rows = self.Rows()
+        try:
+            return runSync(rows, together(list(scripts))), rows.sent
+        except BatchConflict:
+            return None, rows.sent
+
+    def script(self, *ops):
+        def script():
+            results = []
+            for method, *args in ops:
+                results.append((yield RowOp(method, tuple(args))))
+            return results
+
+        return script()
+
+    def test_apart(self):
+        """
+        Requests on different ids run together, their reads grouped.
+        """
+        results, sent = self.runTogether(
+            self.script(("readPromise", "a"), ("listenersOf", "a")),
+            self.script(("readPromise", "b"), ("listenersOf", "b")),
+        )
+        self.assertEqual(results, [(True, [None, []]), (True, [None, []])])
+        self.assertEqual(sent, ["readPromises", "listenersOfEach"])
+
+    def test_writeAfterRead(self):
+        """
+        A write to a promise's listeners after another request read them
+        stops the batch before the write is sent.
+        """
+        results, sent = self.runTogether(
+            self.script(("listenersOf", "a")),
+            self.script(("readPromise", "b"),
+                        ("insertListener", Listener("a", "poll://x"))),
+        )
+        self.assertIsNone(results)
+        self.assertNotIn("insertListener", sent)
+
+    def test_readAfterWrite(self):
+        """
+        A read of a row another request wrote stops the batch too, and so
+        does a row operation of unknown reach.
+        """
+        for second in [("readTask2026", "a"), ("overduePromises", NOW, 10)]:
+            results, sent = self.runTogether(
+                self.script(("deleteListeners", "a"), ("readPromise", "c")),
+                self.script(("readPromise", "b"), second),
+            )
+            self.assertIsNone(results)
+            self.assertNotIn(second[0], sent)
+
+    def test_failedBeforeWriting(self):
+        """
+        A request that fails before it wrote anything fails alone; one
+        that fails after it wrote stops the batch.
+        """
+
+        def failing(write):
+            if write:
+                yield RowOp("deleteListeners", ("f",))
+            yield RowOp("readPromise", ("f",))
+            raise ValueError("no")
+
+        results, _ = self.runTogether(self.script(("readPromise", "a")), failing(False))
+        self.assertEqual(results[0], (True, [None]))
+        self.assertIsInstance(results[1][1], ValueError)
+        results, _ = self.runTogether(self.script(("readPromise", "a")), failing(True))
+        self.assertIsNone(results)
 
 
 class SearchTests(PostgresTestsMixin, unittest.TestCase):

@@ -33,6 +33,7 @@ from txpostgres import txpostgres
 from resonate.errors import ResonateError, StoreFailure
 from resonate.status import Status
 from resonate.store import scripts
+from resonate.store.postgres.batch import BatchConflict
 from resonate.store.postgres.rows import PostgresRows
 
 
@@ -346,6 +347,14 @@ _CONNECTION_ERRORS = (
 )
 
 
+class StatementFailed(StoreFailure):
+    """
+    The database refused a statement of the transaction (not the
+    connection, nor the deadline): a batch of requests that meets it is
+    run again one request at a time.
+    """
+
+
 class _Expired(Exception):
     """
     The transaction ran past its deadline; it runs no further statement.
@@ -369,15 +378,24 @@ class _Transaction:
         self.connection = None
         self._acquiring = None
         self._overdue = None
+        self._beginPending = False
+        self._begun = False
 
     def execute(self, statement, parameters):
         """
-        Run one statement on this transaction's connection.
+        Run one statement on this transaction's connection; the first of a
+        transaction carries its C{BEGIN} (one round trip for both).
 
         @return: a C{Deferred} firing with the cursor.
         """
         if self.expired:
             return fail(_Expired())
+        if self._beginPending:
+            # Sent as one simple query, BEGIN opens the block that the
+            # statement after it, and the rest, run in.
+            self._beginPending = False
+            self._begun = True
+            statement = "BEGIN; " + statement
         return self.connection.cursor().execute(statement, parameters)
 
     def run(self, script, args, inTransaction):
@@ -490,17 +508,20 @@ class _Transaction:
         rows = PostgresRows(self.execute, claimOverdue=inTransaction)
         if not inTransaction:
             return await scripts.runAsync(rows, script(*args))
-        await self.execute("BEGIN", None)
+        self._beginPending, self._begun = True, False
         try:
             result = await scripts.runAsync(rows, script(*args))
-            await self.connection.cursor().execute("COMMIT", None)
+            if self._begun:
+                await self.connection.cursor().execute("COMMIT", None)
         except BaseException:
-            if not self.connection.broken:
+            if self._begun and not self.connection.broken:
                 try:
                     await self.connection.cursor().execute("ROLLBACK", None)
                 except psycopg2.Error:
                     pass
             raise
+        finally:
+            self._beginPending = False
         return result
 
     def _storeError(self, result):
@@ -509,7 +530,7 @@ class _Transaction:
         into L{StoreFailure}, logging what was not expected.
         """
         if not isinstance(result, Failure) or result.check(
-            ResonateError, _Expired
+            ResonateError, _Expired, BatchConflict
         ):
             return result
         if result.check(psycopg2.Error):
@@ -517,7 +538,7 @@ class _Transaction:
                 "PostgreSQL transaction failed: {reason}",
                 reason=_oneLine(result.value),
             )
-            return Failure(StoreFailure(_oneLine(result.value)))
+            return Failure(StatementFailed(_oneLine(result.value)))
         if result.check(CancelledError):
             # txpostgres's name for QueryCanceledError: statement_timeout.
             self._log.warn("PostgreSQL statement timed out")

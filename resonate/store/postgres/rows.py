@@ -343,6 +343,123 @@ class PostgresRows:
             (promiseId,),
         ).addCallback(found)
 
+    def readPromises(self, promiseIds):
+        """
+        Read many promises by id with one statement (the batches of
+        L{resonate.store.postgres.batch}); locked, in id order, when
+        L{lockReads} is set, so that two transactions locking overlapping
+        sets lock them in one order and cannot deadlock on them.
+
+        @return: a C{Deferred} firing with a C{dict} of the promises found,
+            by id.
+        """
+
+        def found(cursor):
+            return {
+                promise.id: promise
+                for promise in (
+                    _promiseFromPostgres(row)[1] for row in cursor.fetchall()
+                )
+            }
+
+        return self._execute(
+            self._forUpdate(
+                f"SELECT {COLUMNS} FROM promises WHERE id = ANY(%s) "
+                'ORDER BY id COLLATE "C"'
+            ),
+            (list(promiseIds),),
+        ).addCallback(found)
+
+    def updatePromises(self, promises):
+        """
+        L{updatePromise} for promises of distinct ids, with one statement
+        (one C{UPDATE} per promise in C{WITH} clauses, each as
+        L{updatePromise} runs it: they see one snapshot, which is enough
+        for rows that are all different).
+
+        @return: a C{Deferred} firing with the set of ids updated.
+        """
+        ids = [promise.id for promise in promises]
+        if len(set(ids)) != len(ids):
+            raise ValueError("updatePromises needs distinct ids")
+        clauses = ", ".join(
+            f"u{n} AS ({_UPDATE} RETURNING id)" for n in range(len(promises))
+        )
+        selects = " UNION ALL ".join(
+            f"SELECT id FROM u{n}" for n in range(len(promises))
+        )
+        parameters = [
+            value for promise in promises for value in _rowForPostgres(promise)
+        ]
+        return self._execute(f"WITH {clauses} {selects}", parameters).addCallback(
+            lambda cursor: {row[0] for row in cursor.fetchall()}
+        )
+
+    def callbacksOfEach(self, awaitedIds):
+        """
+        L{callbacksOf} for many promises with one statement.
+
+        @return: a C{Deferred} firing with a C{dict} from each of
+            C{awaitedIds} to its callbacks, by awaiter.
+        """
+
+        def found(cursor):
+            result = {awaited: [] for awaited in awaitedIds}
+            for row in cursor.fetchall():
+                callback = callbackFromRow(row)
+                result[callback.awaited].append(callback)
+            return result
+
+        return self._execute(
+            f"SELECT {CALLBACK_COLUMNS} FROM callbacks "
+            "WHERE awaited_id = ANY(%s) ORDER BY awaited_id, awaiter_id",
+            (list(awaitedIds),),
+        ).addCallback(found)
+
+    def listenersOfEach(self, promiseIds):
+        """
+        L{listenersOf} for many promises with one statement.
+
+        @return: a C{Deferred} firing with a C{dict} from each of
+            C{promiseIds} to its listeners, by address.
+        """
+
+        def found(cursor):
+            result = {promiseId: [] for promiseId in promiseIds}
+            for row in cursor.fetchall():
+                listener = listenerFromRow(row)
+                result[listener.promiseId].append(listener)
+            return result
+
+        return self._execute(
+            f"SELECT {LISTENER_COLUMNS} FROM listeners "
+            "WHERE promise_id = ANY(%s) ORDER BY promise_id, address",
+            (list(promiseIds),),
+        ).addCallback(found)
+
+    def readTasks2026(self, taskIds):
+        """
+        L{readTask2026} for many tasks with one statement; locked, in id
+        order, when L{lockReads} is set.
+
+        @return: a C{Deferred} firing with a C{dict} of the tasks found, by
+            id.
+        """
+
+        def found(cursor):
+            return {
+                task.id: task
+                for task in (task2026FromRow(row) for row in cursor.fetchall())
+            }
+
+        return self._execute(
+            self._forUpdate(
+                f"SELECT {TASK_2026_COLUMNS} FROM tasks_2026 "
+                'WHERE id = ANY(%s) ORDER BY id COLLATE "C"'
+            ),
+            (list(taskIds),),
+        ).addCallback(found)
+
     def insertPromise(self, promise):
         """
         Insert C{promise} unless its id is taken.

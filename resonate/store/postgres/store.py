@@ -12,47 +12,118 @@ from zope.interface import implementer
 
 from resonate.errors import ResonateError, StoreFailure
 from resonate.interfaces import IStore, IStoreProvider
-from resonate.model.promise import decideCreate, decideRead
-from resonate.model.tasks2026 import RETRY_TIMEOUT
+from resonate.model.promise import CreatePromise, decideCreate, decideRead
+from resonate.model.requests2026 import (
+    ContinueTask,
+    FenceTask,
+    GetPromise,
+    GetTask,
+    HaltTask,
+    RegisterCallback,
+    RegisterListener,
+    ReleaseTask,
+    SettlePromise,
+)
+from resonate.model.tasks2026 import (
+    RETRY_TIMEOUT,
+    AcquireTask,
+    CreateTask,
+    FulfillTask,
+    HeartbeatTasks,
+    SuspendTask,
+)
 from resonate.status import Status
 from resonate.store import scripts, scripts2026
 from resonate.store.postgres.options import POSTGRES_OPTIONS, PostgresOptions
-from resonate.store.postgres.pool import _ConnectionPool, _Transaction
+from resonate.store.postgres.batch import BatchConflict, together
+from resonate.store.postgres.pool import (
+    StatementFailed,
+    _ConnectionPool,
+    _Transaction,
+)
 from resonate.store.postgres.schema import prepareDatabase
 
 
-def _readDecision(promiseId, now):
+class _Batch:
     """
-    The read half of L{scripts.readPromise}: read and decide, writing
-    nothing, so that the common read costs one autocommit statement; a
-    decision that must write (a timeout, with its settlement chain) is
-    made again in a transaction.
-    """
-    return decideRead((yield scripts.RowOp("readPromise", (promiseId,))), now)
+    Requests of one kind waiting together for one connection, run with
+    one statement or one transaction when it comes: creates
+    (L{PostgresStore.createPromise}), reads (L{PostgresStore.readPromise})
+    and writes (L{PostgresStore.completePromise},
+    L{PostgresStore.handle2026}).
 
-
-class _CreateBatch:
-    """
-    Creates waiting together for one connection, inserted with one
-    statement when it comes (L{PostgresStore.createPromise}).
-
-    @ivar entries: C{(request, now, retryTimeout, deferred)}, in arrival
-        order.
+    @ivar kind: which of the store's open batches this is.
+    @ivar entries: the requests' arguments, each ending with its
+        C{Deferred}, in arrival order.
+    @ivar ids: for writes, the ids the requests name, so that a request
+        naming one already in the batch waits for the next.
     """
 
-    def __init__(self):
+    def __init__(self, kind):
+        self.kind = kind
         self.entries = []
+        self.ids = set()
         self._taken = None
 
     def take(self, store):
         """
-        Stop taking entries (the next create starts another batch) and
+        Stop taking entries (the next request starts another batch) and
         return them; a retried transaction gets the same ones again.
         """
         if self._taken is None:
             self._taken = self.entries
             store._batchTaken(self)
         return self._taken
+
+
+def _readDecisions(batch, store):
+    """
+    The read half of L{scripts.readPromise} for a whole batch of reads:
+    one autocommit C{= ANY} statement, and a decision per read, writing
+    nothing; a decision that must write (a timeout, with its settlement
+    chain) is made again in a transaction.
+    """
+    entries = batch.take(store)
+    found = yield scripts.RowOp(
+        "readPromises", ({promiseId for promiseId, *_ in entries},)
+    )
+    return [
+        decideRead(found.get(promiseId), now) for promiseId, now, *_ in entries
+    ]
+
+
+def _writeTogether(batch, store):
+    """
+    The scripts of a batch of writes in one transaction
+    (L{batch.together}); a batch of one runs its script as it is.
+    """
+    entries = batch.take(store)
+    if len(entries) == 1:
+        [(script, args, _)] = entries
+        return [(True, (yield from script(*args)))]
+    return (yield from together([script(*args) for script, args, _ in entries]))
+
+
+#: The 2026 requests a batch may run together: those whose scripts use
+#: only row operations of known reach (L{batch.footprint}), with the ids
+#: each names.  Searches, snapshots and resets run on their own.
+_NAMED_2026 = {
+    GetPromise: lambda r: (r.id,),
+    CreatePromise: lambda r: (r.id,),
+    SettlePromise: lambda r: (r.id,),
+    RegisterCallback: lambda r: (r.awaited, r.awaiter),
+    RegisterListener: lambda r: (r.awaited,),
+    GetTask: lambda r: (r.id,),
+    CreateTask: lambda r: (r.promise.id,),
+    AcquireTask: lambda r: (r.id,),
+    ReleaseTask: lambda r: (r.id,),
+    FulfillTask: lambda r: (r.id,),
+    SuspendTask: lambda r: (r.id, *r.awaited),
+    FenceTask: lambda r: (r.id, r.action.id),
+    HaltTask: lambda r: (r.id,),
+    ContinueTask: lambda r: (r.id,),
+    HeartbeatTasks: lambda r: tuple(entry.id for entry in r.tasks),
+}
 
 
 def _insertNewPromises(batch, store):
@@ -66,7 +137,7 @@ def _insertNewPromises(batch, store):
         request is decided again by L{scripts.createPromise}.
     """
     entries = batch.take(store)
-    decisions = [decideCreate(None, request, now) for request, now, _, _ in entries]
+    decisions = [decideCreate(None, request, now) for request, now, _ in entries]
     inserted = yield scripts.RowOp(
         "insertPromises", ([decision.promise for decision in decisions],)
     )
@@ -137,10 +208,11 @@ class PostgresStore:
         self._closeWaiters = []
         self._size = config.size
         self._batchSize = config.batchSize
-        #: The batch new creates join, until a connection takes it.
-        self._openBatch = None
-        #: Creates in batches no connection has taken yet.
-        self._createsWaiting = 0
+        #: By kind, the batch new requests join, until a connection takes
+        #: it.
+        self._openBatches = {}
+        #: By kind, the requests in batches no connection has taken yet.
+        self._waiting = {}
         self.pool.start()
 
     def _run(self, script, *args, inTransaction=False, accepted=False):
@@ -179,11 +251,14 @@ class PostgresStore:
     def readPromise(self, promiseId, now, retryTimeout=RETRY_TIMEOUT):
         """
         Read a promise; time it out, with its settlement chain, in a
-        transaction if it is overdue.
+        transaction if it is overdue.  Reads that arrive while every
+        connection is busy wait together, and the first connection free
+        reads them with one autocommit statement (C{= ANY}); an overdue
+        one is then timed out on its own, as L{scripts.readPromise} does.
         """
-        return self._run(_readDecision, promiseId, now).addCallback(
-            self._readDecided, promiseId, now, retryTimeout
-        )
+        return self._submit(
+            "read", (promiseId, now), _readDecisions, False
+        ).addCallback(self._readDecided, promiseId, now, retryTimeout)
 
     def _readDecided(self, decision, promiseId, now, retryTimeout):
         if decision.write is None:
@@ -206,70 +281,125 @@ class PostgresStore:
         L{scripts.createPromise} decides it.  At most C{size} creates wait
         so (more answer 503, as a full queue does).
         """
+        return self._submit(
+            "create", (request, now), _insertNewPromises, False
+        ).addCallback(self._createDecided, request, now, retryTimeout)
+
+    def _createDecided(self, decision, request, now, retryTimeout):
+        if decision is not None:
+            return decision
+        # A transaction: deciding again may time the existing promise out,
+        # with its settlement chain.
+        return self._run(
+            scripts.createPromise,
+            request,
+            now,
+            retryTimeout,
+            accepted=True,
+            inTransaction=True,
+        )
+
+    def _submit(self, kind, entry, script, inTransaction, ids=None):
+        """
+        Add a request to the open batch of C{kind}, opening one if there is
+        none (or it is full, or, for writes, already names one of C{ids}):
+        a new batch asks for a connection at once, and runs C{script} over
+        every request that has joined it by the time one is free.  At most
+        C{size} requests of a kind wait so (more answer 503, as a full
+        queue does).
+
+        @param entry: the request's arguments, as C{script} takes them.
+        @return: a C{Deferred} firing with the request's share of what
+            C{script} returns.
+        """
         if self._closing:
             return fail(ResonateError(Status.SHUTTING_DOWN))
-        if self._createsWaiting >= self._size:
+        if self._waiting.get(kind, 0) >= self._size:
             return fail(ResonateError(Status.AIO_SUBMISSION_QUEUE_FULL))
-        batch = self._openBatch
-        opened = batch is None or len(batch.entries) >= self._batchSize
+        batch = self._openBatches.get(kind)
+        opened = (
+            batch is None
+            or len(batch.entries) >= self._batchSize
+            or (ids is not None and not batch.ids.isdisjoint(ids))
+        )
         if opened:
-            batch = self._openBatch = _CreateBatch()
+            batch = self._openBatches[kind] = _Batch(kind)
         d = Deferred()
-        batch.entries.append((request, now, retryTimeout, d))
-        self._createsWaiting += 1
+        batch.entries.append((*entry, d))
+        if ids is not None:
+            batch.ids.update(ids)
+        self._waiting[kind] = self._waiting.get(kind, 0) + 1
         if opened:
-            # Held until the batch's creates decided again are under way,
-            # so that close() waits for them too.
+            # Held until the batch's requests run again on their own are
+            # under way, so that close() waits for them too.
             self._running += 1
-            self._run(_insertNewPromises, batch, self).addBoth(
+            self._run(script, batch, self, inTransaction=inTransaction).addBoth(
                 self._batchAnswered, batch
             )
         return d
 
     def _batchTaken(self, batch):
         """
-        A connection has taken C{batch}: new creates start another.
+        A connection has taken C{batch}: new requests start another.
         """
-        if self._openBatch is batch:
-            self._openBatch = None
-        self._createsWaiting -= len(batch.entries)
+        if self._openBatches.get(batch.kind) is batch:
+            del self._openBatches[batch.kind]
+        self._waiting[batch.kind] -= len(batch.entries)
 
     def _batchAnswered(self, result, batch):
         """
-        Answer each create of C{batch}: with its decision, by deciding it
-        again on its own, or with the batch's failure.
+        Answer each request of C{batch}: with its share of the result, or
+        the batch's failure; a batch of writes that could not run together
+        runs each request on its own.
         """
         entries = batch.take(self)
         try:
             if isinstance(result, Failure):
+                if batch.kind == "write" and (
+                    result.check(BatchConflict)
+                    or (len(entries) > 1 and result.check(StatementFailed))
+                ):
+                    for script, args, d in entries:
+                        self._alone(script, args).chainDeferred(d)
+                    return None
                 for *_, d in entries:
                     d.errback(result)
                 return None
-            for (request, now, retryTimeout, d), decision in zip(entries, result):
-                if decision is not None:
-                    d.callback(decision)
+            for entry, answer in zip(entries, result):
+                d = entry[-1]
+                if batch.kind != "write":
+                    d.callback(answer)
+                elif answer[0]:
+                    d.callback(answer[1])
                 else:
-                    # A transaction: deciding again may time the existing
-                    # promise out, with its settlement chain.
-                    self._run(
-                        scripts.createPromise,
-                        request,
-                        now,
-                        retryTimeout,
-                        accepted=True,
-                        inTransaction=True,
-                    ).chainDeferred(d)
+                    # It failed before writing: alone, it fails as it
+                    # would have, with the store's errors.
+                    self._alone(*entry[:2]).chainDeferred(d)
             return None
         finally:
             self._finished(None)
 
+    def _alone(self, script, args):
+        """
+        Run a write of a batch in a transaction of its own.
+        """
+        return self._run(script, *args, inTransaction=True, accepted=True)
+
+    def _write(self, script, args, ids):
+        """
+        Run a write in a transaction: with the writes waiting for a
+        connection at the same time when it names none of their ids.
+        """
+        return self._submit("write", (script, args), _writeTogether, True, ids)
+
     def completePromise(self, request, now, retryTimeout=RETRY_TIMEOUT):
         """
         Complete or deduplicate, with the settlement chain, in a
-        transaction.
+        transaction, with the other writes waiting for a connection at the
+        same time (L{batch.together}).
         """
-        return self._run(
-            scripts.completePromise, request, now, retryTimeout, inTransaction=True
+        return self._write(
+            scripts.completePromise, (request, now, retryTimeout), (request.id,)
         )
 
     def searchPromises(self, query, now):
@@ -401,10 +531,17 @@ class PostgresStore:
         """
         Answer a 2026 request in one transaction: the tasks it reads are
         locked (C{FOR UPDATE}) until it ends, and its conditional writes
-        keep several processes on one database correct.
+        keep several processes on one database correct.  The requests of
+        L{_NAMED_2026} share their transaction with the writes waiting for
+        a connection at the same time (L{batch.together}).
         """
-        return self._run(
-            scripts2026.handle, request, now, retryTimeout, inTransaction=True
+        named = _NAMED_2026.get(type(request))
+        if named is None:
+            return self._run(
+                scripts2026.handle, request, now, retryTimeout, inTransaction=True
+            )
+        return self._write(
+            scripts2026.handle, (request, now, retryTimeout), named(request)
         )
 
     def expireTasks2026(self, now, limit, retryTimeout=RETRY_TIMEOUT):
