@@ -16,7 +16,12 @@ C{maxAge} are dropped and counted.
 """
 
 from twisted.application.service import Service
-from twisted.internet.defer import DeferredList, ensureDeferred
+from twisted.internet.defer import (
+    DeferredList,
+    FirstError,
+    ensureDeferred,
+    gatherResults,
+)
 from twisted.logger import Logger
 
 from resonate.metrics import Metrics
@@ -116,6 +121,7 @@ class OutboxDelivery(WakeableLoop):
         self._lease = lease
         self._metrics = metrics if metrics is not None else Metrics()
         self._nextDrop = 0
+        self._settling = set()
         self.delivered = 0
         self.failedAttempts = 0
         self.dropped = 0
@@ -142,6 +148,7 @@ class OutboxDelivery(WakeableLoop):
             now, self._batchSize, route, self._lease
         )
         pushes = []
+        settles = []
         for entry, promise in taken:
             self._metrics.messageTaken(
                 "execute" if isinstance(entry.message, Execute) else "unblock"
@@ -150,19 +157,69 @@ class OutboxDelivery(WakeableLoop):
             address = parseAddress(entry.message.address)
             if isinstance(address, PollAddress):
                 sent = self._poll is not None and self._poll.deliver(address, wire)
-                await self._settle(entry, sent, now)
+                settles.append(ensureDeferred(self._settle(entry, sent, now)))
             elif isinstance(address, HttpAddress) and self._pusher is not None:
                 pushes.append(self._push(entry, address, wire, now))
             else:
                 # Taken by mistake (the route matched, the address is not
                 # one this process can deliver): let it wait for another.
-                await self._settle(entry, False, now)
+                settles.append(ensureDeferred(self._settle(entry, False, now)))
+        if settles:
+            # Written all at once, and not waited for: the store commits
+            # them together (one group commit on SQLite), and the next
+            # look need not wait for them, since what it takes is leased
+            # and cannot be taken again.  One after the other they cost a
+            # durable commit per message and held every later message back
+            # (the bench's task loop: execute 0.4-0.5 s after its create,
+            # 110-121 tasks/s; all at once and awaited, 148-236).
+            self._track(gatherResults(settles, consumeErrors=True))
         if pushes:
             # Pushes run concurrently, bounded by the pusher; the loop does
             # not wait for them, so a hung target delays nothing else.
             DeferredList(pushes, consumeErrors=True)
         # A full batch means more may be due now.
         return 0 if len(taken) >= self._batchSize else self._interval
+
+    def _track(self, settling):
+        """
+        Keep C{settling} (the store writes of delivered or failed
+        messages) until it is done, so that pausing and stopping wait for
+        it; a failure is logged (the message stays leased, and is sent
+        again after its lease).
+        """
+        self._settling.add(settling)
+
+        def done(result):
+            self._settling.discard(settling)
+            return result
+
+        settling.addBoth(done)
+        settling.addErrback(self._settleFailed)
+
+    def _settleFailed(self, failure):
+        if failure.check(FirstError):
+            failure = failure.value.subFailure
+        self._log.failure("delivered messages could not be settled", failure)
+
+    def _whenSettled(self, result=None):
+        """
+        A C{Deferred} that fires once every settling store write has.
+        """
+        return DeferredList(list(self._settling)).addCallback(lambda _: result)
+
+    def pause(self):
+        """
+        As L{WakeableLoop.pause}, and wait for the settling writes too:
+        once paused, the loop changes nothing.
+        """
+        return super().pause().addCallback(self._whenSettled)
+
+    def stopService(self):
+        """
+        As L{WakeableLoop.stopService}, and wait for the settling writes,
+        so that the store is closed only after them.
+        """
+        return super().stopService().addCallback(self._whenSettled)
 
     def _wire(self, message, promise):
         """

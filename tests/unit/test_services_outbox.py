@@ -163,6 +163,58 @@ class DeliveryTests(TestCase):
         self.assertEqual(await self.outbox(), [])
         self.assertEqual(delivery.delivered, 1)
 
+    async def test_settledTogether(self):
+        """
+        The messages of one look are settled all at once, and the look
+        does not wait for them (what it took is leased); pausing and
+        stopping the loop do, so a paused loop changes nothing.
+        """
+        for n in range(3):
+            await self.create(f"p{n}")
+        poll = FakeRegistry([("workers", "w1")])
+        delivery = self.delivery(poll=poll)
+        held = []
+        original = self.store.messageDelivered
+
+        def messageDelivered(entryId):
+            d = Deferred()
+            held.append(d)
+            return d.addCallback(lambda _: original(entryId))
+
+        self.patch(self.store, "messageDelivered", messageDelivered)
+        await delivery._runOnce()
+        self.assertEqual(len(poll.sent), 3)
+        self.assertEqual(len(held), 3)
+        paused = delivery.pause()
+        stopped = delivery.stopService()
+        self.assertNoResult(paused)
+        self.assertNoResult(stopped)
+        held[0].callback(None)
+        held[1].callback(None)
+        self.assertNoResult(paused)
+        held[2].callback(None)
+        self.successResultOf(paused)
+        self.successResultOf(stopped)
+        self.assertEqual(await self.outbox(), [])
+
+    async def test_settleFailureLogged(self):
+        """
+        A settling write that fails is logged, and the loop goes on; the
+        message stays leased, to be sent again after its lease.
+        """
+        await self.create("root")
+        poll = FakeRegistry([("workers", "w1")])
+        delivery = self.delivery(poll=poll)
+
+        def messageDelivered(entryId):
+            raise RuntimeError("store gone")
+
+        self.patch(self.store, "messageDelivered", messageDelivered)
+        await delivery._runOnce()
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        [entry] = await self.outbox()
+        self.assertEqual(entry.attempts, 1)
+
     async def test_otherGroupWaits(self):
         """
         A message for a group this process has no connection of is not
