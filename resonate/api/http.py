@@ -715,10 +715,17 @@ class _TrackedChannel(HTTPChannel):
     arrive whole, from its first byte to the end of its body, within that
     same time.  A client that sends a request a byte at a time, each byte
     within the idle timeout (slowloris), holds the connection no longer.
+
+    The deadline's timer is made once per connection and moved to each
+    request's first byte (a C{reset}, arithmetic when the time is later);
+    a request that arrives whole only disarms it.  Making and cancelling
+    one per request cost a few microseconds of every request; a disarmed
+    timer that falls due is dropped.
     """
 
     _awaitingRequest = True
     _deadline = None
+    _deadlineArmed = False
     _timedOut = False
     _host = None
 
@@ -741,13 +748,17 @@ class _TrackedChannel(HTTPChannel):
     def dataReceived(self, data):
         # The first bytes of a request start its deadline; later bytes do
         # not push it back.
-        if self._awaitingRequest and self._deadline is None and self.site.timeOut:
-            self._deadline = self.callLater(self.site.timeOut, self._tooSlow)
+        if self._awaitingRequest and not self._deadlineArmed and self.site.timeOut:
+            self._deadlineArmed = True
+            if self._deadline is None:
+                self._deadline = self.callLater(self.site.timeOut, self._tooSlow)
+            else:
+                self._deadline.reset(self.site.timeOut)
         super().dataReceived(data)
 
     def allContentReceived(self):
         self._awaitingRequest = False
-        self._cancelDeadline()
+        self._deadlineArmed = False
         super().allContentReceived()
 
     def requestDone(self, request):
@@ -756,7 +767,8 @@ class _TrackedChannel(HTTPChannel):
 
     def _tooSlow(self):
         self._deadline = None
-        self.timeoutConnection()
+        if self._deadlineArmed:
+            self.timeoutConnection()
 
     def timeoutConnection(self):
         # The idle timeout and the deadline may both fall due before the
@@ -768,6 +780,7 @@ class _TrackedChannel(HTTPChannel):
         super().timeoutConnection()
 
     def _cancelDeadline(self):
+        self._deadlineArmed = False
         if self._deadline is not None:
             if self._deadline.active():
                 self._deadline.cancel()

@@ -846,3 +846,50 @@ class ChannelHostTests(unittest.TestCase):
         self.assertEqual(transport.value().count(b"\r\n\r\n10.0.0.1"), 3)
         self.assertEqual(len(asked), 1)
         channel.connectionLost(None)
+
+
+class ChannelDeadlineTests(unittest.TestCase):
+    """
+    The deadline of a connection's later requests: each must arrive whole
+    within the site's timeout of its own first byte.
+    """
+
+    def test_laterRequestDeadline(self):
+        """
+        A connection's second request, sent a byte at a time (each within
+        the idle timeout), is cut off one timeout after its first byte:
+        not earlier, by a deadline left from the first request, and not
+        later.
+        """
+        from twisted.internet.task import Clock
+        from twisted.internet.testing import StringTransport
+        from twisted.web.resource import Resource
+
+        from resonate.api.http import APISite
+
+        class Leaf(Resource):
+            isLeaf = True
+
+            def render_GET(self, request):
+                return b"ok"
+
+        clock = Clock()
+        site = APISite(Leaf(), maxBodySize=1024, idleTimeout=10.0)
+        channel = site.buildProtocol(None)
+        channel.callLater = clock.callLater
+        transport = StringTransport()
+        channel.makeConnection(transport)
+        channel.dataReceived(b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+        self.assertTrue(transport.value().endswith(b"ok"))
+        clock.advance(5)
+        second = b"GET /y HTTP/1.1\r\nHost: a\r\nX-Padding: aaaaaaaaaaaaaa"
+        channel.dataReceived(second[:1])
+        for i in range(1, 5):
+            # t = 8, 11, 14, 14.9: within 10 s of the first byte (t = 5).
+            clock.advance(3 if i < 4 else 0.9)
+            channel.dataReceived(second[i:i + 1])
+            self.assertFalse(transport.disconnecting, clock.seconds())
+        clock.advance(0.2)
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(transport.value().count(b"ok"), 1)
+        channel.connectionLost(None)
