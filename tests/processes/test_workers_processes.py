@@ -935,6 +935,25 @@ class _WorkersMixin:
         self.assertEqual(server.output.count("stopped: store closed"), 2, server.output)
         self.assertIn("stopped: every worker ended", server.output)
 
+    async def test_stopRightAfterReady(self):
+        """
+        SIGTERM the moment the supervisor says both workers are ready: both
+        still stop gracefully (each closes its store).
+        """
+        server = await self.startServer()
+        pids = server.descendants()
+        await self.stopServer(server)
+        self.assertEqual(await waitGone(pids, 5), [])
+        self.assertEqual(server.output.count("stopped: store closed"), 2, server.output)
+
+    # Fails about one run in three: twist starts the service (listeners,
+    # and so the worker's ready line to the supervisor) before
+    # reactor.run() installs the SIGTERM handler and before its log
+    # observer starts; a SIGTERM in that window kills the worker outright
+    # (no graceful stop, its buffered log lines lost).
+    test_stopRightAfterReady.todo = (
+        "a worker says ready before its SIGTERM handler is installed")
+
     async def test_interruptedFromTerminal(self):
         """
         Ctrl-C in a terminal sends SIGINT to the whole foreground process
@@ -956,6 +975,7 @@ class _WorkersMixin:
         await process.waitForOutput(r"ready \(2 workers ready\)")
         pids = process.descendants()
         self.assertEqual(len(pids), 2)
+        await pause(1.0)
         os.killpg(process.pid, signal.SIGINT)
         exit = await process.waitForEnd()
         self.assertIn(signal.SIGINT, (exit.signal, (exit.code or 0) - 128),
