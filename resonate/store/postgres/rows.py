@@ -71,6 +71,38 @@ _UPDATE = (
     "WHERE id = %s AND state = 'PENDING'"
 )
 
+#: L{PostgresRows.updatePromises}: the columns of L{_INSERT}, in its
+#: order, one typed row of values per promise.
+_UPDATE_MANY_COLUMNS = [
+    ("state", "text"),
+    ("param_headers", "jsonb"),
+    ("param_data", "bytea"),
+    ("value_headers", "jsonb"),
+    ("value_data", "bytea"),
+    ("timeout", "bigint"),
+    ("idempotency_key_for_create", "text"),
+    ("idempotency_key_for_complete", "text"),
+    ("tags", "jsonb"),
+    ("created_on", "bigint"),
+    ("completed_on", "bigint"),
+    ("id", "text"),
+]
+_UPDATE_MANY_HEAD = (
+    "UPDATE promises AS p SET "
+    + ", ".join(
+        f"{name} = v.{name}" for name, _ in _UPDATE_MANY_COLUMNS if name != "id"
+    )
+    + " FROM (VALUES "
+)
+_UPDATE_MANY_ROW = (
+    "(" + ", ".join(f"%s::{kind}" for _, kind in _UPDATE_MANY_COLUMNS) + ")"
+)
+_UPDATE_MANY_TAIL = (
+    ") AS v("
+    + ", ".join(name for name, _ in _UPDATE_MANY_COLUMNS)
+    + ") WHERE p.id = v.id AND p.state = 'PENDING' RETURNING p.id"
+)
+
 _OVERDUE = (
     f"SELECT {COLUMNS} FROM promises "
     "WHERE state = 'PENDING' AND timeout <= %s "
@@ -372,26 +404,25 @@ class PostgresRows:
 
     def updatePromises(self, promises):
         """
-        L{updatePromise} for promises of distinct ids, with one statement
-        (one C{UPDATE} per promise in C{WITH} clauses, each as
-        L{updatePromise} runs it: they see one snapshot, which is enough
-        for rows that are all different).
+        L{updatePromise} for promises of distinct ids, with one statement:
+        an C{UPDATE ... FROM (VALUES ...)}, each row's condition as
+        L{updatePromise}'s (planned once, where one C{UPDATE} per promise
+        cost PostgreSQL a plan each).
 
         @return: a C{Deferred} firing with the set of ids updated.
         """
         ids = [promise.id for promise in promises]
         if len(set(ids)) != len(ids):
             raise ValueError("updatePromises needs distinct ids")
-        clauses = ", ".join(
-            f"u{n} AS ({_UPDATE} RETURNING id)" for n in range(len(promises))
-        )
-        selects = " UNION ALL ".join(
-            f"SELECT id FROM u{n}" for n in range(len(promises))
+        statement = (
+            _UPDATE_MANY_HEAD
+            + ", ".join([_UPDATE_MANY_ROW] * len(promises))
+            + _UPDATE_MANY_TAIL
         )
         parameters = [
             value for promise in promises for value in _rowForPostgres(promise)
         ]
-        return self._execute(f"WITH {clauses} {selects}", parameters).addCallback(
+        return self._execute(statement, parameters).addCallback(
             lambda cursor: {row[0] for row in cursor.fetchall()}
         )
 
