@@ -21,7 +21,7 @@ from urllib.parse import unquote_to_bytes
 
 from klein import Klein
 from twisted.logger import Logger
-from twisted.internet.defer import Deferred, maybeDeferred, succeed
+from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
 from twisted.python.failure import Failure
 from twisted.web import server
 from twisted.web.http import HTTPChannel
@@ -90,6 +90,67 @@ def _endpoint(handler):
     endpoint.__name__ = handler.__name__
     endpoint.__doc__ = handler.__doc__
     return endpoint
+
+
+def _decisionEndpoint(render):
+    """
+    Like L{_endpoint}, for the busiest routes, whose handler returns the
+    operation's C{Deferred} of a L{resonate.model.promise.Decision}: one
+    callback (L{_answerDecision}) turns the decision into the answer and
+    writes it, where L{_endpoint} chains four (and C{maybeDeferred}).  The
+    answers, their metrics and their failures are L{_endpoint}'s.
+
+    @param render: renders the decision's promise into a JSON-able object.
+    """
+
+    def decorate(handler):
+        def endpoint(self, request, **kwargs):
+            started = self._metrics.requestStarted("http")
+            request.setHeader(b"content-type", b"application/json")
+            try:
+                d = handler(self, request, **kwargs)
+            except BaseException:
+                d = fail()
+            if d.called and not d.paused:
+                d.addBoth(_answerDecision, self, request, started, render, False)
+                result = d.result
+                if isinstance(result, Failure):
+                    # Rendering failed (a bug): the resource answers 500.
+                    d.addErrback(lambda failure: None)
+                    result.raiseException()
+                return result
+            d.addBoth(_answerDecision, self, request, started, render, True)
+            return server.NOT_DONE_YET
+
+        endpoint.__name__ = handler.__name__
+        endpoint.__doc__ = handler.__doc__
+        return endpoint
+
+    return decorate
+
+
+def _answerDecision(result, api, request, started, render, late):
+    """
+    Answer with a decision (its status and rendered promise, or the error
+    envelope of its error status, raised as a L{ResonateError} would be)
+    or a failure, through L{_respond}; write it to the request when
+    C{late} (see L{_writeAnswer}), else return the body.
+    """
+    if not isinstance(result, Failure):
+        status = result.status
+        if status.isError:
+            result = Failure(ResonateError(status))
+        else:
+            result = (status, render(result.promise))
+    if not late:
+        return _respond(result, api, request, started)
+    try:
+        body = _respond(result, api, request, started)
+    except BaseException:
+        _answerFailed(Failure(), request)
+        return None
+    _writeAnswer(body, request)
+    return None
 
 
 def _writeAnswer(body, request):
@@ -175,16 +236,6 @@ _NULL = _Null()
 
 def _headerReader(request):
     return lambda name: request.getHeader(name)
-
-
-def _decisionAnswer(decision, render):
-    """
-    Turn a state-machine decision into C{(status, body)}, or raise it as an
-    error.
-    """
-    if decision.status.isError:
-        raise ResonateError(decision.status)
-    return decision.status, render(decision.promise)
 
 
 def _pageAnswer(page, render):
@@ -281,16 +332,14 @@ class HTTPAPI:
             return None
 
     @app.route("/promises", methods=["POST"])
-    @_endpoint
+    @_decisionEndpoint(codec.renderPromise)
     def createPromise(self, request):
         """
         C{POST /promises}: 201 created, 200 deduplicated, 409 exists.
         """
         body = codec.parseJSONObject(request.content.read())
         create = codec.parseCreatePromise(body, _headerReader(request))
-        return self._operations.createPromise(create).addCallback(
-            _decisionAnswer, codec.renderPromise
-        )
+        return self._operations.createPromise(create)
 
     @app.route("/promises", methods=["GET"])
     @_endpoint
@@ -310,18 +359,16 @@ class HTTPAPI:
         )
 
     @app.route("/promises/<id:promiseId>", methods=["GET"])
-    @_endpoint
+    @_decisionEndpoint(codec.renderPromise)
     def readPromise(self, request, promiseId):
         """
         C{GET /promises/{id...}}: 200 or 404.
         """
         promiseId = codec.parsePathId(promiseId)
-        return self._operations.readPromise(promiseId).addCallback(
-            _decisionAnswer, codec.renderPromise
-        )
+        return self._operations.readPromise(promiseId)
 
     @app.route("/promises/<id:promiseId>", methods=["PATCH"])
-    @_endpoint
+    @_decisionEndpoint(codec.renderPromise)
     def completePromise(self, request, promiseId):
         """
         C{PATCH /promises/{id...}}: 201 completed, 200 deduplicated, 403
@@ -331,9 +378,7 @@ class HTTPAPI:
         complete = codec.parseCompletePromise(
             promiseId, body, _headerReader(request)
         )
-        return self._operations.completePromise(complete).addCallback(
-            _decisionAnswer, codec.renderPromise
-        )
+        return self._operations.completePromise(complete)
 
     @app.route("/schedules", methods=["POST"])
     @_endpoint
