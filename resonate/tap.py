@@ -411,7 +411,7 @@ def buildService(config, store, reactor, worker=None):
             MetricsSite(metrics, reactor=reactor),
             onFailure=lambda failure: reactor.callWhenRunning(reactor.stop),
         )
-        notifier = WorkerNotifier(metricsListener)
+        notifier = WorkerNotifier(metricsListener, reactor)
     return ResonateService(
         store,
         operations,

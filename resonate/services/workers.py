@@ -190,19 +190,28 @@ class WorkerNotifier:
 
     _log = Logger()
 
-    def __init__(self, metricsListener, fd=CONTROL_FD):
+    def __init__(self, metricsListener, reactor, fd=CONTROL_FD):
         """
         @param metricsListener: the worker's metrics
             L{resonate.services.listen.ListeningService}, whose address the
             supervisor scrapes.
+        @param reactor: the worker's reactor.
         """
         self._metrics = metricsListener
+        self._reactor = reactor
         self._fd = fd
 
     def ready(self, status=None):
         """
-        Say the worker is ready, and where its metrics are.
+        Say the worker is ready, and where its metrics are, once its
+        reactor runs: C{twist} starts the service (and the listeners
+        listen) before the reactor installs its signal handlers, and a
+        SIGTERM the supervisor forwards in between would end the worker
+        at once instead of gracefully.
         """
+        self._reactor.callWhenRunning(self._tell)
+
+    def _tell(self):
         address = self._metrics.port.getHost()
         line = json.dumps(
             {"ready": True, "metrics": f"{address.host}:{address.port}"}

@@ -946,13 +946,10 @@ class _WorkersMixin:
         self.assertEqual(await waitGone(pids, 5), [])
         self.assertEqual(server.output.count("stopped: store closed"), 2, server.output)
 
-    # Fails about one run in three: twist starts the service (listeners,
-    # and so the worker's ready line to the supervisor) before
-    # reactor.run() installs the SIGTERM handler and before its log
-    # observer starts; a SIGTERM in that window kills the worker outright
-    # (no graceful stop, its buffered log lines lost).
-    test_stopRightAfterReady.todo = (
-        "a worker says ready before its SIGTERM handler is installed")
+    # Failed about one run in three while a worker said ready as soon as
+    # it listened: twist starts the service before reactor.run() installs
+    # the SIGTERM handler, and a SIGTERM in that window killed the worker
+    # outright.  It now says ready once its reactor runs.
 
     async def test_interruptedFromTerminal(self):
         """

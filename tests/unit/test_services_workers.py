@@ -22,6 +22,7 @@ from resonate.services.workers import (
     WORKER_ENVIRONMENT,
     Lifeline,
     Supervisor,
+    WorkerNotifier,
     WorkerSetup,
     bindHTTP,
     mergeWorkerMetrics,
@@ -321,6 +322,43 @@ class SocketTests(unittest.SynchronousTestCase):
         self.assertRaises(
             OSError, bindHTTP, f"127.0.0.1:{taken.getsockname()[1]}"
         )
+
+
+class _Listener:
+    class port:
+        @staticmethod
+        def getHost():
+            class Address:
+                host, port = "127.0.0.1", 4242
+
+            return Address
+
+
+class WorkerNotifierTests(unittest.SynchronousTestCase):
+    """
+    Tests for L{WorkerNotifier}.
+    """
+
+    def test_readyOnceRunning(self):
+        """
+        The ready line, with the metrics address, is written only once the
+        reactor runs (its signal handlers are installed by then).
+        """
+        read, write = os.pipe()
+        self.addCleanup(os.close, read)
+        self.addCleanup(os.close, write)
+        reactor = MemoryReactorClock()
+        notifier = WorkerNotifier(_Listener, reactor, fd=write)
+        notifier.ready("listening")
+        os.set_blocking(read, False)
+        self.assertRaises(BlockingIOError, os.read, read, 100)
+        self.assertFalse(notifier.stopping())
+        reactor.run()
+        line = os.read(read, 100)
+        self.assertEqual(
+            json.loads(line), {"ready": True, "metrics": "127.0.0.1:4242"}
+        )
+        self.assertTrue(line.endswith(b"\n"))
 
 
 class LifelineTests(unittest.SynchronousTestCase):
