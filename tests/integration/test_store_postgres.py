@@ -157,7 +157,7 @@ class PostgresTestsMixin:
         result.update(options)
         return result
 
-    def openStore(self, database=None, workers=2, size=100, **options):
+    def openStore(self, database=None, workers=2, size=100, shared=False, **options):
         """
         Open a store on C{database} (a new scratch database when L{None}),
         closed when the test ends.
@@ -170,6 +170,7 @@ class PostgresTestsMixin:
                 workers=workers,
                 size=size,
                 options=self.storeOptions(database, **options),
+                shared=shared,
             ),
             reactor,
         )
@@ -340,6 +341,19 @@ class SchemaTests(PostgresTestsMixin, unittest.TestCase):
             adminQuery(database, "SELECT COUNT(*) FROM schema_versions"),
             [(len(migrate.loadMigrations("postgres")),)],
         )
+
+    async def test_sharedNoReset(self):
+        """
+        A store opened shared (a worker of C{api.workers}) never drops the
+        schema, whatever C{reset} says: the supervisor did, once.
+        """
+        database = self.scratchDatabase()
+        store = self.openStore(database)
+        await self.create(store, "kept")
+        await store.close()
+        store = self.openStore(database, reset=True, shared=True)
+        kept = await store.readPromise("kept", NOW)
+        self.assertEqual(kept.status, Status.OK)
 
     def test_badPort(self):
         """

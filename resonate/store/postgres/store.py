@@ -5,6 +5,8 @@ server processes may share, with its batching of creates, and
 L{PostgresStoreProvider}.
 """
 
+import dataclasses
+
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -188,7 +190,13 @@ class PostgresStore:
                 raise StoreFailure(
                     f"store {name} must be at least 1, not {value!r}"
                 )
-        prepareDatabase(self._options)
+        options = self._options
+        if getattr(config, "shared", False) and options.reset:
+            # A worker of api.workers: the supervisor reset the schema
+            # once, before the workers opened it; dropping it here would
+            # delete what the other workers wrote.
+            options = dataclasses.replace(options, reset=False)
+        prepareDatabase(options)
         timeoutMilliseconds = max(1, int(self._options.txTimeout * 1000))
         self.pool = _ConnectionPool(
             reactor,
