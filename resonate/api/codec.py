@@ -168,6 +168,9 @@ def _isText(value):
     """
     if "\x00" in value:
         return False
+    if value.isascii():
+        # ASCII holds no surrogate: no need to encode it to know.
+        return True
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -201,26 +204,36 @@ def _parseStringMap(problems, field, value):
     return result
 
 
+#: The names of a param's or value's parts, made once.
+_VALUE_PARTS = {
+    field: (f"{field}.headers", f"{field}.data")
+    for field in ("param", "value", "promiseParam")
+}
+
+
 def _parseValue(problems, field, value):
     if value is None:
         return Value()
     if not isinstance(value, dict):
         problems.add(field, "must be an object")
         return Value()
-    headers = _parseStringMap(problems, f"{field}.headers", value.get("headers"))
+    headersField, dataField = _VALUE_PARTS.get(field) or (
+        f"{field}.headers", f"{field}.data"
+    )
+    headers = _parseStringMap(problems, headersField, value.get("headers"))
     data = value.get("data")
     if isinstance(data, bytes):
         # Already raw (gRPC carries bytes); an empty field means no data.
         data = data or None
     elif data is not None:
         if not isinstance(data, str):
-            problems.add(f"{field}.data", "must be a base64 string")
+            problems.add(dataField, "must be a base64 string")
             data = None
         else:
             try:
                 data = base64.b64decode(data, validate=True)
             except (binascii.Error, ValueError):
-                problems.add(f"{field}.data", "must be valid base64")
+                problems.add(dataField, "must be valid base64")
                 data = None
     return Value(headers=headers, data=data)
 
