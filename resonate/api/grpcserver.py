@@ -17,6 +17,7 @@ more CPU than the operation itself.
 """
 
 import asyncio
+import errno
 import threading
 
 import grpc
@@ -136,6 +137,8 @@ class _LoopThread:
     @ivar loop: the event loop, once L{start}ed.
     """
 
+    _log = Logger()
+
     def __init__(self, reactor):
         self._reactor = reactor
         self._thread = None
@@ -152,6 +155,8 @@ class _LoopThread:
         Start the thread and its loop.
         """
         self.loop = asyncio.new_event_loop()
+        self.loop.set_exception_handler(self._loopError)
+        self.stopping = False
         self._thread = threading.Thread(
             target=self._run, name="grpc-loop", daemon=True
         )
@@ -165,10 +170,31 @@ class _LoopThread:
             self.loop.run_until_complete(self.loop.shutdown_asyncgens())
             self.loop.close()
 
+    def _loopError(self, loop, context):
+        """
+        An error the loop caught outside any RPC: into the server's log,
+        not onto stderr.  grpcio's poller, called once more after grpcio
+        closed its descriptor on stop, fails with EBADF: that is the end
+        of the loop, not an error.
+        """
+        error = context.get("exception")
+        if (
+            self.stopping
+            and isinstance(error, OSError)
+            and error.errno == errno.EBADF
+        ):
+            return
+        self._log.error(
+            "gRPC event loop: {reason}: {error!r}",
+            reason=context.get("message"),
+            error=error,
+        )
+
     def stop(self):
         """
         Stop the loop, from any thread; its thread then closes it and ends.
         """
+        self.stopping = True
         try:
             self.loop.call_soon_threadsafe(self.loop.stop)
         except RuntimeError:
@@ -419,6 +445,8 @@ class GRPCService(Service):
         loopThread, self._loopThread = self._loopThread, None
         if server is None:
             return None
+        # From here grpcio closes its descriptors under the loop.
+        loopThread.stopping = True
 
         def stopped(result):
             loopThread.stop()
