@@ -364,9 +364,9 @@ def buildService(config, store, reactor, worker=None):
         grpcAddress = config.get("api.subsystems.grpc.addr")
     else:
         from resonate.config import AddressKind
-        from resonate.services.workers import HTTP_FD, AdoptedEndpoint
+        from resonate.services.workers import ReusePortEndpoint
 
-        httpEndpoint = AdoptedEndpoint(reactor, HTTP_FD, worker.httpFamily())
+        httpEndpoint = ReusePortEndpoint(reactor, worker.http)
         grpcAddress = AddressKind().parseFlag(worker.grpc)
     http = ListeningService(
         "http",
@@ -540,7 +540,6 @@ def makeSupervisor(options, reactor, environ):
     from resonate.services.workers import (
         Supervisor,
         WorkersMetricsSite,
-        bindHTTP,
         reservePort,
         workerCommand,
     )
@@ -570,8 +569,10 @@ def makeSupervisor(options, reactor, environ):
         store = makeStore(options.storeProvider, config.storeConfig(), reactor)
     except Exception as e:
         raise SystemExit(f"error: cannot open the {kind} store: {e}")
+    # Reserved, not listened on: each worker binds the port again with
+    # SO_REUSEPORT, and the kernel spreads connections over them.
     try:
-        httpSocket = bindHTTP(httpAddr)
+        httpSocket, httpAddress = reservePort(httpAddr)
     except OSError as e:
         raise SystemExit(f"error: cannot start http server: {e}")
     try:
@@ -596,8 +597,8 @@ def makeSupervisor(options, reactor, environ):
         workerCommand(),
         environ,
         reactor,
-        httpSocket,
-        grpcSocket,
+        [httpSocket, grpcSocket],
+        httpAddress,
         grpcAddress,
         store=store,
         notifier=SystemdNotifier(environ),

@@ -9,12 +9,12 @@ that many worker processes, each the same C{twist resonate} command with
 the L{WORKER_ENVIRONMENT} variable set.  A worker is a whole server (its
 own reactor, store connections, background loops) that:
 
-  - serves HTTP (v0.5, the 2026 protocol and its SSE streams) on the
-    listening socket it inherits as file descriptor L{HTTP_FD}: the kernel
-    hands each new connection to whichever worker accepts first;
-  - serves gRPC on the reserved port, bound again with C{SO_REUSEPORT}
-    (grpcio's default on Linux), so the kernel spreads connections over
-    the workers;
+  - serves HTTP (v0.5, the 2026 protocol and its SSE streams) and gRPC
+    on the ports the supervisor reserved, each bound again by every
+    worker with C{SO_REUSEPORT}: the kernel spreads new connections over
+    the workers' own accept queues.  (One listening socket shared by all
+    would let whichever worker wakes first accept a whole burst of
+    connections: 24 opened at once all went to one worker.)
   - serves its metrics on an ephemeral port of 127.0.0.1, which the
     supervisor scrapes to answer its own C{/metrics} (each sample labelled
     with the worker's index);
@@ -32,6 +32,7 @@ while it keeps dying), forwards SIGTERM (through its own graceful stop) and
 tells systemd C{READY=1} once every worker has said it is ready.
 """
 
+import errno
 import json
 import os
 import signal
@@ -43,7 +44,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.application.service import Service
 from twisted.internet import main
-from twisted.internet.defer import Deferred, DeferredList, succeed
+from twisted.internet.defer import Deferred, DeferredList, fail, succeed
+from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IReadDescriptor
 from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
@@ -63,35 +65,10 @@ WORKER_ENVIRONMENT = "RESONATE_WORKER"
 CONTROL_FD = 3
 #: A worker reads here; end of file means the supervisor is gone.
 LIFELINE_FD = 4
-#: The HTTP listening socket a worker inherits.
-HTTP_FD = 5
 
 #: The shortest and longest waits before a dead worker is started again.
 RESTART_DELAY = 0.5
 MAX_RESTART_DELAY = 30.0
-
-
-def bindHTTP(address, backlog=1024):
-    """
-    Bind and listen on a configured C{host:port} for the workers to share.
-
-    @param address: a L{resonate.config.Address} (an empty host is every
-        IPv4 interface, as for one process).
-    @return: the listening C{socket.socket}.
-    @raise OSError: it cannot be bound.
-    """
-    host, port = splitAddress(address)
-    family = socket.AF_INET6 if ":" in (host or "") else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host or "0.0.0.0", port))
-        sock.listen(backlog)
-        sock.setblocking(False)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
 
 
 def reservePort(address):
@@ -111,6 +88,10 @@ def reservePort(address):
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host or "0.0.0.0", port))
+        if port and _answers(family, host, port):
+            # Another server of this user, listening with SO_REUSEPORT
+            # too: the workers would silently share its port.
+            raise OSError(errno.EADDRINUSE, "Address already in use")
     except BaseException:
         sock.close()
         raise
@@ -119,16 +100,35 @@ def reservePort(address):
     return sock, f"{shown}:{bound}"
 
 
+def _answers(family, host, port):
+    """
+    Whether something already accepts connections on C{host:port} (on
+    loopback for every interface).
+    """
+    if not host:
+        host = "::1" if family == socket.AF_INET6 else "127.0.0.1"
+    probe = socket.socket(family, socket.SOCK_STREAM)
+    probe.settimeout(1.0)
+    try:
+        return probe.connect_ex((host, port)) == 0
+    except OSError:
+        return False
+    finally:
+        probe.close()
+
+
 class WorkerSetup:
     """
     What a worker is told by its supervisor, read from its environment.
 
     @ivar index: the worker's number, from 0.
+    @ivar http: the C{host:port} to bind HTTP on (with C{SO_REUSEPORT}).
     @ivar grpc: the C{host:port} to bind gRPC on (with C{SO_REUSEPORT}).
     """
 
-    def __init__(self, index, grpc):
+    def __init__(self, index, http, grpc):
         self.index = index
+        self.http = http
         self.grpc = grpc
 
     @classmethod
@@ -141,44 +141,55 @@ class WorkerSetup:
         if not text:
             return None
         found = json.loads(text)
-        return cls(found["index"], found["grpc"])
+        return cls(found["index"], found["http"], found["grpc"])
 
     def toEnvironment(self):
         """
         The value of L{WORKER_ENVIRONMENT} that L{fromEnvironment} reads.
         """
-        return json.dumps({"index": self.index, "grpc": self.grpc})
-
-    def httpFamily(self):
-        """
-        The address family of the inherited HTTP socket.
-        """
-        sock = socket.socket(fileno=HTTP_FD)
-        try:
-            return sock.family
-        finally:
-            sock.detach()
+        return json.dumps(
+            {"index": self.index, "http": self.http, "grpc": self.grpc}
+        )
 
 
-class AdoptedEndpoint:
+class ReusePortEndpoint:
     """
-    An C{IStreamServerEndpoint} that listens on an inherited, already
-    listening socket.
+    An C{IStreamServerEndpoint} that listens on C{host:port} with
+    C{SO_REUSEPORT}, beside the other workers' sockets on the same port.
     """
 
-    def __init__(self, reactor, fd, family):
+    def __init__(self, reactor, address, backlog=1024):
+        """
+        @param address: C{host:port}, as L{reservePort} gave it.
+        """
         self._reactor = reactor
-        self._fd = fd
-        self._family = family
+        self._address = address
+        self._backlog = backlog
 
     def listen(self, factory):
         """
-        Serve C{factory} on the socket; the reactor keeps a copy of the
-        descriptor, so the inherited one is closed.
+        Bind, listen and serve C{factory}; the reactor keeps its own copy
+        of the descriptor.
+
+        @return: a C{Deferred} firing with the C{IListeningPort}, or
+            failing with C{CannotListenError}.
         """
-        port = self._reactor.adoptStreamPort(self._fd, self._family, factory)
-        os.close(self._fd)
-        return succeed(port)
+        host, port = splitAddress(self._address)
+        family = socket.AF_INET6 if ":" in (host or "") else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((host or "0.0.0.0", port))
+            sock.listen(self._backlog)
+            sock.setblocking(False)
+            listening = self._reactor.adoptStreamPort(
+                sock.fileno(), family, factory
+            )
+        except OSError as e:
+            return fail(CannotListenError(host, port, e))
+        finally:
+            sock.close()
+        return succeed(listening)
 
 
 class WorkerNotifier:
@@ -332,7 +343,7 @@ class Supervisor(Service):
     _log = Logger()
 
     def __init__(
-        self, count, command, environ, reactor, httpSocket, grpcSocket,
+        self, count, command, environ, reactor, reserved, httpAddress,
         grpcAddress, store=None, notifier=None, grace=10.0, onFatal=None,
     ):
         """
@@ -340,8 +351,9 @@ class Supervisor(Service):
         @param command: the worker's argv (C{[python, -m, twisted, ...]}).
         @param environ: the environment to start them with (without
             C{NOTIFY_SOCKET}: only the supervisor talks to systemd).
-        @param httpSocket: the listening HTTP C{socket.socket}.
-        @param grpcSocket: the socket reserving the gRPC port.
+        @param reserved: the sockets reserving the ports (L{reservePort}),
+            closed once every worker has stopped.
+        @param httpAddress: the C{host:port} workers bind HTTP on.
         @param grpcAddress: the C{host:port} workers bind gRPC on.
         @param store: the store opened once at startup, closed before the
             first worker starts (L{None}: nothing to close).
@@ -359,8 +371,8 @@ class Supervisor(Service):
             k: v for k, v in environ.items() if k != "NOTIFY_SOCKET"
         }
         self._reactor = reactor
-        self._httpSocket = httpSocket
-        self._grpcSocket = grpcSocket
+        self._reserved = list(reserved)
+        self._httpAddress = httpAddress
         self._grpcAddress = grpcAddress
         self._store = store
         self._notifier = notifier
@@ -401,7 +413,7 @@ class Supervisor(Service):
         protocol = _WorkerProtocol(self, index)
         environ = dict(self._environ)
         environ[WORKER_ENVIRONMENT] = WorkerSetup(
-            index, self._grpcAddress
+            index, self._httpAddress, self._grpcAddress
         ).toEnvironment()
         self._reactor.spawnProcess(
             protocol,
@@ -414,7 +426,6 @@ class Supervisor(Service):
                 2: 2,
                 CONTROL_FD: "r",
                 LIFELINE_FD: "w",
-                HTTP_FD: self._httpSocket.fileno(),
             },
         )
         self.workers[index] = protocol
@@ -500,8 +511,8 @@ class Supervisor(Service):
         def done(_):
             if killer.active():
                 killer.cancel()
-            self._httpSocket.close()
-            self._grpcSocket.close()
+            for sock in self._reserved:
+                sock.close()
             self._log.info("stopped: every worker ended")
 
         return d.addCallback(done)

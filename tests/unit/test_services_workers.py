@@ -17,14 +17,13 @@ from twisted.trial import unittest
 
 from resonate.services.workers import (
     CONTROL_FD,
-    HTTP_FD,
     LIFELINE_FD,
     WORKER_ENVIRONMENT,
     Lifeline,
+    ReusePortEndpoint,
     Supervisor,
     WorkerNotifier,
     WorkerSetup,
-    bindHTTP,
     mergeWorkerMetrics,
     reservePort,
     workerCommand,
@@ -112,8 +111,8 @@ class SupervisorTests(unittest.SynchronousTestCase):
             ["/usr/bin/python3", "-m", "twisted", "resonate", "--api-workers", "2"],
             {"PATH": "/bin", "NOTIFY_SOCKET": "/run/notify"},
             self.reactor,
-            self.http,
-            self.grpc,
+            [self.http, self.grpc],
+            "127.0.0.1:8001",
             "127.0.0.1:50051",
             notifier=self.notifier,
             grace=20,
@@ -127,9 +126,8 @@ class SupervisorTests(unittest.SynchronousTestCase):
     def test_spawns(self):
         """
         Every worker is the same command with the worker variable (its
-        index and the gRPC address) and without C{NOTIFY_SOCKET}, and gets
-        the control pipe, the lifeline and the HTTP socket at the agreed
-        descriptors.
+        index and the addresses to bind) and without C{NOTIFY_SOCKET}, and
+        gets the control pipe and the lifeline at the agreed descriptors.
         """
         self.assertEqual(len(self.reactor.spawned), 2)
         for index, (_, executable, args, env, childFDs) in enumerate(
@@ -140,10 +138,12 @@ class SupervisorTests(unittest.SynchronousTestCase):
             self.assertNotIn("NOTIFY_SOCKET", env)
             self.assertEqual(env["PATH"], "/bin")
             setup = WorkerSetup.fromEnvironment(env)
-            self.assertEqual((setup.index, setup.grpc), (index, "127.0.0.1:50051"))
             self.assertEqual(
-                childFDs,
-                {0: 0, 1: 1, 2: 2, CONTROL_FD: "r", LIFELINE_FD: "w", HTTP_FD: 7},
+                (setup.index, setup.http, setup.grpc),
+                (index, "127.0.0.1:8001", "127.0.0.1:50051"),
+            )
+            self.assertEqual(
+                childFDs, {0: 0, 1: 1, 2: 2, CONTROL_FD: "r", LIFELINE_FD: "w"}
             )
 
     def test_readyOnceAllAre(self):
@@ -252,11 +252,13 @@ class WorkerSetupTests(unittest.SynchronousTestCase):
         """
         What the supervisor puts in the environment, the worker reads.
         """
-        setup = WorkerSetup(3, "[::1]:50051")
+        setup = WorkerSetup(3, "0.0.0.0:8001", "[::1]:50051")
         read = WorkerSetup.fromEnvironment(
             {WORKER_ENVIRONMENT: setup.toEnvironment()}
         )
-        self.assertEqual((read.index, read.grpc), (3, "[::1]:50051"))
+        self.assertEqual(
+            (read.index, read.http, read.grpc), (3, "0.0.0.0:8001", "[::1]:50051")
+        )
 
     def test_notAWorker(self):
         """
@@ -279,7 +281,7 @@ class WorkerSetupTests(unittest.SynchronousTestCase):
 
 class SocketTests(unittest.SynchronousTestCase):
     """
-    Tests for L{bindHTTP} and L{reservePort}.
+    Tests for L{reservePort} and L{ReusePortEndpoint}.
     """
 
     def test_reservedPortIsShared(self):
@@ -301,27 +303,63 @@ class SocketTests(unittest.SynchronousTestCase):
         self.addCleanup(plain.close)
         self.assertRaises(OSError, plain.bind, ("127.0.0.1", int(port)))
 
-    def test_httpListens(self):
+    def test_inUseBySharingServer(self):
         """
-        The HTTP socket listens: a client connects before any worker
-        accepts.
+        A port another server listens on with C{SO_REUSEPORT} too is not
+        reserved: the workers would silently share it.
         """
-        sock = bindHTTP("127.0.0.1:0")
-        self.addCleanup(sock.close)
-        client = socket.create_connection(sock.getsockname(), timeout=5)
+        other = socket.socket()
+        self.addCleanup(other.close)
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", 0))
+        other.listen(1)
+        self.assertRaises(
+            OSError, reservePort, f"127.0.0.1:{other.getsockname()[1]}"
+        )
+
+    def test_reusePortEndpoint(self):
+        """
+        Two workers' endpoints listen on one reserved port, and a client
+        connects; the supervisor's reserving socket is not needed for it.
+        """
+        from twisted.internet import reactor as realReactor
+        from twisted.internet.protocol import Factory, Protocol
+
+        reserved, address = reservePort("127.0.0.1:0")
+        self.addCleanup(reserved.close)
+        ports = []
+        for _ in range(2):
+            d = ReusePortEndpoint(realReactor, address).listen(
+                Factory.forProtocol(Protocol)
+            )
+            ports.append(self.successResultOf(d))
+        for port in ports:
+            self.addCleanup(port.stopListening)
+            self.assertEqual(
+                f"{port.getHost().host}:{port.getHost().port}", address
+            )
+        client = socket.create_connection(
+            ("127.0.0.1", int(address.rpartition(":")[2])), timeout=5
+        )
         client.close()
 
-    def test_taken(self):
+    def test_reusePortEndpointRefused(self):
         """
-        A port in use cannot be bound for HTTP.
+        A port a plain socket holds fails the endpoint with
+        C{CannotListenError}.
         """
+        from twisted.internet import reactor as realReactor
+        from twisted.internet.error import CannotListenError
+        from twisted.internet.protocol import Factory, Protocol
+
         taken = socket.socket()
         self.addCleanup(taken.close)
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
-        self.assertRaises(
-            OSError, bindHTTP, f"127.0.0.1:{taken.getsockname()[1]}"
-        )
+        d = ReusePortEndpoint(
+            realReactor, f"127.0.0.1:{taken.getsockname()[1]}"
+        ).listen(Factory.forProtocol(Protocol))
+        self.failureResultOf(d, CannotListenError)
 
 
 class _Listener:
