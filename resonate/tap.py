@@ -213,8 +213,8 @@ def buildService(config, store, reactor, worker=None):
     @param reactor: the reactor to listen and schedule with.
     @param worker: L{None} for a server of one process, or the
         L{resonate.services.workers.WorkerSetup} of a worker: it serves
-        HTTP on the socket it inherited, gRPC on the supervisor's reserved
-        port, metrics on 127.0.0.1 for the supervisor to scrape, and tells
+        HTTP and gRPC on the supervisor's reserved ports (with
+        SO_REUSEPORT), metrics on 127.0.0.1 for the supervisor to scrape, and tells
         the supervisor (not systemd) when it is ready.
     @return: a L{resonate.services.server.ResonateService}.
     """

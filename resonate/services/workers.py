@@ -4,7 +4,7 @@ Several server processes on one set of listeners (C{api.workers}).
 
 With C{api.workers} above 1, C{twist resonate} runs as a supervisor: it
 opens the store once (creating, migrating or resetting it there, once),
-closes it, binds the HTTP listener and reserves the gRPC port, and starts
+closes it, reserves the HTTP and gRPC ports, and starts
 that many worker processes, each the same C{twist resonate} command with
 the L{WORKER_ENVIRONMENT} variable set.  A worker is a whole server (its
 own reactor, store connections, background loops) that:
