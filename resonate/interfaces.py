@@ -279,6 +279,16 @@ class IOutboxStore(Interface):
         @return: a C{Deferred} firing once the message is put off.
         """
 
+    def settleMessages(delivered, failed):
+        """
+        L{messageDelivered} for each of C{delivered} (entry ids) and
+        L{messageFailed} for each of C{failed} (C{(entryId, attempts,
+        nextAttemptAt)}), in one transaction: the delivery loop settles a
+        whole look with one store request, not one per message.
+
+        @return: a C{Deferred} firing once all are settled.
+        """
+
     def dropExpiredMessages(createdBefore, limit):
         """
         Drop at most C{limit} messages created at or before C{createdBefore}.

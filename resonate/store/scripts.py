@@ -690,6 +690,11 @@ class ScriptedStore:
 
         return self.runScript(scripts2026.messageDelivered, entryId)
 
+    def settleMessages(self, delivered, failed):
+        from resonate.store import scripts2026
+
+        return self.runScript(scripts2026.settleMessages, delivered, failed)
+
     def messageFailed(self, entryId, attempts, nextAttemptAt):
         from resonate.store import scripts2026
 

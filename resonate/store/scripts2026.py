@@ -654,6 +654,21 @@ def messageFailed(entryId, attempts, nextAttemptAt):
     return (yield _op("deferOutbox", entryId, attempts, nextAttemptAt))
 
 
+def settleMessages(delivered, failed):
+    """
+    Settle the messages of one look at once: the delivered ones leave the
+    outbox, the failed ones are tried again later.
+
+    @param delivered: the entry ids delivered.
+    @param failed: C{(entryId, attempts, nextAttemptAt)} of each failed
+        one.
+    """
+    for entryId in delivered:
+        yield _op("deleteOutbox", entryId)
+    for entryId, attempts, nextAttemptAt in failed:
+        yield _op("deferOutbox", entryId, attempts, nextAttemptAt)
+
+
 def dropExpiredMessages(createdBefore, limit):
     """
     Drop at most C{limit} messages created at or before C{createdBefore}:

@@ -4542,6 +4542,23 @@ class StoreTestsMixin(Protocol2026StoreTestsMixin):
         outbox = await self.rowCall("dueOutbox", NOW + 1, None)
         self.assertGreater(outbox[-1].id, max(e.id for e in before[-1]))
 
+    async def test_settleMessages(self):
+        """
+        C{settleMessages} removes the delivered messages and puts the
+        failed ones off, in one request.
+        """
+        gone, deferred, kept = await self.insertedOutbox(
+            (Execute("settle.gone", 0, ADDRESS), NOW),
+            (Execute("settle.deferred", 0, "http://w/1"), NOW),
+            (Unblock("settle.p", "poll://uni@clients/1"), NOW + 1),
+        )
+        await self.store.settleMessages([gone.id], [(deferred.id, 2, LATER)])
+        deferred = replace(deferred, attempts=2, nextAttemptAt=LATER)
+        self.assertEqual(
+            await self.rowCall("dueOutbox", MAX_TIMEOUT, None), [kept, deferred]
+        )
+        await self.store.settleMessages([], [])
+
     async def test_durableOutboxDelivery(self):
         """
         An outbox entry deleted stays deleted after a reopen, and one

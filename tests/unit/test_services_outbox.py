@@ -165,37 +165,59 @@ class DeliveryTests(TestCase):
 
     async def test_settledTogether(self):
         """
-        The messages of one look are settled all at once, and the look
-        does not wait for them (what it took is leased); pausing and
-        stopping the loop do, so a paused loop changes nothing.
+        The messages of one look are settled with one store request, and
+        the look does not wait for it (what it took is leased); pausing
+        and stopping the loop do, so a paused loop changes nothing.
         """
         for n in range(3):
             await self.create(f"p{n}")
         poll = FakeRegistry([("workers", "w1")])
         delivery = self.delivery(poll=poll)
         held = []
-        original = self.store.messageDelivered
+        original = self.store.settleMessages
 
-        def messageDelivered(entryId):
+        def settleMessages(delivered, failed):
             d = Deferred()
-            held.append(d)
-            return d.addCallback(lambda _: original(entryId))
+            held.append((d, delivered, failed))
+            return d.addCallback(lambda _: original(delivered, failed))
 
-        self.patch(self.store, "messageDelivered", messageDelivered)
+        self.patch(self.store, "settleMessages", settleMessages)
         await delivery._runOnce()
         self.assertEqual(len(poll.sent), 3)
-        self.assertEqual(len(held), 3)
+        [(d, delivered, failed)] = held
+        self.assertEqual((len(delivered), failed), (3, []))
         paused = delivery.pause()
         stopped = delivery.stopService()
         self.assertNoResult(paused)
         self.assertNoResult(stopped)
-        held[0].callback(None)
-        held[1].callback(None)
-        self.assertNoResult(paused)
-        held[2].callback(None)
+        self.assertEqual(len(await self.outbox()), 3)
+        d.callback(None)
         self.successResultOf(paused)
         self.successResultOf(stopped)
         self.assertEqual(await self.outbox(), [])
+        self.assertEqual(delivery.delivered, 3)
+
+    async def test_settledTogetherFailed(self):
+        """
+        Refused messages of a look are put off with a backoff in the same
+        request as the delivered ones are removed.
+        """
+        await self.create("a")
+        poll = FakeRegistry([("workers", "w1")], accept=False)
+        delivery = self.delivery(poll=poll)
+        calls = []
+        original = self.store.settleMessages
+
+        def settleMessages(delivered, failed):
+            calls.append((list(delivered), list(failed)))
+            return original(delivered, failed)
+
+        self.patch(self.store, "settleMessages", settleMessages)
+        await delivery._runOnce()
+        [(delivered, [(entryId, attempts, nextAttemptAt)])] = calls
+        self.assertEqual((delivered, attempts), ([], 1))
+        self.assertGreater(nextAttemptAt, self.now())
+        self.assertEqual(delivery.failedAttempts, 1)
 
     async def test_settleFailureLogged(self):
         """
@@ -206,10 +228,10 @@ class DeliveryTests(TestCase):
         poll = FakeRegistry([("workers", "w1")])
         delivery = self.delivery(poll=poll)
 
-        def messageDelivered(entryId):
+        def settleMessages(delivered, failed):
             raise RuntimeError("store gone")
 
-        self.patch(self.store, "messageDelivered", messageDelivered)
+        self.patch(self.store, "settleMessages", settleMessages)
         await delivery._runOnce()
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
         [entry] = await self.outbox()

@@ -576,6 +576,15 @@ class PostgresStore:
         """
         return self._run(scripts2026.messageDelivered, entryId)
 
+    def settleMessages(self, delivered, failed):
+        """
+        Settle a look's messages in one transaction.
+        """
+        return self._run(
+            scripts2026.settleMessages, list(delivered), list(failed),
+            inTransaction=True,
+        )
+
     def messageFailed(self, entryId, attempts, nextAttemptAt):
         """
         Put a failed message off.

@@ -99,6 +99,7 @@ _handle2026 = _overRows(scripts2026.handle)
 _expireTasks2026 = _overRows(scripts2026.expireTasks)
 _takeMessages = _overRows(scripts2026.takeMessages)
 _messageDelivered = _overRows(scripts2026.messageDelivered)
+_settleMessages = _overRows(scripts2026.settleMessages)
 _messageFailed = _overRows(scripts2026.messageFailed)
 _dropExpiredMessages = _overRows(scripts2026.dropExpiredMessages)
 
@@ -658,6 +659,12 @@ class SQLiteStore:
         Remove a delivered message on the writer.
         """
         return self._write(_messageDelivered, entryId)
+
+    def settleMessages(self, delivered, failed):
+        """
+        Settle a look's messages on the writer, in one write request.
+        """
+        return self._write(_settleMessages, list(delivered), list(failed))
 
     def messageFailed(self, entryId, attempts, nextAttemptAt):
         """

@@ -135,6 +135,9 @@ class FaultyStore:
     def messageFailed(self, entryId, attempts, nextAttemptAt):
         return self._call("messageFailed", entryId, attempts, nextAttemptAt)
 
+    def settleMessages(self, delivered, failed):
+        return self._call("settleMessages", delivered, failed)
+
     def dropExpiredMessages(self, createdBefore, limit):
         return self._call("dropExpiredMessages", createdBefore, limit)
 
