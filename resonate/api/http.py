@@ -302,7 +302,7 @@ class HTTPAPI:
         """
         Route the busiest requests without the URL map (see
         L{AppResource}): C{POST /promises}, C{GET} and C{PATCH}
-        C{/promises/{id...}}.  The id is the rest of the percent-decoded
+        C{/promises/{id...}}, and the 2026 protocol's C{POST /}.  The id is the rest of the percent-decoded
         path, as C{_IdConverter} matches it.  Anything else, or anything
         unusual (an empty id, a path that is not UTF-8), is left to the
         map.
@@ -310,9 +310,12 @@ class HTTPAPI:
         @return: L{None}, or C{(endpoint, arguments)}.
         """
         segments = request.postpath
-        if segments[0] != b"promises":
-            return None
         method = request.method
+        if segments[0] != b"promises":
+            if method == b"POST" and segments == [b""]:
+                # The 2026 protocol: every request is a POST /.
+                return self.rpc, {}
+            return None
         if len(segments) == 1:
             if method == b"POST":
                 return self.createPromise, {}

@@ -66,9 +66,11 @@ class HotRouteTests(unittest.TestCase):
     def test_hot(self):
         """
         Creates, reads and completions are routed as the map routes them,
-        the id being the rest of the decoded path.
+        the id being the rest of the decoded path, and so is the 2026
+        protocol's C{POST /}.
         """
         self.assertEqual(self.check(b"POST", b"/promises"), "createPromise")
+        self.assertEqual(self.check(b"POST", b"/"), "rpc")
         for path in [
             b"/promises/a", b"/promises//a", b"/promises/a//b",
             b"/promises/a/", b"/promises/a%2Fb", b"/promises/a%0Ab",
@@ -87,7 +89,7 @@ class HotRouteTests(unittest.TestCase):
             (b"POST", b"/promises/a"), (b"DELETE", b"/promises/a"),
             (b"GET", b"/promises/"), (b"GET", b"/promises/%FF"),
             (b"POST", b"//promises"), (b"POST", b"/schedules"),
-            (b"GET", b"/"), (b"POST", b"/"),
+            (b"GET", b"/"), (b"PUT", b"/"), (b"POST", b"//"),
         ]:
             self.assertIsNone(self.check(method, path), (method, path))
 
