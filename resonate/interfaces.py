@@ -269,22 +269,13 @@ class IOutboxStore(Interface):
             C{now}.
         """
 
-    def messageDelivered(entryId):
-        """
-        @return: a C{Deferred} firing once the message is gone.
-        """
-
-    def messageFailed(entryId, attempts, nextAttemptAt):
-        """
-        @return: a C{Deferred} firing once the message is put off.
-        """
-
     def settleMessages(delivered, failed):
         """
-        L{messageDelivered} for each of C{delivered} (entry ids) and
-        L{messageFailed} for each of C{failed} (C{(entryId, attempts,
-        nextAttemptAt)}), in one transaction: the delivery loop settles a
-        whole look with one store request, not one per message.
+        In one transaction: the messages C{delivered} (entry ids) leave
+        the outbox; each of C{failed} (C{(entryId, attempts,
+        nextAttemptAt)}) is put off until C{nextAttemptAt} with its
+        attempts counted.  The delivery loop settles a whole look, or one
+        push, with one store request.
 
         @return: a C{Deferred} firing once all are settled.
         """

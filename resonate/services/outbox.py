@@ -266,22 +266,12 @@ class OutboxDelivery(WakeableLoop):
 
     async def _settle(self, entry, ok, now):
         """
-        Remove a delivered message, or put a failed one off with a backoff.
+        Remove a pushed message once delivered, or put it off with a
+        backoff.
         """
-        if ok:
-            self.delivered += 1
-            self._metrics.messageDelivery("success")
-            await self._store.messageDelivered(entry.id)
-            return
-        self.failedAttempts += 1
-        self._metrics.messageDelivery("error")
-        attempts = entry.attempts + 1
-        await self._store.messageFailed(
-            entry.id,
-            attempts,
-            now + backoff(attempts, self._retryBase, self._retryCeiling),
-        )
-
+        delivered, failed = [], []
+        self._count(entry, ok, now, delivered, failed)
+        await self._store.settleMessages(delivered, failed)
 
 
 class TransportsService(Service):

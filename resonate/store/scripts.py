@@ -685,22 +685,10 @@ class ScriptedStore:
 
         return self.runScript(scripts2026.takeMessages, now, limit, route, lease)
 
-    def messageDelivered(self, entryId):
-        from resonate.store import scripts2026
-
-        return self.runScript(scripts2026.messageDelivered, entryId)
-
     def settleMessages(self, delivered, failed):
         from resonate.store import scripts2026
 
         return self.runScript(scripts2026.settleMessages, delivered, failed)
-
-    def messageFailed(self, entryId, attempts, nextAttemptAt):
-        from resonate.store import scripts2026
-
-        return self.runScript(
-            scripts2026.messageFailed, entryId, attempts, nextAttemptAt
-        )
 
     def dropExpiredMessages(self, createdBefore, limit):
         from resonate.store import scripts2026

@@ -640,20 +640,6 @@ def takeMessages(now, limit, route, lease):
     return taken
 
 
-def messageDelivered(entryId):
-    """
-    A message was delivered: it leaves the outbox.
-    """
-    return (yield _op("deleteOutbox", entryId))
-
-
-def messageFailed(entryId, attempts, nextAttemptAt):
-    """
-    A delivery failed: try again at C{nextAttemptAt}.
-    """
-    return (yield _op("deferOutbox", entryId, attempts, nextAttemptAt))
-
-
 def settleMessages(delivered, failed):
     """
     Settle the messages of one look at once: the delivered ones leave the

@@ -570,12 +570,6 @@ class PostgresStore:
             scripts2026.takeMessages, now, limit, route, lease, inTransaction=True
         )
 
-    def messageDelivered(self, entryId):
-        """
-        Remove a delivered message.
-        """
-        return self._run(scripts2026.messageDelivered, entryId)
-
     def settleMessages(self, delivered, failed):
         """
         Settle a look's messages in one transaction.
@@ -584,12 +578,6 @@ class PostgresStore:
             scripts2026.settleMessages, list(delivered), list(failed),
             inTransaction=True,
         )
-
-    def messageFailed(self, entryId, attempts, nextAttemptAt):
-        """
-        Put a failed message off.
-        """
-        return self._run(scripts2026.messageFailed, entryId, attempts, nextAttemptAt)
 
     def dropExpiredMessages(self, createdBefore, limit):
         """

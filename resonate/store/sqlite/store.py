@@ -98,9 +98,7 @@ _dispatchTasks = _overRows(scripts.dispatchTasks)
 _handle2026 = _overRows(scripts2026.handle)
 _expireTasks2026 = _overRows(scripts2026.expireTasks)
 _takeMessages = _overRows(scripts2026.takeMessages)
-_messageDelivered = _overRows(scripts2026.messageDelivered)
 _settleMessages = _overRows(scripts2026.settleMessages)
-_messageFailed = _overRows(scripts2026.messageFailed)
 _dropExpiredMessages = _overRows(scripts2026.dropExpiredMessages)
 
 
@@ -654,23 +652,11 @@ class SQLiteStore:
         """
         return self._read(_takeMessages, _takeMessages, now, limit, route, lease)
 
-    def messageDelivered(self, entryId):
-        """
-        Remove a delivered message on the writer.
-        """
-        return self._write(_messageDelivered, entryId)
-
     def settleMessages(self, delivered, failed):
         """
         Settle a look's messages on the writer, in one write request.
         """
         return self._write(_settleMessages, list(delivered), list(failed))
-
-    def messageFailed(self, entryId, attempts, nextAttemptAt):
-        """
-        Put a failed message off on the writer.
-        """
-        return self._write(_messageFailed, entryId, attempts, nextAttemptAt)
 
     def dropExpiredMessages(self, createdBefore, limit):
         """

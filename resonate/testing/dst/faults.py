@@ -129,12 +129,6 @@ class FaultyStore:
     def takeMessages(self, now, limit, route, lease):
         return self._call("takeMessages", now, limit, route, lease)
 
-    def messageDelivered(self, entryId):
-        return self._call("messageDelivered", entryId)
-
-    def messageFailed(self, entryId, attempts, nextAttemptAt):
-        return self._call("messageFailed", entryId, attempts, nextAttemptAt)
-
     def settleMessages(self, delivered, failed):
         return self._call("settleMessages", delivered, failed)
 
