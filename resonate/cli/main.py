@@ -689,7 +689,12 @@ def serve(args, stderr=None):
                 raise SystemExit(2)
             return options
 
-    Serve.main(["resonate serve", "--log-format=text", "resonate", *args])
+    argv = ["resonate serve", "--log-format=text", "resonate", *args]
+    # With api.workers above 1 the supervisor starts each worker as the
+    # twist command line it was run with (sys.argv): this one, not
+    # "resonate serve ...", which twist cannot run.
+    sys.argv = argv
+    Serve.main(argv)
     return 0
 
 

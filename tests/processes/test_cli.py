@@ -1110,3 +1110,27 @@ class ServeTests(unittest.TestCase):
         exit = await stopResonate(process)
         self.assertTrue(exit.stoppedByTERM, process.output)
         self.assertTrue(os.path.getsize(database) > 0)
+
+    async def test_servesWithWorkers(self):
+        """
+        C{resonate serve --api-workers 2} starts its workers (each as the
+        C{twist resonate} command line, not as C{resonate serve}), which
+        answer the client, and stops them all on SIGTERM.
+        """
+        database = os.path.abspath(self.mktemp()) + ".db"
+        process = ServeProcess(
+            ["--api-workers", "2", "--api-http-addr", "127.0.0.1:0",
+             "--api-grpc-addr", "127.0.0.1:0", "--metrics-port", "0",
+             *sqliteFlags(database)]
+        )
+        process.spawn()
+        self.addCleanup(process.kill)
+        await process.waitForOutput(re.compile(r"ready \(2 workers ready\)"), START_TIMEOUT)
+        await process.listening(START_TIMEOUT)
+        cli = CLIRunner(self, process.url)
+        await cli.run("promises", "create", "served-by-workers", "--timeout", "1h")
+        got = await cli.run("promises", "get", "served-by-workers")
+        self.assertIn("State:       PENDING", got.stdout)
+        exit = await stopResonate(process)
+        self.assertTrue(exit.stoppedByTERM, process.output)
+        self.assertEqual(process.output.count("stopped: store closed"), 2, process.output)
