@@ -433,19 +433,13 @@ class PostgresRows:
         @return: a C{Deferred} firing with a C{dict} from each of
             C{awaitedIds} to its callbacks, by awaiter.
         """
-
-        def found(cursor):
-            result = {awaited: [] for awaited in awaitedIds}
-            for row in cursor.fetchall():
-                callback = callbackFromRow(row)
-                result[callback.awaited].append(callback)
-            return result
-
-        return self._execute(
+        return self._groupedRows(
             f"SELECT {CALLBACK_COLUMNS} FROM callbacks "
             "WHERE awaited_id = ANY(%s) ORDER BY awaited_id, awaiter_id",
-            (list(awaitedIds),),
-        ).addCallback(found)
+            awaitedIds,
+            callbackFromRow,
+            lambda callback: callback.awaited,
+        )
 
     def listenersOfEach(self, promiseIds):
         """
@@ -454,19 +448,29 @@ class PostgresRows:
         @return: a C{Deferred} firing with a C{dict} from each of
             C{promiseIds} to its listeners, by address.
         """
-
-        def found(cursor):
-            result = {promiseId: [] for promiseId in promiseIds}
-            for row in cursor.fetchall():
-                listener = listenerFromRow(row)
-                result[listener.promiseId].append(listener)
-            return result
-
-        return self._execute(
+        return self._groupedRows(
             f"SELECT {LISTENER_COLUMNS} FROM listeners "
             "WHERE promise_id = ANY(%s) ORDER BY promise_id, address",
-            (list(promiseIds),),
-        ).addCallback(found)
+            promiseIds,
+            listenerFromRow,
+            lambda listener: listener.promiseId,
+        )
+
+    def _groupedRows(self, statement, ids, fromRow, keyOf):
+        """
+        Run C{statement} (one C{= ANY(%s)} over C{ids}) and group what it
+        finds by id, in the statement's order; an id with nothing found
+        maps to an empty list.
+        """
+
+        def found(cursor):
+            result = {each: [] for each in ids}
+            for row in cursor.fetchall():
+                value = fromRow(row)
+                result[keyOf(value)].append(value)
+            return result
+
+        return self._execute(statement, (list(ids),)).addCallback(found)
 
     def readTasks2026(self, taskIds):
         """
