@@ -40,8 +40,7 @@ import socket
 import sys
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from twisted.application.service import Service
 from twisted.internet import main
 from twisted.internet.defer import Deferred, DeferredList, fail, succeed
@@ -529,39 +528,48 @@ class Supervisor(Service):
 
 def mergeWorkerMetrics(pages):
     """
-    One exposition of several workers' metrics pages, each sample labelled
-    with its worker's index (C{worker="0"}), families merged by name.
+    One exposition (text format 0.0.4) of several workers' metrics pages:
+    each family's C{HELP} and C{TYPE} once, then its samples from every
+    page, each labelled with its worker's index (C{worker="0"}).  Names
+    are kept exactly as the workers wrote them: a parser would rename the
+    counters (C{api_total_requests} to C{api_total_requests_total}), and
+    the page of a server with workers would not match one without.
 
     @param pages: C{(index, text)} pairs.
-    @return: a list of C{Metric}s.
+    @return: the merged text.
     """
+    order = []
     families = {}
+
+    def family(name):
+        if name not in families:
+            families[name] = ([], [])
+            order.append(name)
+        return families[name]
+
     for index, text in pages:
-        for family in text_string_to_metric_families(text):
-            merged = families.get(family.name)
-            if merged is None:
-                merged = families[family.name] = Metric(
-                    family.name, family.documentation, family.type, family.unit
-                )
-            for sample in family.samples:
-                labels = dict(sample.labels, worker=str(index))
-                merged.add_sample(
-                    sample.name, labels, sample.value, sample.timestamp,
-                    sample.exemplar,
-                )
-    return list(families.values())
-
-
-class _Merged:
-    """
-    A collector of what L{mergeWorkerMetrics} made.
-    """
-
-    def __init__(self, metrics):
-        self._metrics = metrics
-
-    def collect(self):
-        return iter(self._metrics)
+        current = None
+        label = f'worker="{index}"'
+        for line in text.splitlines():
+            if line.startswith("# HELP ") or line.startswith("# TYPE "):
+                current = line.split(" ", 3)[2]
+                header, _ = family(current)
+                if line not in header:
+                    header.append(line)
+            elif line and not line.startswith("#"):
+                name, brace, rest = line.partition("{")
+                if brace:
+                    sample = f"{name}{{{label},{rest}"
+                else:
+                    name, _, value = line.partition(" ")
+                    sample = f"{name}{{{label}}} {value}"
+                family(current if current is not None else name)[1].append(sample)
+    lines = []
+    for name in order:
+        header, samples = families[name]
+        lines.extend(header)
+        lines.extend(samples)
+    return "".join(line + "\n" for line in lines)
 
 
 class _SupervisorCollector:
@@ -623,9 +631,9 @@ class WorkersMetricsPage(Resource):
                 for worker, (ok, text) in zip(workers, results)
                 if ok and text is not None
             ]
-            registry = CollectorRegistry()
-            registry.register(_Merged(mergeWorkerMetrics(pages)))
-            body = generate_latest(self._registry) + generate_latest(registry)
+            body = generate_latest(self._registry) + mergeWorkerMetrics(
+                pages
+            ).encode("utf-8")
             request.setHeader(
                 b"content-type", b"text/plain; version=0.0.4; charset=utf-8"
             )

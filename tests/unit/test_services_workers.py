@@ -433,13 +433,15 @@ class MergeTests(unittest.SynchronousTestCase):
 
     def test_merge(self):
         """
-        Families of several pages are merged by name, each sample labelled
-        with its worker, and the result parses back.
+        Families of several pages are merged by name (C{HELP} and C{TYPE}
+        once), each sample labelled with its worker, names kept exactly as
+        the workers wrote them (a counter without C{_total} keeps none),
+        and the result parses.
         """
         page = (
-            "# HELP requests_total Requests.\n"
-            "# TYPE requests_total counter\n"
-            'requests_total{code="200"} %d\n'
+            "# HELP api_total_requests Requests.\n"
+            "# TYPE api_total_requests counter\n"
+            'api_total_requests{code="200"} %d\n'
             "# HELP latency_seconds Latency.\n"
             "# TYPE latency_seconds histogram\n"
             'latency_seconds_bucket{le="0.1"} %d\n'
@@ -447,25 +449,20 @@ class MergeTests(unittest.SynchronousTestCase):
             "latency_seconds_count %d\n"
             "latency_seconds_sum 0.5\n"
         )
-        from prometheus_client import CollectorRegistry, generate_latest
-
-        merged = mergeWorkerMetrics([(0, page % (3, 1, 2, 2)), (1, page % (5, 4, 4, 4))])
-
-        class Collector:
-            def collect(self):
-                return iter(merged)
-
-        registry = CollectorRegistry()
-        registry.register(Collector())
-        text = generate_latest(registry).decode()
-        families = {f.name: f for f in text_string_to_metric_families(text)}
-        requests = families["requests"]
-        self.assertEqual(requests.type, "counter")
-        self.assertEqual(
-            sorted((s.labels["worker"], s.value) for s in requests.samples
-                   if s.name == "requests_total"),
-            [("0", 3.0), ("1", 5.0)],
+        text = mergeWorkerMetrics([(0, page % (3, 1, 2, 2)), (1, page % (5, 4, 4, 4))])
+        lines = text.splitlines()
+        self.assertEqual(lines.count("# TYPE api_total_requests counter"), 1)
+        self.assertEqual(lines.count("# HELP api_total_requests Requests."), 1)
+        self.assertIn('api_total_requests{worker="0",code="200"} 3', lines)
+        self.assertIn('api_total_requests{worker="1",code="200"} 5', lines)
+        self.assertIn('latency_seconds_count{worker="1"} 4', lines)
+        self.assertNotIn("api_total_requests_total", text)
+        # Each family's samples follow its own header.
+        self.assertLess(
+            lines.index('api_total_requests{worker="1",code="200"} 5'),
+            lines.index("# HELP latency_seconds Latency."),
         )
+        families = {f.name: f for f in text_string_to_metric_families(text)}
         latency = families["latency_seconds"]
         self.assertEqual(latency.type, "histogram")
         counts = {
@@ -473,4 +470,3 @@ class MergeTests(unittest.SynchronousTestCase):
             for s in latency.samples if s.name == "latency_seconds_count"
         }
         self.assertEqual(counts, {"0": 2.0, "1": 4.0})
-        self.assertEqual(text.count("# TYPE requests_total counter"), 1)
