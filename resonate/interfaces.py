@@ -861,3 +861,95 @@ class ITask2026Rows(Interface):
 
         @return: L{None}.
         """
+
+
+class IAdminRows(Interface):
+    """
+    The rows of the server's own requests (L{resonate.model.requestsadmin},
+    run by L{resonate.store.scriptsadmin}): the console's reads and the
+    collection of old settled promises (retention).  Every store provides
+    them beside L{ITask2026Rows}; the store suite checks them.
+    """
+
+    def locksById(afterId, limit):
+        """
+        The locks with a resource id greater than C{afterId} (any when
+        L{None}), by resource id ascending (code-point order), at most
+        C{limit}.
+
+        @return: a list of L{resonate.model.lock.Lock}s, expired or not.
+        """
+
+    def tasks05ById(afterId, limit):
+        """
+        The v0.5 tasks with an id greater than C{afterId} (any when
+        L{None}), by id ascending, at most C{limit}.
+
+        @return: a list of L{resonate.model.task.Task}s.
+        """
+
+    def tasks05Of(promiseId):
+        """
+        @return: the v0.5 L{resonate.model.task.Task}s whose C{promiseId}
+            is C{promiseId}, by id (index it: every collected promise
+            reads it).
+        """
+
+    def settledPromises(settledBefore, after, limit):
+        """
+        The candidates of a collection: settled (not pending) promises
+        whose C{completedOn} is before C{settledBefore}, by
+        C{(completedOn, id)} ascending, after the pair C{after} (from the
+        first when L{None}), at most C{limit}.  Index it.  Where several
+        processes share the store and this runs in a transaction, rows
+        another transaction holds are skipped and those returned are locked
+        (C{FOR UPDATE SKIP LOCKED}).
+
+        @return: a list of L{resonate.model.promise.Promise}s as stored.
+        """
+
+    def pendingAmong(promiseIds):
+        """
+        Which of C{promiseIds} name a stored pending promise (not locked).
+
+        @return: a list of ids, in any order.
+        """
+
+    def deleteSettledPromise(promise):
+        """
+        Delete the promise of C{promise}'s id, on condition that it is
+        stored settled with C{promise}'s C{completedOn} (never a pending
+        one, nor a promise created again since C{promise} was read).
+
+        @return: C{True} if deleted.
+        """
+
+    def deleteFulfilledTask2026(taskId):
+        """
+        Delete the 2026 task C{taskId} if it is fulfilled.
+
+        @return: C{True} if deleted.
+        """
+
+    def deleteTasks05Of(promiseId):
+        """
+        Delete the completed v0.5 tasks of the promise C{promiseId}.
+
+        @return: how many were deleted.
+        """
+
+    def deleteCallbacksOn(awaited):
+        """
+        Delete every callback on the promise C{awaited} (as awaited:
+        L{ITask2026Rows.deleteCallbacks} deletes those of an awaiter).
+
+        @return: how many were deleted.
+        """
+
+    def deleteOutboxOf(promiseId):
+        """
+        Delete the outbox messages about the promise C{promiseId} (its
+        task's C{execute}, the C{unblock}s of its listeners).
+
+        @return: how many were deleted.
+        """

@@ -20,6 +20,7 @@ from zope.interface import implementer
 
 from resonate.errors import ResonateError
 from resonate.interfaces import (
+    IAdminRows,
     ILockRows,
     IPromiseRows,
     IScheduleRows,
@@ -38,7 +39,7 @@ from resonate.model.promise import (
 )
 from resonate.model.outbox import OutboxEntry
 from resonate.model.task import isDispatchable
-from resonate.model.tasks2026 import BRANCH_TAG, Execute
+from resonate.model.tasks2026 import BRANCH_TAG, Execute, TaskState
 from resonate.status import Status
 from resonate.store import scripts
 
@@ -50,7 +51,9 @@ _ABSENT = object()
 PUSH_PREFIXES = ("http://", "https://")
 
 
-@implementer(IPromiseRows, IScheduleRows, ILockRows, ITaskRows, ITask2026Rows)
+@implementer(
+    IPromiseRows, IScheduleRows, ILockRows, ITaskRows, ITask2026Rows, IAdminRows
+)
 class MemoryRows:
     """
     Promise rows in a dict, with a counter standing in for C{sort_id}, and
@@ -484,6 +487,73 @@ class MemoryRows:
                 self._write(table, key)
                 del table[key]
 
+    # IAdminRows
+
+    def locksById(self, afterId, limit):
+        return _pageById(self._locks, afterId, limit, lambda l: True)
+
+    def tasks05ById(self, afterId, limit):
+        return _pageById(self._tasks, afterId, limit, lambda t: True)
+
+    def tasks05Of(self, promiseId):
+        return _pageById(self._tasks, None, None, lambda t: t.promiseId == promiseId)
+
+    def settledPromises(self, settledBefore, after, limit):
+        chosen = [
+            p
+            for p in self._promises.values()
+            if p.state is not State.PENDING
+            and p.completedOn < settledBefore
+            and (after is None or (p.completedOn, p.id) > tuple(after))
+        ]
+        return deepcopy(nsmallest(limit, chosen, key=lambda p: (p.completedOn, p.id)))
+
+    def pendingAmong(self, promiseIds):
+        return [
+            i
+            for i in promiseIds
+            if i in self._promises and self._promises[i].state is State.PENDING
+        ]
+
+    def deleteSettledPromise(self, promise):
+        stored = self._promises.get(promise.id)
+        if (
+            stored is None
+            or stored.state is State.PENDING
+            or stored.completedOn != promise.completedOn
+        ):
+            return False
+        self._write(self._promises, promise.id)
+        self._write(self._sortIds, promise.id)
+        del self._promises[promise.id]
+        del self._sortIds[promise.id]
+        return True
+
+    def deleteFulfilledTask2026(self, taskId):
+        task = self._tasks2026.get(taskId)
+        if task is None or task.state is not TaskState.FULFILLED:
+            return False
+        self._write(self._tasks2026, taskId)
+        del self._tasks2026[taskId]
+        return True
+
+    def deleteTasks05Of(self, promiseId):
+        done = [t for t in self.tasks05Of(promiseId) if t.isCompleted]
+        for task in done:
+            self._write(self._tasks, task.id)
+            del self._tasks[task.id]
+        return len(done)
+
+    def deleteCallbacksOn(self, awaited):
+        return self._replaceCallbacks(lambda c: c.awaited == awaited, None)
+
+    def deleteOutboxOf(self, promiseId):
+        about = [e.id for e in self._outbox.values() if _about(e.message) == promiseId]
+        for entryId in about:
+            self._write(self._outbox, entryId)
+            del self._outbox[entryId]
+        return len(about)
+
     def readLock(self, resourceId):
         return self._locks.get(resourceId)
 
@@ -540,6 +610,16 @@ def _pageById(table, afterId, limit, chosen):
     # need not sort all of it.
     keys = sorted(keys) if limit is None else nsmallest(limit, keys)
     return [table[key] for key in keys]
+
+
+def _about(message):
+    """
+    The promise an outbox message is about: its task's (a task's id is its
+    promise's) or the settled one.
+    """
+    if isinstance(message, Execute):
+        return message.taskId
+    return message.promiseId
 
 
 def _sameSlot(stored, message):

@@ -83,6 +83,7 @@ from resonate.model.tasks2026 import (
     selectPreload,
     settlementChain,
 )
+from resonate.store import scriptsadmin
 from resonate.store.scripts import (
     MAX_ATTEMPTS,
     RowOp,
@@ -546,16 +547,19 @@ _SCRIPTS = {
 def handle(request, now, retryTimeout=RETRY_TIMEOUT):
     """
     Answer one 2026 request (a value of L{resonate.model.requests2026}, or
-    the shared request values it names) at C{now}.
+    the shared request values it names), or one of the server's own
+    (L{resonate.model.requestsadmin}, by L{resonate.store.scriptsadmin}),
+    at C{now}.
 
     @param retryTimeout: how long a task offered by this request waits
         before its C{execute} is sent again (ms; C{tasks.retryTimeout}).
     @return: (through the driver) a L{Reply}.
     @raise TypeError: C{request} is of no 2026 kind.
     """
-    try:
-        script = _SCRIPTS[type(request)]
-    except KeyError:
+    # The server's own requests (no protocol kind) run here too, so that
+    # every store answers them through the one entry point it has.
+    script = _SCRIPTS.get(type(request)) or scriptsadmin.SCRIPTS.get(type(request))
+    if script is None:
         raise TypeError(f"not a 2026 request: {request!r}")
     return (yield from script(request, now, retryTimeout))
 

@@ -132,6 +132,7 @@ from resonate.model.tasks2026 import (
 from resonate.status import Status
 from resonate.store.scripts import MAX_ATTEMPTS, RowOp, applyEffects
 from resonate.testing.store2026 import Protocol2026StoreTestsMixin
+from resonate.testing.storeadmin import AdminStoreTestsMixin
 
 #: The C{now} most tests run at, in Unix epoch milliseconds.
 NOW = 1_700_000_000_000
@@ -238,7 +239,7 @@ class InjectedFault(StoreFailure):
     """
 
 
-class StoreTestsMixin(Protocol2026StoreTestsMixin):
+class StoreTestsMixin(Protocol2026StoreTestsMixin, AdminStoreTestsMixin):
     """
     The contract of L{IStore}, for any store.
 

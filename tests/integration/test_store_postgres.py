@@ -528,8 +528,9 @@ class Searches2026SchemaTests(PostgresTestsMixin, unittest.TestCase):
         old = self.openStore(database)
         await writeBeforeSearches2026(old)
         await old.close()
+        # Up to version 6 only: later versions are tested on their own.
         self.patch(
-            migrate, "loadMigrations", lambda dialect="postgres": migrations
+            migrate, "loadMigrations", lambda dialect="postgres": migrations[:6]
         )
         await self.openStore(database).close()
         self.assertEqual(

@@ -25,11 +25,13 @@ from jsonstore.rows2026 import (
     Task2026RowsMixin,
     decodeCallback,
     decodeListener,
+    decodeMessage,
     decodeTask2026,
     dump2026,
     load2026,
 )
 from resonate.interfaces import (
+    IAdminRows,
     ILockRows,
     IPromiseRows,
     IScheduleRows,
@@ -49,7 +51,7 @@ from resonate.model.promise import (
 )
 from resonate.model.schedule import Schedule
 from resonate.model.task import Task, isDispatchable
-from resonate.model.tasks2026 import BRANCH_TAG
+from resonate.model.tasks2026 import BRANCH_TAG, TaskState
 
 #: What the file says it is, so that another JSON file is not taken for a
 #: store (and a later format can be told from this one).
@@ -261,7 +263,9 @@ def _includes(tags, wanted):
     return all(tags.get(k) == v for k, v in wanted.items())
 
 
-@implementer(IPromiseRows, IScheduleRows, ILockRows, ITaskRows, ITask2026Rows)
+@implementer(
+    IPromiseRows, IScheduleRows, ILockRows, ITaskRows, ITask2026Rows, IAdminRows
+)
 class JSONRows(Task2026RowsMixin):
     """
     Promise, schedule, lock and task rows as JSON documents, in one dict
@@ -618,6 +622,80 @@ class JSONRows(Task2026RowsMixin):
     def allListeners(self):
         # Keys are (promiseId, address).
         return [decodeListener(self._listeners[k]) for k in sorted(self._listeners)]
+
+    # IAdminRows: the console's reads and retention.
+
+    def locksById(self, afterId, limit):
+        return _byId(self._locks, afterId, limit, decodeLock, lambda l: True)
+
+    def tasks05ById(self, afterId, limit):
+        return _byId(self._tasks, afterId, limit, decodeTask, lambda t: True)
+
+    def tasks05Of(self, promiseId):
+        return _byId(
+            self._tasks, None, None, decodeTask, lambda t: t.promiseId == promiseId
+        )
+
+    def settledPromises(self, settledBefore, after, limit):
+        chosen = [
+            d
+            for d in self._promises.values()
+            if d["state"] != _PENDING
+            and d["completedOn"] < settledBefore
+            and (after is None or (d["completedOn"], d["id"]) > tuple(after))
+        ]
+        chosen.sort(key=lambda d: (d["completedOn"], d["id"]))
+        return [decodePromise(d) for d in chosen[:limit]]
+
+    def pendingAmong(self, promiseIds):
+        return [
+            i
+            for i in promiseIds
+            if i in self._promises and self._promises[i]["state"] == _PENDING
+        ]
+
+    def deleteSettledPromise(self, promise):
+        stored = self._promises.get(promise.id)
+        if (
+            stored is None
+            or stored["state"] == _PENDING
+            or stored["completedOn"] != promise.completedOn
+        ):
+            return False
+        self._remove(self._promises, promise.id)
+        return True
+
+    def deleteFulfilledTask2026(self, taskId):
+        stored = self._tasks2026.get(taskId)
+        if stored is None or stored["state"] != TaskState.FULFILLED.value:
+            return False
+        self._remove(self._tasks2026, taskId)
+        return True
+
+    def deleteTasks05Of(self, promiseId):
+        done = [t.id for t in self.tasks05Of(promiseId) if t.isCompleted]
+        for taskId in done:
+            self._remove(self._tasks, taskId)
+        return len(done)
+
+    def deleteCallbacksOn(self, awaited):
+        keys = [key for key in self._callbacks if key[0] == awaited]
+        for key in keys:
+            self._remove(self._callbacks, key)
+        return len(keys)
+
+    def deleteOutboxOf(self, promiseId):
+        about = []
+        for entryId, document in self._outbox.items():
+            message = decodeMessage(document["message"])
+            # An execute names its task, whose id is its promise's.
+            if getattr(message, "taskId", None) == promiseId or getattr(
+                message, "promiseId", None
+            ) == promiseId:
+                about.append(entryId)
+        for entryId in about:
+            self._remove(self._outbox, entryId)
+        return len(about)
 
     def deleteEverything(self):
         for table in (

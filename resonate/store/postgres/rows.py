@@ -9,6 +9,7 @@ from twisted.internet.defer import succeed
 from zope.interface import implementer
 
 from resonate.interfaces import (
+    IAdminRows,
     ILockRows,
     IPromiseRows,
     IScheduleRows,
@@ -322,7 +323,9 @@ _DELETE_EVERYTHING = "; ".join(
 )
 
 
-@implementer(IPromiseRows, IScheduleRows, ILockRows, ITaskRows, ITask2026Rows)
+@implementer(
+    IPromiseRows, IScheduleRows, ILockRows, ITaskRows, ITask2026Rows, IAdminRows
+)
 class PostgresRows:
     """
     The rows of every table of the PostgreSQL store (promises, schedules,
@@ -1095,6 +1098,120 @@ class PostgresRows:
         ).addCallback(
             lambda cursor: [listenerFromRow(row) for row in cursor.fetchall()]
         )
+
+    # IAdminRows
+
+    def locksById(self, afterId, limit):
+        """
+        A page of locks by resource id (the primary key serves this).
+        """
+        condition, parameters = "", []
+        if afterId is not None:
+            condition, parameters = 'WHERE resource_id > %s COLLATE "C" ', [afterId]
+        return self._execute(
+            f"SELECT {LOCK_COLUMNS} FROM locks {condition}"
+            'ORDER BY resource_id COLLATE "C" LIMIT %s',
+            [*parameters, limit],
+        ).addCallback(lambda cursor: [lockFromRow(row) for row in cursor.fetchall()])
+
+    def tasks05ById(self, afterId, limit):
+        """
+        A page of v0.5 tasks by id (the primary key serves this).
+        """
+        return self._execute(
+            *_byIdStatement(TASK_COLUMNS, "tasks", [], [], afterId, limit)
+        ).addCallback(lambda cursor: [taskFromRow(row) for row in cursor.fetchall()])
+
+    def tasks05Of(self, promiseId):
+        """
+        The v0.5 tasks of C{promiseId} (the index C{tasks_promise}).
+        """
+        return self._execute(
+            f"SELECT {TASK_COLUMNS} FROM tasks WHERE promise_id = %s "
+            'ORDER BY id COLLATE "C"',
+            (promiseId,),
+        ).addCallback(lambda cursor: [taskFromRow(row) for row in cursor.fetchall()])
+
+    def settledPromises(self, settledBefore, after, limit):
+        """
+        Settled promises completed before C{settledBefore}, oldest first:
+        one range of the partial index C{promises_settled}; claimed when
+        L{claimOverdue} is set, so that of several processes collecting at
+        once each takes different promises.
+        """
+        condition, parameters = "", [settledBefore]
+        if after is not None:
+            condition = 'AND (completed_on, id) > (%s, %s COLLATE "C") '
+            parameters.extend(after)
+        return self._execute(
+            self._claiming(
+                f"SELECT {COLUMNS} FROM promises "
+                "WHERE state <> 'PENDING' AND completed_on < %s "
+                f'{condition}ORDER BY completed_on, id COLLATE "C" LIMIT %s'
+            ),
+            [*parameters, limit],
+        ).addCallback(
+            lambda cursor: [
+                _promiseFromPostgres(row)[1] for row in cursor.fetchall()
+            ]
+        )
+
+    def pendingAmong(self, promiseIds):
+        """
+        Which of C{promiseIds} are pending, with one statement, not locked.
+        """
+        return self._execute(
+            "SELECT id FROM promises WHERE id = ANY(%s) AND state = 'PENDING'",
+            (list(promiseIds),),
+        ).addCallback(lambda cursor: [row[0] for row in cursor.fetchall()])
+
+    def deleteSettledPromise(self, promise):
+        """
+        Delete C{promise}'s row if it is still settled at its
+        C{completedOn}.
+        """
+        return self._execute(
+            "DELETE FROM promises WHERE id = %s AND state <> 'PENDING' "
+            "AND completed_on = %s",
+            (promise.id, promise.completedOn),
+        ).addCallback(lambda cursor: cursor.rowcount == 1)
+
+    def deleteFulfilledTask2026(self, taskId):
+        """
+        Delete the 2026 task C{taskId} if it is fulfilled.
+        """
+        return self._execute(
+            "DELETE FROM tasks_2026 WHERE id = %s AND state = 'fulfilled'",
+            (taskId,),
+        ).addCallback(lambda cursor: cursor.rowcount == 1)
+
+    def deleteTasks05Of(self, promiseId):
+        """
+        Delete the completed v0.5 tasks of C{promiseId}.
+        """
+        return self._execute(
+            "DELETE FROM tasks WHERE promise_id = %s AND is_completed",
+            (promiseId,),
+        ).addCallback(lambda cursor: cursor.rowcount)
+
+    def deleteCallbacksOn(self, awaited):
+        """
+        Delete the callbacks on C{awaited} (the primary key serves this).
+        """
+        return self._execute(
+            "DELETE FROM callbacks WHERE awaited_id = %s", (awaited,)
+        ).addCallback(lambda cursor: cursor.rowcount)
+
+    def deleteOutboxOf(self, promiseId):
+        """
+        Delete the messages about C{promiseId}, in one round trip (each
+        kind's partial unique index serves its half).
+        """
+        return self._execute(
+            "DELETE FROM outbox_messages WHERE (kind = 'execute' "
+            "AND promise_id = %s) OR (kind = 'unblock' AND promise_id = %s)",
+            (promiseId, promiseId),
+        ).addCallback(lambda cursor: cursor.rowcount)
 
     def deleteEverything(self):
         """

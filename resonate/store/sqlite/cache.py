@@ -102,6 +102,17 @@ class _PromiseCache:
             for promise in written:
                 self.put(promise)
 
+    def forget(self, promiseIds):
+        """
+        Forget the promises C{promiseIds}: their rows were deleted
+        (retention).  A read begun before this may have seen them, so the
+        generation moves on too.
+        """
+        if promiseIds:
+            for promiseId in promiseIds:
+                self._promises.pop(promiseId, None)
+            self.generation += 1
+
     def clear(self):
         """
         Forget every promise: the rows were deleted (C{debug.reset}).  A

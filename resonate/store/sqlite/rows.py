@@ -13,6 +13,7 @@ import orjson
 from zope.interface import implementer
 
 from resonate.interfaces import (
+    IAdminRows,
     ILockRows,
     IPromiseRows,
     IScheduleRows,
@@ -207,7 +208,9 @@ def _timerCondition():
 _TIMER_CONDITION = _timerCondition()
 
 
-@implementer(IPromiseRows, IScheduleRows, ILockRows, ITaskRows, ITask2026Rows)
+@implementer(
+    IPromiseRows, IScheduleRows, ILockRows, ITaskRows, ITask2026Rows, IAdminRows
+)
 class SQLiteRows:
     """
     The rows of every table of the SQLite store (promises, schedules,
@@ -869,6 +872,121 @@ class SQLiteRows:
         )
         return [listenerFromRow(row) for row in rows]
 
+    # IAdminRows
+
+    def locksById(self, afterId, limit):
+        """
+        A page of locks by resource id (the primary key serves this).
+        """
+        condition, parameters = "", []
+        if afterId is not None:
+            condition, parameters = "WHERE resource_id > ? ", [afterId]
+        rows = self._connection.execute(
+            f"SELECT {LOCK_COLUMNS} FROM locks {condition}"
+            "ORDER BY resource_id LIMIT ?",
+            [*parameters, limit],
+        )
+        return [lockFromRow(row) for row in rows]
+
+    def tasks05ById(self, afterId, limit):
+        """
+        A page of v0.5 tasks by id (the primary key serves this).
+        """
+        rows = self._byId(TASK_COLUMNS, "tasks", [], [], afterId, limit)
+        return [taskFromRow(row) for row in rows]
+
+    def tasks05Of(self, promiseId):
+        """
+        The v0.5 tasks of C{promiseId} (the index C{tasks_promise}).
+        """
+        rows = self._connection.execute(
+            f"SELECT {TASK_COLUMNS} FROM tasks WHERE promise_id = ? ORDER BY id",
+            (promiseId,),
+        )
+        return [taskFromRow(row) for row in rows]
+
+    def settledPromises(self, settledBefore, after, limit):
+        """
+        Settled promises completed before C{settledBefore}, oldest first:
+        one range of the partial index C{promises_settled}.  (One writer:
+        nothing to skip.)
+        """
+        condition, parameters = "", [settledBefore]
+        if after is not None:
+            condition = "AND (completed_on, id) > (?, ?) "
+            parameters.extend(after)
+        rows = self._connection.execute(
+            f"SELECT {COLUMNS} FROM promises "
+            "WHERE state <> 'PENDING' AND completed_on < ? "
+            f"{condition}ORDER BY completed_on, id LIMIT ?",
+            [*parameters, limit],
+        )
+        return [_promiseFromSQLite(row)[1] for row in rows]
+
+    def pendingAmong(self, promiseIds):
+        """
+        Which of C{promiseIds} are pending: one statement, the ids bound
+        as a JSON array (no statement per count of ids).
+        """
+        rows = self._connection.execute(
+            "SELECT id FROM promises WHERE state = 'PENDING' "
+            "AND id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(promiseIds)),),
+        )
+        return [row[0] for row in rows]
+
+    def deleteSettledPromise(self, promise):
+        """
+        Delete C{promise}'s row if it is still settled at its
+        C{completedOn}.
+        """
+        cursor = self._connection.execute(
+            "DELETE FROM promises WHERE id = ? AND state <> 'PENDING' "
+            "AND completed_on = ?",
+            (promise.id, promise.completedOn),
+        )
+        return cursor.rowcount == 1
+
+    def deleteFulfilledTask2026(self, taskId):
+        """
+        Delete the 2026 task C{taskId} if it is fulfilled.
+        """
+        cursor = self._connection.execute(
+            "DELETE FROM tasks_2026 WHERE id = ? AND state = 'fulfilled'",
+            (taskId,),
+        )
+        return cursor.rowcount == 1
+
+    def deleteTasks05Of(self, promiseId):
+        """
+        Delete the completed v0.5 tasks of C{promiseId}.
+        """
+        return self._connection.execute(
+            "DELETE FROM tasks WHERE promise_id = ? AND is_completed = 1",
+            (promiseId,),
+        ).rowcount
+
+    def deleteCallbacksOn(self, awaited):
+        """
+        Delete the callbacks on C{awaited} (the primary key serves this).
+        """
+        return self._connection.execute(
+            "DELETE FROM callbacks WHERE awaited_id = ?", (awaited,)
+        ).rowcount
+
+    def deleteOutboxOf(self, promiseId):
+        """
+        Delete the messages about C{promiseId}: one statement per kind, so
+        that each is served by that kind's partial unique index.
+        """
+        deleted = 0
+        for kind in ("execute", "unblock"):
+            deleted += self._connection.execute(
+                "DELETE FROM outbox_messages WHERE kind = ? AND promise_id = ?",
+                (kind, promiseId),
+            ).rowcount
+        return deleted
+
     def deleteEverything(self):
         """
         Empty every table (SQLite truncates a table a C{DELETE} without
@@ -935,3 +1053,5 @@ class _ReadOnlyRows(SQLiteRows):
     insertListener = deleteListeners = insertOutbox = _refuseWrite
     deleteOutbox = deferOutbox = _refuseWrite
     deleteEverything = _refuseWrite
+    deleteSettledPromise = deleteFulfilledTask2026 = deleteTasks05Of = _refuseWrite
+    deleteCallbacksOn = deleteOutboxOf = _refuseWrite

@@ -20,6 +20,7 @@ from resonate.errors import ResonateError, StoreFailure
 from resonate.interfaces import IGroupCommitStore, IStore, IStoreProvider
 from resonate.model.promise import decideRead
 from resonate.model.requests2026 import READ_REQUESTS, ResetAll
+from resonate.model.requestsadmin import CollectGarbage, readsOnly
 from resonate.status import Status
 from resonate.model.tasks2026 import RETRY_TIMEOUT
 from resonate.store import migrate, scripts, scripts2026
@@ -623,13 +624,21 @@ class SQLiteStore:
         (moving to the writer if it must time a promise out), any other on
         the writer.
         """
-        if isinstance(request, READ_REQUESTS):
+        if isinstance(request, READ_REQUESTS) or readsOnly(request):
             return self._read(_handle2026, _handle2026, request, now, retryTimeout)
         d = self._write(_handle2026, request, now, retryTimeout)
         if isinstance(request, ResetAll):
             # The rows are gone: so must be the cached copies.
             d.addCallback(self._resetCommitted)
+        elif isinstance(request, CollectGarbage):
+            d.addCallback(self._garbageCollected)
         return d
+
+    def _garbageCollected(self, reply):
+        # Collected promises may be created again: no cached copy may
+        # answer for them.
+        self._cache.forget(reply.promises)
+        return reply
 
     def _resetCommitted(self, reply):
         self._cache.clear()

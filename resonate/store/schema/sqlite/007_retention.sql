@@ -1,0 +1,11 @@
+-- Schema version 7: the reads of the console and of retention (issue #18).
+--
+-- Retention collects settled promises oldest first: by (completed_on, id),
+-- only settled rows (SQLiteRows.settledPromises writes the same condition,
+-- or SQLite does not use the partial index).
+CREATE INDEX promises_settled ON promises(completed_on, id)
+    WHERE state <> 'PENDING';
+
+-- The v0.5 tasks of one promise (its relations, and what a collected
+-- promise takes with it).
+CREATE INDEX tasks_promise ON tasks(promise_id);
