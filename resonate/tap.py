@@ -220,6 +220,7 @@ def buildService(config, store, reactor, worker=None):
     """
     from resonate.api.grpcserver import GRPCService
     from resonate.api.http import APISite, HTTPAPI
+    from resonate.console import Console
     from resonate.api.operations import Operations
     from resonate.interfaces import IGroupCommitStore
     from resonate.metrics import Metrics, MetricsSite
@@ -350,7 +351,9 @@ def buildService(config, store, reactor, worker=None):
         )
     credentials = credentialsFromConfig(config)
     site = APISite(
-        HTTPAPI(operations, metrics, debug=debug, poll=poll).resource(),
+        HTTPAPI(
+            operations, metrics, debug=debug, poll=poll, console=Console(operations)
+        ).resource(),
         maxBodySize=config.get("api.subsystems.http.maxBodySize"),
         idleTimeout=config.get("api.subsystems.http.idleTimeout"),
         metrics=metrics,

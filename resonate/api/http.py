@@ -11,7 +11,8 @@ C{/readyz}), and the 2026 protocol's C{POST /}, answered by
 L{resonate.api.protocol2026.Protocol2026} (the HTTP status is the
 envelope's C{head.status}), with its C{GET /health} and C{GET /ready}, and
 its Server-Sent Events stream C{GET /poll/{group}/{id}}
-(L{resonate.api.sse}).  The site's limits (body size, basic auth, slow
+(L{resonate.api.sse}); and the web console under C{/console}
+(L{resonate.console}).  The site's limits (body size, basic auth, slow
 clients) apply to every path.
 """
 
@@ -264,6 +265,10 @@ class _IdConverter(PathConverter):
     part_isolating = False
 
 
+#: The methods the console's routes answer (pages, and JSON actions).
+_CONSOLE_METHODS = ["GET", "HEAD", "POST"]
+
+
 class HTTPAPI:
     """
     The HTTP API: v0.5's routes and the 2026 protocol's.
@@ -273,7 +278,7 @@ class HTTPAPI:
     app.url_map.converters["id"] = _IdConverter
     _log = Logger()
 
-    def __init__(self, operations, metrics=None, debug=None, poll=None):
+    def __init__(self, operations, metrics=None, debug=None, poll=None, console=None):
         """
         @param operations: the L{resonate.api.operations.Operations} to call.
         @param metrics: the L{resonate.metrics.Metrics} that counts every
@@ -283,8 +288,11 @@ class HTTPAPI:
             of C{--debug} (a L{resonate.services.debug.DebugControl}).
         @param poll: L{None} (C{GET /poll/...} answers 404), or the
             L{resonate.api.sse.PollRegistry} its streams register with.
+        @param console: L{None} (C{/console} answers 404), or the
+            L{resonate.console.Console} served under C{/console}.
         """
         self._operations = operations
+        self._console = None if console is None else console.resource()
         self._poll = poll
         self._metrics = metrics if metrics is not None else Metrics()
         self._protocol2026 = Protocol2026(operations, self._metrics, debug)
@@ -536,6 +544,18 @@ class HTTPAPI:
         if self._poll is None or segments is None:
             return self._routingError(request, NotFound())
         return servePoll(self._poll, request, *segments)
+
+    @app.route("/console", methods=_CONSOLE_METHODS)
+    @app.route("/console/", methods=_CONSOLE_METHODS)
+    @app.route("/console/<id:rest>", methods=_CONSOLE_METHODS)
+    def console(self, request, rest=None):
+        """
+        C{/console/...}: the web console's pages and actions, routed by its
+        own resource (whose URL map holds the whole path).
+        """
+        if self._console is None:
+            return self._routingError(request, NotFound())
+        return self._console.render(request)
 
     @app.route("/health", methods=["GET"])
     def health(self, request):

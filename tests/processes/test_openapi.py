@@ -79,10 +79,13 @@ def routedOperations():
     """
     Every C{(METHOD, path)} the HTTP API routes, its werkzeug rules written
     as OpenAPI paths (C{<id:promiseId>} becomes C{{promiseId}}).  HEAD,
-    which werkzeug adds to every GET, is left out.
+    which werkzeug adds to every GET, is left out, and so is the web
+    console under C{/console} (HTML pages for people, not the API).
     """
     operations = set()
     for rule in HTTPAPI.app.url_map.iter_rules():
+        if rule.endpoint == "console":
+            continue
         path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             operations.add((method, path))
