@@ -6,7 +6,8 @@ console's reads and the collection of old settled promises, through
 C{handle2026}, on every store.
 """
 
-from resonate.model.promise import CompletePromise, CreatePromise, State
+from resonate.errors import StoreFailure
+from resonate.model.promise import CompletePromise, CreatePromise, Promise, State
 from resonate.model.requests2026 import (
     GetPromise,
     RegisterCallback,
@@ -19,10 +20,14 @@ from resonate.model.requestsadmin import (
     ListTasks05,
     PromiseRelations,
 )
+from resonate.model.task import Task as Task05
 from resonate.model.tasks2026 import (
     AcquireTask,
+    Callback,
     FulfillTask,
+    Listener,
     SuspendTask,
+    Task as Task2026,
     TaskState,
 )
 from resonate.store.scripts import RowOp
@@ -148,3 +153,250 @@ class AdminStoreTestsMixin:
         self.assertEqual(reply.task.task.state, TaskState.FULFILLED)
         promise = (await self.admin(GetPromise("o"), now=_NOW + 10)).promise
         self.assertEqual(promise.state, State.REJECTED_TIMEDOUT)
+
+    # Collecting old settled promises (retention).
+
+    async def settleAt(self, promiseId, at, tags=None):
+        """
+        Create C{promiseId} and settle it (resolved) at C{at}.
+        """
+        await self.adminCreate(promiseId, tags)
+        await self.admin(SettlePromise(promiseId, State.RESOLVED), now=at)
+
+    async def collect(self, settledBefore, limit=100, dryRun=False, after=None):
+        return await self.admin(
+            CollectGarbage(settledBefore, limit, dryRun, after), now=settledBefore
+        )
+
+    async def exists(self, promiseId, now=_NOW):
+        reply = await self.admin(GetPromise(promiseId), now=now)
+        return reply.promise is not None
+
+    async def test_gc_settledBefore(self):
+        """
+        Only promises settled before C{settledBefore} go; pending ones
+        never, however old.
+        """
+        await self.settleAt("old", _NOW + 1)
+        await self.settleAt("new", _NOW + 5)
+        await self.adminCreate("pending")
+        reply = await self.collect(_NOW + 5)
+        self.assertEqual(
+            (reply.promises, reply.tasks, reply.callbacks, reply.listeners, reply.cursor),
+            (("old",), 0, 0, 0, None),
+        )
+        self.assertFalse(await self.exists("old"))
+        self.assertTrue(await self.exists("new"))
+        self.assertTrue(await self.exists("pending"))
+        self.assertEqual((await self.collect(_NOW + 6)).promises, ("new",))
+        self.assertEqual((await self.collect(_NOW + _HOUR)).promises, ())
+        self.assertTrue(await self.exists("pending", _NOW + 6))
+
+    async def test_gc_oldestFirstInPages(self):
+        """
+        Candidates are taken oldest first, C{limit} at a time; the cursor
+        names the last one examined while more may follow.
+        """
+        for promiseId, at in (("a", 3), ("b", 1), ("c", 2), ("d", 2)):
+            await self.settleAt(promiseId, _NOW + at)
+        first = await self.collect(_NOW + 10, limit=3)
+        self.assertEqual((first.promises, first.cursor), (("b", "c", "d"), (_NOW + 2, "d")))
+        second = await self.collect(_NOW + 10, limit=3, after=first.cursor)
+        self.assertEqual((second.promises, second.cursor), (("a",), None))
+
+    async def test_gc_dryRun(self):
+        """
+        A dry run deletes nothing and answers what the collection then
+        deletes, counts alike (a callback counted once when both its
+        promises go).
+        """
+        await self.workflow()
+        before = await self.runRowScript(_everything)
+        dry = await self.collect(_NOW + _HOUR, dryRun=True)
+        self.assertEqual(await self.runRowScript(_everything), before)
+        real = await self.collect(_NOW + _HOUR)
+        self.assertEqual(
+            (dry.promises, dry.tasks, dry.callbacks, dry.listeners),
+            (real.promises, real.tasks, real.callbacks, real.listeners),
+        )
+        self.assertEqual(sorted(real.promises), ["w", "w:1", "w:2"])
+
+    async def workflow(self):
+        """
+        A finished workflow: C{w} (with a target and a listener) suspended
+        on C{w:1} and C{w:2}, both settled, then fulfilled; C{w:2} had a
+        listener too (their C{unblock}s wait in the outbox).  Its children
+        name it as their origin.
+        """
+        await self.adminCreate("w", {"resonate:target": _TARGET})
+        for child in ("w:1", "w:2"):
+            await self.adminCreate(child, {"resonate:origin": "w"})
+        await self.admin(RegisterListener("w", "poll://uni@clients/a"))
+        await self.admin(RegisterListener("w:2", "poll://uni@clients/a"))
+        await self.admin(AcquireTask("w", 0, "pid", 60_000))
+        await self.admin(SuspendTask("w", 1, ("w:1", "w:2")))
+        await self.admin(RegisterCallback("w:2", "w"))
+        await self.admin(SettlePromise("w:1", State.RESOLVED), now=_NOW + 1)
+        await self.admin(SettlePromise("w:2", State.RESOLVED), now=_NOW + 2)
+        await self.admin(AcquireTask("w", 1, "pid", 60_000), now=_NOW + 3)
+        await self.admin(FulfillTask("w", 2, State.RESOLVED), now=_NOW + 4)
+        # A settlement leaves no listener and a fulfilment no callback of
+        # its task; rows left over all the same (a store of an older
+        # version) go too.
+        await self.runRowScript(
+            _leftOver, Callback("w:1", "w:2"), Listener("w:1", "poll://uni@clients/b")
+        )
+
+    async def test_gc_takesEverythingAlong(self):
+        """
+        A collected promise takes its 2026 task, its callbacks both ways,
+        its listeners and the outbox messages about it along: nothing is
+        left of a finished workflow.
+        """
+        await self.workflow()
+        before = await self.runRowScript(_everything)
+        self.assertEqual([len(rows) for rows in before], [3, 1, 0, 1, 1, 3])
+        reply = await self.collect(_NOW + _HOUR)
+        self.assertEqual(sorted(reply.promises), ["w", "w:1", "w:2"])
+        self.assertEqual((reply.tasks, reply.callbacks, reply.listeners), (1, 1, 1))
+        self.assertEqual(await self.runRowScript(_everything), ([], [], [], [], [], []))
+
+    async def test_gc_callbacksCounted(self):
+        """
+        The callbacks of a collected promise are deleted and counted, as
+        awaited and as awaiter.
+        """
+        await self.settleAt("x", _NOW + 1)
+        await self.settleAt("y", _NOW + 1)
+        await self.runRowScript(_callbacks, ("x", "y"), ("z", "x"))
+        reply = await self.collect(_NOW + 2)
+        self.assertEqual((reply.promises, reply.callbacks), (("x", "y"), 2))
+        self.assertEqual(await self.runRowScript(_allCallbacks), [])
+
+    async def test_gc_keepsWhatAPendingAwaiterWaitsFor(self):
+        """
+        A settled promise that a pending promise's task awaits (a callback,
+        ready or not) is kept until that awaiter settles.
+        """
+        await self.adminCreate("r", {"resonate:target": _TARGET})
+        await self.adminCreate("r:c")
+        await self.admin(AcquireTask("r", 0, "pid", 60_000))
+        self.assertFalse((await self.admin(SuspendTask("r", 1, ("r:c",)))).isError)
+        await self.admin(SettlePromise("r:c", State.RESOLVED), now=_NOW + 1)
+        self.assertEqual((await self.admin(PromiseRelations("r:c"))).awaiters, ("r",))
+        self.assertEqual((await self.collect(_NOW + 2)).promises, ())
+        self.assertTrue(await self.exists("r:c"))
+        await self.admin(SettlePromise("r", State.RESOLVED), now=_NOW + 3)
+        self.assertEqual(sorted((await self.collect(_NOW + 4)).promises), ["r", "r:c"])
+
+    async def test_gc_keepsWhileRootPending(self):
+        """
+        A settled promise whose workflow root (C{resonate:origin}, another
+        promise) is pending is kept: the root's task may read it again.
+        """
+        await self.adminCreate("root")
+        await self.settleAt("root.1", _NOW + 1, {"resonate:origin": "root"})
+        await self.settleAt("self", _NOW + 1, {"resonate:origin": "self"})
+        await self.settleAt("orphan", _NOW + 1, {"resonate:origin": "gone"})
+        self.assertEqual((await self.collect(_NOW + 2)).promises, ("orphan", "self"))
+        self.assertTrue(await self.exists("root.1"))
+        await self.admin(SettlePromise("root", State.RESOLVED), now=_NOW + 3)
+        self.assertEqual(
+            (await self.collect(_NOW + 4)).promises, ("root.1", "root")
+        )
+
+    async def test_gc_keepsUnfinishedTasks(self):
+        """
+        A settled promise whose 2026 task is not fulfilled (halted may be
+        continued) or whose v0.5 task is not completed is kept.
+        """
+        settled = dict(state=State.RESOLVED, timeout=_NOW + _HOUR, createdOn=_NOW,
+                       completedOn=_NOW + 1)
+        await self.runRowScript(
+            _insert,
+            [Promise("halted", **settled), Promise("open05", **settled)],
+            [Task2026("halted", TaskState.HALTED, 1, _TARGET)],
+            [Task05("open05", 1, "open05", 0, 0, _NOW + _HOUR, _NOW)],
+        )
+        self.assertEqual((await self.collect(_NOW + 2)).promises, ())
+        self.assertTrue(await self.exists("halted"))
+        self.assertTrue(await self.exists("open05"))
+
+    async def test_gc_completedTask05(self):
+        """
+        A promise completed through its v0.5 task goes with the task.
+        """
+        task = await self.claimedTask("v")
+        await self.completeTask("v", task.counter, now=_NOW + 3)
+        reply = await self.collect(_NOW + 4)
+        self.assertEqual((reply.promises, reply.tasks), (("v",), 1))
+        self.assertEqual((await self.admin(ListTasks05())).tasks, ())
+
+    async def test_gc_createdAgain(self):
+        """
+        A collected id can be created again: a new promise, with an
+        idempotency key as much as without (idempotency holds only within
+        the retention window).
+        """
+        await self.adminCreate("again", {"a": "1"})
+        await self.admin(SettlePromise("again", State.REJECTED), now=_NOW + 1)
+        await self.store.createPromise(
+            CreatePromise("keyed", _NOW + _HOUR, idempotencyKey="k"), _NOW
+        )
+        await self.store.completePromise(
+            CompletePromise("keyed", State.RESOLVED, idempotencyKey="k"), _NOW + 1
+        )
+        self.assertEqual(len((await self.collect(_NOW + 2)).promises), 2)
+        later = _NOW + 10
+        fresh = await self.adminCreate("again", {"b": "2"}, timeout=later + _HOUR, now=later)
+        self.assertEqual((fresh.state, fresh.createdOn, fresh.tags), (State.PENDING, later, {"b": "2"}))
+        self.assertEqual((await self.admin(GetPromise("again"), now=later)).promise, fresh)
+        decision = await self.store.createPromise(
+            CreatePromise("keyed", later + _HOUR, idempotencyKey="k"), later
+        )
+        self.assertEqual((decision.promise.state, decision.promise.createdOn), (State.PENDING, later))
+
+    async def test_gc_conditionalDelete(self):
+        """
+        A promise another collector deleted first (in the race window) is
+        not counted twice: the delete is conditional.
+        """
+        await self.settleAt("raced", _NOW + 1)
+        self.raceRowOperation("deleteSettledPromise", lambda promise: (promise,))
+        reply = await self.collect(_NOW + 2)
+        self.assertEqual((reply.promises, reply.tasks), ((), 0))
+        self.assertFalse(await self.exists("raced"))
+
+    async def test_gc_rolledBack(self):
+        """
+        A collection that fails part way deletes nothing.
+        """
+        await self.workflow()
+        before = await self.runRowScript(_everything)
+        self.failRowOperation("deleteListeners")
+        with self.assertRaises(StoreFailure):
+            await self.collect(_NOW + _HOUR)
+        self.assertEqual(await self.runRowScript(_everything), before)
+
+
+def _callbacks(*pairs):
+    for awaited, awaiter in pairs:
+        yield RowOp("insertCallback", (Callback(awaited, awaiter),))
+
+
+def _leftOver(callback, listener):
+    yield RowOp("insertCallback", (callback,))
+    yield RowOp("insertListener", (listener,))
+
+
+def _allCallbacks():
+    return (yield RowOp("allCallbacks", ()))
+
+
+def _insert(promises, tasks2026, tasks05):
+    for promise in promises:
+        yield RowOp("insertPromise", (promise,))
+    for task in tasks2026:
+        yield RowOp("insertTask2026", (task,))
+    for task in tasks05:
+        yield RowOp("insertTask", (task,))

@@ -8,5 +8,5 @@ CREATE INDEX promises_settled ON promises (completed_on, id)
     WHERE state <> 'PENDING';
 
 -- The v0.5 tasks of one promise (its relations, and what a collected
--- promise takes with it).
-CREATE INDEX tasks_promise ON tasks (promise_id);
+-- promise takes with it), by id.
+CREATE INDEX tasks_promise ON tasks (promise_id, id);
