@@ -65,7 +65,9 @@ print(f"imported {len(names)} modules")
 '''
 
 #: Modules only the test extra installs.
-_TEST_EXTRA = ["hypothesis", "schemathesis", "grpc_tools", "openapi_spec_validator"]
+_TEST_EXTRA = [
+    "hypothesis", "schemathesis", "grpc_tools", "openapi_spec_validator", "selenium",
+]
 
 
 def _skipUnlessPlain():

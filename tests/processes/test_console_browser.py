@@ -1,0 +1,314 @@
+# -*- test-case-name: tests.processes.test_console_browser -*-
+"""
+The console in a real browser (headless chromium, L{tests.support.browser})
+against a real C{twist resonate} with basic auth on, over SQLite and, when
+C{RESONATE_TEST_POSTGRES_DSN} is set, PostgreSQL: its pages show what the
+API made, its filters work, it refreshes by itself, an action taken in it
+changes the store, it fits a phone, and the browser logs no error.
+
+With C{RESONATE_CONSOLE_SCREENSHOT=PATH} the SQLite run saves a screenshot
+of a workflow's page there (C{docs/console.png}).
+"""
+
+import base64
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+
+from twisted.internet.threads import deferToThread
+from twisted.trial import unittest
+
+from resonate.api.auth import basicAuthorization
+from tests.support import browser
+from tests.support.processtools import HTTPClient, sqliteFlags, startResonate, stopResonate
+
+USER = "console"
+PASSWORD = "pa55:word"
+AUTH = {"authorization": basicAuthorization(USER, PASSWORD).decode("ascii")}
+
+#: Where to save a screenshot of the console, when set.
+SCREENSHOT_VARIABLE = "RESONATE_CONSOLE_SCREENSHOT"
+
+#: A promise timeout far in the future: 2100-01-01.
+FAR = 4102444800000
+
+
+def _data(obj):
+    return base64.b64encode(json.dumps(obj).encode()).decode()
+
+
+def _call(func, *args):
+    return {"func": func, "args": list(args), "kwargs": {}, "version": 1}
+
+
+class APIClient:
+    """
+    Blocking requests to the server's API with the credentials, for the
+    browser steps' thread.
+    """
+
+    def __init__(self, url):
+        self.url = url
+
+    def request(self, method, path, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.url + path, data=data, method=method,
+            headers={**AUTH, "content-type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=browser.WAIT) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"null")
+
+
+class ConsoleBrowserTestsMixin:
+    """
+    One server and one browser session per test; the store comes from
+    L{storeFlags}.
+    """
+
+    screenshot = False
+
+    def storeFlags(self):
+        raise NotImplementedError
+
+    async def makeData(self, api):
+        """
+        Promises of both protocols, a workflow of the 2026 SDKs' shape, a
+        schedule and a lock, made through the API.
+        """
+
+        async def ok(method, path, body, codes=(200, 201)):
+            answer = await api.request(method, path, body, AUTH)
+            self.assertIn(answer.code, codes, (path, body, answer))
+            return answer
+
+        async def rpc(kind, data):
+            answer = await ok("POST", "/", {"kind": kind, "head": {"corrId": "t", "version": "2026-04-01"}, "data": data})
+            self.assertEqual(answer.body["head"]["status"], 200, answer)
+            return answer.body["data"]
+
+        await ok("POST", "/promises", {"id": "order-1", "timeout": FAR, "tags": {"team": "billing"}})
+        await ok("POST", "/promises", {"id": "order-2", "timeout": FAR, "tags": {"team": "shipping"}})
+        await ok("PATCH", "/promises/order-2", {"state": "RESOLVED"})
+        await ok("POST", "/promises", {"id": "cancel-me", "timeout": FAR})
+
+        def tags(promiseId, parent):
+            return {
+                "resonate:origin": "checkout-7", "resonate:branch": promiseId,
+                "resonate:parent": parent, "resonate:scope": "global",
+                "resonate:target": "poll://any@workers",
+            }
+
+        workflow = [
+            ("checkout-7", "checkout-7", _call("checkout", 7)),
+            ("checkout-7:1", "checkout-7", _call("reserve_stock", 7)),
+            ("checkout-7:1.1", "checkout-7:1", _call("audit", "stock")),
+            ("checkout-7:2", "checkout-7", _call("charge_card", 7, 42.5)),
+            ("checkout-7:3", "checkout-7", _call("ship", 7)),
+        ]
+        for promiseId, parent, param in workflow:
+            await rpc("promise.create", {
+                "id": promiseId, "timeoutAt": FAR, "param": {"data": _data(param)},
+                "tags": tags(promiseId, parent),
+            })
+        for promiseId, state, value in [
+            ("checkout-7:1.1", "resolved", True),
+            ("checkout-7:1", "resolved", {"reserved": 3}),
+            ("checkout-7:2", "rejected", {"error": "card declined"}),
+        ]:
+            await rpc("promise.settle", {"id": promiseId, "state": state, "value": {"data": _data(value)}})
+        await ok("POST", "/schedules", {
+            "id": "nightly-report", "cron": "0 3 * * *",
+            "promiseId": "report.{{.timestamp}}", "promiseTimeout": 3_600_000,
+        })
+        await ok("POST", "/locks/acquire", {
+            "resourceId": "inventory", "processId": "worker-3",
+            "executionId": "checkout-7", "expiryInMilliseconds": 600_000,
+        })
+
+    async def test_console(self):
+        """
+        The console, driven by a person's steps in a browser with the
+        credentials: see, filter, watch it refresh, cancel a promise after
+        confirming (and not after declining), read a workflow's tree, the
+        schedules, tasks and locks, and fit a phone's screen; no error in
+        the browser's log.
+        """
+        browser.requireBrowser()
+        server = await startResonate(
+            self, *self.storeFlags(),
+            "--api-http-auth-username", USER, "--api-http-auth-password", PASSWORD,
+        )
+        await self.makeData(HTTPClient(server.url))
+        started = time.monotonic()
+        await deferToThread(self.browse, server.url)
+        self.browseSeconds = time.monotonic() - started
+        exit = await stopResonate(server)
+        self.assertTrue(exit.stoppedByTERM, server.output)
+
+    def browse(self, url):
+        """
+        The browser's steps (blocking: run in a thread).
+        """
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions
+        from selenium.webdriver.support.ui import Select, WebDriverWait
+
+        api = APIClient(url)
+        root = url + "/console/"
+        driver = browser.startBrowser(USER, PASSWORD)
+
+        def wait(condition, message):
+            return WebDriverWait(driver, browser.WAIT).until(condition, message)
+
+        def rowIds():
+            return [
+                row.get_attribute("data-id")
+                for row in driver.find_elements(By.CSS_SELECTOR, "#live tbody tr[data-id]")
+            ]
+
+        def state(promiseId):
+            code, body = api.request("GET", "/promises/" + promiseId)
+            self.assertEqual(code, 200, body)
+            return body["state"]
+
+        try:
+            # The list, newest first.
+            driver.get(root)
+            wait(lambda d: rowIds(), "the promise list shows rows")
+            self.assertEqual(
+                rowIds(),
+                ["checkout-7:3", "checkout-7:2", "checkout-7:1.1", "checkout-7:1",
+                 "checkout-7", "cancel-me", "order-2", "order-1"],
+            )
+
+            # Filters: state, then a tag.
+            Select(driver.find_element(By.NAME, "state")).select_by_value("pending")
+            driver.find_element(By.CSS_SELECTOR, "form.filters button").click()
+            wait(lambda d: "state=pending" in d.current_url, "the state filter is applied")
+            self.assertEqual(
+                sorted(rowIds()), ["cancel-me", "checkout-7", "checkout-7:3", "order-1"]
+            )
+            field = driver.find_element(By.NAME, "tag")
+            field.send_keys("team=billing")
+            field.submit()
+            wait(lambda d: "tag=team" in d.current_url, "the tag filter is applied")
+            self.assertEqual(rowIds(), ["order-1"])
+
+            # It refreshes by itself: a promise made meanwhile appears.
+            driver.get(root + "promises?id=order-*")
+            wait(lambda d: rowIds() == ["order-2", "order-1"], "the id filter is applied")
+            code, body = api.request("POST", "/promises", {"id": "order-3", "timeout": FAR})
+            self.assertEqual(code, 201, body)
+            WebDriverWait(driver, 3 * 5 + 5).until(
+                lambda d: rowIds() == ["order-3", "order-2", "order-1"],
+                "the list refreshes by itself",
+            )
+
+            # Declining the confirmation does nothing; confirming cancels.
+            driver.get(root + "promise?id=order-1")
+            driver.find_element(By.CSS_SELECTOR, "button.action-cancel").click()
+            alert = wait(expected_conditions.alert_is_present(), "a confirmation")
+            self.assertEqual(alert.text, "Cancel promise order-1?")
+            alert.dismiss()
+            driver.get(root + "promise?id=cancel-me")
+            driver.find_element(By.CSS_SELECTOR, "button.action-cancel").click()
+            alert = wait(expected_conditions.alert_is_present(), "a confirmation")
+            self.assertEqual(alert.text, "Cancel promise cancel-me?")
+            alert.accept()
+            wait(
+                lambda d: d.find_element(By.ID, "notice").text == "cancel-me is rejected_canceled",
+                "the action's answer is shown",
+            )
+            self.assertEqual(state("cancel-me"), "REJECTED_CANCELED")
+            self.assertEqual(state("order-1"), "PENDING")
+            wait(
+                lambda d: d.find_elements(By.CSS_SELECTOR, "#live dd .state-rejected_canceled"),
+                "the page shows the promise canceled",
+            )
+
+            # A workflow's call tree.
+            driver.get(root + "workflow?id=checkout-7")
+            nodes = wait(
+                lambda d: d.find_elements(By.CSS_SELECTOR, "#live ul.tree .node"),
+                "the tree is shown",
+            )
+            self.assertEqual(
+                [n.find_element(By.CSS_SELECTOR, "a").text for n in nodes],
+                ["checkout-7", "checkout-7:1", "checkout-7:1.1", "checkout-7:2", "checkout-7:3"],
+            )
+            self.assertEqual(
+                [n.find_element(By.CSS_SELECTOR, ".state").text for n in nodes],
+                ["pending", "resolved", "resolved", "rejected", "pending"],
+            )
+            self.assertEqual(
+                nodes[3].find_element(By.CSS_SELECTOR, ".func").text, "charge_card"
+            )
+            path = os.environ.get(SCREENSHOT_VARIABLE)
+            if self.screenshot and path:
+                driver.find_element(By.CSS_SELECTOR, "details.invoke summary").click()
+                self.assertTrue(driver.save_screenshot(path), path)
+
+            # Schedules, tasks and locks.
+            driver.get(root + "schedules")
+            wait(
+                lambda d: "nightly-report" in d.find_element(By.ID, "live").text,
+                "the schedule is listed",
+            )
+            driver.get(root + "tasks")
+            wait(
+                lambda d: "checkout-7:3" in d.find_element(By.ID, "live").text,
+                "the 2026 tasks are listed",
+            )
+            driver.get(root + "locks")
+            wait(
+                lambda d: "worker-3" in d.find_element(By.ID, "live").text,
+                "the lock is listed",
+            )
+
+            # A phone's screen: nothing wider than it but the tables'
+            # own scrolling boxes.
+            browser.setViewport(driver, browser.PHONE)
+            for page in ["promises", "promise?id=checkout-7", "workflow?id=checkout-7", "tasks"]:
+                driver.get(root + page)
+                wait(lambda d: d.find_element(By.ID, "live"), page)
+                overflow = driver.execute_script(
+                    "return document.documentElement.scrollWidth - window.innerWidth;"
+                )
+                self.assertLessEqual(overflow, 0, page)
+                self.assertTrue(driver.find_element(By.LINK_TEXT, "Workflows").is_displayed())
+
+            self.assertEqual(browser.consoleErrors(driver), [])
+        finally:
+            driver.quit()
+
+
+class SQLiteConsoleBrowserTests(ConsoleBrowserTestsMixin, unittest.TestCase):
+    """
+    The console over SQLite.
+    """
+
+    screenshot = True
+
+    def storeFlags(self):
+        return sqliteFlags(self.mktemp())
+
+
+class PostgresConsoleBrowserTests(ConsoleBrowserTestsMixin, unittest.TestCase):
+    """
+    The console over PostgreSQL, on a scratch database.
+    """
+
+    def setUp(self):
+        if not os.environ.get("RESONATE_TEST_POSTGRES_DSN"):
+            raise unittest.SkipTest("set RESONATE_TEST_POSTGRES_DSN to run the PostgreSQL console test")
+
+    def storeFlags(self):
+        from tests.processes.test_postgres_processes import scratchDatabase
+
+        return scratchDatabase(self)[2]
