@@ -81,6 +81,59 @@ class Page:
     refresh: bool = True
 
 
+def _page(handler):
+    """
+    Wrap a page route: run the coroutine C{handler}, which returns a
+    L{Page}, and render it as a document, or its live section alone
+    when the query asks for C{fragment=1}.
+    """
+
+    def endpoint(self, request, **kwargs):
+        _secure(request)
+        request.setHeader(b"content-type", b"text/html; charset=utf-8")
+        d = ensureDeferred(handler(self, request, **kwargs))
+        d.addErrback(self._pageFailed, request)
+        d.addCallback(self._renderPage, request)
+        return d
+
+    endpoint.__name__ = handler.__name__
+    endpoint.__doc__ = handler.__doc__
+    return endpoint
+
+
+def _action(handler):
+    """
+    Wrap an action route: refuse a request that does not show it comes
+    from the console's script (403), read its JSON object, run the
+    coroutine C{handler} with it, and answer its C{(code, message,
+    location)} as JSON.
+    """
+
+    def endpoint(self, request, **kwargs):
+        _secure(request)
+        request.setHeader(b"content-type", b"application/json")
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return _answer(request, 403, refusal)
+        try:
+            body = json.loads(request.content.read())
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return _answer(request, 400, "the body must be a JSON object")
+        d = ensureDeferred(handler(self, body))
+        d.addCallbacks(
+            lambda result: _answer(request, *result),
+            self._actionFailed,
+            errbackArgs=(request,),
+        )
+        return d
+
+    endpoint.__name__ = handler.__name__
+    endpoint.__doc__ = handler.__doc__
+    return endpoint
+
+
 class Console:
     """
     The console, over the API's operations.
@@ -119,25 +172,6 @@ class Console:
 
     # Pages.
 
-    def _page(handler):
-        """
-        Wrap a page route: run the coroutine C{handler}, which returns a
-        L{Page}, and render it as a document, or its live section alone
-        when the query asks for C{fragment=1}.
-        """
-
-        def endpoint(self, request, **kwargs):
-            _secure(request)
-            request.setHeader(b"content-type", b"text/html; charset=utf-8")
-            d = ensureDeferred(_call(handler, self, request, **kwargs))
-            d.addErrback(self._pageFailed, request)
-            d.addCallback(self._renderPage, request)
-            return d
-
-        endpoint.__name__ = handler.__name__
-        endpoint.__doc__ = handler.__doc__
-        return endpoint
-
     def _pageFailed(self, failure, request):
         """
         A page could not be made: its input was refused (400), an
@@ -155,7 +189,7 @@ class Console:
 
     def _renderPage(self, page, request):
         request.setResponseCode(page.code)
-        if _arg(request, "fragment") == "1":
+        if request.args.get(b"fragment") == [b"1"]:
             return flattenString(None, pages.fragment(page.live))
         liveURL = None
         if page.refresh and page.code == 200:
@@ -339,41 +373,7 @@ class Console:
         request.setHeader(b"content-type", contentType)
         return body
 
-    del _page
-
     # Actions.
-
-    def _action(handler):
-        """
-        Wrap an action route: refuse a request that does not show it comes
-        from the console's script (403), read its JSON object, run the
-        coroutine C{handler} with it, and answer its C{(code, message,
-        location)} as JSON.
-        """
-
-        def endpoint(self, request, **kwargs):
-            _secure(request)
-            request.setHeader(b"content-type", b"application/json")
-            refusal = self._refusal(request)
-            if refusal is not None:
-                return _answer(request, 403, refusal)
-            try:
-                body = json.loads(request.content.read())
-            except ValueError:
-                body = None
-            if not isinstance(body, dict):
-                return _answer(request, 400, "the body must be a JSON object")
-            d = ensureDeferred(_call(handler, self, body))
-            d.addCallbacks(
-                lambda result: _answer(request, *result),
-                self._actionFailed,
-                errbackArgs=(request,),
-            )
-            return d
-
-        endpoint.__name__ = handler.__name__
-        endpoint.__doc__ = handler.__doc__
-        return endpoint
 
     def _refusal(self, request):
         """
@@ -477,11 +477,6 @@ class Console:
             return 404, f"no schedule {scheduleId}", None
         return 200, f"deleted schedule {scheduleId}", None
 
-    del _action
-
-
-async def _call(handler, *args, **kwargs):
-    return await handler(*args, **kwargs)
 
 
 def _secure(request):
