@@ -267,17 +267,23 @@ class Console:
     @_page
     async def workflow(self, request):
         """
-        C{GET /console/workflow?id=...}: the call tree of a root promise,
-        and the form that invokes a function.
+        C{GET /console/workflow?id=...}: the call tree of a root promise
+        (without an id, the workflows started lately), and the form that
+        invokes a function.
         """
         rootId = _arg(request, "id") or None
-        workflow = None
-        if rootId is not None:
-            workflow = await self._reads.workflow(rootId)
+        controls = [pages.workflowForm(rootId), pages.invokeForm()]
+        if rootId is None:
+            roots = await self._reads.recentRoots()
+            return Page(
+                "Workflows", "workflows", controls,
+                pages.workflowIndex(roots, self._reads.now()),
+            )
+        workflow = await self._reads.workflow(rootId)
         return Page(
-            "Workflow" if rootId is None else f"Workflow {rootId}",
+            f"Workflow {rootId}",
             "workflows",
-            [pages.workflowForm(rootId), pages.invokeForm()],
+            controls,
             pages.workflowTree(workflow, rootId, self._reads.now()),
         )
 

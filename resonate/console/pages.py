@@ -395,13 +395,32 @@ def invokeForm():
     )
 
 
+def workflowIndex(roots, now):
+    """
+    The workflows started lately, each linked to its call tree.
+    """
+    if not roots:
+        return tags.p(
+            "No workflow was started lately; name a root promise to see its call tree.",
+            class_="empty",
+        )
+    rows = [
+        tags.tr(
+            tags.td(tags.a(p.id, href=workflowURL(p.id), class_="id")),
+            tags.td(promiseStateBadge(p)),
+            tags.td(funcName(p.param.data) or ""),
+            tags.td(timeCell(p.createdOn, now)),
+        )
+        for p in roots
+    ]
+    return [tags.h2("Recent workflows"), _table(("root", "state", "func", "started"), rows)]
+
+
 def workflowTree(workflow, rootId, now):
     """
     The call tree: each promise with its state and duration, children
     beneath their caller.
     """
-    if rootId is None:
-        return tags.p("Name a root promise to see its call tree.", class_="muted")
     if workflow.root is None:
         return tags.p("No promise ", tags.code(rootId), " was found.", class_="empty")
     summary = f"{workflow.size} promise{'s' if workflow.size != 1 else ''}"

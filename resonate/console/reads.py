@@ -9,7 +9,9 @@ request.  Nothing here touches a store directly.
 
 from dataclasses import dataclass
 
+from resonate.console.values import SCOPE_TAG
 from resonate.errors import ResonateError
+from resonate.model.ids import ORIGIN_TAG
 from resonate.model.promise import ALL_STATES, PromiseQuery, State
 from resonate.model.requests2026 import SearchTasks
 from resonate.model.requestsadmin import ListLocks, ListTasks05, PromiseRelations
@@ -23,6 +25,10 @@ PAGE_SIZE = 50
 #: The most promises a workflow page fetches: a tree larger than this is
 #: shown in part, and says so.
 TREE_LIMIT = 2000
+
+#: How many of the newest remote calls the workflow index looks through
+#: for roots.
+ROOT_SCAN = 200
 
 #: The states the promise list can be filtered by, by their names in the
 #: query.
@@ -134,6 +140,20 @@ class ConsoleReads:
         root = buildTree(rootId, found[:TREE_LIMIT], self.now())
         size = 0 if root is None else sum(1 for _ in root.walk())
         return Workflow(root, truncated, size)
+
+    async def recentRoots(self):
+        """
+        The workflows started lately: among the L{ROOT_SCAN} newest
+        promises the SDKs tag as remote calls (C{resonate:scope=global}),
+        those that are the root of their own lineage.  (The search cannot
+        ask for a tag equal to the id, so it looks through a bounded page.)
+
+        @return: a list of promises, newest first.
+        """
+        page = await self._operations.searchPromises(
+            PromiseQuery(tags={SCOPE_TAG: "global"}, limit=ROOT_SCAN)
+        )
+        return [p for p in page.promises if p.tags.get(ORIGIN_TAG) == p.id]
 
     async def schedules(self, idPattern="*", sortId=None):
         """

@@ -336,6 +336,31 @@ class ConsolePagesTests(unittest.TestCase):
         missing = await console.page("workflow?id=nope")
         self.assertIn("No promise nope was found.", missing.texts(".//p[@class='empty']"))
 
+    async def test_workflowIndex(self):
+        """
+        Without a root, the workflow page lists the workflows started
+        lately (the roots of their own lineage among the remote calls),
+        newest first, each linked to its tree.
+        """
+        console = LiveConsole(self)
+        for promiseId in ["first", "second"]:
+            answer = await console.action(
+                "invoke", {"id": promiseId, "func": "f", "target": "workers"}
+            )
+            self.assertEqual(answer.code, 200, answer)
+            console.advance(1)
+        await console.create(
+            "second:1", tags={"resonate:scope": "global", "resonate:origin": "second"}
+        )
+        await console.create("plain")
+        answer = await console.page("workflow")
+        self.assertEqual(answer.code, 200)
+        self.assertEqual(answer.texts(".//tbody/tr/td[1]/a"), ["second", "first"])
+        self.assertEqual(
+            [a.get("href") for a in answer.tree.iterfind(".//tbody/tr/td[1]/a")],
+            ["/console/workflow?id=second", "/console/workflow?id=first"],
+        )
+
     async def test_schedules(self):
         """
         The schedules page shows each schedule's cron, promise template
