@@ -21,6 +21,7 @@ from twisted.internet.threads import deferToThread
 from twisted.trial import unittest
 
 from resonate.api.auth import basicAuthorization
+from resonate.console.pages import REFRESH_SECONDS
 from tests.support import browser
 from tests.support.processtools import HTTPClient, sqliteFlags, startResonate, stopResonate
 
@@ -34,6 +35,9 @@ SCREENSHOT_VARIABLE = "RESONATE_CONSOLE_SCREENSHOT"
 #: A promise timeout far in the future: 2100-01-01.
 FAR = 4102444800000
 
+#: Seconds between two refreshes of a console page.
+REFRESH = REFRESH_SECONDS
+
 
 def _data(obj):
     return base64.b64encode(json.dumps(obj).encode()).decode()
@@ -41,6 +45,18 @@ def _data(obj):
 
 def _call(func, *args):
     return {"func": func, "args": list(args), "kwargs": {}, "version": 1}
+
+
+def setHidden(driver, hidden):
+    """
+    Make the page believe it is hidden (or shown again), as when another
+    tab is brought to the front: a headless browser's pages never are.
+    """
+    driver.execute_script(
+        "Object.defineProperty(document, 'hidden', {configurable: true, get: () => arguments[0]});"
+        "document.dispatchEvent(new Event('visibilitychange'));",
+        hidden,
+    )
 
 
 class APIClient:
@@ -72,6 +88,7 @@ class ConsoleBrowserTestsMixin:
     """
 
     screenshot = False
+    checkPause = False
 
     def storeFlags(self):
         raise NotImplementedError
@@ -134,7 +151,8 @@ class ConsoleBrowserTestsMixin:
     async def test_console(self):
         """
         The console, driven by a person's steps in a browser with the
-        credentials: see, filter, watch it refresh, cancel a promise after
+        credentials: see, filter, watch it refresh (and pause while
+        hidden, on one store), cancel a promise after
         confirming (and not after declining), read a workflow's tree, the
         schedules, tasks and locks, and fit a phone's screen; no error in
         the browser's log.
@@ -205,10 +223,24 @@ class ConsoleBrowserTestsMixin:
             wait(lambda d: rowIds() == ["order-2", "order-1"], "the id filter is applied")
             code, body = api.request("POST", "/promises", {"id": "order-3", "timeout": FAR})
             self.assertEqual(code, 201, body)
-            WebDriverWait(driver, 3 * 5 + 5).until(
+            WebDriverWait(driver, 3 * REFRESH).until(
                 lambda d: rowIds() == ["order-3", "order-2", "order-1"],
                 "the list refreshes by itself",
             )
+            if self.checkPause:
+                # Hidden (another tab in front), it stops; shown again, it
+                # refreshes at once.
+                setHidden(driver, True)
+                time.sleep(0.5)
+                code, body = api.request("POST", "/promises", {"id": "order-4", "timeout": FAR})
+                self.assertEqual(code, 201, body)
+                time.sleep(REFRESH + 1.5)
+                self.assertEqual(rowIds(), ["order-3", "order-2", "order-1"])
+                setHidden(driver, False)
+                WebDriverWait(driver, REFRESH / 2).until(
+                    lambda d: rowIds()[:1] == ["order-4"],
+                    "the list refreshes once shown again",
+                )
 
             # Declining the confirmation does nothing; confirming cancels.
             driver.get(root + "promise?id=order-1")
@@ -294,6 +326,7 @@ class SQLiteConsoleBrowserTests(ConsoleBrowserTestsMixin, unittest.TestCase):
     """
 
     screenshot = True
+    checkPause = True
 
     def storeFlags(self):
         return sqliteFlags(self.mktemp())
