@@ -152,10 +152,10 @@ class ConsoleBrowserTestsMixin:
         """
         The console, driven by a person's steps in a browser with the
         credentials: see, filter, watch it refresh (and pause while
-        hidden, on one store), cancel a promise after
-        confirming (and not after declining), read a workflow's tree, the
-        schedules, tasks and locks, and fit a phone's screen; no error in
-        the browser's log.
+        hidden, on one store), cancel a promise after confirming (and not
+        after declining), read a workflow's tree, invoke a function,
+        delete a schedule, read the tasks and locks, and fit a phone's
+        screen; no error in the browser's log.
         """
         browser.requireBrowser()
         server = await startResonate(
@@ -286,12 +286,42 @@ class ConsoleBrowserTestsMixin:
                 driver.find_element(By.CSS_SELECTOR, "details.invoke summary").click()
                 self.assertTrue(driver.save_screenshot(path), path)
 
-            # Schedules, tasks and locks.
+            # Invoke a function from the form, after confirming.
+            driver.get(root + "workflow")
+            driver.find_element(By.CSS_SELECTOR, "details.invoke summary").click()
+            form = driver.find_element(By.CSS_SELECTOR, "form[data-action='invoke']")
+            for name, text in [("id", "greet-ada"), ("func", "greet"), ("args", '["ada"]')]:
+                form.find_element(By.NAME, name).send_keys(text)
+            target = form.find_element(By.NAME, "target")
+            target.clear()
+            target.send_keys("workers")
+            form.find_element(By.CSS_SELECTOR, "button[type='submit']").click()
+            wait(expected_conditions.alert_is_present(), "a confirmation").accept()
+            wait(
+                lambda d: d.current_url.endswith("/console/workflow?id=greet-ada"),
+                "the invoked workflow's page",
+            )
+            code, promise = api.request("GET", "/promises/greet-ada")
+            self.assertEqual(promise["tags"]["resonate:target"], "poll://any@workers")
+            self.assertEqual(
+                json.loads(base64.b64decode(promise["param"]["data"])), _call("greet", "ada")
+            )
+
+            # Schedules (deleting one, after confirming), tasks and locks.
             driver.get(root + "schedules")
             wait(
                 lambda d: "nightly-report" in d.find_element(By.ID, "live").text,
                 "the schedule is listed",
             )
+            driver.find_element(By.CSS_SELECTOR, "button.action-delete").click()
+            alert = wait(expected_conditions.alert_is_present(), "a confirmation")
+            self.assertEqual(alert.text, "Delete schedule nightly-report?")
+            alert.accept()
+            wait(
+                lambda d: "No schedules." in d.find_element(By.ID, "live").text,
+                "the schedule is gone from the page",
+            )
+            self.assertEqual(api.request("GET", "/schedules/nightly-report")[0], 404)
             driver.get(root + "tasks")
             wait(
                 lambda d: "checkout-7:3" in d.find_element(By.ID, "live").text,

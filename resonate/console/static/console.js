@@ -25,14 +25,18 @@
     return document.getElementById("live");
   }
 
-  // Fetch the live section again and swap it in, unless something in it
-  // has the focus (a person is using it).
+  // Whether a person is typing or choosing in the live section: a
+  // refresh would replace what they are using.
+  function inUse(section) {
+    var active = document.activeElement;
+    return active !== null && section.contains(active) &&
+      /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName);
+  }
+
+  // Fetch the live section again and swap it in, unless it is in use.
   function refresh() {
     var section = live();
-    if (section === null || !section.dataset.src) {
-      return Promise.resolve();
-    }
-    if (section.contains(document.activeElement) && document.activeElement !== document.body) {
+    if (section === null || !section.dataset.src || inUse(section)) {
       return Promise.resolve();
     }
     return fetch(section.dataset.src, { credentials: "same-origin" })
