@@ -11,6 +11,15 @@ import argparse
 import re
 from urllib.parse import urlsplit
 
+class UsageError(Exception):
+    """
+    A usage error argparse cannot see (a server command's C{-o}, which
+    argparse does not parse; options that parse one by one but do not go
+    together): like argparse's errors, exit status 2 and one line,
+    C{error: MESSAGE}.
+    """
+
+
 #: Milliseconds per duration unit.
 _UNITS = {
     "ms": 1,

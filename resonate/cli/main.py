@@ -1,8 +1,9 @@
 # -*- test-case-name: tests.processes.test_cli -*-
 """
 The C{resonate} command: a client of the HTTP API (promises, schedules,
-locks, tasks), and C{resonate serve}, which runs the server exactly as
-C{twist resonate} does.
+locks, tasks), C{resonate serve}, which runs
+the server exactly as C{twist resonate} does, and C{resonate dev}, a
+throw-away server for local development.
 
     resonate promises create foo --timeout 1h -D 'hello' -T env=dev
     resonate promises get foo
@@ -22,13 +23,20 @@ import time
 from resonate import __version__
 from resonate.cli import render
 from resonate.cli.arguments import (
+    UsageError,
     pairsToDict,
     parseBoolean,
     parseDuration,
     parseKeyValue,
     parseServerURL,
 )
-from resonate.cli.client import APIError, Client, Unreachable, path
+from resonate.cli.client import (
+    APIError,
+    Client,
+    Unreachable,
+    path,
+)
+from resonate.cli.serve import dev, serve
 
 #: Where the client sends requests unless told otherwise.
 DEFAULT_SERVER = "http://127.0.0.1:8001"
@@ -36,7 +44,8 @@ DEFAULT_SERVER = "http://127.0.0.1:8001"
 #: The environment variable that overrides L{DEFAULT_SERVER}.
 SERVER_VARIABLE = "RESONATE_SERVER"
 
-# The global options that take a value, for finding "serve" (see _serveArgs).
+# The global options that take a value, for finding "serve" (see
+# _serverCommand).
 _GLOBAL_VALUE_OPTIONS = frozenset(
     ["--server", "-U", "--username", "-P", "--password"]
 )
@@ -595,7 +604,7 @@ def buildParser(environ):
     parser = argparse.ArgumentParser(
         prog="resonate",
         description="A client of the Resonate durable promises server, and "
-                    "the server itself (resonate serve).",
+                    "the server itself (resonate serve, resonate dev).",
     )
     parser.add_argument(
         "--version", action="version", version=f"resonate {__version__}"
@@ -608,6 +617,11 @@ def buildParser(environ):
         "serve", add_help=False,
         help="run the server (the flags of twist resonate; see serve --help)",
     )
+    subparsers.add_parser(
+        "dev", add_help=False,
+        help="run a throw-away server for development: a temporary SQLite "
+             "database, --debug, any flag of serve",
+    )
     commands = _Commands(subparsers, environ)
     _addPromiseCommands(commands)
     _addScheduleCommands(commands)
@@ -616,17 +630,24 @@ def buildParser(environ):
     return parser
 
 
-def _serveArgs(argv):
+#: The commands that run the server, with C{twist resonate}'s flags.
+_SERVER_COMMANDS = frozenset(["serve", "dev"])
+
+#: The output options, which the server commands take too.
+_OUTPUT_OPTIONS = ("-o", "--output")
+
+
+def _serverCommand(argv):
     """
-    If C{argv} is C{resonate [global options] serve ARGS}, return C{ARGS},
-    else L{None}.  C{serve} takes C{twist resonate}'s flags, which argparse
-    must not see.
+    If C{argv} is C{resonate [global options] serve|dev ARGS}, return the
+    command's name and C{ARGS}, else L{None}.  These take C{twist
+    resonate}'s flags, which argparse must not see.
     """
     position = 0
     while position < len(argv):
         token = argv[position]
-        if token == "serve":
-            return argv[position + 1:]
+        if token in _SERVER_COMMANDS:
+            return token, argv[position + 1:]
         if token in _GLOBAL_VALUE_OPTIONS:
             position += 2
         elif token.startswith("-"):
@@ -636,66 +657,35 @@ def _serveArgs(argv):
     return None
 
 
-#: The usage line of C{resonate serve --help}, in place of the one twist
-#: would make from its own options and the plugin's.
-SERVE_USAGE = "Usage: resonate serve [options]"
-
-#: What C{resonate serve} prints after an error in its flags or
-#: configuration, instead of every flag.
-SERVE_HELP_HINT = "Run 'resonate serve --help' for the options."
-
-
-def _withServeUsage(makeOptions):
+def _outputOf(args):
     """
-    C{makeOptions}, whose options say C{resonate serve} on their usage line.
+    Take C{-o FORMAT} (C{--output FORMAT}, C{--output=FORMAT}, C{-oFORMAT})
+    out of a server command's arguments: C{twist resonate} has no such
+    flag, and no flag of its takes C{-o} as a value.
+
+    @return: C{(format, the other arguments)}.
+    @raise UsageError: a format other than C{table} or C{json}, or none.
     """
-    def make():
-        options = makeOptions()
-        options.getSynopsis = lambda: SERVE_USAGE
-        return options
-    return make
-
-
-def serve(args, stderr=None):
-    """
-    Run C{twist --log-format=text resonate ARGS}: the same plugin, flags and
-    service as C{twist resonate}, in this process.  Log lines are text,
-    for the person running the command; use C{twist} itself for JSON logs.
-
-    An error in the flags or the configuration prints C{error: ...} and
-    L{SERVE_HELP_HINT} on C{stderr} and exits 2, as the client's usage
-    errors do.
-    """
-    from twisted.application.twist._options import TwistOptions
-    from twisted.application.twist._twist import Twist
-    from twisted.python.usage import UsageError
-
-    stderr = sys.stderr if stderr is None else stderr
-
-    class ServeOptions(TwistOptions):
-        @property
-        def subCommands(self):
-            for name, short, makeOptions, description in super().subCommands:
-                yield name, short, _withServeUsage(makeOptions), description
-
-    class Serve(Twist):
-        @staticmethod
-        def options(argv):
-            options = ServeOptions()
-            try:
-                options.parseOptions(argv[1:])
-            except UsageError as e:
-                stderr.write(f"error: {e}\n{SERVE_HELP_HINT}\n")
-                raise SystemExit(2)
-            return options
-
-    argv = ["resonate serve", "--log-format=text", "resonate", *args]
-    # With api.workers above 1 the supervisor starts each worker as the
-    # twist command line it was run with (sys.argv): this one, not
-    # "resonate serve ...", which twist cannot run.
-    sys.argv = argv
-    Serve.main(argv)
-    return 0
+    output, rest = "table", []
+    tokens = iter(args)
+    for token in tokens:
+        name, equals, value = token.partition("=")
+        if token in _OUTPUT_OPTIONS:
+            value = next(tokens, None)
+        elif equals and name == "--output":
+            pass
+        elif token.startswith("-o") and not token.startswith("--"):
+            value = token[2:]
+        else:
+            rest.append(token)
+            continue
+        if value not in ("table", "json"):
+            raise UsageError(
+                f"argument -o/--output: invalid choice: {value!r} "
+                f"(choose from 'table', 'json')"
+            )
+        output = value
+    return output, rest
 
 
 def main(argv=None, stdout=None, stderr=None, environ=None, now=None):
@@ -712,9 +702,17 @@ def main(argv=None, stdout=None, stderr=None, environ=None, now=None):
     stdout = sys.stdout if stdout is None else stdout
     stderr = sys.stderr if stderr is None else stderr
     environ = os.environ if environ is None else environ
-    serveArgs = _serveArgs(argv)
-    if serveArgs is not None:
-        return serve(serveArgs, stderr)
+    serverCommand = _serverCommand(argv)
+    if serverCommand is not None:
+        name, serverArgs = serverCommand
+        try:
+            output, serverArgs = _outputOf(serverArgs)
+        except UsageError as error:
+            stderr.write(f"error: {error}\n")
+            return 2
+        if name == "dev":
+            return dev(serverArgs, stdout, stderr, output)
+        return serve(serverArgs, stderr, output)
     args = buildParser(environ).parse_args(argv)
     args.now = now or (lambda: int(time.time() * 1000))
     client = Client(args.server, args.username, args.password)

@@ -36,7 +36,7 @@ from resonate.cli.arguments import (
     parseServerURL,
 )
 from resonate.cli.client import APIError, path
-from resonate.cli.main import DEFAULT_SERVER, _serveArgs, buildParser, main
+from resonate.cli.main import DEFAULT_SERVER, buildParser, main
 from resonate.config import KEYS
 from tests.support.processtools import (
     START_TIMEOUT,
@@ -240,19 +240,6 @@ class ParserTests(unittest.TestCase):
             with self.assertRaises(SystemExit, msg=argv) as e:
                 self.parse(argv)
             self.assertEqual(e.exception.code, 2, argv)
-
-    def test_serveArgs(self):
-        """
-        Everything after C{serve} goes to C{twist resonate} untouched,
-        also after global options; other commands are not C{serve}.
-        """
-        self.assertEqual(_serveArgs(["serve", "--config", "c.yml", "--help"]),
-                         ["--config", "c.yml", "--help"])
-        self.assertEqual(_serveArgs(["--server", "http://a:1", "serve", "-c", "x"]),
-                         ["-c", "x"])
-        self.assertIsNone(_serveArgs(["promises", "get", "serve"]))
-        self.assertIsNone(_serveArgs(["--server", "serve", "promises"]))
-        self.assertIsNone(_serveArgs([]))
 
 
 class RenderTests(unittest.TestCase):

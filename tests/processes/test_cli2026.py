@@ -1,0 +1,182 @@
+# -*- test-case-name: tests.processes.test_cli2026 -*-
+"""
+The C{resonate} commands that upstream Resonate's CLI has beside promises
+and schedules (issue #18), run as child processes (from the plain install
+when C{$RESONATE_TEST_PLAIN_VENV} names it) against real servers.
+"""
+
+import json
+import os
+import re
+import signal
+import socket
+import tempfile
+
+from twisted.trial import unittest
+
+from tests.processes.test_cli import (
+    CLI,
+    ENV,
+    CLIRunner,
+    b64,
+)
+from tests.processes.test_protocol2026_processes import Client2026
+from tests.support.processtools import (
+    END_TIMEOUT,
+    START_TIMEOUT,
+    ChildProcess,
+    ProcessExit,
+    runProcess,
+    stopResonate,
+)
+
+class ServeOutputTests(unittest.TestCase):
+    """
+    C{resonate serve -o json} logs JSON lines, for programs.
+    """
+
+    timeout = 120
+
+    async def test_jsonLogs(self):
+        process = ChildProcess([
+            *CLI, "serve", "-o", "json", "--api-http-addr", "127.0.0.1:0",
+            "--api-grpc-addr", "127.0.0.1:0", "--metrics-port", "0",
+            "--aio-store", "memory",
+        ], env=ENV)
+        process.spawn()
+        self.addCleanup(process.kill)
+        await process.waitForOutput(r'"log_format": "ready \(\{status\}\)"',
+                                    START_TIMEOUT)
+        exit = await stopResonate(process)
+        self.assertTrue(exit.stoppedByTERM, process.output)
+        # twist's JSON lines are RFC 7464 records: each starts with RS
+        # (which str.splitlines would take for a line break).
+        events = [json.loads(line.lstrip("\x1e"))
+                  for line in process.stdout.split("\n") if line]
+        self.assertIn(
+            ("starting {name} server addr={addr}", "http"),
+            [(event.get("log_format"), event.get("name")) for event in events],
+        )
+
+
+class DevProcess(ChildProcess):
+    """
+    C{resonate dev FLAGS} as a child process.
+    """
+
+    def __init__(self, *flags):
+        ChildProcess.__init__(self, [
+            *CLI, "dev", "--api-http-addr", "127.0.0.1:0",
+            "--api-grpc-addr", "127.0.0.1:0", "--metrics-port", "0", *flags,
+        ], env=ENV)
+
+    async def line(self):
+        """
+        Wait for its line; the line.
+        """
+        match = await self.waitForOutput(r"resonate dev: [^\n]*\n|\{[^\n]*\}\n",
+                                         START_TIMEOUT)
+        return match.group(0)
+
+
+class DevTests(unittest.TestCase):
+    """
+    C{resonate dev}: a server on a throw-away database with the debug
+    operations on.
+    """
+
+    timeout = 120
+
+    async def startDev(self, *flags):
+        process = DevProcess(*flags)
+        process.spawn()
+        self.addCleanup(process.kill)
+        return process, await process.line()
+
+    async def test_serves(self):
+        """
+        It prints one line, where it listens and where its database is,
+        and nothing else; it serves the API and the debug operations, keeps
+        what it is told in that database, and on SIGTERM stops cleanly and
+        deletes the database's directory.
+        """
+        process, line = await self.startDev()
+        match = re.fullmatch(
+            r"resonate dev: http://(127\.0\.0\.1:\d+) .*gRPC 127\.0\.0\.1:\d+,"
+            r" metrics http://0\.0\.0\.0:\d+/metrics; throw-away database "
+            r"(/\S+/resonate\.db), .*\n",
+            line,
+        )
+        self.assertIsNotNone(match, line)
+        url, database = "http://" + match.group(1), match.group(2)
+        cli = CLIRunner(self, url)
+        await cli.run("promises", "create", "p", "--timeout", "1h", "-D", "x")
+        self.assertEqual((await cli.json("promises", "get", "p"))["param"],
+                         {"data": b64("x")})
+        snap = await Client2026(url).ok("debug.snap", {})
+        self.assertEqual([p["id"] for p in snap["promises"]], ["p"])
+        self.assertTrue(os.path.getsize(database) > 0)
+
+        process.signal("TERM")
+        exit = await process.waitForEnd(END_TIMEOUT)
+        self.assertTrue(exit.stoppedByTERM, process.output)
+        self.assertFalse(os.path.exists(os.path.dirname(database)))
+        self.assertEqual(process.output, line)
+
+    async def test_interruptJSON(self):
+        """
+        With C{-o json} the line is a JSON object; the flags given reach the
+        server (it listens where they say); Ctrl-C (SIGINT) stops it and
+        deletes the database too.
+        """
+        process, line = await self.startDev("-o", "json")
+        info = json.loads(line)
+        self.assertEqual(set(info), {"http", "grpc", "metrics", "database",
+                                     "debug"})
+        self.assertRegex(info["http"], r"^127\.0\.0\.1:\d+$")
+        self.assertTrue(os.path.exists(info["database"]))
+        process.signal("INT")
+        exit = await process.waitForEnd(END_TIMEOUT)
+        self.assertIn(exit, [ProcessExit(None, signal.SIGINT),
+                             ProcessExit(128 + signal.SIGINT, None)],
+                      process.output)
+        self.assertFalse(os.path.exists(os.path.dirname(info["database"])))
+
+    async def test_badFlag(self):
+        """
+        A flag the server does not have is a usage error naming C{dev}'s
+        help, exit status 2.
+        """
+        process = await runProcess(self, [*CLI, "dev", "--no-such-flag"],
+                                   env=ENV)
+        self.assertEqual(process.exit, ProcessExit(2, None), process.output)
+        self.assertEqual(
+            process.stderr,
+            "error: option --no-such-flag not recognized\n"
+            "Run 'resonate dev --help' for the options.\n",
+        )
+
+    async def test_cannotListen(self):
+        """
+        A server that cannot start says why, exits 1, and leaves no
+        directory behind.
+        """
+        taken = socket.socket()
+        self.addCleanup(taken.close)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        before = set(os.listdir(tempfile.gettempdir()))
+        process = DevProcess(
+            "--api-http-addr", "127.0.0.1:%d" % taken.getsockname()[1]
+        )
+        process.spawn()
+        self.addCleanup(process.kill)
+        exit = await process.waitForEnd(START_TIMEOUT)
+        self.assertEqual(exit, ProcessExit(1, None), process.output)
+        self.assertRegex(process.stderr, r"^error: cannot start http server")
+        self.assertNotIn("Traceback", process.output)
+        self.assertEqual(
+            {name for name in set(os.listdir(tempfile.gettempdir())) - before
+             if name.startswith("resonate-dev-")},
+            set(),
+        )
