@@ -1,6 +1,7 @@
 # -*- test-case-name: tests.processes.test_cli -*-
 """
-A small blocking HTTP client of the v0.5 API, on C{urllib.request}.
+A small blocking HTTP client of the v0.5 API and of the 2026 protocol's
+C{POST /} envelopes, on C{urllib.request}.
 
 The command line is not a server: blocking is fine here, and the standard
 library is enough.  Every answer becomes either the decoded JSON body or an
@@ -9,7 +10,9 @@ L{APIError}; every failure to get an answer becomes L{Unreachable}.
 
 import base64
 import http.client
+import itertools
 import json
+import os
 import socket
 import urllib.error
 import urllib.request
@@ -18,6 +21,9 @@ from urllib.parse import quote, urlencode
 #: How long to wait for the server, in seconds.
 DEFAULT_TIMEOUT = 30.0
 
+#: The version of the 2026 protocol's envelopes.
+PROTOCOL_2026 = "2026-04-01"
+
 
 class APIError(Exception):
     """
@@ -25,8 +31,9 @@ class APIError(Exception):
 
     @ivar status: the HTTP status code.
     @ivar code: the envelope's 4-digit code, or L{None} if the body was not
-        an error envelope.
-    @ivar message: the envelope's message (or the HTTP reason).
+        a v0.5 error envelope.
+    @ivar message: the envelope's message (a 2026 envelope's C{data}
+        string), or the HTTP reason.
     @ivar details: the messages of the envelope's details that say more
         than C{message}.
     """
@@ -39,7 +46,10 @@ class APIError(Exception):
         self.details = []
         envelope = _decode(body)
         error = envelope.get("error") if isinstance(envelope, dict) else None
-        if isinstance(error, dict):
+        if isinstance(envelope, dict) and isinstance(envelope.get("data"), str):
+            # A 2026 envelope: its error is the data, a plain string.
+            self.message = envelope["data"] or reason
+        elif isinstance(error, dict):
             self.code = error.get("code")
             self.message = error.get("message") or reason
             for detail in error.get("details") or ():
@@ -112,12 +122,35 @@ class Client:
         self.server = server.rstrip("/")
         self._timeout = timeout
         self._opener = opener or urllib.request.build_opener()
+        self._corrIds = itertools.count(1)
         self._headers = {"Accept": "application/json"}
         if username is not None or password is not None:
             credentials = f"{username or ''}:{password or ''}".encode("utf-8")
             self._headers["Authorization"] = (
                 "Basic " + base64.b64encode(credentials).decode("ascii")
             )
+
+    def envelope(self, kind, data):
+        """
+        Send one 2026 operation, C{POST /} with the envelope C{{"kind",
+        "head": {"corrId", "version"}, "data"}}.
+
+        @return: the answer's C{data}.
+        @raise APIError: an error answer (its C{head.status} is the HTTP
+            status); also an answer that is not this request's envelope.
+        @raise Unreachable: no answer.
+        """
+        corrId = f"cli-{os.getpid()}-{next(self._corrIds)}"
+        response = self.request("POST", "/", {
+            "kind": kind,
+            "head": {"corrId": corrId, "version": PROTOCOL_2026},
+            "data": data,
+        })
+        body = response.body
+        head = body.get("head") if isinstance(body, dict) else None
+        if not isinstance(head, dict) or head.get("corrId") != corrId:
+            raise APIError(response.status, "not a 2026 protocol answer", b"")
+        return body.get("data")
 
     def request(self, method, path, body=None, headers=None, query=None):
         """

@@ -10,8 +10,9 @@ throw-away server for local development.
     resonate promises resolve foo -D 'world'
     resonate serve --config etc/resonate.yml
 
-Exit status: 0 on success, 1 when the server answers with an error or
-cannot be reached (one C{error: ...} line on stderr), 2 on a usage error.
+Every command takes C{-o json} for machine-readable output.  Exit status:
+0 on success, 1 when the server answers with an error or cannot be reached
+(one C{error: ...} line on stderr), 2 on a usage error.
 """
 
 import argparse
@@ -79,6 +80,14 @@ def _promiseHeaders(args):
 
 def _print(out, text):
     out.write(text + "\n")
+
+
+def _report(args, out, body, text):
+    """
+    Report what a command without an answer body did: C{body} as JSON with
+    C{-o json}, else C{text}.
+    """
+    _print(out, render.formatJSON(body) if args.output == "json" else text)
 
 
 def _show(args, out, body, view):
@@ -228,7 +237,8 @@ def deleteSchedule(args, client, out):
     C{DELETE /schedules/{id}}.
     """
     client.request("DELETE", path("schedules", args.id))
-    _print(out, f"Deleted schedule: {args.id}")
+    _report(args, out, {"id": args.id, "deleted": True},
+            f"Deleted schedule: {args.id}")
 
 
 # Locks
@@ -260,7 +270,8 @@ def releaseLock(args, client, out):
         "resourceId": args.resourceId,
         "executionId": args.executionId,
     })
-    _print(out, f"Released lock: {args.resourceId}")
+    _report(args, out, {"resourceId": args.resourceId, "released": True},
+            f"Released lock: {args.resourceId}")
 
 
 def heartbeatLocks(args, client, out):
@@ -305,7 +316,30 @@ def completeTask(args, client, out):
     if value:
         body["value"] = value
     client.request("POST", "/tasks/complete", body)
-    _print(out, f"Completed task: {args.taskId} ({args.state})")
+    _report(args, out,
+            {"taskId": args.taskId, "state": args.state, "completed": True},
+            f"Completed task: {args.taskId} ({args.state})")
+
+
+def getTask2026(args, client, out):
+    """
+    The 2026 protocol's C{task.get}.
+    """
+    data = client.envelope("task.get", {"id": args.taskId})
+    _show(args, out, data.get("task") or {}, render.taskView)
+
+
+def searchTasks2026(args, client, out):
+    """
+    The 2026 protocol's C{task.search}: one page, ordered by id.
+    """
+    data = {"limit": args.limit}
+    if args.state:
+        data["state"] = args.state
+    if args.cursor:
+        data["cursor"] = args.cursor
+    page = client.envelope("task.search", data)
+    _show(args, out, page, _pageView("tasks", render.taskTable))
 
 
 # The parser
@@ -323,16 +357,22 @@ def _positiveInt(text):
     return value
 
 
-def _limit(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= 100:
-        raise argparse.ArgumentTypeError(
-            f"invalid limit {text!r} (use 1 to 100)"
-        )
-    return value
+def _limitUpTo(most):
+    """
+    The parser of a search's C{--limit}: 1 to C{most} (the v0.5 API takes
+    up to 100 a page, the 2026 protocol up to 1000).
+    """
+    def limit(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if not 1 <= value <= most:
+            raise argparse.ArgumentTypeError(
+                f"invalid limit {text!r} (use 1 to {most})"
+            )
+        return value
+    return limit
 
 
 def _addGlobalOptions(parser, environ, suppress):
@@ -395,7 +435,7 @@ def _addTags(parser, what):
 
 def _addSearchOptions(parser):
     parser.add_argument(
-        "-l", "--limit", type=_limit, default=100,
+        "-l", "--limit", type=_limitUpTo(100), default=100,
         help="most results per page, 1 to 100 (default: 100)",
     )
     parser.add_argument(
@@ -534,6 +574,7 @@ def _addScheduleCommands(commands):
 
     delete = schedules.add("delete", deleteSchedule, "delete a schedule")
     delete.add_argument("id", help="the schedule's id")
+    _addOutput(delete)
 
 
 def _addLockCommands(commands):
@@ -554,6 +595,7 @@ def _addLockCommands(commands):
     release = locks.add("release", releaseLock, "release a lock")
     release.add_argument("resourceId", metavar="resource", help="the resource id")
     release.add_argument("--execution-id", dest="executionId", required=True)
+    _addOutput(release)
 
     heartbeat = locks.add(
         "heartbeat", heartbeatLocks, "extend every lock of a process"
@@ -563,7 +605,31 @@ def _addLockCommands(commands):
 
 
 def _addTaskCommands(commands):
-    tasks = commands.group("tasks", "claim and complete tasks", aliases=["task"])
+    tasks = commands.group(
+        "tasks", "show and search 2026 tasks; claim and complete v0.5 tasks",
+        aliases=["task"],
+    )
+
+    get = tasks.add("get", getTask2026, "show a task (2026 protocol)")
+    get.add_argument("taskId", metavar="task", help="the task id")
+    _addOutput(get)
+
+    search = tasks.add(
+        "search", searchTasks2026, "list tasks by id (2026 protocol)"
+    )
+    search.add_argument(
+        "-s", "--state", type=str.lower,
+        choices=["pending", "acquired", "suspended", "halted", "fulfilled"],
+        help="only tasks in this state",
+    )
+    search.add_argument(
+        "-l", "--limit", type=_limitUpTo(1000), default=100,
+        help="most results per page, 1 to 1000 (default: 100)",
+    )
+    search.add_argument(
+        "-c", "--cursor", help="the cursor of the next page, from a search"
+    )
+    _addOutput(search)
 
     claim = tasks.add("claim", claimTask, "claim a task; prints its promise")
     claim.add_argument("taskId", metavar="task", help="the task id")
@@ -593,6 +659,7 @@ def _addTaskCommands(commands):
         required=True, help="how the promise completes",
     )
     _addValueOptions(complete, "value")
+    _addOutput(complete)
 
 
 def buildParser(environ):

@@ -192,6 +192,34 @@ def lockView(lock):
     ])
 
 
+def taskView(task):
+    """
+    One 2026 task, field by field (C{TTL} and C{PID} only while acquired).
+    """
+    return fields([
+        ("ID", task.get("id")),
+        ("State", task.get("state")),
+        ("Version", task.get("version")),
+        ("Resumes", task.get("resumes")),
+        ("TTL", formatDuration(task.get("ttl"))),
+        ("PID", task.get("pid")),
+    ])
+
+
+def taskTable(tasks):
+    """
+    2026 tasks as a table: id, state, version, resumes, owner.
+    """
+    return table(
+        ["ID", "STATE", "VERSION", "RESUMES", "PID"],
+        [
+            [t.get("id", ""), t.get("state", ""), str(t.get("version", "")),
+             str(t.get("resumes", "")), t.get("pid") or ""]
+            for t in tasks
+        ],
+    )
+
+
 def errorLines(error):
     """
     An L{resonate.cli.client.APIError} as the lines to print on stderr:

@@ -19,6 +19,8 @@ from tests.processes.test_cli import (
     ENV,
     CLIRunner,
     b64,
+    listenRecorder,
+    nowMs,
 )
 from tests.processes.test_protocol2026_processes import Client2026
 from tests.support.processtools import (
@@ -27,8 +29,137 @@ from tests.support.processtools import (
     ChildProcess,
     ProcessExit,
     runProcess,
+    sqliteFlags,
+    startResonate,
     stopResonate,
 )
+
+class ServerMixin:
+    """
+    One server on a temporary SQLite database, and the command line aimed
+    at it.
+    """
+
+    timeout = 180
+
+    async def startServer(self, *flags):
+        database = os.path.abspath(self.mktemp()) + ".db"
+        self.server = await startResonate(self, *flags, *sqliteFlags(database))
+        self.cli = CLIRunner(self, self.server.url)
+        self.api = Client2026(self.server.url)
+        # Before the kill startResonate arranged (cleanups run last first).
+        self.addCleanup(self.stopServer)
+
+    async def stopServer(self):
+        exit = await stopResonate(self.server)
+        self.assertTrue(exit.stoppedByTERM, self.server.output)
+
+
+class TaskTests(ServerMixin, unittest.TestCase):
+    """
+    C{resonate tasks get} and C{tasks search}: the 2026 tasks.
+    """
+
+    async def setUp(self):
+        await self.startServer()
+
+    async def test_getAndSearch(self):
+        """
+        A task shows its state, version and (acquired) owner; a search
+        filters by state, pages with C{--limit} and C{--cursor}, and
+        prints a table or the server's JSON.
+        """
+        timeoutAt = nowMs() + 3_600_000
+        for taskId in ["t1", "t2", "t3"]:
+            await self.api.create(taskId, timeoutAt,
+                                  tags={"resonate:target": "poll://any@w"})
+        await self.api.acquire("t2", 0, "p1", 60_000)
+
+        process = await self.cli.run("tasks", "get", "t2")
+        self.assertEqual(
+            process.stdout,
+            "ID:       t2\nState:    acquired\nVersion:  1\nResumes:  0\n"
+            "TTL:      1m\nPID:      p1\n",
+        )
+        task = await self.cli.json("tasks", "get", "t1")
+        self.assertEqual(task, {"id": "t1", "state": "pending", "version": 0,
+                                "resumes": 0})
+
+        process = await self.cli.run("tasks", "search")
+        self.assertEqual(process.stdout.splitlines(), [
+            "ID  STATE     VERSION  RESUMES  PID",
+            "t1  pending   0        0",
+            "t2  acquired  1        0        p1",
+            "t3  pending   0        0",
+        ])
+        page = await self.cli.json("tasks", "search", "-s", "pending", "-l", "1")
+        self.assertEqual(([t["id"] for t in page["tasks"]], page["cursor"]),
+                         (["t1"], "t1"))
+        page = await self.cli.json("tasks", "search", "-s", "pending",
+                                   "-c", page["cursor"])
+        self.assertEqual([t["id"] for t in page["tasks"]], ["t3"])
+        self.assertNotIn("cursor", page)
+        process = await self.cli.run("tasks", "search", "-l", "2")
+        self.assertTrue(process.stdout.endswith("\n\nMore: --cursor t2\n"))
+
+    async def test_errors(self):
+        """
+        An unknown task is the server's 404, a bad state or limit a usage
+        error.
+        """
+        process = await self.cli.run("tasks", "get", "nope", expect=1)
+        self.assertEqual(process.stderr, "error: 404 Task not found\n")
+        for args in [["-s", "done"], ["-l", "0"], ["-l", "1001"]]:
+            process = await self.cli.run("tasks", "search", *args, expect=2)
+            self.assertIn("invalid", process.stderr)
+
+
+class RequestTests(unittest.TestCase):
+    """
+    What the new commands send, and the JSON of the commands whose answer
+    has no body, seen by a recording server (L{listenRecorder}).
+    """
+
+    timeout = 60
+
+    async def test_envelope(self):
+        """
+        A 2026 operation is C{POST /} of an envelope with the protocol's
+        version and a fresh C{corrId}; an answer whose C{corrId} is not the
+        request's is an error, not a result.
+        """
+        recorder, url = listenRecorder(self, (200, b'{"head": {"corrId": "x"}}'))
+        process = await CLIRunner(self, url).run("tasks", "get", "t", expect=1)
+        self.assertEqual(process.stderr,
+                         "error: 200 not a 2026 protocol answer\n")
+        [request] = recorder.requests
+        self.assertEqual((request.method, request.uri), ("POST", "/"))
+        body = json.loads(request.body)
+        self.assertEqual(
+            (body["kind"], body["head"]["version"], body["data"]),
+            ("task.get", "2026-04-01", {"id": "t"}),
+        )
+        self.assertRegex(body["head"]["corrId"], r"^cli-\d+-1$")
+
+    async def test_jsonWithoutBody(self):
+        """
+        C{schedules delete}, C{locks release} and C{tasks complete} answer
+        no body; with C{-o json} they print what they did as JSON.
+        """
+        recorder, url = listenRecorder(self, (204, b""))
+        cli = CLIRunner(self, url)
+        self.assertEqual(await cli.json("schedules", "delete", "s"),
+                         {"id": "s", "deleted": True})
+        self.assertEqual(
+            await cli.json("locks", "release", "r", "--execution-id", "e"),
+            {"resourceId": "r", "released": True},
+        )
+        self.assertEqual(
+            await cli.json("tasks", "complete", "t", "--counter", "1",
+                           "--execution-id", "e", "--state", "resolved"),
+            {"taskId": "t", "state": "resolved", "completed": True},
+        )
+
 
 class ServeOutputTests(unittest.TestCase):
     """

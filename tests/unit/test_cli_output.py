@@ -1,13 +1,16 @@
 """
-Tests for how the server commands take C{-o}: L{resonate.cli.serve} and
-L{resonate.cli.main}.
+Tests for what the newer C{resonate} commands print, and for how the
+server commands take C{-o}: L{resonate.cli.render}, L{resonate.cli.serve}
+and L{resonate.cli.main}.
 """
 
 import json
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from resonate.cli import render
 from resonate.cli.arguments import UsageError
+from resonate.cli.client import APIError
 from resonate.cli.main import _outputOf, _serverCommand
 from resonate.cli.serve import devLine
 
@@ -73,3 +76,45 @@ class ServerOutputTests(SynchronousTestCase):
             json.loads(devLine(addresses, "/tmp/d/resonate.db", "json")),
             {**addresses, "database": "/tmp/d/resonate.db", "debug": True},
         )
+
+
+class RenderTests(SynchronousTestCase):
+    """
+    The views of 2026 tasks and of a garbage collection.
+    """
+
+    def test_taskView(self):
+        """
+        An acquired task shows its lease and owner; others do not have
+        them.
+        """
+        self.assertEqual(
+            render.taskView({"id": "wf", "state": "acquired", "version": 2,
+                             "resumes": 0, "ttl": 60000, "pid": "p1"}),
+            "ID:       wf\nState:    acquired\nVersion:  2\nResumes:  0\n"
+            "TTL:      1m\nPID:      p1",
+        )
+        self.assertNotIn("PID", render.taskView(
+            {"id": "wf", "state": "pending", "version": 0, "resumes": 0}
+        ))
+
+    def test_taskTable(self):
+        self.assertEqual(
+            render.taskTable([
+                {"id": "a", "state": "pending", "version": 0, "resumes": 0},
+                {"id": "b", "state": "acquired", "version": 1, "resumes": 2,
+                 "ttl": 1, "pid": "p"},
+            ]),
+            "ID  STATE     VERSION  RESUMES  PID\n"
+            "a   pending   0        0\n"
+            "b   acquired  1        2        p",
+        )
+
+    def test_error2026(self):
+        """
+        A 2026 error envelope's message is its C{data} string.
+        """
+        body = json.dumps({"kind": "task.get", "head": {"corrId": "1", "status": 404},
+                           "data": "Task not found"}).encode()
+        self.assertEqual(str(APIError(404, "Not Found", body)),
+                         "404 Task not found")
