@@ -1,13 +1,14 @@
 # -*- test-case-name: tests.processes.test_cli -*-
 """
 The C{resonate} command: a client of the HTTP API (promises, schedules,
-locks, tasks), C{resonate serve}, which runs
+locks, tasks, workflows), C{resonate serve}, which runs
 the server exactly as C{twist resonate} does, and C{resonate dev}, a
 throw-away server for local development.
 
     resonate promises create foo --timeout 1h -D 'hello' -T env=dev
     resonate promises get foo
     resonate promises resolve foo -D 'world'
+    resonate invoke wf --func greet --arg '"world"' --target workers
     resonate serve --config etc/resonate.yml
 
 Every command takes C{-o json} for machine-readable output.  Exit status:
@@ -37,6 +38,7 @@ from resonate.cli.client import (
     Unreachable,
     path,
 )
+from resonate.cli.invoke import addInvokeCommand
 from resonate.cli.serve import dev, serve
 
 #: Where the client sends requests unless told otherwise.
@@ -694,6 +696,7 @@ def buildParser(environ):
     _addScheduleCommands(commands)
     _addLockCommands(commands)
     _addTaskCommands(commands)
+    addInvokeCommand(commands, _addOutput)
     return parser
 
 
@@ -791,6 +794,9 @@ def main(argv=None, stdout=None, stderr=None, environ=None, now=None):
     except Unreachable as error:
         stderr.write(f"error: {error}\n")
         return 1
+    except UsageError as error:
+        stderr.write(f"error: {error}\n")
+        return 2
     return 0
 
 

@@ -5,6 +5,7 @@ and schedules (issue #18), run as child processes (from the plain install
 when C{$RESONATE_TEST_PLAIN_VENV} names it) against real servers.
 """
 
+import base64
 import json
 import os
 import re
@@ -12,6 +13,7 @@ import signal
 import socket
 import tempfile
 
+from twisted.internet.threads import deferToThread
 from twisted.trial import unittest
 
 from tests.processes.test_cli import (
@@ -22,7 +24,10 @@ from tests.processes.test_cli import (
     listenRecorder,
     nowMs,
 )
-from tests.processes.test_protocol2026_processes import Client2026
+from tests.processes.test_delivery_processes import connectWorker
+from tests.processes.test_protocol2026_processes import Client2026, waitFor
+from tests.processes.test_sdk2026 import PYTHON_SCRIPT, SDK_ENV, SDKProcess
+from tests.support import sdkenv
 from tests.support.processtools import (
     END_TIMEOUT,
     START_TIMEOUT,
@@ -33,6 +38,22 @@ from tests.support.processtools import (
     startResonate,
     stopResonate,
 )
+
+#: The servers the SDK works with: a short retry, and timeouts swept ten
+#: times a second, so that a durable sleep ends on time.
+SDK_SERVER_FLAGS = ("--tasks-retry-timeout", "2s",
+                    "--system-timeout-interval", "100ms")
+
+#: The SDK worker's group.
+WORKERS = "workers"
+
+
+def decodeValue(value):
+    """
+    The JSON in a 2026 record's C{param} or C{value}.
+    """
+    return json.loads(base64.b64decode(value["data"]))
+
 
 class ServerMixin:
     """
@@ -54,6 +75,156 @@ class ServerMixin:
         exit = await stopResonate(self.server)
         self.assertTrue(exit.stoppedByTERM, self.server.output)
 
+
+class InvokeTests(ServerMixin, unittest.TestCase):
+    """
+    C{resonate invoke} creates the invocation an SDK's C{rpc} creates.
+    """
+
+    async def setUp(self):
+        await self.startServer()
+
+    async def test_offeredToTarget(self):
+        """
+        The promise holds the encoded call and the lineage tags; its task
+        is pending and its C{execute} reaches a worker of the target group
+        over SSE.  A second invoke of the id changes nothing and says so.
+        """
+        worker = await connectWorker(self, self.server, WORKERS, "w1")
+        before = nowMs()
+        process = await self.cli.run(
+            "invoke", "greet-1", "--func", "greet", "--arg", '"world"',
+            "--arg", "3", "--kwarg", "loud=true", "--target", WORKERS,
+            "--timeout", "1h",
+        )
+        self.assertEqual(
+            process.stdout,
+            "Invoked greet as greet-1 on poll://any@workers (pending)\n",
+        )
+        promise = await self.api.promise("greet-1")
+        self.assertEqual(decodeValue(promise["param"]), {
+            "args": ["world", 3], "kwargs": {"loud": True}, "func": "greet",
+            "version": 1,
+        })
+        self.assertEqual(promise["tags"], {
+            "resonate:origin": "greet-1", "resonate:branch": "greet-1",
+            "resonate:parent": "greet-1", "resonate:scope": "global",
+            "resonate:target": "poll://any@workers",
+        })
+        self.assertTrue(before + 3_600_000 <= promise["timeoutAt"]
+                        <= nowMs() + 3_600_000)
+        await waitFor("the execute", lambda: _copy(worker.messages),
+                      lambda messages: messages)
+        self.assertEqual(
+            [(m["kind"], m["data"]["task"]) for m in worker.messages],
+            [("execute", {"id": "greet-1", "version": 0})],
+        )
+        task = await self.cli.json("tasks", "get", "greet-1")
+        self.assertEqual((task["state"], task["version"]), ("pending", 0))
+
+        process = await self.cli.run("invoke", "greet-1", "--func", "other")
+        self.assertEqual(
+            process.stdout,
+            "Not invoked: greet-1 exists already, with another function or "
+            "arguments (pending)\n",
+        )
+
+    async def test_delay(self):
+        """
+        With C{--delay} the promise carries C{resonate:delay}, now plus the
+        delay, and its task is not dispatched before it: the worker gets
+        the next invocation's C{execute} and not the delayed one's.
+        """
+        worker = await connectWorker(self, self.server, WORKERS, "w1")
+        before = nowMs()
+        promise = await self.cli.json(
+            "invoke", "later", "--func", "f", "--target", WORKERS,
+            "--delay", "1h", "--timeout", "2h",
+        )
+        delay = int(promise["tags"]["resonate:delay"])
+        self.assertTrue(before + 3_600_000 <= delay <= nowMs() + 3_600_000)
+        await self.cli.run("invoke", "now", "--func", "f", "--target", WORKERS)
+        await waitFor("the execute", lambda: _copy(worker.messages),
+                      lambda messages: messages)
+        self.assertEqual([m["data"]["task"]["id"] for m in worker.messages],
+                         ["now"])
+
+    async def test_usageErrors(self):
+        """
+        An id with C{:}, no C{--func}, or a delay not shorter than the
+        timeout is refused with one line and exit status 2, before any
+        request.
+        """
+        for args, message in [
+            (["invoke", "a:b", "--func", "f"], "invalid workflow id 'a:b'"),
+            (["invoke", "a"], "the following arguments are required: --func"),
+            (["invoke", "a", "--func", "f", "--delay", "2h", "--timeout", "1h"],
+             "error: --delay must be shorter than --timeout"),
+        ]:
+            process = await self.cli.run(*args, expect=2)
+            self.assertIn(message, process.stderr)
+            self.assertEqual(process.stdout, "")
+        page = await self.api.ok("promise.search", {})
+        self.assertEqual(page["promises"], [])
+
+    async def test_serverError(self):
+        """
+        An address the server refuses is its 400, one line, exit status 1.
+        """
+        process = await self.cli.run("invoke", "bad", "--func", "f",
+                                     "--target", "ftp://x", expect=1)
+        self.assertRegex(process.stderr, r"^error: 400 .+\n$")
+
+
+async def _copy(messages):
+    """
+    What a worker has received so far (for L{waitFor}).
+    """
+    return list(messages)
+
+
+class SDKWorkerTests(ServerMixin, unittest.TestCase):
+    """
+    A real C{resonate-sdk} 0.8.1 worker runs what C{resonate invoke}
+    starts.
+    """
+
+    async def setUp(self):
+        self.sdkPython = await deferToThread(sdkenv.pythonSDK)
+        await self.startServer(*SDK_SERVER_FLAGS)
+        self.log = os.path.abspath(self.mktemp()) + ".jsonl"
+        self.worker = SDKProcess(
+            [self.sdkPython, PYTHON_SCRIPT, "worker", "--url", self.server.url,
+             "--group", WORKERS, "--log", self.log, "--ttl", "10"],
+            env=SDK_ENV,
+        )
+        # No working directory: see test_sdk2026 (posix_spawn, no fork).
+        self.worker.spawn()
+        self.addCleanup(self.worker.kill)
+        await self.worker.waitForOutput(r'"ready": ?true', 60)
+
+    async def settled(self, promiseId):
+        """
+        Wait until C{promiseId} is settled; its 2026 record.
+        """
+        record = await waitFor(
+            f"{promiseId} settled", lambda: self.api.promise(promiseId),
+            lambda promise: promise["state"] != "pending", timeout=60,
+        )
+        return record
+
+    async def test_functionRuns(self):
+        """
+        The worker finds the function by name, gets the arguments, and
+        resolves the promise with its result.
+        """
+        await self.cli.run("invoke", "square-3", "--func", "child",
+                           "--arg", "3", "--arg", "0", "--target", WORKERS)
+        promise = await self.settled("square-3")
+        self.assertEqual((promise["state"], decodeValue(promise["value"])),
+                         ("resolved", 9), self.worker.output)
+        task = await self.cli.json("tasks", "get", "square-3")
+        self.assertEqual(task["state"], "fulfilled")
 
 class TaskTests(ServerMixin, unittest.TestCase):
     """
