@@ -65,6 +65,13 @@ class APIError(Exception):
         return f"{self.status} {self.message}{code}"
 
 
+class CommandFailed(Exception):
+    """
+    The server answered, but the command cannot do what it was asked (the
+    root of a tree does not exist): C{str()} says why, on one line.
+    """
+
+
 class Unreachable(Exception):
     """
     No answer came from the server: C{str()} says why.

@@ -9,6 +9,7 @@ throw-away server for local development.
     resonate promises get foo
     resonate promises resolve foo -D 'world'
     resonate invoke wf --func greet --arg '"world"' --target workers
+    resonate tree wf
     resonate serve --config etc/resonate.yml
 
 Every command takes C{-o json} for machine-readable output.  Exit status:
@@ -35,11 +36,13 @@ from resonate.cli.arguments import (
 from resonate.cli.client import (
     APIError,
     Client,
+    CommandFailed,
     Unreachable,
     path,
 )
 from resonate.cli.invoke import addInvokeCommand
 from resonate.cli.serve import dev, serve
+from resonate.cli.tree import addTreeCommand
 
 #: Where the client sends requests unless told otherwise.
 DEFAULT_SERVER = "http://127.0.0.1:8001"
@@ -697,6 +700,7 @@ def buildParser(environ):
     _addLockCommands(commands)
     _addTaskCommands(commands)
     addInvokeCommand(commands, _addOutput)
+    addTreeCommand(commands, _addOutput)
     return parser
 
 
@@ -791,7 +795,7 @@ def main(argv=None, stdout=None, stderr=None, environ=None, now=None):
     except APIError as error:
         stderr.write("\n".join(render.errorLines(error)) + "\n")
         return 1
-    except Unreachable as error:
+    except (Unreachable, CommandFailed) as error:
         stderr.write(f"error: {error}\n")
         return 1
     except UsageError as error:

@@ -186,7 +186,7 @@ async def _copy(messages):
 class SDKWorkerTests(ServerMixin, unittest.TestCase):
     """
     A real C{resonate-sdk} 0.8.1 worker runs what C{resonate invoke}
-    starts.
+    starts, and C{resonate tree} draws the workflow it ran.
     """
 
     async def setUp(self):
@@ -225,6 +225,97 @@ class SDKWorkerTests(ServerMixin, unittest.TestCase):
                          ("resolved", 9), self.worker.output)
         task = await self.cli.json("tasks", "get", "square-3")
         self.assertEqual(task["state"], "fulfilled")
+
+    async def test_workflowTree(self):
+        """
+        A workflow invoked on the worker fans out two rpcs, sleeps and runs
+        a local step; C{resonate tree} shows each under the root, settled,
+        with its kind and (for rpcs) function, as text and as nested JSON.
+        """
+        await self.cli.run(
+            "invoke", "wf", "--func", "fanout", "--arg", "2", "--arg", "0.2",
+            "--arg", WORKERS, "--arg", "0", "--target", WORKERS,
+        )
+        promise = await self.settled("wf")
+        self.assertEqual(decodeValue(promise["value"]),
+                         {"squares": [0, 1], "total": 1, "slept": 0.2},
+                         self.worker.output)
+
+        tree = await self.cli.json("tree", "wf")
+        self.assertEqual(
+            (tree["id"], tree["state"], tree["kind"], tree["func"]),
+            ("wf", "RESOLVED", "rpc", "fanout"),
+        )
+        children = tree["children"]
+        self.assertEqual(
+            [(c["kind"], c["func"], c["state"], c["children"]) for c in children],
+            [("rpc", "child", "RESOLVED", []), ("rpc", "child", "RESOLVED", []),
+             # The SDK keeps no function in a local step's param.
+             ("sleep", None, "RESOLVED", []), ("run", None, "RESOLVED", [])],
+        )
+        self.assertTrue(all(c["id"].startswith("wf:") for c in children))
+        # 200ms from the SDK's clock, which leads the server's a little.
+        self.assertGreaterEqual(children[2]["duration"], 150)
+
+        lines = (await self.cli.run("tree", "wf")).stdout.splitlines()
+        self.assertEqual(len(lines), 6, lines)
+        self.assertRegex(lines[0], r"^ID +STATE +DURATION +WHAT$")
+        self.assertRegex(lines[1], r"^wf +RESOLVED +\S+ +rpc fanout$")
+        self.assertRegex(lines[2], r"^├── wf:\S+ +RESOLVED +\S+ +rpc child$")
+        self.assertRegex(lines[4], r"^├── wf:\S+ +RESOLVED +\S+ +sleep$")
+        self.assertRegex(lines[5], r"^└── wf:\S+ +RESOLVED +\S+ +run$")
+
+
+class TreeTests(ServerMixin, unittest.TestCase):
+    """
+    C{resonate tree} of v0.5 promises, whose children extend their
+    parent's id, and its errors.
+    """
+
+    async def setUp(self):
+        await self.startServer()
+
+    async def test_idPrefixes(self):
+        """
+        v0.5 promises hang under the longest id they extend; pending ones
+        show how long they have been pending; other ids are left out.
+        """
+        for promiseId in ["job", "job.1", "job.2", "job.1.1", "jobless"]:
+            await self.cli.run("promises", "create", promiseId,
+                               "--timeout", "1h")
+        await self.cli.run("promises", "resolve", "job.2")
+        lines = (await self.cli.run("tree", "job")).stdout.splitlines()
+        self.assertEqual(len(lines), 5, lines)
+        for line, pattern in zip(lines, [
+            r"ID +STATE +DURATION +WHAT",
+            r"job +PENDING +\S*\d+m?s",
+            r"├── job\.1 +PENDING +\S*\d+m?s",
+            r"│   └── job\.1\.1 +PENDING +\S*\d+m?s",
+            r"└── job\.2 +RESOLVED +\S*\d+m?s",
+        ]):
+            self.assertRegex(line, "^" + pattern + "$")
+
+    async def test_manyPages(self):
+        """
+        Every page of the searches is read: a root with more children than
+        a page holds shows them all.
+        """
+        await self.cli.run("promises", "create", "big", "--timeout", "1h")
+        for index in range(105):
+            await self.api.create(f"big:{index:03}", nowMs() + 3_600_000,
+                                  tags={"resonate:origin": "big",
+                                        "resonate:parent": "big"})
+        tree = await self.cli.json("tree", "big")
+        self.assertEqual([c["id"] for c in tree["children"]],
+                         [f"big:{index:03}" for index in range(105)])
+
+    async def test_notFound(self):
+        """
+        No root is one line and exit status 1.
+        """
+        process = await self.cli.run("tree", "nope", expect=1)
+        self.assertEqual(process.stderr, "error: promise nope not found\n")
+
 
 class TaskTests(ServerMixin, unittest.TestCase):
     """
