@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.processes.test_cli -*-
 """
 The C{resonate} command: a client of the HTTP API (promises, schedules,
-locks, tasks, workflows), C{resonate serve}, which runs
+locks, tasks, workflows, garbage collection), C{resonate serve}, which runs
 the server exactly as C{twist resonate} does, and C{resonate dev}, a
 throw-away server for local development.
 
@@ -347,6 +347,20 @@ def searchTasks2026(args, client, out):
     _show(args, out, page, _pageView("tasks", render.taskTable))
 
 
+# Garbage collection
+
+
+def collectGarbage(args, client, out):
+    """
+    C{POST /gc}: delete (or with C{--dry-run} count) what settled longer
+    ago than C{--older-than}.
+    """
+    response = client.request(
+        "POST", "/gc", {"olderThan": args.olderThan, "dryRun": args.dryRun}
+    )
+    _show(args, out, response.body, render.collectionView)
+
+
 # The parser
 
 
@@ -667,6 +681,23 @@ def _addTaskCommands(commands):
     _addOutput(complete)
 
 
+def _addGarbageCommand(commands):
+    gc = commands.add(
+        "gc", collectGarbage,
+        "delete promises (and their tasks, callbacks and listeners) settled "
+        "longer ago than --older-than",
+    )
+    gc.add_argument(
+        "--older-than", dest="olderThan", type=parseDuration, required=True,
+        metavar="DURATION", help="how long ago they settled at least, e.g. 30d",
+    )
+    gc.add_argument(
+        "--dry-run", dest="dryRun", action="store_true",
+        help="only count what would be deleted",
+    )
+    _addOutput(gc)
+
+
 def buildParser(environ):
     """
     The argument parser of C{resonate}.
@@ -701,6 +732,7 @@ def buildParser(environ):
     _addTaskCommands(commands)
     addInvokeCommand(commands, _addOutput)
     addTreeCommand(commands, _addOutput)
+    _addGarbageCommand(commands)
     return parser
 
 

@@ -220,6 +220,19 @@ def taskTable(tasks):
     )
 
 
+def collectionView(result):
+    """
+    What C{POST /gc} deleted, or with C{dryRun} would delete.
+    """
+    counts = ", ".join(
+        f"{result.get(name, 0)} {name}"
+        for name in ("promises", "tasks", "callbacks", "listeners")
+    )
+    verb = "Would delete" if result.get("dryRun") else "Deleted"
+    return (f"{verb} {counts} settled before "
+            f"{formatTime(result.get('settledBefore'))}")
+
+
 def errorLines(error):
     """
     An L{resonate.cli.client.APIError} as the lines to print on stderr:

@@ -1,8 +1,16 @@
 # -*- test-case-name: tests.processes.test_cli2026 -*-
 """
 The C{resonate} commands that upstream Resonate's CLI has beside promises
-and schedules (issue #18), run as child processes (from the plain install
-when C{$RESONATE_TEST_PLAIN_VENV} names it) against real servers.
+and schedules (issue #18): C{invoke}, C{tree}, C{tasks get}/C{search},
+C{gc} and C{dev}, and C{-o json} on every command, run as child processes
+(from the plain install when C{$RESONATE_TEST_PLAIN_VENV} names it)
+against real servers.
+
+C{invoke} is checked against what a worker sees: a raw SSE stream (the
+C{execute} a worker gets), and the real C{resonate-sdk} 0.8.1 worker of
+L{tests.processes.test_sdk2026}, which must find the function, decode the
+arguments and settle the promise; a whole workflow run that way is what
+C{tree} then draws.
 """
 
 import base64
@@ -403,6 +411,28 @@ class RequestTests(unittest.TestCase):
         )
         self.assertRegex(body["head"]["corrId"], r"^cli-\d+-1$")
 
+    async def test_garbageRequest(self):
+        """
+        C{gc} posts the age in milliseconds and whether it is a dry run,
+        and prints the server's counts, or its JSON.
+        """
+        answer = {"dryRun": True, "settledBefore": 0, "promises": 4,
+                  "tasks": 3, "callbacks": 2, "listeners": 1}
+        recorder, url = listenRecorder(self, (200, json.dumps(answer).encode()))
+        cli = CLIRunner(self, url)
+        process = await cli.run("gc", "--older-than", "30d", "--dry-run")
+        self.assertEqual(
+            process.stdout,
+            "Would delete 4 promises, 3 tasks, 2 callbacks, 1 listeners "
+            "settled before 1970-01-01T00:00:00.000Z\n",
+        )
+        self.assertEqual(await cli.json("gc", "--older-than", "1h"), answer)
+        self.assertEqual(
+            [(r.method, r.uri, json.loads(r.body)) for r in recorder.requests],
+            [("POST", "/gc", {"olderThan": 30 * 86_400_000, "dryRun": True}),
+             ("POST", "/gc", {"olderThan": 3_600_000, "dryRun": False})],
+        )
+
     async def test_jsonWithoutBody(self):
         """
         C{schedules delete}, C{locks release} and C{tasks complete} answer
@@ -450,6 +480,53 @@ class ServeOutputTests(unittest.TestCase):
             ("starting {name} server addr={addr}", "http"),
             [(event.get("log_format"), event.get("name")) for event in events],
         )
+
+
+class GarbageCollectionTests(ServerMixin, unittest.TestCase):
+    """
+    C{resonate gc} asks the server to delete what settled long enough ago.
+    """
+
+    async def setUp(self):
+        await self.startServer()
+
+    async def test_collect(self):
+        """
+        A dry run counts what settled before now minus C{--older-than} and
+        deletes nothing; the real run deletes it; pending promises stay.
+        """
+        await self.cli.run("promises", "create", "old", "--timeout", "1h")
+        await self.cli.run("promises", "resolve", "old")
+        await self.cli.run("promises", "create", "open", "--timeout", "1h")
+        probe = await runProcess(
+            self, [*CLI, "--server", self.server.url, "gc", "--older-than",
+                   "1ms", "--dry-run"], env=ENV,
+        )
+        if probe.stderr.startswith("error: 404 "):
+            # Another change adds the endpoint (issue #18).
+            raise unittest.SkipTest("this server has no POST /gc yet")
+
+        before = nowMs()
+        result = await self.cli.json("gc", "--older-than", "1ms", "--dry-run")
+        self.assertEqual(
+            (result["dryRun"], result["promises"], result["tasks"]),
+            (True, 1, 0),
+        )
+        self.assertTrue(before - 1000 <= result["settledBefore"] <= nowMs())
+        await self.cli.json("promises", "get", "old")
+
+        process = await self.cli.run("gc", "--older-than", "1ms")
+        self.assertRegex(
+            process.stdout,
+            r"^Deleted 1 promises, 0 tasks, 0 callbacks, 0 listeners settled "
+            r"before \S+Z\n$",
+        )
+        await self.cli.run("promises", "get", "old", expect=1)
+        await self.cli.json("promises", "get", "open")
+
+    async def test_usage(self):
+        process = await self.cli.run("gc", expect=2)
+        self.assertIn("--older-than", process.stderr)
 
 
 class DevProcess(ChildProcess):

@@ -110,6 +110,21 @@ class RenderTests(SynchronousTestCase):
             "b   acquired  1        2        p",
         )
 
+    def test_collectionView(self):
+        """
+        A collection says what it deleted, or would delete on a dry run,
+        and the settlement time it cut at.
+        """
+        result = {"settledBefore": 0, "promises": 3, "tasks": 2,
+                  "callbacks": 1, "listeners": 0}
+        self.assertEqual(
+            render.collectionView({**result, "dryRun": False}),
+            "Deleted 3 promises, 2 tasks, 1 callbacks, 0 listeners settled "
+            "before 1970-01-01T00:00:00.000Z",
+        )
+        self.assertTrue(render.collectionView({**result, "dryRun": True})
+                        .startswith("Would delete 3 promises"))
+
     def test_error2026(self):
         """
         A 2026 error envelope's message is its C{data} string.
