@@ -173,6 +173,7 @@ class ConsoleBrowserTestsMixin:
         """
         The browser's steps (blocking: run in a thread).
         """
+        from selenium.common.exceptions import StaleElementReferenceException
         from selenium.webdriver.common.by import By
         from selenium.webdriver.support import expected_conditions
         from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -184,11 +185,29 @@ class ConsoleBrowserTestsMixin:
         def wait(condition, message):
             return WebDriverWait(driver, browser.WAIT).until(condition, message)
 
+        # The live section is replaced every few seconds: what the steps
+        # read of it is read in one script, and a click that meets a
+        # replaced element is tried again on the new one.
+        def texts(selector):
+            return driver.execute_script(
+                "return Array.from(document.querySelectorAll(arguments[0]), e => e.textContent);",
+                selector,
+            )
+
         def rowIds():
-            return [
-                row.get_attribute("data-id")
-                for row in driver.find_elements(By.CSS_SELECTOR, "#live tbody tr[data-id]")
-            ]
+            return driver.execute_script(
+                "return Array.from(document.querySelectorAll('#live tbody tr[data-id]'),"
+                " row => row.dataset.id);"
+            )
+
+        def click(selector):
+            for attempt in range(3):
+                try:
+                    driver.find_element(By.CSS_SELECTOR, selector).click()
+                    return
+                except StaleElementReferenceException:
+                    if attempt == 2:
+                        raise
 
         def state(promiseId):
             code, body = api.request("GET", "/promises/" + promiseId)
@@ -266,20 +285,18 @@ class ConsoleBrowserTestsMixin:
 
             # A workflow's call tree.
             driver.get(root + "workflow?id=checkout-7")
-            nodes = wait(
-                lambda d: d.find_elements(By.CSS_SELECTOR, "#live ul.tree .node"),
-                "the tree is shown",
-            )
+            wait(lambda d: texts("#live ul.tree .node"), "the tree is shown")
             self.assertEqual(
-                [n.find_element(By.CSS_SELECTOR, "a").text for n in nodes],
+                texts("#live ul.tree .node > a"),
                 ["checkout-7", "checkout-7:1", "checkout-7:1.1", "checkout-7:2", "checkout-7:3"],
             )
             self.assertEqual(
-                [n.find_element(By.CSS_SELECTOR, ".state").text for n in nodes],
+                texts("#live ul.tree .node > .state"),
                 ["pending", "resolved", "resolved", "rejected", "pending"],
             )
             self.assertEqual(
-                nodes[3].find_element(By.CSS_SELECTOR, ".func").text, "charge_card"
+                texts("#live ul.tree .node > .func"),
+                ["checkout", "reserve_stock", "audit", "charge_card", "ship"],
             )
             path = os.environ.get(SCREENSHOT_VARIABLE)
             if self.screenshot and path:
@@ -313,7 +330,7 @@ class ConsoleBrowserTestsMixin:
                 lambda d: "nightly-report" in d.find_element(By.ID, "live").text,
                 "the schedule is listed",
             )
-            driver.find_element(By.CSS_SELECTOR, "button.action-delete").click()
+            click("#live button.action-delete")
             alert = wait(expected_conditions.alert_is_present(), "a confirmation")
             self.assertEqual(alert.text, "Delete schedule nightly-report?")
             alert.accept()
