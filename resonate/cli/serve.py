@@ -211,7 +211,11 @@ def dev(args, stdout=None, stderr=None, output="table"):
         "resonate dev", f"--log-format={logFormat}", "--log-level=warn",
         "--log-file=+",
         "resonate", "--debug", "--aio-store", "sqlite",
-        "--aio-store-sqlite-path", database, *args,
+        "--aio-store-sqlite-path", database,
+        # Loopback unless told otherwise: the debug operations reset and
+        # replay the store, not for other machines to call.
+        "--api-http-addr", "127.0.0.1:8001", "--api-grpc-addr", "127.0.0.1:50051",
+        *args,
     ]
     try:
         Dev.main(argv)
