@@ -266,6 +266,9 @@ class ConsolePagesTests(unittest.TestCase):
         answer = await console.page("promise?id=nope")
         self.assertEqual(answer.code, 404)
         self.assertIn("No promise 'nope'", answer.text)
+        answer = await console.page("promise")
+        self.assertEqual(answer.code, 404)
+        self.assertIn("No promise ''", answer.text)
 
     async def test_relations(self):
         """
@@ -461,6 +464,21 @@ class ConsolePagesTests(unittest.TestCase):
         self.assertEqual(answer.code, 404)
         answer = await console.request("POST", "/console/promises")
         self.assertEqual(answer.code, 405)
+
+    async def test_refusedOperation(self):
+        """
+        When the operations refuse (here: shutting down), a page and an
+        action answer with their status and message, as the API does.
+        """
+        console = LiveConsole(self)
+        await console.create("p")
+        await console.operations.stop()
+        answer = await console.page("promises")
+        self.assertEqual(answer.code, 503)
+        self.assertIn(Status.SHUTTING_DOWN.message, answer.text)
+        answer = await console.action("settle", {"id": "p", "state": "resolved"})
+        self.assertEqual(answer.code, 503)
+        self.assertEqual(answer.json, {"ok": False, "message": Status.SHUTTING_DOWN.message})
 
     async def test_securityHeaders(self):
         """
