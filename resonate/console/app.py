@@ -395,7 +395,7 @@ class Console:
         if contentType.lower() != b"application/json":
             return "actions send JSON"
         origin = request.getHeader(b"origin")
-        if origin is not None and origin != _ownOrigin(request):
+        if origin is not None and not _isOwnOrigin(origin, request):
             return "actions are taken from this server's console only"
         fetchSite = request.getHeader(b"sec-fetch-site")
         if fetchSite is not None and fetchSite not in (b"same-origin", b"none"):
@@ -533,9 +533,15 @@ def _text(body, name):
     return value
 
 
-def _ownOrigin(request):
-    scheme = b"https" if request.isSecure() else b"http"
-    return scheme + b"://" + (request.getHeader(b"host") or b"")
+def _isOwnOrigin(origin, request):
+    """
+    Whether an C{Origin} names the host (and port) the request was sent
+    to.  The scheme is not compared: behind a proxy that ends TLS, the page
+    is C{https} and the request reaching this server C{http}.
+    """
+    scheme, separator, hostAndPort = origin.partition(b"://")
+    host = request.getHeader(b"host")
+    return bool(separator) and host is not None and hostAndPort == host
 
 
 def _withFragment(request):

@@ -707,6 +707,8 @@ class ConsoleActionTests(unittest.TestCase):
             {"content-type": "application/x-www-form-urlencoded", "x-resonate-console": "1"},
             {"content-type": "text/plain", "x-resonate-console": "1"},
             {**ACTION_HEADERS, "origin": "http://evil.example"},
+            {**ACTION_HEADERS, "origin": "null"},
+            {**ACTION_HEADERS, "origin": console.url + ".evil.example"},
             {**ACTION_HEADERS, "sec-fetch-site": "cross-site"},
         ]:
             answer = await console.action("settle", body, headers=headers)
@@ -714,11 +716,15 @@ class ConsoleActionTests(unittest.TestCase):
             self.assertFalse(answer.json["ok"])
         read = await console.request("GET", "/promises/p")
         self.assertEqual(read.json["state"], "PENDING")
-        # The console's own page, which sends its origin, is let through.
+        # The console's own page, which sends its origin, is let through,
+        # also as https (behind a proxy that ends TLS).
         answer = await console.action(
             "settle", body,
             headers={**ACTION_HEADERS, "origin": console.url, "sec-fetch-site": "same-origin"},
         )
+        self.assertEqual(answer.code, 200, answer)
+        proxied = console.url.replace("http://", "https://")
+        answer = await console.action("settle", body, headers={**ACTION_HEADERS, "origin": proxied})
         self.assertEqual(answer.code, 200, answer)
 
     async def test_getRefused(self):
