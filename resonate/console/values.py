@@ -2,7 +2,8 @@
 """
 What the console shows and sends, as pure functions: a promise's param or
 value made readable, times and durations for people, and the
-C{promise.create} an invoke sends, encoded as the 2026 SDKs encode one.
+C{promise.create} an invoke sends, encoded as the 2026 SDKs (and
+C{resonate invoke}) encode one.
 """
 
 import base64
@@ -10,8 +11,7 @@ import json
 import re
 import time
 
-from resonate.model.ids import BRANCH_TAG, ORIGIN_TAG, PARENT_TAG
-from resonate.model.tasks2026 import TARGET_TAG
+from resonate.cli.invoke import invocationRequest
 
 #: The scope tag the SDKs put on a remote call (an C{rpc} or a C{run} of
 #: a workflow), which has a task.
@@ -160,22 +160,6 @@ def parseTag(text):
     return {key.strip(): value.strip()}
 
 
-def targetAddress(text):
-    """
-    The C{resonate:target} of an invoke: an address as written
-    (C{poll://any@workers}, C{http://...}), or, for a bare group name,
-    the SDKs' address of any worker of that group.
-
-    @raise ConsoleInputError: it is blank.
-    """
-    text = text.strip()
-    if not text:
-        raise ConsoleInputError("target: a worker group or an address is required")
-    if "://" in text:
-        return text
-    return f"poll://any@{text}"
-
-
 def encodeJSONData(text):
     """
     A value's C{data} as the 2026 wire has it, base64 of JSON, from the
@@ -189,36 +173,29 @@ def encodeJSONData(text):
         decoded = json.loads(text)
     except ValueError as e:
         raise ConsoleInputError(f"value: not JSON ({e})")
-    return _base64JSON(decoded)
-
-
-def _base64JSON(obj):
-    raw = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    raw = json.dumps(decoded, separators=(",", ":"), ensure_ascii=False)
     return base64.b64encode(raw.encode("utf-8")).decode("ascii")
 
 
 def invokeData(promiseId, func, argsText, target, timeoutText, now):
     """
     The C{data} of the C{promise.create} that invokes C{func} on a worker,
-    as the 2026 SDKs create a workflow's root: the param is base64 of
-    C{{"func", "args", "kwargs": {}, "version": 1}}, and the tags make the promise the
-    root of its own lineage, a remote call (C{resonate:scope=global}),
-    addressed to C{resonate:target}, which gives it a task.
+    from the invoke form's fields, encoded as C{resonate invoke} encodes
+    it (L{resonate.cli.invoke.invocationRequest}): as the 2026 SDKs create
+    a workflow's root, addressed to the target, which gives it a task.
 
     @param argsText: the arguments, a JSON array (blank for none).
-    @param target: a worker group or an address (L{targetAddress}).
+    @param target: a worker group (C{poll://any@GROUP}) or an address.
     @param timeoutText: how long the promise lives (L{parseDuration});
         blank for a day.
     @param now: epoch ms.
     @return: a C{dict}, for L{resonate.api.protocol2026.readPromiseCreate}.
-    @raise ConsoleInputError: an input cannot be used.
+    @raise ConsoleInputError: a field cannot be used.
     """
-    promiseId = promiseId.strip()
-    func = func.strip()
-    if not promiseId:
-        raise ConsoleInputError("id: required")
-    if not func:
-        raise ConsoleInputError("func: required")
+    promiseId, func, target = promiseId.strip(), func.strip(), target.strip()
+    for name, value in [("id", promiseId), ("func", func), ("target", target)]:
+        if not value:
+            raise ConsoleInputError(f"{name}: required")
     args = []
     if argsText.strip():
         try:
@@ -230,21 +207,4 @@ def invokeData(promiseId, func, argsText, target, timeoutText, now):
     timeout = (
         DEFAULT_INVOKE_TIMEOUT if not timeoutText.strip() else parseDuration(timeoutText)
     )
-    return {
-        "id": promiseId,
-        "timeoutAt": now + timeout,
-        "param": {
-            "headers": {},
-            "data": _base64JSON(
-                {"func": func, "args": args, "kwargs": {}, "version": 1}
-            ),
-        },
-        "tags": {
-            ORIGIN_TAG: promiseId,
-            BRANCH_TAG: promiseId,
-            PARENT_TAG: promiseId,
-            SCOPE_TAG: "global",
-            TARGET_TAG: targetAddress(target),
-        },
-    }
-
+    return invocationRequest(promiseId, func, now, timeout, target=target, args=args)

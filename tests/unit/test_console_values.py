@@ -23,7 +23,6 @@ from resonate.console.values import (
     invokeData,
     parseDuration,
     parseTag,
-    targetAddress,
 )
 from resonate.model.promise import Value
 from resonate.model.tasks2026 import newTask
@@ -147,15 +146,6 @@ class InputTests(unittest.TestCase):
         self.assertRaises(ConsoleInputError, parseTag, "env")
         self.assertRaises(ConsoleInputError, parseTag, "=x")
 
-    def test_targetAddress(self):
-        """
-        A group name becomes the SDKs' address of any of its workers; an
-        address is kept.
-        """
-        self.assertEqual(targetAddress("workers"), "poll://any@workers")
-        self.assertEqual(targetAddress("http://w:1/x"), "http://w:1/x")
-        self.assertRaises(ConsoleInputError, targetAddress, " ")
-
     def test_encodeJSONData(self):
         """
         A value is sent as base64 of its JSON; blank is none; not JSON is
@@ -175,8 +165,8 @@ class InvokeDataTests(unittest.TestCase):
 
     def test_encoding(self):
         """
-        The param is base64 of C{{func, args, version}}; the tags make it
-        the root of its lineage and address it to the target.
+        The param is base64 of C{{func, args, kwargs, version}}; the tags
+        make it the root of its lineage and address a bare group's workers.
         """
         data = invokeData("order-1", "process", '[1, "two"]', "workers", "", 1000)
         self.assertEqual(data["id"], "order-1")
@@ -225,7 +215,7 @@ class InvokeDataTests(unittest.TestCase):
             (("i", " ", "", "w", "", 0), "func"),
             (("i", "f", "{}", "w", "", 0), "args"),
             (("i", "f", "[1", "w", "", 0), "args"),
-            (("i", "f", "", "", "", 0), "target"),
+            (("i", "f", "", " ", "", 0), "target"),
             (("i", "f", "", "w", "soon", 0), "timeout"),
         ]:
             error = self.assertRaises(ConsoleInputError, invokeData, *args)
