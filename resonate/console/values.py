@@ -8,10 +8,10 @@ C{resonate invoke}) encode one.
 
 import base64
 import json
-import re
 import time
 
-from resonate.cli.invoke import invocationRequest
+from resonate.model.durations import parseMilliseconds
+from resonate.model.invocation import invocationRequest
 
 #: The scope tag the SDKs put on a remote call (an C{rpc} or a C{run} of
 #: a workflow), which has a task.
@@ -20,9 +20,6 @@ SCOPE_TAG = "resonate:scope"
 #: How long an invoked promise lives unless the form says otherwise: a
 #: day, the SDKs' default.
 DEFAULT_INVOKE_TIMEOUT = 24 * 3600 * 1000
-
-_DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d)")
-_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
 
 class ConsoleInputError(ValueError):
@@ -126,22 +123,15 @@ def formatRelative(ms, now):
 
 def parseDuration(text):
     """
-    A duration such as C{30s}, C{1h30m} or C{2d}, in milliseconds.
+    A duration such as C{30s}, C{1h30m} or C{2d}, in milliseconds, as the
+    command line takes it (L{resonate.model.durations.parseMilliseconds}).
 
-    @raise ConsoleInputError: it is not one, or it is zero.
+    @raise ConsoleInputError: it is not one, or it is under a millisecond.
     """
-    text = text.strip()
-    position, total = 0, 0
-    for part in _DURATION_PART.finditer(text):
-        if part.start() != position:
-            break
-        total += int(part.group(1)) * _UNIT_MS[part.group(2)]
-        position = part.end()
-    if not text or position != len(text) or total <= 0:
-        raise ConsoleInputError(
-            f"timeout: {text!r} is not a duration such as 30s, 15m, 1h30m or 2d"
-        )
-    return total
+    try:
+        return parseMilliseconds(text.strip())
+    except ValueError as e:
+        raise ConsoleInputError(f"timeout: {e}")
 
 
 def parseTag(text):
@@ -181,7 +171,7 @@ def invokeData(promiseId, func, argsText, target, timeoutText, now):
     """
     The C{data} of the C{promise.create} that invokes C{func} on a worker,
     from the invoke form's fields, encoded as C{resonate invoke} encodes
-    it (L{resonate.cli.invoke.invocationRequest}): as the 2026 SDKs create
+    it (L{resonate.model.invocation.invocationRequest}): as the 2026 SDKs create
     a workflow's root, addressed to the target, which gives it a task.
 
     @param argsText: the arguments, a JSON array (blank for none).

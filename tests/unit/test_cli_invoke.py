@@ -1,5 +1,6 @@
 """
-Tests for L{resonate.cli.invoke}: what C{resonate invoke} sends.
+Tests for L{resonate.cli.invoke} and L{resonate.model.invocation}: what
+C{resonate invoke} and the console's invoke form send.
 """
 
 import argparse
@@ -9,11 +10,13 @@ import json
 from twisted.trial.unittest import SynchronousTestCase
 
 from resonate.cli.invoke import (
-    invocationParam,
-    invocationRequest,
     parseArgument,
     parseKeywordArgument,
     parseRootId,
+)
+from resonate.model.invocation import (
+    invocationParam,
+    invocationRequest,
     targetAddress,
 )
 
