@@ -908,6 +908,21 @@ class IAdminRows(Interface):
         @return: a list of L{resonate.model.promise.Promise}s as stored.
         """
 
+    def unfinishedAmong(promiseIds):
+        """
+        Which of C{promiseIds} have a task that is not done: a 2026 task
+        not fulfilled, or a v0.5 task (whose C{promiseId} it is) not
+        completed.
+
+        @return: a list of ids, in any order.
+        """
+
+    def callbacksOnEach(promiseIds):
+        """
+        @return: the L{resonate.model.tasks2026.Callback}s on any of the
+            promises C{promiseIds} (as awaited), in any order.
+        """
+
     def pendingAmong(promiseIds):
         """
         Which of C{promiseIds} name a stored pending promise (not locked).
@@ -915,41 +930,32 @@ class IAdminRows(Interface):
         @return: a list of ids, in any order.
         """
 
-    def deleteSettledPromise(promise):
+    def deleteSettledPromises(promises):
         """
-        Delete the promise of C{promise}'s id, on condition that it is
-        stored settled with C{promise}'s C{completedOn} (never a pending
-        one, nor a promise created again since C{promise} was read).
+        Delete each promise of C{promises} (as read by C{settledPromises}),
+        on condition that it is stored settled with its C{completedOn}:
+        never a pending one, nor one created again since it was read.
 
-        @return: C{True} if deleted.
-        """
-
-    def deleteFulfilledTask2026(taskId):
-        """
-        Delete the 2026 task C{taskId} if it is fulfilled.
-
-        @return: C{True} if deleted.
+        @return: the ids deleted, in any order.
         """
 
-    def deleteTasks05Of(promiseId):
+    def countGarbageOf(promiseIds):
         """
-        Delete the completed v0.5 tasks of the promise C{promiseId}.
+        What L{deleteGarbageOf} would delete, without deleting it (a dry
+        collection).
 
-        @return: how many were deleted.
-        """
-
-    def deleteCallbacksOn(awaited):
-        """
-        Delete every callback on the promise C{awaited} (as awaited:
-        L{ITask2026Rows.deleteCallbacks} deletes those of an awaiter).
-
-        @return: how many were deleted.
+        @return: C{(tasks, callbacks, listeners)}, as L{deleteGarbageOf}
+            counts them.
         """
 
-    def deleteOutboxOf(promiseId):
+    def deleteGarbageOf(promiseIds):
         """
-        Delete the outbox messages about the promise C{promiseId} (its
-        task's C{execute}, the C{unblock}s of its listeners).
+        Delete what refers to the (deleted) promises C{promiseIds}: their
+        fulfilled 2026 tasks, their completed v0.5 tasks, the callbacks
+        that name one of them as awaited or as awaiter, their listeners and
+        the outbox messages about them (an C{execute} of their task, an
+        C{unblock} of their listeners).
 
-        @return: how many were deleted.
+        @return: C{(tasks, callbacks, listeners)}: how many tasks (2026 and
+            v0.5), callbacks (each row once) and listeners were deleted.
         """

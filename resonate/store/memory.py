@@ -508,6 +508,24 @@ class MemoryRows:
         ]
         return deepcopy(nsmallest(limit, chosen, key=lambda p: (p.completedOn, p.id)))
 
+    def unfinishedAmong(self, promiseIds):
+        ids = set(promiseIds)
+        unfinished = {
+            t.id
+            for t in self._tasks2026.values()
+            if t.id in ids and t.state is not TaskState.FULFILLED
+        }
+        unfinished.update(
+            t.promiseId
+            for t in self._tasks.values()
+            if t.promiseId in ids and not t.isCompleted
+        )
+        return list(unfinished)
+
+    def callbacksOnEach(self, promiseIds):
+        ids = set(promiseIds)
+        return [c for c in self._callbacks.values() if c.awaited in ids]
+
     def pendingAmong(self, promiseIds):
         return [
             i
@@ -515,44 +533,66 @@ class MemoryRows:
             if i in self._promises and self._promises[i].state is State.PENDING
         ]
 
-    def deleteSettledPromise(self, promise):
-        stored = self._promises.get(promise.id)
-        if (
-            stored is None
-            or stored.state is State.PENDING
-            or stored.completedOn != promise.completedOn
-        ):
-            return False
-        self._write(self._promises, promise.id)
-        self._write(self._sortIds, promise.id)
-        del self._promises[promise.id]
-        del self._sortIds[promise.id]
-        return True
+    def deleteSettledPromises(self, promises):
+        deleted = []
+        for promise in promises:
+            stored = self._promises.get(promise.id)
+            if (
+                stored is not None
+                and stored.state is not State.PENDING
+                and stored.completedOn == promise.completedOn
+            ):
+                self._write(self._promises, promise.id)
+                self._write(self._sortIds, promise.id)
+                del self._promises[promise.id]
+                del self._sortIds[promise.id]
+                deleted.append(promise.id)
+        return deleted
 
-    def deleteFulfilledTask2026(self, taskId):
-        task = self._tasks2026.get(taskId)
-        if task is None or task.state is not TaskState.FULFILLED:
-            return False
-        self._write(self._tasks2026, taskId)
-        del self._tasks2026[taskId]
-        return True
+    def _garbageOf(self, promiseIds):
+        """
+        The keys of the rows L{deleteGarbageOf} deletes, by table.
+        """
+        ids = set(promiseIds)
+        return {
+            "tasks": (
+                self._tasks2026,
+                [
+                    k
+                    for k, t in self._tasks2026.items()
+                    if k in ids and t.state is TaskState.FULFILLED
+                ],
+            ),
+            "tasks05": (
+                self._tasks,
+                [k for k, t in self._tasks.items() if t.promiseId in ids and t.isCompleted],
+            ),
+            "callbacks": (
+                self._callbacks,
+                [k for k in self._callbacks if k[0] in ids or k[1] in ids],
+            ),
+            "listeners": (self._listeners, [k for k in self._listeners if k[0] in ids]),
+            "outbox": (
+                self._outbox,
+                [k for k, e in self._outbox.items() if _about(e.message) in ids],
+            ),
+        }
 
-    def deleteTasks05Of(self, promiseId):
-        done = [t for t in self.tasks05Of(promiseId) if t.isCompleted]
-        for task in done:
-            self._write(self._tasks, task.id)
-            del self._tasks[task.id]
-        return len(done)
+    def countGarbageOf(self, promiseIds):
+        garbage = self._garbageOf(promiseIds)
+        return (
+            len(garbage["tasks"][1]) + len(garbage["tasks05"][1]),
+            len(garbage["callbacks"][1]),
+            len(garbage["listeners"][1]),
+        )
 
-    def deleteCallbacksOn(self, awaited):
-        return self._replaceCallbacks(lambda c: c.awaited == awaited, None)
-
-    def deleteOutboxOf(self, promiseId):
-        about = [e.id for e in self._outbox.values() if _about(e.message) == promiseId]
-        for entryId in about:
-            self._write(self._outbox, entryId)
-            del self._outbox[entryId]
-        return len(about)
+    def deleteGarbageOf(self, promiseIds):
+        counts = self.countGarbageOf(promiseIds)
+        for table, keys in self._garbageOf(promiseIds).values():
+            for key in keys:
+                self._write(table, key)
+                del table[key]
+        return counts
 
     def readLock(self, resourceId):
         return self._locks.get(resourceId)

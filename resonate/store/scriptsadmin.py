@@ -21,7 +21,7 @@ from resonate.model.requestsadmin import (
     RelationsReply,
     Tasks05Reply,
 )
-from resonate.model.tasks2026 import TaskState, resumes
+from resonate.model.tasks2026 import resumes
 from resonate.store import scripts2026
 from resonate.store.scripts import RowOp
 
@@ -31,16 +31,27 @@ def _op(method, *args):
 
 
 def listLocks(request, now, retryTimeout):
+    """
+    A page of locks by resource id (expired ones too: the sweep deletes
+    them).
+    """
     return LocksReply(tuple((yield _op("locksById", request.afterId, request.limit))))
 
 
 def listTasks05(request, now, retryTimeout):
+    """
+    A page of v0.5 tasks by id.
+    """
     return Tasks05Reply(
         tuple((yield _op("tasks05ById", request.afterId, request.limit)))
     )
 
 
 def promiseRelations(request, now, retryTimeout):
+    """
+    What refers to one promise, each part read as its own request would
+    read it.
+    """
     promiseId = request.promiseId
     # As task.get: an overdue promise is timed out first, so that its task
     # is shown as the timeout leaves it.
@@ -56,58 +67,23 @@ def promiseRelations(request, now, retryTimeout):
     )
 
 
-class _Candidate:
-    """
-    A settled promise read for collection, with what decides whether it
-    may go: the ids of the promises that must not be pending.
-    """
-
-    def __init__(self, promise, task, tasks05, callbacks):
-        self.promise = promise
-        self.task = task
-        self.tasks05 = tasks05
-        self.callbacks = callbacks
-        #: Its awaiters (a pending one still waits for it) and its workflow's
-        #: root (a pending root may read it again).
-        self.needs = {c.awaiter for c in callbacks}
-        root = promise.tags.get(ORIGIN_TAG)
-        if root is not None and root != promise.id:
-            self.needs.add(root)
-
-    def finished(self):
-        """
-        Whether its tasks are done: a 2026 task fulfilled (halted may be
-        continued), every v0.5 task completed.
-        """
-        if self.task is not None and self.task.state is not TaskState.FULFILLED:
-            return False
-        return all(t.isCompleted for t in self.tasks05)
-
-
-def _candidate(promise):
-    promiseId = promise.id
-    return _Candidate(
-        promise,
-        (yield _op("readTask2026", promiseId)),
-        (yield _op("tasks05Of", promiseId)),
-        (yield _op("callbacksOf", promiseId)),
-    )
-
-
 def collectGarbage(request, now, retryTimeout):
     """
     Delete (unless dry) the settled promises of L{CollectGarbage} that
     nothing may need any more, with their 2026 task, v0.5 tasks, callbacks
-    (as awaited and as awaiter), listeners and outbox messages.
+    (as awaited and as awaiter), listeners and outbox messages: a few
+    statements per batch, whatever its size.
 
-    A candidate is kept while its 2026 task is not fulfilled or a v0.5 task
-    of it is not completed, while a promise whose task awaits it (a
-    callback's awaiter) is pending, and while the root of its workflow (its
-    C{resonate:origin}, another promise) is pending.  Pending promises are
-    never candidates.  Where several processes share the store, candidates
-    another transaction holds are skipped (the rows' C{settledPromises}),
-    and each delete is conditional on the promise being the settled row
-    read, so that two collectors never both count one.
+    A candidate is kept while its 2026 task is not fulfilled (a halted one
+    may be continued) or a v0.5 task of it is not completed, while a
+    promise whose task awaits it (a callback's awaiter) is pending, and
+    while the root of its workflow (its C{resonate:origin}, another
+    promise) is pending.  Pending promises are never candidates.  Where
+    several processes share the store, candidates another transaction holds
+    are skipped and those taken are locked until the end (the rows'
+    C{settledPromises}: a request that would add a callback on one waits,
+    then finds it gone), and the deletes are conditional, so that two
+    collectors never both count one.
 
     @return: a L{GarbageReply}.
     """
@@ -117,58 +93,41 @@ def collectGarbage(request, now, retryTimeout):
     cursor = None
     if promises and len(promises) >= request.limit:
         cursor = (promises[-1].completedOn, promises[-1].id)
-    candidates = []
+    ids = [p.id for p in promises]
+    if not ids:
+        return GarbageReply(cursor=cursor)
+    unfinished = set((yield _op("unfinishedAmong", ids)))
+    # What must not be pending for each candidate: its awaiters, and its
+    # workflow's root.
+    needs = {p.id: set() for p in promises if p.id not in unfinished}
+    for callback in (yield _op("callbacksOnEach", list(needs))):
+        needs[callback.awaited].add(callback.awaiter)
     for promise in promises:
-        candidate = yield from _candidate(promise)
-        if candidate.finished():
-            candidates.append(candidate)
-    # One read for every candidate's awaiters and roots: none of them may be
-    # pending.  Not locked: a settled promise never becomes pending again,
-    # and a pending one only makes the candidate wait for a later run.
-    needed = sorted(set().union(*(c.needs for c in candidates)))
+        root = promise.tags.get(ORIGIN_TAG)
+        if promise.id in needs and root is not None and root != promise.id:
+            needs[promise.id].add(root)
+    needed = sorted(set().union(*needs.values()))
+    # Not locked: a settled promise never becomes pending again, and a
+    # pending one only makes the candidate wait for a later run.
     pending = set((yield _op("pendingAmong", needed))) if needed else set()
-    collected = [c for c in candidates if not (c.needs & pending)]
+    collected = [p for p in promises if p.id in needs and not needs[p.id] & pending]
+    if not collected:
+        return GarbageReply(cursor=cursor)
     if request.dryRun:
-        return (yield from _wouldDelete(collected, cursor))
-    deleted, tasks, callbacks, listeners = [], 0, 0, 0
-    for candidate in collected:
-        promiseId = candidate.promise.id
-        if not (yield _op("deleteSettledPromise", candidate.promise)):
-            # Another collector got there first.
-            continue
-        deleted.append(promiseId)
-        tasks += int((yield _op("deleteFulfilledTask2026", promiseId)))
-        tasks += yield _op("deleteTasks05Of", promiseId)
-        callbacks += yield _op("deleteCallbacksOn", promiseId)
-        callbacks += yield _op("deleteCallbacks", promiseId)
-        listeners += yield _op("deleteListeners", promiseId)
-        # Undelivered messages about it would name a promise that is gone.
-        yield _op("deleteOutboxOf", promiseId)
-    return GarbageReply(tuple(deleted), tasks, callbacks, listeners, cursor)
-
-
-def _wouldDelete(collected, cursor):
-    """
-    The L{GarbageReply} of a dry run: what deleting C{collected} would
-    count, each callback once even when both its promises go.
-    """
-    tasks, callbacks, listeners = 0, set(), 0
-    for candidate in collected:
-        promiseId = candidate.promise.id
-        tasks += (candidate.task is not None) + len(candidate.tasks05)
-        callbacks.update((c.awaited, c.awaiter) for c in candidate.callbacks)
-        callbacks.update(
-            (c.awaited, c.awaiter)
-            for c in (yield _op("callbacksOfAwaiter", promiseId))
+        tasks, callbacks, listeners = yield _op(
+            "countGarbageOf", [p.id for p in collected]
         )
-        listeners += len((yield _op("listenersOf", promiseId)))
-    return GarbageReply(
-        tuple(c.promise.id for c in collected),
-        tasks,
-        len(callbacks),
-        listeners,
-        cursor,
-    )
+        return GarbageReply(
+            tuple(p.id for p in collected), tasks, callbacks, listeners, cursor
+        )
+    deleted = set((yield _op("deleteSettledPromises", collected)))
+    # In the order examined; one another collector deleted first is not
+    # counted here.
+    deleted = [p.id for p in collected if p.id in deleted]
+    if not deleted:
+        return GarbageReply(cursor=cursor)
+    tasks, callbacks, listeners = yield _op("deleteGarbageOf", deleted)
+    return GarbageReply(tuple(deleted), tasks, callbacks, listeners, cursor)
 
 
 #: The script of each request kind, for L{scripts2026.handle}.

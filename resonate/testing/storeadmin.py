@@ -356,13 +356,28 @@ class AdminStoreTestsMixin:
         )
         self.assertEqual((decision.promise.state, decision.promise.createdOn), (State.PENDING, later))
 
+    async def test_gc_longestIds(self):
+        """
+        Ids as long as the API allows (2048 bytes of UTF-8) are listed,
+        related and collected like any other (every index holds them).
+        """
+        longest = "é" * 1023 + "x" * 2
+        self.assertEqual(len(longest.encode("utf-8")), 2048)
+        task = await self.claimedTask(longest)
+        await self.completeTask(longest, task.counter, now=_NOW + 3)
+        self.assertEqual([t.id for t in (await self.admin(ListTasks05())).tasks], [longest])
+        relations = await self.admin(PromiseRelations(longest))
+        self.assertEqual([t.id for t in relations.tasks05], [longest])
+        reply = await self.collect(_NOW + 4)
+        self.assertEqual((reply.promises, reply.tasks), ((longest,), 1))
+
     async def test_gc_conditionalDelete(self):
         """
         A promise another collector deleted first (in the race window) is
         not counted twice: the delete is conditional.
         """
         await self.settleAt("raced", _NOW + 1)
-        self.raceRowOperation("deleteSettledPromise", lambda promise: (promise,))
+        self.raceRowOperation("deleteSettledPromises", lambda promises: (promises,))
         reply = await self.collect(_NOW + 2)
         self.assertEqual((reply.promises, reply.tasks), ((), 0))
         self.assertFalse(await self.exists("raced"))
@@ -373,7 +388,7 @@ class AdminStoreTestsMixin:
         """
         await self.workflow()
         before = await self.runRowScript(_everything)
-        self.failRowOperation("deleteListeners")
+        self.failRowOperation("deleteGarbageOf")
         with self.assertRaises(StoreFailure):
             await self.collect(_NOW + _HOUR)
         self.assertEqual(await self.runRowScript(_everything), before)

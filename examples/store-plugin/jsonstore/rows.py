@@ -647,6 +647,24 @@ class JSONRows(Task2026RowsMixin):
         chosen.sort(key=lambda d: (d["completedOn"], d["id"]))
         return [decodePromise(d) for d in chosen[:limit]]
 
+    def unfinishedAmong(self, promiseIds):
+        ids = set(promiseIds)
+        unfinished = {
+            key
+            for key, d in self._tasks2026.items()
+            if key in ids and d["state"] != TaskState.FULFILLED.value
+        }
+        unfinished.update(
+            d["promiseId"]
+            for d in self._tasks.values()
+            if d["promiseId"] in ids and not d["isCompleted"]
+        )
+        return list(unfinished)
+
+    def callbacksOnEach(self, promiseIds):
+        ids = set(promiseIds)
+        return [decodeCallback(d) for k, d in self._callbacks.items() if k[0] in ids]
+
     def pendingAmong(self, promiseIds):
         return [
             i
@@ -654,48 +672,53 @@ class JSONRows(Task2026RowsMixin):
             if i in self._promises and self._promises[i]["state"] == _PENDING
         ]
 
-    def deleteSettledPromise(self, promise):
-        stored = self._promises.get(promise.id)
-        if (
-            stored is None
-            or stored["state"] == _PENDING
-            or stored["completedOn"] != promise.completedOn
-        ):
-            return False
-        self._remove(self._promises, promise.id)
-        return True
+    def deleteSettledPromises(self, promises):
+        deleted = []
+        for promise in promises:
+            stored = self._promises.get(promise.id)
+            if (
+                stored is not None
+                and stored["state"] != _PENDING
+                and stored["completedOn"] == promise.completedOn
+            ):
+                self._remove(self._promises, promise.id)
+                deleted.append(promise.id)
+        return deleted
 
-    def deleteFulfilledTask2026(self, taskId):
-        stored = self._tasks2026.get(taskId)
-        if stored is None or stored["state"] != TaskState.FULFILLED.value:
-            return False
-        self._remove(self._tasks2026, taskId)
-        return True
-
-    def deleteTasks05Of(self, promiseId):
-        done = [t.id for t in self.tasks05Of(promiseId) if t.isCompleted]
-        for taskId in done:
-            self._remove(self._tasks, taskId)
-        return len(done)
-
-    def deleteCallbacksOn(self, awaited):
-        keys = [key for key in self._callbacks if key[0] == awaited]
-        for key in keys:
-            self._remove(self._callbacks, key)
-        return len(keys)
-
-    def deleteOutboxOf(self, promiseId):
-        about = []
+    def _garbageOf(self, promiseIds):
+        """
+        The C{(table, keys)} of the rows L{deleteGarbageOf} deletes: 2026
+        tasks, v0.5 tasks, callbacks, listeners, outbox entries.
+        """
+        ids = set(promiseIds)
+        fulfilled = TaskState.FULFILLED.value
+        outbox = []
         for entryId, document in self._outbox.items():
             message = decodeMessage(document["message"])
             # An execute names its task, whose id is its promise's.
-            if getattr(message, "taskId", None) == promiseId or getattr(
-                message, "promiseId", None
-            ) == promiseId:
-                about.append(entryId)
-        for entryId in about:
-            self._remove(self._outbox, entryId)
-        return len(about)
+            about = getattr(message, "taskId", None) or message.promiseId
+            if about in ids:
+                outbox.append(entryId)
+        return [
+            (self._tasks2026, [k for k, d in self._tasks2026.items()
+                               if k in ids and d["state"] == fulfilled]),
+            (self._tasks, [k for k, d in self._tasks.items()
+                           if d["promiseId"] in ids and d["isCompleted"]]),
+            (self._callbacks, [k for k in self._callbacks if k[0] in ids or k[1] in ids]),
+            (self._listeners, [k for k in self._listeners if k[0] in ids]),
+            (self._outbox, outbox),
+        ]
+
+    def countGarbageOf(self, promiseIds):
+        tasks, tasks05, callbacks, listeners, _ = self._garbageOf(promiseIds)
+        return len(tasks[1]) + len(tasks05[1]), len(callbacks[1]), len(listeners[1])
+
+    def deleteGarbageOf(self, promiseIds):
+        counts = self.countGarbageOf(promiseIds)
+        for table, keys in self._garbageOf(promiseIds):
+            for key in keys:
+                self._remove(table, key)
+        return counts
 
     def deleteEverything(self):
         for table in (

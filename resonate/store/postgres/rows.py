@@ -323,6 +323,34 @@ _DELETE_EVERYTHING = "; ".join(
 )
 
 
+#: What L{PostgresRows.deleteGarbageOf} deletes, counted.
+_COUNT_GARBAGE = (
+    "SELECT "
+    "(SELECT count(*) FROM tasks_2026 WHERE id = ANY(%s) AND state = 'fulfilled') "
+    "+ (SELECT count(*) FROM tasks WHERE promise_id = ANY(%s) AND is_completed), "
+    "(SELECT count(*) FROM callbacks "
+    "WHERE awaited_id = ANY(%s) OR awaiter_id = ANY(%s)), "
+    "(SELECT count(*) FROM listeners WHERE promise_id = ANY(%s))"
+)
+
+#: What refers to deleted promises, deleted and counted in one round trip;
+#: the outbox's kinds each served by that kind's partial index.
+_DELETE_GARBAGE = (
+    "WITH t AS (DELETE FROM tasks_2026 WHERE id = ANY(%s) "
+    "AND state = 'fulfilled' RETURNING 1), "
+    "t5 AS (DELETE FROM tasks WHERE promise_id = ANY(%s) AND is_completed "
+    "RETURNING 1), "
+    "c AS (DELETE FROM callbacks WHERE awaited_id = ANY(%s) "
+    "OR awaiter_id = ANY(%s) RETURNING 1), "
+    "l AS (DELETE FROM listeners WHERE promise_id = ANY(%s) RETURNING 1), "
+    "o AS (DELETE FROM outbox_messages "
+    "WHERE (kind = 'execute' AND promise_id = ANY(%s)) "
+    "OR (kind = 'unblock' AND promise_id = ANY(%s)) RETURNING 1) "
+    "SELECT (SELECT count(*) FROM t) + (SELECT count(*) FROM t5), "
+    "(SELECT count(*) FROM c), (SELECT count(*) FROM l)"
+)
+
+
 @implementer(
     IPromiseRows, IScheduleRows, ILockRows, ITaskRows, ITask2026Rows, IAdminRows
 )
@@ -1124,13 +1152,18 @@ class PostgresRows:
 
     def tasks05Of(self, promiseId):
         """
-        The v0.5 tasks of C{promiseId} (the index C{tasks_promise}).
+        The v0.5 tasks of C{promiseId} (the index C{tasks_promise}),
+        sorted here: there is one (a task's id is its promise's), and an
+        C{ORDER BY id} would tempt the planner to walk the primary key.
         """
         return self._execute(
-            f"SELECT {TASK_COLUMNS} FROM tasks WHERE promise_id = %s "
-            'ORDER BY id COLLATE "C"',
+            f"SELECT {TASK_COLUMNS} FROM tasks WHERE promise_id = %s",
             (promiseId,),
-        ).addCallback(lambda cursor: [taskFromRow(row) for row in cursor.fetchall()])
+        ).addCallback(
+            lambda cursor: sorted(
+                (taskFromRow(row) for row in cursor.fetchall()), key=lambda t: t.id
+            )
+        )
 
     def settledPromises(self, settledBefore, after, limit):
         """
@@ -1156,6 +1189,33 @@ class PostgresRows:
             ]
         )
 
+    def unfinishedAmong(self, promiseIds):
+        """
+        Which of C{promiseIds} have an unfinished 2026 or v0.5 task, with
+        one statement (the primary key of tasks_2026, the index
+        C{tasks_promise}).
+        """
+        ids = list(promiseIds)
+        return self._execute(
+            "SELECT id FROM tasks_2026 WHERE id = ANY(%s) "
+            "AND state <> 'fulfilled' "
+            "UNION SELECT promise_id FROM tasks WHERE promise_id = ANY(%s) "
+            "AND NOT is_completed",
+            (ids, ids),
+        ).addCallback(lambda cursor: [row[0] for row in cursor.fetchall()])
+
+    def callbacksOnEach(self, promiseIds):
+        """
+        The callbacks on any of C{promiseIds}, with one statement (the
+        primary key serves it).
+        """
+        return self._execute(
+            f"SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE awaited_id = ANY(%s)",
+            (list(promiseIds),),
+        ).addCallback(
+            lambda cursor: [callbackFromRow(row) for row in cursor.fetchall()]
+        )
+
     def pendingAmong(self, promiseIds):
         """
         Which of C{promiseIds} are pending, with one statement, not locked.
@@ -1165,53 +1225,37 @@ class PostgresRows:
             (list(promiseIds),),
         ).addCallback(lambda cursor: [row[0] for row in cursor.fetchall()])
 
-    def deleteSettledPromise(self, promise):
+    def deleteSettledPromises(self, promises):
         """
-        Delete C{promise}'s row if it is still settled at its
-        C{completedOn}.
+        Delete each of C{promises} still settled at its C{completedOn},
+        with one statement.
         """
         return self._execute(
-            "DELETE FROM promises WHERE id = %s AND state <> 'PENDING' "
-            "AND completed_on = %s",
-            (promise.id, promise.completedOn),
-        ).addCallback(lambda cursor: cursor.rowcount == 1)
+            "DELETE FROM promises AS p "
+            "USING unnest(%s::text[], %s::bigint[]) AS g (id, completed_on) "
+            "WHERE p.id = g.id AND p.completed_on = g.completed_on "
+            "AND p.state <> 'PENDING' RETURNING p.id",
+            ([p.id for p in promises], [p.completedOn for p in promises]),
+        ).addCallback(lambda cursor: [row[0] for row in cursor.fetchall()])
 
-    def deleteFulfilledTask2026(self, taskId):
+    def countGarbageOf(self, promiseIds):
         """
-        Delete the 2026 task C{taskId} if it is fulfilled.
+        Count what L{deleteGarbageOf} would delete, with one statement.
         """
-        return self._execute(
-            "DELETE FROM tasks_2026 WHERE id = %s AND state = 'fulfilled'",
-            (taskId,),
-        ).addCallback(lambda cursor: cursor.rowcount == 1)
+        ids = list(promiseIds)
+        return self._execute(_COUNT_GARBAGE, (ids,) * 5).addCallback(
+            lambda cursor: tuple(cursor.fetchone())
+        )
 
-    def deleteTasks05Of(self, promiseId):
+    def deleteGarbageOf(self, promiseIds):
         """
-        Delete the completed v0.5 tasks of C{promiseId}.
+        Delete what refers to C{promiseIds} with one statement (a
+        data-modifying C{WITH} per table runs whether read or not).
         """
-        return self._execute(
-            "DELETE FROM tasks WHERE promise_id = %s AND is_completed",
-            (promiseId,),
-        ).addCallback(lambda cursor: cursor.rowcount)
-
-    def deleteCallbacksOn(self, awaited):
-        """
-        Delete the callbacks on C{awaited} (the primary key serves this).
-        """
-        return self._execute(
-            "DELETE FROM callbacks WHERE awaited_id = %s", (awaited,)
-        ).addCallback(lambda cursor: cursor.rowcount)
-
-    def deleteOutboxOf(self, promiseId):
-        """
-        Delete the messages about C{promiseId}, in one round trip (each
-        kind's partial unique index serves its half).
-        """
-        return self._execute(
-            "DELETE FROM outbox_messages WHERE (kind = 'execute' "
-            "AND promise_id = %s) OR (kind = 'unblock' AND promise_id = %s)",
-            (promiseId, promiseId),
-        ).addCallback(lambda cursor: cursor.rowcount)
+        ids = list(promiseIds)
+        return self._execute(_DELETE_GARBAGE, (ids,) * 7).addCallback(
+            lambda cursor: tuple(cursor.fetchone())
+        )
 
     def deleteEverything(self):
         """
