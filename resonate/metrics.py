@@ -90,6 +90,9 @@ _STORE = ("store",)
 _STORE_SUCCESS = ("store", "success")
 _STORE_FAILURE = ("store", "failure")
 
+#: Retention runs, in seconds: a backlog may take minutes.
+_RETENTION_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0)
+
 #: Write requests per SQLite group commit.
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
@@ -293,6 +296,18 @@ class Metrics:
             ["status"],
         )
 
+        self._retentionDeleted = family(
+            "counter", "resonate_retention_deleted_total",
+            "Rows deleted by retention (and POST /gc), by kind: promises, "
+            "tasks, callbacks, listeners.",
+            ["kind"],
+        )
+        self._retentionDuration = _HistogramFamily(
+            "resonate_retention_duration_seconds",
+            "Time one retention run took, every batch until none was left.",
+            [], _RETENTION_BUCKETS, lock, registry,
+        )
+
     def requestStarted(self, protocol):
         """
         A request of C{protocol} (C{"http"} or C{"grpc"}) is being
@@ -379,6 +394,31 @@ class Metrics:
         tried again) or C{"dropped"} (C{resonate_deliveries_total}).
         """
         self._add((self._deliveries, (status,), 1))
+
+    def retentionDeleted(self, promises, tasks, callbacks, listeners):
+        """
+        One collection deleted these (C{resonate_retention_deleted_total});
+        a kind of which it deleted none is not touched.
+        """
+        self._add(
+            *(
+                (self._retentionDeleted, (kind,), count)
+                for kind, count in (
+                    ("promises", promises),
+                    ("tasks", tasks),
+                    ("callbacks", callbacks),
+                    ("listeners", listeners),
+                )
+                if count
+            )
+        )
+
+    def retentionRan(self, seconds):
+        """
+        A retention run took C{seconds}
+        (C{resonate_retention_duration_seconds}).
+        """
+        self._retentionDuration.observe(seconds)
 
     def _addLocked(self, *changes):
         """

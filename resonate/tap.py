@@ -234,6 +234,7 @@ def buildService(config, store, reactor, worker=None):
     from resonate.services.notify import SystemdNotifier
     from resonate.services.outbox import OutboxDelivery, TransportsService
     from resonate.services.push import HTTPPusher
+    from resonate.services.retention import retentionService
     from resonate.services.scheduler import ScheduleService
     from resonate.services.server import ResonateService
     from resonate.status import Status
@@ -343,6 +344,15 @@ def buildService(config, store, reactor, worker=None):
     loops.append(scheduler)
     loops.append(dispatcher)
     loops.append(delivery)
+    retention = config.get("aio.subsystems.store.config.retention")
+    # With --api-workers the first worker collects: the others would find
+    # nothing left (running beside it would be safe all the same).
+    if retention and (worker is None or worker.index == 0):
+        loops.append(
+            retentionService(
+                operations.collectGarbage, reactor, retention, metrics=metrics
+            )
+        )
     # Only with --debug may requests pause the loops and move time.
     debug = None
     if config.get("debug"):

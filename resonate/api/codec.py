@@ -846,6 +846,27 @@ def _requireCounter(problems, body):
     return None
 
 
+def parseCollectGarbage(body):
+    """
+    Parse C{POST /gc}: C{olderThan} (ms, a required integer >= 0) and
+    C{dryRun} (a boolean, false when absent).
+
+    @return: C{(olderThan, dryRun)}.
+    @raise ValidationError: one detail per bad field.
+    """
+    problems = _Problems()
+    olderThan = body.get("olderThan")
+    if olderThan is None:
+        problems.add("olderThan", "is required")
+    elif not _isInteger(olderThan) or not 0 <= olderThan <= INT64_MAX:
+        problems.add("olderThan", "must be an integer of milliseconds >= 0")
+    dryRun = body.get("dryRun", False)
+    if not isinstance(dryRun, bool):
+        problems.add("dryRun", "must be a boolean")
+    problems.check()
+    return olderThan, dryRun
+
+
 def parseClaimTask(body):
     """
     Parse C{POST /tasks/claim}: every field is required and the lease must

@@ -513,6 +513,30 @@ class HTTPAPI:
             raise ResonateError(status)
         return status, _NULL
 
+    @app.route("/gc", methods=["POST"])
+    @_endpoint
+    async def collectGarbage(self, request):
+        """
+        C{POST /gc} (C{resonate gc}): delete, now, the settled promises
+        settled more than C{olderThan} ms ago that nothing pending needs,
+        with their tasks, callbacks and listeners, as retention does; with
+        C{dryRun}, only count them.  200 with the counts, once every batch
+        is done.
+        """
+        olderThan, dryRun = codec.parseCollectGarbage(
+            codec.parseJSONObject(request.content.read())
+        )
+        settledBefore = self._operations.now() - olderThan
+        count = await self._operations.collectGarbage(settledBefore, dryRun)
+        return Status.OK, {
+            "dryRun": dryRun,
+            "settledBefore": settledBefore,
+            "promises": count.promises,
+            "tasks": count.tasks,
+            "callbacks": count.callbacks,
+            "listeners": count.listeners,
+        }
+
     @app.route("/", methods=["POST"])
     def rpc(self, request):
         """

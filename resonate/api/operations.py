@@ -9,12 +9,14 @@ disagree about anything but the wire.
 """
 
 from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.task import deferLater
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from resonate.errors import ResonateError, StoreFailure
 from resonate.metrics import Metrics
 from resonate.model.requests2026 import READ_REQUESTS
+from resonate.model.requestsadmin import GARBAGE_BATCH, CollectGarbage, GarbageCount
 from resonate.model.routing import matchRoute
 from resonate.model.schedule import CreateSchedule
 from resonate.model.tasks2026 import RETRY_TIMEOUT
@@ -203,6 +205,43 @@ class Operations:
         elif not isinstance(request, READ_REQUESTS):
             d.addCallback(self._messagesMaybeAdded)
         return d
+
+    async def collectGarbage(self, settledBefore, dryRun=False, batchSize=GARBAGE_BATCH):
+        """
+        Delete (or, C{dryRun}, only count) every settled promise completed
+        before C{settledBefore} (epoch ms) that nothing may need any more
+        (L{resonate.store.scriptsadmin.collectGarbage} says what is kept),
+        in store transactions of at most C{batchSize} candidates, each
+        admitted as an operation.  After each transaction it waits as long
+        as that took: a backlog goes at no more than half the store's time,
+        and requests keep their latency meanwhile.  Safe beside another
+        collection, here or in another process sharing the store (each
+        skips or re-checks the rows the other holds).
+
+        @return: a L{GarbageCount}; what was deleted is also counted in
+            the metrics.
+        """
+        count = GarbageCount()
+        after = None
+        while True:
+            started = self._clock.seconds()
+            reply = await self._run(
+                "collect-garbage",
+                self._store.handle2026,
+                CollectGarbage(settledBefore, batchSize, dryRun, after),
+                retryTimeout=self.retryTimeout,
+            )
+            count = count.plus(reply)
+            if not dryRun:
+                self._metrics.retentionDeleted(
+                    len(reply.promises), reply.tasks, reply.callbacks, reply.listeners
+                )
+            if reply.cursor is None:
+                return count
+            after = reply.cursor
+            took = self._clock.seconds() - started
+            if took > 0:
+                await deferLater(self._clock, took)
 
     def _messagesMaybeAdded(self, result):
         """

@@ -16,6 +16,7 @@ from typing import Any
 from resonate.config.kinds import (
     AddressKind,
     BoolKind,
+    DaysDurationKind,
     DurationKind,
     EnumKind,
     IntKind,
@@ -129,6 +130,11 @@ KEYS = (
         "store connections (SQLite: readers; there is always one writer)"),
     Key(f"{_S}.subsystem.batchSize", "aio-store-batch-size", _SIZE, 100,
         "most transactions committed together"),
+    Key(f"{_S}.config.retention", "aio-store-retention", DaysDurationKind(),
+        "0",
+        "delete settled promises this long after they settled (e.g. 30d), "
+        "with their tasks, callbacks and listeners, once nothing pending "
+        "needs them; a deleted id can be created again. 0: keep everything"),
     Key(f"{_N}.subsystem.size", "aio-network-size", _SIZE, 100,
         "the Go server's queue of outgoing HTTP requests", ignored=True),
     Key(f"{_N}.subsystem.workers", "aio-network-workers", _SIZE, 3,

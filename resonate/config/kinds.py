@@ -387,6 +387,39 @@ class DurationKind:
         return seconds
 
 
+_DAYS = re.compile(r"([0-9]+)d(.*)", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class DaysDurationKind(DurationKind):
+    """
+    A L{DurationKind} that also takes whole days first, C{"30d"} or
+    C{"1d12h"} (Go's durations stop at hours): for periods counted in
+    days, such as retention.  Zero (C{"0"}) is allowed: off.
+    """
+
+    allowZero: bool = True
+
+    def expectation(self):
+        return "a duration >= 0 such as '30d', '12h' or '1d12h' (0: off)"
+
+    def parseFlag(self, text):
+        """
+        Parse leading days, then the rest (if any) as L{DurationKind} does.
+        """
+        match = _DAYS.fullmatch(text) if isinstance(text, str) else None
+        if match is None:
+            return super().parseFlag(text)
+        rest = match.group(2)
+        try:
+            seconds = parseDuration(rest) if rest else 0.0
+        except ValueError:
+            seconds = None
+        if seconds is None or seconds < 0 or rest.startswith(("+", "-")):
+            raise InvalidValue(f"must be {self.expectation()}, got {describeValue(text)}")
+        return int(match.group(1)) * 86_400 + seconds
+
+
 _SIZE_UNITS = MappingProxyType(
     {
         "": 1,

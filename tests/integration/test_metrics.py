@@ -301,6 +301,8 @@ class MetricsTests(unittest.TestCase):
                 "resonate_schedule_promises_total": "counter",
                 "resonate_messages_total": "counter",
                 "resonate_deliveries_total": "counter",
+                "resonate_retention_deleted_total": "counter",
+                "resonate_retention_duration_seconds": "histogram",
             },
         )
         self.assertNotIn("api_total_requests_total", text)

@@ -1,19 +1,26 @@
 """
 Retention (issue #18) on the SQL stores: schema version 7 and the plans of
-the collection's reads.  The collection's rules are the store suite's
-(L{resonate.testing.storeadmin}), run on every store.
+the collection's reads, and C{POST /gc} over a socket.  The collection's
+rules are the store suite's (L{resonate.testing.storeadmin}), run on every
+store.
 """
 
 import sqlite3
 
+from twisted.internet import reactor
 from twisted.internet.defer import succeed
 from twisted.trial import unittest
 
+from resonate.api.auth import BasicCredentials, basicAuthorization
+from resonate.config import StoreConfig
+from resonate.metrics import Metrics
 from resonate.model.promise import CompletePromise, CreatePromise, State
-from resonate.model.requestsadmin import CollectGarbage
+from resonate.model.requestsadmin import GARBAGE_BATCH, CollectGarbage
 from resonate.store import migrate
 from resonate.store.postgres.rows import PostgresRows
 from resonate.store.sqlite.rows import SQLiteRows
+from resonate.store.sqlite.store import SQLiteStore
+from tests.support.apitools import LiveAPI
 from tests.integration.test_store_postgres import (
     PostgresTestsMixin,
     adminConnection,
@@ -174,3 +181,132 @@ class PostgresRetentionSchemaTests(PostgresTestsMixin, unittest.TestCase):
             self.assertNotIn("Seq Scan", plan(*lookup), lookup[0])
         await _collectAfterRetention(self, store)
 
+
+class CollectGarbageHTTPTestsMixin:
+    """
+    C{POST /gc} over a real socket, on the store C{makeStore} returns.
+    """
+
+    def makeStore(self):
+        raise NotImplementedError()
+
+    async def startAPI(self, **kwargs):
+        self.metrics = Metrics()
+        return await LiveAPI(
+            self, store=self.makeStore(), metrics=self.metrics, **kwargs
+        ).start()
+
+    async def settled(self, api, promiseId, at):
+        api.setNow(at)
+        self.assertEqual((await api.create(promiseId, timeout=at + 60_000)).code, 201)
+        response = await api.complete(promiseId, "RESOLVED")
+        self.assertEqual(response.code, 201)
+
+    async def test_collects(self):
+        """
+        C{POST /gc} deletes what settled more than C{olderThan} ms ago and
+        answers the counts, which the metrics add up; a dry run deletes
+        nothing and answers the same counts.
+        """
+        api = await self.startAPI()
+        await self.settled(api, "old", NOW)
+        await self.settled(api, "new", NOW + 6_000)
+        await api.create("pending", timeout=NOW + 600_000)
+        api.setNow(NOW + 10_000)
+        dry = await api.request("POST", "/gc", {"olderThan": 5_000, "dryRun": True})
+        expected = {
+            "settledBefore": NOW + 5_000,
+            "promises": 1,
+            "tasks": 0,
+            "callbacks": 0,
+            "listeners": 0,
+        }
+        self.assertEqual((dry.code, dry.body), (200, dict(expected, dryRun=True)))
+        self.assertEqual((await api.request("GET", "/promises/old")).code, 200)
+        self.assertNotIn(b"resonate_retention_deleted_total{", self.metrics.exposition())
+        real = await api.request("POST", "/gc", {"olderThan": 5_000})
+        self.assertEqual((real.code, real.body), (200, dict(expected, dryRun=False)))
+        self.assertEqual((await api.request("GET", "/promises/old")).code, 404)
+        for kept in ("new", "pending"):
+            self.assertEqual((await api.request("GET", "/promises/" + kept)).code, 200)
+        self.assertIn(
+            b'resonate_retention_deleted_total{kind="promises"} 1.0',
+            self.metrics.exposition(),
+        )
+        # The id is free again.
+        self.assertEqual((await api.create("old", timeout=NOW + 600_000)).code, 201)
+
+    async def test_everyBatch(self):
+        """
+        One request works through every batch: more promises than one
+        transaction takes are all deleted.
+        """
+        api = await self.startAPI()
+        count = GARBAGE_BATCH * 2 + 5
+        for n in range(count):
+            await self.settled(api, f"p{n:04}", NOW + n)
+        api.setNow(NOW + count + 1)
+        response = await api.request("POST", "/gc", {"olderThan": 0})
+        self.assertEqual((response.code, response.body["promises"]), (200, count))
+        page = await api.request("GET", "/promises?id=*&limit=10")
+        self.assertEqual(page.body["promises"], [])
+
+    async def test_invalid(self):
+        """
+        A bad body is refused with the validation envelope (400, 4000),
+        naming each bad field.
+        """
+        api = await self.startAPI()
+        for body, fields in [
+            ({}, ["olderThan"]),
+            ({"olderThan": -1}, ["olderThan"]),
+            ({"olderThan": "30d"}, ["olderThan"]),
+            ({"olderThan": 1.5}, ["olderThan"]),
+            ({"olderThan": True}, ["olderThan"]),
+            ({"olderThan": 2**63}, ["olderThan"]),
+            ({"olderThan": 1, "dryRun": "yes"}, ["dryRun"]),
+            ({"dryRun": 1}, ["olderThan", "dryRun"]),
+        ]:
+            response = await api.request("POST", "/gc", body)
+            self.assertEqual((response.code, response.errorCode), (400, 4000), body)
+            self.assertEqual(
+                [d["field"] for d in response.body["error"]["details"]], fields, body
+            )
+        response = await api.request("POST", "/gc", raw=b"[1]")
+        self.assertEqual((response.code, response.errorCode), (400, 4000))
+
+    async def test_authenticated(self):
+        """
+        C{POST /gc} is behind the same basic auth as every route.
+        """
+        api = await self.startAPI(credentials=BasicCredentials("u", "p"))
+        good = {"authorization": basicAuthorization("u", "p").decode("ascii")}
+        await api.request("POST", "/promises", {"id": "old", "timeout": NOW + 1}, good)
+        await api.request("PATCH", "/promises/old", {"state": "RESOLVED"}, good)
+        response = await api.request("POST", "/gc", {"olderThan": 0})
+        self.assertEqual(response.code, 401)
+        api.setNow(NOW + 1)
+        response = await api.request("POST", "/gc", {"olderThan": 0}, headers=good)
+        self.assertEqual((response.code, response.body["promises"]), (200, 1))
+
+
+class SQLiteCollectGarbageHTTPTests(CollectGarbageHTTPTestsMixin, unittest.TestCase):
+    """
+    C{POST /gc} over SQLite.
+    """
+
+    def makeStore(self):
+        store = SQLiteStore(StoreConfig(options={"path": self.mktemp()}), reactor)
+        self.addCleanup(store.close)
+        return store
+
+
+class PostgresCollectGarbageHTTPTests(
+    PostgresTestsMixin, CollectGarbageHTTPTestsMixin, unittest.TestCase
+):
+    """
+    C{POST /gc} over PostgreSQL.
+    """
+
+    def makeStore(self):
+        return self.openStore()

@@ -181,6 +181,7 @@ class KeyTableTests(unittest.SynchronousTestCase):
             "aio-store-size": 100,
             "aio-store-workers": 1,
             "aio-store-batch-size": 100,
+            "aio-store-retention": "0",
             "aio-store-sqlite-path": "resonate.db",
             "aio-store-sqlite-tx-timeout": "10s",
             "aio-store-sqlite-synchronous": "full",
