@@ -51,6 +51,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Optional
 
+from resonate.model.durations import parseMilliseconds
+
+
 class InvalidValue(Exception):
     """
     A kind refused a value.  Raise it from C{parseYaml} and C{parseFlag}.
@@ -387,15 +390,13 @@ class DurationKind:
         return seconds
 
 
-_DAYS = re.compile(r"([0-9]+)d(.*)", re.DOTALL)
-
-
 @dataclass(frozen=True)
 class DaysDurationKind(DurationKind):
     """
-    A L{DurationKind} that also takes whole days first, C{"30d"} or
-    C{"1d12h"} (Go's durations stop at hours): for periods counted in
-    days, such as retention.  Zero (C{"0"}) is allowed: off.
+    A duration as people type them, days included (C{"30d"}, C{"1d12h"},
+    C{"12h"}: L{resonate.model.durations.parseMilliseconds}, which the CLI
+    and the console read too), parsed to float seconds, for periods
+    counted in days such as retention.  Zero (C{"0"}) is allowed: off.
     """
 
     allowZero: bool = True
@@ -405,19 +406,14 @@ class DaysDurationKind(DurationKind):
 
     def parseFlag(self, text):
         """
-        Parse leading days, then the rest (if any) as L{DurationKind} does.
+        C{"0"}, or a duration of L{parseMilliseconds}.
         """
-        match = _DAYS.fullmatch(text) if isinstance(text, str) else None
-        if match is None:
-            return super().parseFlag(text)
-        rest = match.group(2)
+        if text == "0":
+            return 0.0
         try:
-            seconds = parseDuration(rest) if rest else 0.0
-        except ValueError:
-            seconds = None
-        if seconds is None or seconds < 0 or rest.startswith(("+", "-")):
+            return parseMilliseconds(text) / 1000
+        except (ValueError, TypeError):
             raise InvalidValue(f"must be {self.expectation()}, got {describeValue(text)}")
-        return int(match.group(1)) * 86_400 + seconds
 
 
 _SIZE_UNITS = MappingProxyType(
