@@ -8,7 +8,7 @@ store.
 import sqlite3
 
 from twisted.internet import reactor
-from twisted.internet.defer import succeed
+from twisted.internet.defer import gatherResults, succeed
 from twisted.trial import unittest
 
 from resonate.api.auth import BasicCredentials, basicAuthorization
@@ -310,3 +310,32 @@ class PostgresCollectGarbageHTTPTests(
 
     def makeStore(self):
         return self.openStore()
+
+
+class PostgresConcurrentCollectionTests(PostgresTestsMixin, unittest.TestCase):
+    """
+    Collections running at once on PostgreSQL (two workers, or a
+    C{POST /gc} beside the retention loop) share the work.
+    """
+
+    async def test_skipLocked(self):
+        """
+        Two collections at once, each on its own connection, delete
+        disjoint sets of promises that together are all of them: each skips
+        the candidates the other holds.
+        """
+        store = self.openStore(workers=4)
+        for n in range(40):
+            await store.createPromise(CreatePromise(f"p{n:02}", LATER), NOW)
+            await store.completePromise(CompletePromise(f"p{n:02}", State.RESOLVED), NOW + n)
+        first, second = await gatherResults(
+            [
+                store.handle2026(CollectGarbage(NOW + 100, 30), NOW + 100),
+                store.handle2026(CollectGarbage(NOW + 100, 30), NOW + 100),
+            ]
+        )
+        self.assertEqual(set(first.promises) & set(second.promises), set())
+        self.assertEqual(
+            sorted(first.promises + second.promises), [f"p{n:02}" for n in range(40)]
+        )
+        self.assertTrue(first.promises and second.promises)
