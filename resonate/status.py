@@ -29,6 +29,9 @@ class Status(enum.IntEnum):
     TASK_ALREADY_TIMEDOUT = 4035
     TASK_ALREADY_COMPLETED = 4036
     TASK_INVALID_COUNTER = 4037
+    # Not in the v0.5 contract: a JWT whose prefix does not cover an id
+    # the request names (issue 19).
+    FORBIDDEN = 4038
     PROMISE_NOT_FOUND = 4040
     SUBSCRIPTION_NOT_FOUND = 4041
     SCHEDULE_NOT_FOUND = 4042
@@ -117,6 +120,8 @@ _TABLE = {
         "The task has already been completed", "PERMISSION_DENIED"),
     _S.TASK_INVALID_COUNTER: (
         "The task counter is invalid", "PERMISSION_DENIED"),
+    _S.FORBIDDEN: (
+        "The request is forbidden", "PERMISSION_DENIED"),
     _S.PROMISE_NOT_FOUND: (
         "The specified promise was not found", "NOT_FOUND"),
     _S.SUBSCRIPTION_NOT_FOUND: (
