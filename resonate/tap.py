@@ -204,6 +204,26 @@ def credentialsFromConfig(config):
     return BasicCredentials(username, password)
 
 
+def tokensFromConfig(config):
+    """
+    The JWT verifier of C{config}, or L{None} when JWT auth is off (no
+    public key; L{resonate.config.loadConfig} has checked that the key is
+    usable and that basic auth is not set beside it).
+
+    @return: a L{resonate.api.tokens.TokenVerifier} or L{None}.
+    """
+    from resonate.api.tokens import TokenVerifier
+
+    publicKey = config.get("api.auth.jwt.publicKey")
+    if not publicKey:
+        return None
+    return TokenVerifier.fromFile(
+        publicKey,
+        issuer=config.get("api.auth.jwt.issuer") or None,
+        audience=config.get("api.auth.jwt.audience") or None,
+    )
+
+
 def buildService(config, store, reactor, worker=None):
     """
     Assemble the server around an open store.
@@ -360,6 +380,8 @@ def buildService(config, store, reactor, worker=None):
             loops, store, retryTimeout, isRouted=isRouted, metrics=metrics
         )
     credentials = credentialsFromConfig(config)
+    # JWT auth (issue 19): None when off; every listener checks it.
+    tokens = tokensFromConfig(config)
     site = APISite(
         HTTPAPI(
             operations, metrics, debug=debug, poll=poll, console=Console(operations)

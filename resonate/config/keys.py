@@ -117,6 +117,14 @@ KEYS = (
         "present them (empty: no auth)"),
     Key("api.subsystems.http.auth.password", "api-http-auth-password",
         StrKind(), "", "HTTP basic auth password (empty: no auth)"),
+    Key("api.auth.jwt.publicKey", "api-auth-jwt-public-key", StrKind(), "",
+        "path of the PEM public key (RSA, EC or Ed25519) that signs JWTs; "
+        "set, every request must present a token, on every protocol "
+        "(empty: no JWT auth)"),
+    Key("api.auth.jwt.issuer", "api-auth-jwt-issuer", StrKind(), "",
+        "the iss tokens must carry (empty: not checked)"),
+    Key("api.auth.jwt.audience", "api-auth-jwt-audience", StrKind(), "",
+        "the aud tokens must carry (empty: not checked)"),
     Key("api.subsystems.grpc.addr", "api-grpc-addr", AddressKind(),
         "0.0.0.0:50051", "address the gRPC API listens on"),
     Key("aio.size", "aio-size", _SIZE, 100,

@@ -391,12 +391,15 @@ def _checkQueuing(values, sources, errors):
 
 
 _AUTH = "api.subsystems.http.auth"
+_JWT = "api.auth.jwt"
 
 
 def _checkAuth(values, sources, errors):
     """
     Check that the HTTP basic auth user name and password are set together
-    (an empty pair turns auth off), and that the user name has no colon.
+    (an empty pair turns auth off), and that the user name has no colon;
+    that JWT auth is not set beside basic auth, and its public key is
+    usable.
 
     @param values: key path to typed value.
     @param sources: key path to source, so messages can name flags.
@@ -428,6 +431,23 @@ def _checkAuth(values, sources, errors):
         )
     if ":" in username:
         report(f"{_AUTH}.username", "must not contain ':' (RFC 7617)")
+    publicKey = values[f"{_JWT}.publicKey"]
+    if publicKey and (username or password):
+        report(
+            f"{_JWT}.publicKey",
+            f"cannot be set with {_AUTH}.username/password "
+            "(choose JWT or basic auth)",
+        )
+    for claim in ("issuer", "audience"):
+        if values[f"{_JWT}.{claim}"] and not publicKey:
+            report(f"{_JWT}.{claim}", f"needs {_JWT}.publicKey")
+    if publicKey:
+        from resonate.api.tokens import TokenVerifier
+
+        try:
+            TokenVerifier.fromFile(publicKey)
+        except ValueError as e:
+            report(f"{_JWT}.publicKey", str(e))
 
 
 def configKeys(providers):

@@ -175,6 +175,9 @@ class KeyTableTests(unittest.SynchronousTestCase):
             "api-http-idle-timeout": "60s",
             "api-http-auth-username": "",
             "api-http-auth-password": "",
+            "api-auth-jwt-public-key": "",
+            "api-auth-jwt-issuer": "",
+            "api-auth-jwt-audience": "",
             "api-grpc-addr": "0.0.0.0:50051",
             "aio-size": 100,
             "aio-store": "sqlite",
@@ -1928,3 +1931,56 @@ class ConfigObjectTests(unittest.SynchronousTestCase):
         )
         self.assertNotEqual(loadConfig(None, {"api-size": "3"}), loadConfig())
         self.assertIsInstance(loadConfig(), Config)
+
+
+class JWTKeysTests(ConfigTestMixin, unittest.SynchronousTestCase):
+    """
+    C{api.auth.jwt.*}: a usable public key, not beside basic auth; issuer
+    and audience only with a key.
+    """
+
+    def test_usableKey(self):
+        from resonate.tap import tokensFromConfig
+        from tests.support.jwttools import KeyPair
+
+        path = KeyPair("ed25519").writePublic(self.mktemp())
+        config = loadConfig(None, {
+            "api-auth-jwt-public-key": path,
+            "api-auth-jwt-issuer": "me",
+        }, BUILTIN_PROVIDERS)
+        verifier = tokensFromConfig(config)
+        self.assertEqual((verifier.algorithms, verifier.issuer, verifier.audience),
+                         (["EdDSA"], "me", None))
+        self.assertIsNone(tokensFromConfig(loadConfig(None, {}, BUILTIN_PROVIDERS)))
+
+    def test_missingKey(self):
+        path = self.mktemp()
+        error = self.assertRaises(
+            ConfigError, loadConfig, None, {"api-auth-jwt-public-key": path},
+            BUILTIN_PROVIDERS,
+        )
+        [(key, message)] = error.errors
+        self.assertEqual(key, "api.auth.jwt.publicKey")
+        self.assertIn(path, message)
+        self.assertIn("(from flag --api-auth-jwt-public-key)", message)
+
+    def test_notWithBasicAuth(self):
+        from tests.support.jwttools import KeyPair
+
+        path = KeyPair("ec").writePublic(self.mktemp())
+        self.assertErrors(
+            [("api.auth.jwt.publicKey",
+              "cannot be set with api.subsystems.http.auth.username/password "
+              "(choose JWT or basic auth)")],
+            document={"api": {
+                "auth": {"jwt": {"publicKey": path}},
+                "subsystems": {"http": {"auth": {"username": "u", "password": "p"}}},
+            }},
+        )
+
+    def test_claimsNeedKey(self):
+        self.assertErrors(
+            [("api.auth.jwt.issuer", "needs api.auth.jwt.publicKey"),
+             ("api.auth.jwt.audience", "needs api.auth.jwt.publicKey")],
+            document={"api": {"auth": {"jwt": {"issuer": "i", "audience": "a"}}}},
+        )
