@@ -13,6 +13,7 @@ from twisted.internet.task import deferLater
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from resonate.api.authorization import refusals
 from resonate.errors import ResonateError, StoreFailure
 from resonate.metrics import Metrics
 from resonate.model.requests2026 import READ_REQUESTS
@@ -84,7 +85,7 @@ class Operations:
         """
         return int(self._clock.seconds() * 1000)
 
-    def _run(self, name, method, *args, now=None, **kwargs):
+    def _run(self, name, method, *args, now=None, principal=None, **kwargs):
         """
         Admit the operation C{name} (a coroutine name of the contract,
         C{"create-promise"}) and call the store C{method} with C{args},
@@ -92,9 +93,19 @@ class Operations:
 
         @param now: the time to run at (epoch ms); L{None} to read it from
             the clock.
+        @param principal: L{None} (the server's own work, or a caller that
+            has authorized the request itself), or the
+            L{resonate.api.tokens.Principal} of the request, which must be
+            allowed every id the operation names
+            (L{resonate.api.authorization}): else 403 (4038), before
+            admission.
         @return: a C{Deferred} firing with the store's answer.  (Plain
             callbacks, not a coroutine: this is every request's path.)
         """
+        if principal is not None and not principal.unrestricted:
+            problems = refusals(principal, name, args[0] if args else None)
+            if problems:
+                return fail(ResonateError(Status.FORBIDDEN, details=problems))
         if self._stopping:
             return fail(ResonateError(Status.SHUTTING_DOWN))
         if self.inFlight >= self._size:
@@ -122,8 +133,11 @@ class Operations:
                     d.callback(None)
         return result
 
-    def readPromise(self, promiseId):
+    def readPromise(self, promiseId, principal=None):
         """
+        Every v0.5 operation takes the request's C{principal} (see
+        L{_run}): L{None} for no authorization.
+
         @return: a C{Deferred} firing with a L{resonate.model.promise.Decision}.
         """
         return self._run(
@@ -131,9 +145,10 @@ class Operations:
             self._store.readPromise,
             promiseId,
             retryTimeout=self.retryTimeout,
+            principal=principal,
         )
 
-    def createPromise(self, request):
+    def createPromise(self, request, principal=None):
         """
         Create a promise; one whose id matches a route is created with its
         task, and the dispatcher is woken when a task was made.
@@ -147,12 +162,14 @@ class Operations:
                 self._store.createPromise,
                 request,
                 retryTimeout=self.retryTimeout,
+                principal=principal,
             )
         return self._run(
             "create-promise",
             self._store.createPromiseAndTask,
             request,
             retryTimeout=self.retryTimeout,
+            principal=principal,
         ).addCallback(self._taskMaybeCreated, request)
 
     def _taskMaybeCreated(self, decision, request):
@@ -166,7 +183,7 @@ class Operations:
                 )
         return decision
 
-    def completePromise(self, request):
+    def completePromise(self, request, principal=None):
         """
         @param request: a L{resonate.model.promise.CompletePromise}.
         @return: a C{Deferred} firing with a C{Decision}.
@@ -176,6 +193,7 @@ class Operations:
             self._store.completePromise,
             request,
             retryTimeout=self.retryTimeout,
+            principal=principal,
         ).addCallback(self._messagesMaybeAdded)
 
     def handle2026(self, request, now):
@@ -206,7 +224,9 @@ class Operations:
             d.addCallback(self._messagesMaybeAdded)
         return d
 
-    async def collectGarbage(self, settledBefore, dryRun=False, batchSize=GARBAGE_BATCH):
+    async def collectGarbage(
+        self, settledBefore, dryRun=False, batchSize=GARBAGE_BATCH, principal=None
+    ):
         """
         Delete (or, C{dryRun}, only count) every settled promise completed
         before C{settledBefore} (epoch ms) that nothing may need any more
@@ -230,6 +250,7 @@ class Operations:
                 self._store.handle2026,
                 CollectGarbage(settledBefore, batchSize, dryRun, after),
                 retryTimeout=self.retryTimeout,
+                principal=principal,
             )
             count = count.plus(reply)
             if not dryRun:
@@ -262,14 +283,16 @@ class Operations:
             self._wakeScheduler(request.id)
         return reply
 
-    def searchPromises(self, query):
+    def searchPromises(self, query, principal=None):
         """
         @param query: a L{resonate.model.promise.PromiseQuery}.
         @return: a C{Deferred} firing with a L{resonate.model.promise.SearchPage}.
         """
-        return self._run("search-promises", self._store.searchPromises, query)
+        return self._run(
+            "search-promises", self._store.searchPromises, query, principal=principal
+        )
 
-    async def createSchedule(self, request):
+    async def createSchedule(self, request, principal=None):
         """
         Create a schedule, and wake the scheduler if one was created.
 
@@ -278,7 +301,7 @@ class Operations:
             L{resonate.model.schedule.ScheduleDecision}.
         """
         decision = await self._run(
-            "create-schedule", self._store.createSchedule, request
+            "create-schedule", self._store.createSchedule, request, principal=principal
         )
         if decision.status is Status.CREATED:
             self._wakeScheduler(request.id)
@@ -298,57 +321,72 @@ class Operations:
                 scheduleId=scheduleId,
             )
 
-    def readSchedule(self, scheduleId):
+    def readSchedule(self, scheduleId, principal=None):
         """
         @return: a C{Deferred} firing with the
             L{resonate.model.schedule.Schedule} or L{None}.
         """
-        return self._run("read-schedule", self._store.readSchedule, scheduleId)
+        return self._run(
+            "read-schedule", self._store.readSchedule, scheduleId, principal=principal
+        )
 
-    def deleteSchedule(self, scheduleId):
+    def deleteSchedule(self, scheduleId, principal=None):
         """
         @return: a C{Deferred} firing with whether a schedule was deleted.
         """
-        return self._run("delete-schedule", self._store.deleteSchedule, scheduleId)
+        return self._run(
+            "delete-schedule", self._store.deleteSchedule, scheduleId,
+            principal=principal,
+        )
 
-    def searchSchedules(self, query):
+    def searchSchedules(self, query, principal=None):
         """
         @param query: a L{resonate.model.schedule.ScheduleQuery}.
         @return: a C{Deferred} firing with a
             L{resonate.model.schedule.SchedulePage}.
         """
-        return self._run("search-schedules", self._store.searchSchedules, query)
+        return self._run(
+            "search-schedules", self._store.searchSchedules, query, principal=principal
+        )
 
-    def acquireLock(self, request):
+    def acquireLock(self, request, principal=None):
         """
         @param request: a L{resonate.model.lock.AcquireLock}.
         @return: a C{Deferred} firing with a L{resonate.model.lock.LockDecision}.
         """
-        return self._run("acquire-lock", self._store.acquireLock, request)
+        return self._run(
+            "acquire-lock", self._store.acquireLock, request, principal=principal
+        )
 
-    def releaseLock(self, request):
+    def releaseLock(self, request, principal=None):
         """
         @param request: a L{resonate.model.lock.ReleaseLock}.
         @return: a C{Deferred} firing with whether a lock was released.
         """
-        return self._run("release-lock", self._store.releaseLock, request)
+        return self._run(
+            "release-lock", self._store.releaseLock, request, principal=principal
+        )
 
-    def heartbeatLocks(self, processId):
+    def heartbeatLocks(self, processId, principal=None):
         """
         @return: a C{Deferred} firing with how many locks were extended.
         """
-        return self._run("heartbeat-locks", self._store.heartbeatLocks, processId)
+        return self._run(
+            "heartbeat-locks", self._store.heartbeatLocks, processId,
+            principal=principal,
+        )
 
-    def claimTask(self, request):
+    def claimTask(self, request, principal=None):
         """
         @param request: a L{resonate.model.task.ClaimTask}.
         @return: a C{Deferred} firing with C{(status, promise or None)}.
         """
         return self._run(
-            "claim-task", self._store.claimTask, request, retryTimeout=self.retryTimeout
+            "claim-task", self._store.claimTask, request, retryTimeout=self.retryTimeout,
+            principal=principal,
         )
 
-    def completeTask(self, request):
+    def completeTask(self, request, principal=None):
         """
         @param request: a L{resonate.model.task.CompleteTask}.
         @return: a C{Deferred} firing with a L{resonate.status.Status}.
@@ -358,6 +396,7 @@ class Operations:
             self._store.completeTask,
             request,
             retryTimeout=self.retryTimeout,
+            principal=principal,
         )
 
     async def ping(self):
