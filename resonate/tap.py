@@ -384,7 +384,8 @@ def buildService(config, store, reactor, worker=None):
     tokens = tokensFromConfig(config)
     site = APISite(
         HTTPAPI(
-            operations, metrics, debug=debug, poll=poll, console=Console(operations)
+            operations, metrics, debug=debug, poll=poll,
+            console=Console(operations), tokens=tokens,
         ).resource(),
         maxBodySize=config.get("api.subsystems.http.maxBodySize"),
         idleTimeout=config.get("api.subsystems.http.idleTimeout"),

@@ -278,7 +278,10 @@ class HTTPAPI:
     app.url_map.converters["id"] = _IdConverter
     _log = Logger()
 
-    def __init__(self, operations, metrics=None, debug=None, poll=None, console=None):
+    def __init__(
+        self, operations, metrics=None, debug=None, poll=None, console=None,
+        tokens=None,
+    ):
         """
         @param operations: the L{resonate.api.operations.Operations} to call.
         @param metrics: the L{resonate.metrics.Metrics} that counts every
@@ -290,12 +293,15 @@ class HTTPAPI:
             L{resonate.api.sse.PollRegistry} its streams register with.
         @param console: L{None} (C{/console} answers 404), or the
             L{resonate.console.Console} served under C{/console}.
+        @param tokens: L{None} (JWT auth off), or the
+            L{resonate.api.tokens.TokenVerifier} of the 2026 protocol's
+            C{head.auth}.
         """
         self._operations = operations
         self._console = None if console is None else console.resource()
         self._poll = poll
         self._metrics = metrics if metrics is not None else Metrics()
-        self._protocol2026 = Protocol2026(operations, self._metrics, debug)
+        self._protocol2026 = Protocol2026(operations, self._metrics, debug, tokens)
         self._openAPI = (
             resources.files("resonate.api").joinpath("openapi.yml").read_bytes()
         )

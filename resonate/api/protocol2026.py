@@ -20,9 +20,25 @@ Three parts, the first two pure:
     C{lastRunAt} and C{cursor} left out when they have no value; an error
     is its message as a plain string.
   - L{Protocol2026}: one request from body to answer, for the HTTP API:
-    the envelope, the debug switch, the request's "now", admission and the
-    store (through L{resonate.api.operations.Operations}), failures, and
-    the C{resonate_request_*} metrics.
+    the envelope, JWT auth (L{authorize}), the debug switch, the request's
+    "now", admission and the store (through
+    L{resonate.api.operations.Operations}), failures, and the
+    C{resonate_request_*} metrics.
+
+Auth (protocol section 14, issue 19), when the server verifies JWTs: the
+token is C{head.auth} (the C{Authorization} header is not read here); it
+is checked after the envelope (section 2, step 5), before the kind is
+dispatched and its data read.  No token, or one that does not verify:
+401 C{"Unauthorized"}.  Then the token's principal must allow the ids the
+request names (L{resourceIds}), else 403 C{"Forbidden"}: an admin, or a
+prefix C{""}, may do everything but for C{debug.*}, which only an admin
+may; a prefix may name only ids that start with it, so searches (which
+name no id) and unknown kinds are refused it, and so is an id that cannot
+be read (the data is read, and refused, only after auth).  Beyond
+section 14's one resource id per kind, every other id a request names is
+checked too: a fence's inner promise, a suspend's awaited promises, a
+callback's awaiter (upstream checks only the first; a worker whose ids
+share its root's origin never names another).
 
 Values.  The protocol's C{data} of a C{param}/C{value}/C{promiseParam} is an
 opaque string (the SDKs send base64 of JSON); the store keeps bytes, shared
@@ -80,6 +96,7 @@ from resonate.api.envelope import (
     success,
     unknownOperation,
 )
+from resonate.api.tokens import TokenRejected
 from resonate.errors import ResonateError
 from resonate.metrics import Metrics
 from resonate.model import ids
@@ -189,6 +206,8 @@ DEBUG_DISABLED = "Debug operations are disabled"
 TICK_TIME_INVALID = "Missing or invalid 'time' field"
 TICK_TIME_DIFFERS = "resonate:debug_time must equal data.time"
 INTERNAL_ERROR = "Internal error"
+UNAUTHORIZED = "Unauthorized"
+FORBIDDEN = "Forbidden"
 
 # Our own, where the reference has none.
 PROMISE_ID_TOO_LONG = f"Promise ID must be at most {MAX_ID_BYTES} bytes of UTF-8"
@@ -1068,6 +1087,94 @@ def kindLabel(kind):
     return kind if kind in KINDS else UNKNOWN_KIND_LABEL
 
 
+# Auth.
+
+
+def _member(data, *path):
+    """
+    The JSON value at C{path} inside C{data}, or L{None} when some step is
+    missing or not an object.
+    """
+    for name in path:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(name)
+    return data
+
+
+def _items(data, name, *path):
+    """
+    The values at C{path} in each item of the array C{data[name]}; L{None}
+    when it is not an array.
+    """
+    items = _member(data, name)
+    if not isinstance(items, list):
+        return None
+    return [_member(item, *path) for item in items]
+
+
+#: The members of C{data} naming the ids a kind acts on (protocol
+#: section 14, and the other ids a request names: see the module
+#: docstring), each a function of C{data} to a list of values (strings
+#: when well formed), or L{None} when the kind names no id.
+_RESOURCE_IDS = {
+    "promise.get": lambda d: [_member(d, "id")],
+    "promise.create": lambda d: [_member(d, "id")],
+    "promise.settle": lambda d: [_member(d, "id")],
+    "promise.register_callback": lambda d: [
+        _member(d, "awaited"), _member(d, "awaiter")
+    ],
+    "promise.register_listener": lambda d: [_member(d, "awaited")],
+    "task.get": lambda d: [_member(d, "id")],
+    "task.create": lambda d: [_member(d, "action", "data", "id")],
+    "task.acquire": lambda d: [_member(d, "id")],
+    "task.release": lambda d: [_member(d, "id")],
+    "task.fulfill": lambda d: [_member(d, "id")],
+    "task.suspend": lambda d: [_member(d, "id")]
+    + (_items(d, "actions", "data", "awaited") or [None]),
+    "task.fence": lambda d: [_member(d, "id"), _member(d, "action", "data", "id")],
+    "task.heartbeat": lambda d: _items(d, "tasks", "id") or [None],
+    "task.halt": lambda d: [_member(d, "id")],
+    "task.continue": lambda d: [_member(d, "id")],
+    "schedule.create": lambda d: [_member(d, "promiseId")],
+    "schedule.get": lambda d: [_member(d, "id")],
+    "schedule.delete": lambda d: [_member(d, "id")],
+}
+
+
+def resourceIds(kind, data):
+    """
+    The ids a request of C{kind} names, which a restricted principal must
+    be allowed (section 14).
+
+    @param data: the request's C{data}, as sent (not yet checked).
+    @return: a list of the values found (not necessarily strings: a value
+        that is not one allows no one but the unrestricted), or L{None}
+        for a kind that names no id (searches, C{debug.*}, unknown kinds).
+    """
+    find = _RESOURCE_IDS.get(kind)
+    return None if find is None else find(data)
+
+
+def authorize(principal, request):
+    """
+    Whether C{principal} may make C{request} (section 14): C{debug.*} only
+    an admin; anything else an unrestricted principal; a restricted one
+    only a request whose every id it allows.
+
+    @param principal: a L{resonate.api.tokens.Principal}.
+    @param request: a L{resonate.api.envelope.Request}.
+    """
+    if request.kind in DEBUG_KINDS:
+        return principal.admin
+    if principal.unrestricted:
+        return True
+    named = resourceIds(request.kind, request.data)
+    if named is None:
+        return False
+    return principal.allowsAll(named)
+
+
 #: The statuses of L{ResonateError}s that mean "try again": 503.
 _UNAVAILABLE = frozenset(
     [
@@ -1088,7 +1195,7 @@ class Protocol2026:
 
     _log = Logger()
 
-    def __init__(self, operations, metrics=None, debug=None):
+    def __init__(self, operations, metrics=None, debug=None, tokens=None):
         """
         @param operations: the L{resonate.api.operations.Operations} whose
             C{handle2026} runs the store's part, and whose C{now} is the
@@ -1100,8 +1207,11 @@ class Protocol2026:
             ignored); else an object with C{pause()}, C{resume()} and
             C{tick(time)}, each returning a C{Deferred} or nothing (a
             L{resonate.services.debug.DebugControl}).
+        @param tokens: L{None} when JWT auth is off, else the
+            L{resonate.api.tokens.TokenVerifier} of C{head.auth}.
         """
         self._operations = operations
+        self._tokens = tokens
         self._metrics = metrics if metrics is not None else Metrics()
         self._debug = debug
 
@@ -1136,6 +1246,10 @@ class Protocol2026:
         if isinstance(parsed, Response):
             return succeed(parsed)
         request = parsed
+        if self._tokens is not None:
+            refusal = self._refusal(request)
+            if refusal is not None:
+                return succeed(refusal)
         if request.kind in DEBUG_KINDS and self._debug is None:
             return succeed(failure(request, 403, DEBUG_DISABLED))
         now = resolveNow(request, self._operations.now(), self._debug is not None)
@@ -1148,6 +1262,19 @@ class Protocol2026:
             d = fail()
         d.addCallback(lambda reply: renderReply(request, reply))
         return d.addErrback(self._failed, request)
+
+    def _refusal(self, request):
+        """
+        Step 5 (section 14): the 401 or 403 to answer C{request} with, or
+        L{None} when its token allows it.
+        """
+        try:
+            principal = self._tokens.verify(request.auth)
+        except TokenRejected:
+            return failure(request, 401, UNAUTHORIZED)
+        if not authorize(principal, request):
+            return failure(request, 403, FORBIDDEN)
+        return None
 
     def _run(self, request, value, now):
         """

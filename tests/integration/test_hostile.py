@@ -1636,3 +1636,77 @@ class PostgresProtocol2026HostileTests(
 
     def makeStore(self):
         return self.openStore(workers=1)
+
+
+class _AuthClient(Protocol2026Client):
+    """
+    A L{Protocol2026Client} whose check that the server still serves
+    carries an admin token.
+    """
+
+    def __init__(self, port, admin):
+        super().__init__(port)
+        self.admin = admin
+
+    def assertServing(self):
+        status, data = self.send(
+            envelope2026("promise.get", {"id": "h"}, head={"auth": self.admin}),
+            allowed={200},
+        )
+        assert data["promise"]["id"] == "h", data
+
+
+class Protocol2026AuthHostileTests(unittest.TestCase):
+    """
+    Hostile 2026 bodies while JWT auth is on (protocol section 14): tokens
+    of every kind in C{head.auth}, mutated with the rest of the body.
+    Every answer is a well-formed envelope, never a 5xx; a token whose
+    prefix no template id has never gets its request done.
+    """
+
+    async def test_randomMutations(self):
+        """
+        The mutations of L{Protocol2026HostileMixin.test_randomMutations},
+        each body carrying an admin token, a token for the prefix C{h}
+        (every template's ids), a token for the prefix C{z/}, or a
+        garbage one: 401 and 403 join the statuses, and a C{z/} body is
+        never answered 200 or 300.
+        """
+        from resonate.api.tokens import TokenVerifier
+        from tests.support.cases2026 import Live2026API
+        from tests.support.jwttools import KeyPair
+
+        keys = KeyPair("ed25519")
+        api = await Live2026API(
+            self, MemoryStore(), tokens=TokenVerifier(keys.publicPEM)
+        ).start()
+        admin = keys.token(role="admin")
+        tokens = [admin, keys.token(prefix="h"), keys.token(prefix="z/"), "a.b.c"]
+        outsider = tokens[2]
+
+        def check():
+            client = _AuthClient(api.port, admin)
+            try:
+                client.send(envelope2026("task.create", {"pid": "p", "ttl": 3_600_000, "action": {
+                    "kind": "promise.create", "head": {},
+                    "data": {"id": "h", "timeoutAt": _LATER,
+                             "tags": {"resonate:target": _TARGET, "resonate:branch": "h"}},
+                }}, head={"auth": admin}), allowed={200})
+                rng = random.Random(19)
+                templates = sorted(TEMPLATES_2026.items()) + [("task.fence", _FENCE_SETTLE)]
+                for _ in range(MUTATIONS):
+                    kind, template = rng.choice(templates)
+                    token = rng.choice(tokens)
+                    body = envelope2026(kind, template, head={"auth": token},
+                                        corrId=f"m{rng.randrange(1000)}")
+                    for _ in range(rng.randint(1, 3)):
+                        body = _mutate(rng, body)
+                    raw = json.dumps(body).encode("utf-8")
+                    status, _ = client.send(raw, allowed=STILL_VALID | {401, 403})
+                    if outsider in raw.decode("utf-8"):
+                        assert status not in (200, 300), (raw[:300], status)
+                client.assertServing()
+            finally:
+                client.close()
+
+        await deferToThread(check)

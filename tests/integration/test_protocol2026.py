@@ -17,6 +17,7 @@ timing out and wait.
 """
 
 import atexit
+import json
 import uuid
 from dataclasses import replace
 
@@ -24,6 +25,7 @@ from twisted.internet import reactor
 from twisted.internet.task import deferLater
 from twisted.trial import unittest
 
+from resonate.api.tokens import TokenVerifier
 from resonate.store.memory import MemoryStore
 from tests.integration.test_store_postgres import PostgresTestsMixin, adminQuery
 from tests.support.cases2026 import (
@@ -56,6 +58,7 @@ from tests.support.cases2026 import (
     taskSearch,
     wallNow,
 )
+from tests.support.jwttools import KeyPair, hmacToken, unsignedToken
 
 #: The debug operations (§7.20), each with data it would accept.
 DEBUG_KINDS = [
@@ -582,6 +585,263 @@ class Protocol2026TestsMixin(Protocol2026CasesMixin):
         self.assertEqual(patched.body["state"], "REJECTED_TIMEDOUT")
         self.assertEqual((await self.promise(api, "root"))["state"], "rejected_timedout")
         self.assertEqual((await self.task(api, "root"))["state"], "fulfilled")
+
+
+# --- §14 Auth -----------------------------------------------------------------
+
+#: The prefix the restricted tokens of L{Protocol2026AuthTests} grant, and
+#: another.
+INSIDE = "team-a/"
+OUTSIDE = "team-b/"
+
+#: One request of each kind, naming ids under L{INSIDE} (every id it
+#: names), on the scene L{Protocol2026AuthTests.scene} sets.
+AUTH_REQUESTS = {
+    "promise.get": {"id": "team-a/r:1"},
+    "promise.create": {"id": "team-a/n", "timeoutAt": LATER},
+    "promise.settle": {"id": "team-a/r:1", "state": "resolved"},
+    "promise.register_callback": {"awaited": "team-a/r:1", "awaiter": "team-a/r"},
+    "promise.register_listener": {"awaited": "team-a/r:1", "address": "poll://uni@g/p"},
+    "promise.search": {},
+    "task.get": {"id": "team-a/r"},
+    "task.create": {"pid": "p", "ttl": TTL, "action": {
+        "kind": "promise.create", "head": {},
+        "data": {"id": "team-a/t", "timeoutAt": LATER, "tags": TT}}},
+    "task.acquire": {"id": "team-a/r", "version": 0, "pid": "p", "ttl": TTL},
+    "task.release": {"id": "team-a/r", "version": 1},
+    "task.fulfill": {"id": "team-a/r", "version": 1, "action": {
+        "kind": "promise.settle", "head": {},
+        "data": {"id": "team-a/r", "state": "resolved"}}},
+    "task.suspend": {"id": "team-a/r", "version": 1, "actions": [
+        {"kind": "promise.register_callback", "head": {},
+         "data": {"awaited": "team-a/r:1", "awaiter": "team-a/r"}}]},
+    "task.fence": {"id": "team-a/r", "version": 1, "action": {
+        "kind": "promise.create", "head": {},
+        "data": {"id": "team-a/r:2", "timeoutAt": LATER}}},
+    "task.heartbeat": {"pid": "p", "tasks": [{"id": "team-a/r", "version": 1}]},
+    "task.halt": {"id": "team-a/h"},
+    "task.continue": {"id": "team-a/h"},
+    "task.search": {},
+    "schedule.create": {"id": "team-a/s", "cron": "* * * * *",
+                        "promiseId": "team-a/s-{{.timestamp}}",
+                        "promiseTimeout": 1000, "promiseTags": TT},
+    "schedule.get": {"id": "team-a/s"},
+    "schedule.delete": {"id": "team-a/gone"},
+    "schedule.search": {},
+    "debug.start": {}, "debug.stop": {}, "debug.reset": {}, "debug.snap": {},
+    "debug.tick": {"time": 1},
+    "promise.nope": {"id": "team-a/r"},
+}
+
+#: The kinds that name no id: only an unrestricted principal may.
+NO_ID_KINDS = frozenset(
+    ["promise.search", "task.search", "schedule.search", "promise.nope"]
+)
+
+#: Requests that name one id outside L{INSIDE} beside ids inside it: a
+#: restricted principal needs every one.
+MIXED_REQUESTS = [
+    ("task.heartbeat", {"pid": "p", "tasks": [
+        {"id": "team-a/r", "version": 1}, {"id": "team-b/r", "version": 1}]}),
+    ("task.fence", {"id": "team-a/r", "version": 1, "action": {
+        "kind": "promise.create", "head": {},
+        "data": {"id": "team-b/x", "timeoutAt": LATER}}}),
+    ("task.suspend", {"id": "team-a/r", "version": 1, "actions": [
+        {"kind": "promise.register_callback", "head": {},
+         "data": {"awaited": "team-b/r:1", "awaiter": "team-a/r"}}]}),
+    ("promise.register_callback", {"awaited": "team-a/r:1", "awaiter": "team-b/r"}),
+]
+
+
+def _outside(data):
+    """
+    C{data} with every id under L{INSIDE} moved under L{OUTSIDE}.
+    """
+    return json.loads(json.dumps(data).replace(INSIDE, OUTSIDE))
+
+
+class Protocol2026AuthTests(unittest.TestCase):
+    """
+    JWT auth of C{POST /} (protocol-2026.md section 14): the token of
+    C{head.auth}, 401 C{"Unauthorized"} without a valid one, and 403
+    C{"Forbidden"} for a request naming an id the token's prefix does not
+    allow; the table is every kind against every kind of token.
+    """
+
+    def setUp(self):
+        self.keys = KeyPair("ec")
+        self.tokens = TokenVerifier(self.keys.publicPEM)
+        self.admin = self.keys.token(role="Admin")
+
+    async def startAPI(self):
+        api = await Live2026API(self, MemoryStore(), tokens=self.tokens).start()
+        await self.scene(api)
+        return api
+
+    async def send(self, api, kind, data, token):
+        head = {} if token is None else {"auth": token}
+        reply = await api.rpc(kind, data, "a1", head=head)
+        self.assertEqual(reply.code, reply.status, reply)
+        self.assertEqual((reply.body["kind"], reply.body["head"]["corrId"]),
+                         (kind, "a1"), reply)
+        return reply
+
+    async def scene(self, api):
+        """
+        A root task C{team-a/r} acquired at version 1, its pending child
+        C{team-a/r:1}, a halted task C{team-a/h}, and the same under
+        C{team-b/}.
+        """
+        for prefix in (INSIDE, OUTSIDE):
+            for kind, data in [
+                ("task.create", {"pid": "p", "ttl": TTL, "action": {
+                    "kind": "promise.create", "head": {},
+                    "data": {"id": prefix + "r", "timeoutAt": LATER, "tags": TT}}}),
+                ("promise.create", {"id": prefix + "r:1", "timeoutAt": LATER}),
+                ("promise.create", {"id": prefix + "h", "timeoutAt": LATER, "tags": TT}),
+                ("task.halt", {"id": prefix + "h"}),
+            ]:
+                reply = await self.send(api, kind, data, self.admin)
+                self.assertEqual(reply.code, 200, reply)
+
+    def assertForbidden(self, reply, label):
+        self.assertEqual((reply.code, reply.data), (403, "Forbidden"), label)
+
+    def assertAllowed(self, reply, label):
+        """
+        The request passed auth: neither 401 nor section 14's 403 (the
+        debug kinds' own 403 says something else).
+        """
+        self.assertNotEqual(reply.code, 401, label)
+        self.assertNotEqual(reply.data, "Forbidden", label)
+
+    async def test_badTokens(self):
+        """
+        Without a token, or with one that does not verify (garbage, signed
+        by another key, C{alg: none}, HMAC keyed with the public key,
+        expired, without C{exp}), every kind answers 401 C{"Unauthorized"}
+        in the envelope; a valid token in the C{Authorization} header
+        instead of C{head.auth} counts for nothing (section 14).
+        """
+        api = await self.startAPI()
+        stranger = KeyPair("ec")
+        bad = {
+            "none": None,
+            "empty": "",
+            "garbage": "x.y.z",
+            "otherKey": stranger.token(role="admin"),
+            "unsigned": unsignedToken(role="admin"),
+            "hmac": hmacToken(self.keys.publicPEM, role="admin"),
+            "expired": self.keys.token(expiresIn=-60, role="admin"),
+            "noExp": self.keys.token(expiresIn=None, role="admin"),
+        }
+        for name, token in bad.items():
+            for kind, data in AUTH_REQUESTS.items():
+                reply = await self.send(api, kind, data, token)
+                self.assertEqual((reply.code, reply.data), (401, "Unauthorized"),
+                                 (name, kind))
+        reply = await api.rpc("promise.get", {"id": "team-a/r"}, "h1",
+                              headers={"Authorization": ["Bearer " + self.admin]})
+        self.assertEqual((reply.code, reply.data), (401, "Unauthorized"))
+
+    async def test_table(self):
+        """
+        Every kind against every principal (section 14): an admin (any
+        case of C{role}) may do everything (the debug kinds then answer
+        that debug is off); prefix C{""} everything but C{debug.*}; a
+        prefix may name ids under it and nothing else, and never search;
+        a token without a string prefix may do nothing.
+        """
+        api = await self.startAPI()
+        principals = {
+            "admin": self.admin,
+            "all": self.keys.token(prefix=""),
+            "inside": self.keys.token(prefix=INSIDE, role="worker"),
+            "outside": self.keys.token(prefix=OUTSIDE),
+            "noPrefix": self.keys.token(sub="someone"),
+            "nullPrefix": self.keys.token(prefix=None),
+            "numberPrefix": self.keys.token(prefix=5),
+        }
+        for name, token in principals.items():
+            for kind, data in AUTH_REQUESTS.items():
+                label = (name, kind)
+                reply = await self.send(api, kind, data, token)
+                if kind.startswith("debug."):
+                    if name == "admin":
+                        self.assertEqual(
+                            (reply.code, reply.data),
+                            (403, "Debug operations are disabled"), label)
+                    else:
+                        self.assertForbidden(reply, label)
+                elif name in ("admin", "all"):
+                    self.assertAllowed(reply, label)
+                elif name == "inside" and kind not in NO_ID_KINDS:
+                    self.assertAllowed(reply, label)
+                else:
+                    self.assertForbidden(reply, label)
+                if name == "inside" and kind not in NO_ID_KINDS:
+                    reply = await self.send(api, kind, _outside(data), token)
+                    self.assertForbidden(reply, (name, kind, "outside"))
+            if name in ("admin", "all"):
+                reply = await self.send(api, "promise.nope", {}, token)
+                self.assertEqual((reply.code, reply.data),
+                                 (400, "Unknown operation: promise.nope"), name)
+
+    async def test_everyIdNamed(self):
+        """
+        A restricted principal needs every id a request names: a heartbeat
+        with one task outside, a fence creating a promise outside, a
+        suspend awaiting one, a callback whose awaiter is outside are 403
+        and change nothing.
+        """
+        api = await self.startAPI()
+        inside = self.keys.token(prefix=INSIDE)
+        for kind, data in MIXED_REQUESTS:
+            self.assertForbidden(await self.send(api, kind, data, inside), kind)
+        reply = await self.send(api, "promise.get", {"id": "team-b/x"}, self.admin)
+        self.assertEqual(reply.code, 404, reply)
+        reply = await self.send(api, "task.get", {"id": "team-a/r"}, self.admin)
+        self.assertEqual(reply.data["task"]["state"], "acquired", reply)
+
+    async def test_insideWorks(self):
+        """
+        A prefix token does its own work: it creates, reads and settles
+        promises under its prefix, and what it is refused is not done.
+        """
+        api = await self.startAPI()
+        inside = self.keys.token(prefix=INSIDE)
+        reply = await self.send(
+            api, "promise.create", {"id": "team-a/x", "timeoutAt": LATER}, inside)
+        self.assertEqual((reply.code, reply.data["promise"]["state"]), (200, "pending"))
+        reply = await self.send(
+            api, "promise.settle", {"id": "team-a/x", "state": "resolved"}, inside)
+        self.assertEqual((reply.code, reply.data["promise"]["state"]), (200, "resolved"))
+        reply = await self.send(
+            api, "promise.create", {"id": "team-b/x", "timeoutAt": LATER}, inside)
+        self.assertForbidden(reply, "create outside")
+        reply = await self.send(api, "promise.get", {"id": "team-b/x"}, self.admin)
+        self.assertEqual(reply.code, 404, reply)
+
+    async def test_authBeforeValidation(self):
+        """
+        Auth is step 5 (section 2), before the data is read: an invalid
+        request under the prefix is 400, one whose id cannot be read is 403
+        for a restricted principal, and anything is 401 without a token.
+        """
+        api = await self.startAPI()
+        inside = self.keys.token(prefix=INSIDE)
+        reply = await self.send(
+            api, "promise.create", {"id": "team-a/x", "timeoutAt": -1}, inside)
+        self.assertEqual(reply.code, 400, reply)
+        for data in [{}, {"id": 5}, {"id": None}, {"id": ["team-a/x"]}]:
+            reply = await self.send(api, "promise.get", data, inside)
+            self.assertForbidden(reply, data)
+            reply = await self.send(api, "promise.get", data, self.admin)
+            self.assertEqual(reply.code, 400, (data, reply))
+        reply = await self.send(api, "task.heartbeat", {"pid": "p", "tasks": []}, inside)
+        self.assertForbidden(reply, "an empty heartbeat names no id")
+        reply = await self.send(api, "promise.get", {}, None)
+        self.assertEqual(reply.code, 401, reply)
 
 
 class MemoryProtocol2026Tests(Protocol2026TestsMixin, unittest.TestCase):

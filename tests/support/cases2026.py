@@ -123,11 +123,16 @@ class Live2026API:
     metrics the test sees and debug operations off.
     """
 
-    def __init__(self, testCase, store):
+    def __init__(self, testCase, store, tokens=None):
+        """
+        @param tokens: L{None} (JWT auth off), or the
+            L{resonate.api.tokens.TokenVerifier} of C{head.auth}.
+        """
         self.store = store
         self.operations = Operations(store, reactor, 100)
         self.site = APISite(
-            HTTPAPI(self.operations, None).resource(), maxBodySize=1024 * 1024
+            HTTPAPI(self.operations, None, tokens=tokens).resource(),
+            maxBodySize=1024 * 1024,
         )
         self.service = ListeningService(
             "http", endpointForAddress(reactor, "127.0.0.1:0"), self.site

@@ -22,6 +22,7 @@ from resonate.api.protocol2026 import (
     DebugStop,
     DebugTick,
     Protocol2026,
+    authorize,
     bytesToData,
     dataToBytes,
     kindLabel,
@@ -32,7 +33,9 @@ from resonate.api.protocol2026 import (
     renderSnapshot,
     renderTask,
     renderValue,
+    resourceIds,
 )
+from resonate.api.tokens import Principal
 from resonate.errors import StoreFailure
 from resonate.metrics import Metrics
 from resonate.model.outbox import OutboxEntry
@@ -1418,3 +1421,62 @@ class OperationsRetryTimeoutTests(SynchronousTestCase):
         complete = CompletePromise("p", State.RESOLVED)
         self.successResultOf(operations.completePromise(complete))
         self.assertEqual(store.calls, [("completePromise", complete, 10_000, 5)])
+
+
+class AuthorizeTests(SynchronousTestCase):
+    """
+    Tests for L{resourceIds} and L{authorize}: which ids a request names,
+    and which principals may make it (protocol section 14).
+    """
+
+    def test_resourceIds(self):
+        """
+        Section 14's resource id of each kind, and every other id the
+        request names; L{None} for kinds that name none.
+        """
+        fence = {"id": "t", "action": {"data": {"id": "c"}}}
+        suspend = {"id": "t", "actions": [{"data": {"awaited": "a"}},
+                                          {"data": {"awaited": "b"}}]}
+        cases = [
+            ("promise.get", {"id": "p"}, ["p"]),
+            ("promise.register_callback", {"awaited": "a", "awaiter": "b"}, ["a", "b"]),
+            ("promise.register_listener", {"awaited": "a", "address": "x"}, ["a"]),
+            ("task.create", {"action": {"data": {"id": "c"}}}, ["c"]),
+            ("task.fence", fence, ["t", "c"]),
+            ("task.suspend", suspend, ["t", "a", "b"]),
+            ("task.heartbeat", {"tasks": [{"id": "a"}, {"id": "b"}]}, ["a", "b"]),
+            ("task.heartbeat", {"tasks": []}, [None]),
+            ("task.heartbeat", {"tasks": "a"}, [None]),
+            ("schedule.create", {"id": "s", "promiseId": "p-{{.id}}"}, ["p-{{.id}}"]),
+            ("schedule.delete", {"id": "s"}, ["s"]),
+            ("task.create", {"action": [1]}, [None]),
+            ("promise.search", {"tags": {"resonate:origin": "a"}}, None),
+            ("debug.snap", {}, None),
+            ("no.such", {"id": "a"}, None),
+        ]
+        for kind, data, expected in cases:
+            self.assertEqual(resourceIds(kind, data), expected, kind)
+
+    def test_authorize(self):
+        """
+        An admin may make any request; prefix C{""} any but C{debug.*}; a
+        prefix those whose every id starts with it, and no search; no
+        prefix nothing.
+        """
+        admin = Principal(admin=True)
+        everything = Principal(prefix="")
+        teamA = Principal(prefix="a/")
+        nothing = Principal()
+        get = request("promise.get", {"id": "a/1"})
+        other = request("promise.get", {"id": "b/1"})
+        search = request("promise.search", {})
+        debug = request("debug.snap", {})
+        heartbeat = request("task.heartbeat", {"tasks": [{"id": "a/1"}, {"id": "b/1"}]})
+        self.assertEqual(
+            [[authorize(p, r) for r in (get, other, search, debug, heartbeat)]
+             for p in (admin, everything, teamA, nothing)],
+            [[True, True, True, True, True],
+             [True, True, True, False, True],
+             [True, False, False, False, False],
+             [False, False, False, False, False]],
+        )
