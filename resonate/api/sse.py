@@ -13,6 +13,19 @@ messages while it does not, and refuses the rest (L{PollRegistry.deliver}
 answers C{False}, and the message stays in the outbox), so a client that
 stops reading cannot make the server buffer without bound.
 
+With JWT auth on, a stream belongs to the principal its request was
+authenticated as (the site checks the C{Authorization: Bearer} token and
+sets C{request.principal}; protocol section 11 asks no more).  A stream
+whose principal is restricted to a prefix only ever receives messages
+about ids it allows: an C{execute} whose task id, or an C{unblock} whose
+promise id, starts with its prefix.  The choice of a connection respects
+it: a unicast message goes to the first connection under its id that may
+receive it, an anycast one to one of those of its group that may; when
+none may, L{PollRegistry.deliver} answers C{False}, as for an absent
+connection, and the message stays in the outbox (DECISIONS 29) for a
+stream that may receive it, or until it expires.  Nothing is dropped to
+filter it, so nothing is lost.
+
 Each message is one event, C{data: <JSON on one line>\\n\\n}.  The JSON is
 ASCII-only: resonate-sdk 0.8.1 splits an event into lines with
 C{str.splitlines}, which also breaks at U+2028, U+0085 and the like, and
@@ -30,6 +43,7 @@ from twisted.logger import Logger
 from twisted.web.server import NOT_DONE_YET
 from zope.interface import implementer
 
+from resonate.api.tokens import EVERYONE
 from resonate.model.addresses import Cast, PollAddress, parseAddress
 
 
@@ -54,6 +68,45 @@ def encodeEvent(message):
     return b"data: " + _encodeJSON(message).encode("ascii") + b"\n\n"
 
 
+def messageSubject(message):
+    """
+    The id a message is about, which a restricted stream must be allowed
+    to receive it: an C{execute}'s task id, an C{unblock}'s promise id.
+
+    @param message: the message as delivered, a C{dict}.
+    @return: a C{str}, or L{None} for any other message (then only an
+        unrestricted stream receives it).
+    """
+    kind = message.get("kind")
+    data = message.get("data")
+    if not isinstance(data, dict):
+        return None
+    if kind == "execute":
+        record = data.get("task")
+    elif kind == "unblock":
+        record = data.get("promise")
+    else:
+        return None
+    subject = record.get("id") if isinstance(record, dict) else None
+    return subject if isinstance(subject, str) else None
+
+
+def mayReceive(connection, subject):
+    """
+    Whether C{connection} may receive a message about C{subject}: its
+    C{principal} (none: L{EVERYONE}) is unrestricted, or allows the id.
+    """
+    principal = getattr(connection, "principal", None) or EVERYONE
+    if principal.unrestricted:
+        return True
+    return subject is not None and principal.allows(subject)
+
+
+#: The subject of a question about any message (L{PollRegistry.isConnected}
+#: without one): every connection counts.
+_ANY = object()
+
+
 def _asPollAddress(address):
     """
     C{address} as a L{PollAddress}, parsing a C{str}; L{None} for any other
@@ -73,9 +126,11 @@ class PollRegistry:
     one event's bytes; C{False} when it refuses them), C{canSend() -> bool}
     (whether C{send} would take a small event now), C{close()} (end the
     stream) and C{bufferedBytes} (bytes accepted but not yet handed to the
-    network); L{SSEStream} is the real one.  Many connections may share a
-    group and even an id; the first registered under an id is the one its
-    messages go to.
+    network); L{SSEStream} is the real one.  It may have a C{principal}
+    (a L{resonate.api.tokens.Principal}; none is L{EVERYONE}), which
+    restricts the messages it receives (L{mayReceive}).  Many connections
+    may share a group and even an id; the first registered under an id
+    that may receive a message is the one it goes to.
 
     @ivar maxConnections: how many connections may be open at once.
     @ivar bufferSize: how many messages a connection holds while its client
@@ -200,24 +255,33 @@ class PollRegistry:
             if not connections:
                 del table[key]
 
-    def _chosen(self, address, needRoom=False):
+    def _chosen(self, address, needRoom=False, subject=_ANY):
         """
         The connection a message for C{address} goes to, or L{None}.
 
         @param needRoom: whether to pick, for an anycast message without a
             connected id, only among the connections that can take it now
             (a backed-up worker must not get work another could start).
+        @param subject: the id the message is about (L{messageSubject}):
+            only connections that may receive it are chosen; L{_ANY} for
+            every connection.
         """
         address = _asPollAddress(address)
         if address is None:
             return None
+
+        def allowed(connections):
+            if subject is _ANY:
+                return list(connections)
+            return [c for c in connections if mayReceive(c, subject)]
+
         if address.id is not None:
-            connections = self._byKey.get((address.group, address.id))
+            connections = allowed(self._byKey.get((address.group, address.id), ()))
             if connections:
                 return connections[0]
         if address.cast is Cast.UNI:
             return None
-        connections = self._byGroup.get(address.group, ())
+        connections = allowed(self._byGroup.get(address.group, ()))
         if needRoom:
             connections = [c for c in connections if c.canSend()]
         if not connections:
@@ -232,29 +296,34 @@ class PollRegistry:
         """
         return self._chosen(address) is not None
 
-    def canDeliver(self, address):
+    def canDeliver(self, address, subject=_ANY):
         """
         Whether L{deliver} would write a message to C{address} now: a
-        connection matches and has room for it (a very large message may
-        still be refused by the byte bound).
+        connection matches (and may receive a message about C{subject},
+        when given) and has room for it (a very large message may still be
+        refused by the byte bound).
         """
-        connection = self._chosen(address, needRoom=True)
+        connection = self._chosen(address, needRoom=True, subject=subject)
         return connection is not None and connection.canSend()
 
     def deliver(self, address, message):
         """
-        Write C{message} as one event to the connection C{address} picks:
-        unicast, the first connection of its group with its id; anycast,
-        that one if connected, else a random one of its group among those
-        with room.
+        Write C{message} as one event to the connection C{address} picks,
+        among those that may receive it (L{mayReceive}, for the id
+        L{messageSubject} reads): unicast, the first connection of its
+        group with its id; anycast, that one if connected, else a random
+        one of its group among those with room.
 
         @param address: a L{PollAddress}, or an address C{str}.
         @param message: the message, a JSON-able C{dict}.
         @return: C{True} when written (or queued behind earlier messages on
-            that connection); C{False} when no connection matches or the
-            chosen one's buffer is full: the message is dropped there.
+            that connection); C{False} when no connection matches, none that
+            matches may receive it, or the chosen one's buffer is full: the
+            message is not written (the outbox keeps it).
         """
-        connection = self._chosen(address, needRoom=True)
+        connection = self._chosen(
+            address, needRoom=True, subject=messageSubject(message)
+        )
         if connection is None:
             return False
         return connection.send(encodeEvent(message))
@@ -312,9 +381,12 @@ class SSEStream:
     queue.
 
     @ivar bufferedBytes: the bytes queued here, not yet written.
+    @ivar principal: the L{resonate.api.tokens.Principal} of its request,
+        which restricts what it receives.
     """
 
-    def __init__(self, request, bufferSize, maxBufferedBytes):
+    def __init__(self, request, bufferSize, maxBufferedBytes, principal=EVERYONE):
+        self.principal = principal
         self._request = request
         self._bufferSize = bufferSize
         self._maxBufferedBytes = maxBufferedBytes
@@ -434,7 +506,11 @@ def servePoll(registry, request, group, id):
         # A stream without a body would hold its place for nothing.
         _streamHeaders(request)
         return b""
-    stream = SSEStream(request, registry.bufferSize, registry.maxBufferedBytes)
+    # The site has authenticated the request (JWT on: its Bearer token).
+    principal = getattr(request, "principal", None) or EVERYONE
+    stream = SSEStream(
+        request, registry.bufferSize, registry.maxBufferedBytes, principal
+    )
     if not registry.register(group, id, stream):
         request.setResponseCode(503)
         request.setHeader(b"content-type", b"text/plain; charset=utf-8")

@@ -20,10 +20,15 @@ from twisted.trial import unittest
 from resonate.api.auth import BasicCredentials
 from resonate.api.http import APISite, HTTPAPI
 from resonate.api.operations import Operations
+from resonate.api.protocol2026 import renderPromise
 from resonate.api.sse import PollRegistry, encodeEvent
+from resonate.api.tokens import Principal, TokenRejected, TokenVerifier
+from resonate.model.promise import CreatePromise
+from resonate.services.outbox import OutboxDelivery
 from resonate.services.listen import ListeningService, endpointForAddress
 from resonate.store.memory import MemoryStore
 from resonate.tap import raiseFileLimit
+from tests.support.jwttools import KeyPair
 
 
 async def eventually(predicate, timeout=10.0, step=0.01):
@@ -398,3 +403,116 @@ class SSEOverSocketTests(unittest.TestCase):
         for client in clients:
             client.transport.loseConnection()
         await eventually(lambda: server.registry.connectionCount == 0)
+
+
+class _PrincipalSite(APISite):
+    """
+    The site, with each request's principal the one its C{Authorization:
+    Bearer} token names (a token that does not verify names nothing), set
+    as the site does with JWT auth on, whatever the site itself decided.
+    """
+
+    def __init__(self, resource, verifier, **kwargs):
+        super().__init__(resource, **kwargs)
+        self.verifier = verifier
+
+    def getResourceFor(self, request):
+        resource = super().getResourceFor(request)
+        try:
+            request.principal = self.verifier.verifyAuthorization(
+                request.getHeader(b"authorization")
+            )
+        except TokenRejected:
+            request.principal = Principal()
+        return resource
+
+
+class PrincipalStreamTests(unittest.TestCase):
+    """
+    With JWT auth, a stream whose token names a prefix receives only the
+    messages about ids under it (issue 19): the outbox's anycast messages
+    go, each, to a stream of the group that may receive it, and none is
+    lost.
+    """
+
+    async def startServer(self):
+        self.keys = KeyPair("ec")
+        self.registry = PollRegistry(random=random.Random(11))
+        store = MemoryStore()
+        self.delivery = OutboxDelivery(
+            store, reactor, "http://localhost:8001", renderPromise,
+            poll=self.registry, interval=0.05,
+        )
+        self.registry.addObserver(lambda group, id: self.delivery.wake())
+        self.operations = Operations(
+            store, reactor, 10, onMessages=self.delivery.wake
+        )
+        self.delivery.startService()
+        self.addCleanup(self.delivery.stopService)
+        server = PollServer(self)
+        server.site = _PrincipalSite(
+            HTTPAPI(self.operations, poll=self.registry).resource(),
+            TokenVerifier(self.keys.publicPEM),
+            maxBodySize=1024 * 1024,
+        )
+        server.service = ListeningService(
+            "http", endpointForAddress(reactor, "127.0.0.1:0"), server.site
+        )
+        return await server.start()
+
+    def bearer(self, **claims):
+        return b"Authorization: Bearer " + self.keys.token(**claims).encode() + b"\r\n"
+
+    async def createTask(self, promiseId):
+        now = self.operations.now()
+        reply = await self.operations.handle2026(
+            CreatePromise(promiseId, now + 3_600_000,
+                          tags={"resonate:target": "poll://any@workers"}),
+            now,
+        )
+        self.assertFalse(reply.isError, reply)
+
+    def received(self, client):
+        return sorted(
+            json.loads(e.removeprefix(b"data: "))["data"]["task"]["id"]
+            for e in client.events
+        )
+
+    async def test_eachItsOwn(self):
+        """
+        Two workers of one group, with tokens for C{team-a/} and
+        C{team-b/}: of the tasks created for both prefixes (anycast to the
+        group), each receives exactly its own, and every one arrives.  An
+        admin's stream may receive any; a token without a prefix none.
+        """
+        server = await self.startServer()
+        teamA = await server.open("workers", "a", headers=self.bearer(prefix="team-a/"))
+        teamB = await server.open("workers", "b", headers=self.bearer(prefix="team-b/"))
+        nobody = await server.open("workers", "n", headers=self.bearer(sub="nobody"))
+        ids = [f"team-{team}/{i}" for i in range(15) for team in "ab"]
+        for promiseId in ids:
+            await self.createTask(promiseId)
+        await eventually(lambda: len(teamA.events) + len(teamB.events) == len(ids))
+        self.assertEqual(self.received(teamA), sorted(i for i in ids if i.startswith("team-a/")))
+        self.assertEqual(self.received(teamB), sorted(i for i in ids if i.startswith("team-b/")))
+        self.assertEqual(nobody.events, [])
+
+    async def test_keptUntilAllowed(self):
+        """
+        A task no connected stream may receive is not written to any: it
+        stays in the outbox, and goes to a stream that may receive it once
+        one connects.
+        """
+        server = await self.startServer()
+        teamA = await server.open("workers", "a", headers=self.bearer(prefix="team-a/"))
+        await self.createTask("team-b/late")
+        await self.createTask("team-a/now")
+        await eventually(lambda: len(teamA.events) == 1)
+        await deferLater(reactor, 0.3)
+        self.assertEqual(self.received(teamA), ["team-a/now"])
+        self.assertGreater(self.delivery.failedAttempts, 0)
+        admin = await server.open("workers", "x", headers=self.bearer(role="admin"))
+        # The backoff of the first failed attempt is a second.
+        await eventually(lambda: len(admin.events) == 1, timeout=15)
+        self.assertEqual(self.received(admin), ["team-b/late"])
+        self.assertEqual(self.received(teamA), ["team-a/now"])

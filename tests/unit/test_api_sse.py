@@ -14,7 +14,14 @@ from twisted.trial import unittest
 
 from resonate.api.http import APISite, HTTPAPI
 from resonate.api.operations import Operations
-from resonate.api.sse import PollRegistry, SSEStream, encodeEvent
+from resonate.api.sse import (
+    PollRegistry,
+    SSEStream,
+    encodeEvent,
+    mayReceive,
+    messageSubject,
+)
+from resonate.api.tokens import Principal
 from resonate.model.addresses import Cast, PollAddress
 from resonate.store.memory import MemoryStore
 
@@ -392,6 +399,131 @@ class PollRegistryTests(unittest.TestCase):
         self.assertEqual(idle.sent, [b":\n\n", b":\n\n"])
         registry.closeAll()
         self.assertEqual(clock.getDelayedCalls(), [])
+
+
+def execute(taskId):
+    return {"kind": "execute", "head": {"serverUrl": "http://s"},
+            "data": {"task": {"id": taskId, "version": 1}}}
+
+
+def unblock(promiseId):
+    return {"kind": "unblock", "head": {},
+            "data": {"promise": {"id": promiseId, "state": "resolved"}}}
+
+
+def restricted(name, prefix, room=None):
+    """
+    A L{FakeConnection} whose principal may name the ids under C{prefix}.
+    """
+    connection = FakeConnection(name, room)
+    connection.principal = Principal(prefix=prefix)
+    return connection
+
+
+class PrincipalRoutingTests(unittest.TestCase):
+    """
+    L{PollRegistry} chooses, for each message, among the connections whose
+    principal may receive it (protocol section 11 with JWT auth, issue
+    19): a message filtered away from one goes to another, or is not
+    delivered (and stays in the outbox); it is never written to a stream
+    that may not see it.
+    """
+
+    def test_messageSubject(self):
+        """
+        An execute is about its task, an unblock about its promise; any
+        other message, or one whose id is not a string, about nothing.
+        """
+        self.assertEqual(messageSubject(execute("a/1")), "a/1")
+        self.assertEqual(messageSubject(unblock("a/2")), "a/2")
+        for message in [{"kind": "other", "data": {"task": {"id": "a"}}},
+                        {"kind": "execute", "data": {"task": {"id": 5}}},
+                        {"kind": "execute", "data": []}, {"kind": "unblock"}]:
+            self.assertIsNone(messageSubject(message), message)
+
+    def test_mayReceive(self):
+        """
+        A connection without a principal, or with an unrestricted one, may
+        receive anything; a restricted one only messages about its ids.
+        """
+        plain = FakeConnection()
+        self.assertTrue(mayReceive(plain, "x"))
+        self.assertTrue(mayReceive(plain, None))
+        everything = restricted("e", "")
+        self.assertTrue(mayReceive(everything, None))
+        teamA = restricted("a", "a/")
+        self.assertEqual(
+            [mayReceive(teamA, s) for s in ("a/1", "b/1", None)], [True, False, False]
+        )
+        self.assertFalse(mayReceive(restricted("n", None), "a/1"))
+
+    def test_anycastAmongAllowed(self):
+        """
+        Anycast messages of one group go only to the connections that may
+        receive them, whichever the random choice would have picked.
+        """
+        registry = PollRegistry(random=random.Random(3))
+        teamA, teamB = restricted("a", "a/"), restricted("b", "b/")
+        registry.register("g", "1", teamA)
+        registry.register("g", "2", teamB)
+        for i in range(20):
+            self.assertTrue(registry.deliver("poll://any@g", execute(f"a/{i}")))
+            self.assertTrue(registry.deliver("poll://any@g", unblock(f"b/{i}")))
+        self.assertEqual(teamA.sent, [encodeEvent(execute(f"a/{i}")) for i in range(20)])
+        self.assertEqual(teamB.sent, [encodeEvent(unblock(f"b/{i}")) for i in range(20)])
+
+    def test_anycastIdNotAllowed(self):
+        """
+        An anycast message naming a connected id whose principal may not
+        receive it goes to another connection of the group that may.
+        """
+        registry = PollRegistry(random=random.Random(3))
+        teamA, teamB = restricted("a", "a/"), restricted("b", "b/")
+        registry.register("g", "1", teamA)
+        registry.register("g", "2", teamB)
+        self.assertTrue(registry.deliver("poll://any@g/1", execute("b/1")))
+        self.assertEqual((teamA.sent, teamB.sent), ([], [encodeEvent(execute("b/1"))]))
+
+    def test_unicastFirstAllowed(self):
+        """
+        A unicast message goes to the first connection under its id that
+        may receive it; with none, it is not delivered.
+        """
+        registry = PollRegistry()
+        teamA, teamB = restricted("a", "a/"), restricted("b", "b/")
+        registry.register("g", "p", teamA)
+        registry.register("g", "p", teamB)
+        self.assertTrue(registry.deliver("poll://uni@g/p", unblock("b/1")))
+        self.assertEqual((teamA.sent, teamB.sent), ([], [encodeEvent(unblock("b/1"))]))
+        self.assertFalse(registry.deliver("poll://uni@g/p", unblock("c/1")))
+        self.assertFalse(registry.canDeliver("poll://uni@g/p", "c/1"))
+        self.assertTrue(registry.canDeliver("poll://uni@g/p", "a/1"))
+        self.assertTrue(registry.isConnected("poll://uni@g/p"))
+
+    def test_noneAllowed(self):
+        """
+        When no connection of the group may receive a message, it is not
+        delivered (the outbox keeps it), and no connection gets it; nor
+        does a message about no id reach a restricted connection.
+        """
+        registry = PollRegistry()
+        teamA = restricted("a", "a/")
+        registry.register("g", "1", teamA)
+        self.assertFalse(registry.deliver("poll://any@g", execute("b/1")))
+        self.assertFalse(registry.deliver("poll://any@g", {"kind": "other", "data": {}}))
+        self.assertEqual(teamA.sent, [])
+
+    def test_allowedButFull(self):
+        """
+        A full connection that may receive a message does not make another,
+        that may not, receive it.
+        """
+        registry = PollRegistry()
+        teamA, teamB = restricted("a", "a/", room=0), restricted("b", "b/")
+        registry.register("g", "1", teamA)
+        registry.register("g", "2", teamB)
+        self.assertFalse(registry.deliver("poll://any@g", execute("a/1")))
+        self.assertEqual((teamA.sent, teamB.sent), ([], []))
 
 
 class FakeChannel:
