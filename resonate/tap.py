@@ -391,6 +391,7 @@ def buildService(config, store, reactor, worker=None):
         idleTimeout=config.get("api.subsystems.http.idleTimeout"),
         metrics=metrics,
         credentials=credentials,
+        tokens=tokens,
         reactor=reactor,
     )
     if worker is None:
@@ -423,6 +424,7 @@ def buildService(config, store, reactor, worker=None):
         metrics=metrics,
         maxMessageSize=config.get("api.subsystems.http.maxBodySize"),
         reusePort=worker is not None,
+        tokens=tokens,
     )
     # GET /metrics on every interface (the configuration names only a
     # port), logged as the contract has it: "starting metrics server

@@ -20,6 +20,7 @@ from twisted.internet.defer import maybeDeferred
 from twisted.logger import Logger
 
 from resonate.api import codec
+from resonate.api.tokens import EVERYONE, TokenRejected
 from resonate.api.pb import (
     lock_pb2,
     lock_pb2_grpc,
@@ -176,7 +177,7 @@ class GRPCAPI:
 
     _log = Logger()
 
-    def __init__(self, operations, call, metrics=None):
+    def __init__(self, operations, call, metrics=None, tokens=None):
         """
         @param operations: the L{resonate.api.operations.Operations}.
         @param call: C{call(f, *args)}, from the gRPC event loop, runs
@@ -185,9 +186,15 @@ class GRPCAPI:
             result.
         @param metrics: the L{resonate.metrics.Metrics} to record each RPC
             in (as C{type="grpc"}), or L{None} for none kept.
+        @param tokens: L{None} (no JWT auth: every RPC's principal is
+            C{EVERYONE}), or the L{resonate.api.tokens.TokenVerifier} of the
+            C{authorization} metadata (C{Bearer <jwt>}) every RPC must
+            send: else UNAUTHENTICATED (4010), and PERMISSION_DENIED
+            (4038) for ids outside its principal's.
         """
         if metrics is None:
             metrics = Metrics()
+        self._tokens = tokens
         self._operations = operations
         self._call = call
         self._metrics = metrics
@@ -209,21 +216,49 @@ class GRPCAPI:
             "task.Tasks",
         ]
 
+    def _principal(self, context):
+        """
+        On the gRPC event loop: who an RPC is, from its C{authorization}
+        metadata (the last one given).  Verifying is computation, nothing
+        that waits, and leaves the reactor to the operations.
+
+        @raise ResonateError: 4010, saying why, with JWT auth and no token
+            that verifies.
+        """
+        if self._tokens is None:
+            return EVERYONE
+        given = None
+        for key, value in context.invocation_metadata() or ():
+            if key == "authorization":
+                given = value
+        try:
+            return self._tokens.verifyAuthorization(given)
+        except TokenRejected as e:
+            raise ResonateError(Status.UNAUTHORIZED, str(e))
+
     async def answer(self, context, requestId, handle):
         """
-        On the gRPC event loop: run C{handle()} on the reactor and answer
-        with its response, or end the RPC with the gRPC code its error maps
-        to.  The loop only touches C{context}; the reactor does the rest.
+        On the gRPC event loop: authenticate the RPC, run
+        C{handle(principal)} on the reactor and answer with its response,
+        or end the RPC with the gRPC code its error maps to.  The loop only
+        touches C{context}; the reactor does the rest.
         """
-        response, error = await self._call(self._serve, requestId, handle)
+        try:
+            principal = self._principal(context)
+        except ResonateError as refusal:
+            response, error = None, refusal
+        else:
+            response, error = await self._call(
+                self._serve, requestId, handle, principal
+            )
         if error is not None:
             context.set_trailing_metadata(((CODE_METADATA, str(error.status.value)),))
             await context.abort(grpcCode(error.status), _message(error))
         return response
 
-    def _serve(self, requestId, handle):
+    def _serve(self, requestId, handle, principal):
         """
-        On the reactor: run C{handle()}, which gives C{(status, response)}
+        On the reactor: run C{handle(principal)}, which gives C{(status, response)}
         (through a C{Deferred} or as a coroutine), and count the RPC.
         Plain callbacks: this is every RPC's path.
 
@@ -232,7 +267,7 @@ class GRPCAPI:
             anything else, logged once.
         """
         started = self._metrics.requestStarted("grpc")
-        return maybeDeferred(handle).addCallbacks(
+        return maybeDeferred(handle, principal).addCallbacks(
             self._served,
             self._failed,
             callbackArgs=(started,),
@@ -279,9 +314,9 @@ class _Promises(promise_pb2_grpc.PromisesServicer):
         self._api = api
 
     async def ReadPromise(self, request, context):
-        def handle():
+        def handle(principal):
             promiseId = codec.parsePathId(request.id)
-            return self._api.operations.readPromise(promiseId).addCallback(read)
+            return self._api.operations.readPromise(promiseId, principal=principal).addCallback(read)
 
         def read(decision):
             _decided(decision)
@@ -292,7 +327,7 @@ class _Promises(promise_pb2_grpc.PromisesServicer):
         return await self._api.answer(context, request.requestId, handle)
 
     async def SearchPromises(self, request, context):
-        async def handle():
+        async def handle(principal):
             if request.cursor:
                 query = codec.decodeCursor(request.cursor)
             else:
@@ -303,7 +338,7 @@ class _Promises(promise_pb2_grpc.PromisesServicer):
                     _SEARCH_STATES.get(request.state),
                 )
                 query = codec.parseSearchArgs(args)
-            page = await self._api.operations.searchPromises(query)
+            page = await self._api.operations.searchPromises(query, principal=principal)
             return Status.OK, promise_pb2.SearchPromisesResponse(
                 cursor=codec.encodeCursor(page.next) if page.next is not None else "",
                 promises=[_renderPromise(p) for p in page.promises],
@@ -312,14 +347,14 @@ class _Promises(promise_pb2_grpc.PromisesServicer):
         return await self._api.answer(context, request.requestId, handle)
 
     async def CreatePromise(self, request, context):
-        def handle():
+        def handle(principal):
             body = {"id": request.id, "timeout": request.timeout}
             if request.HasField("param"):
                 body["param"] = _value(request.param)
             create = codec.parseCreatePromise(
                 body, _headers(request.idempotencyKey, request.strict)
             )
-            return self._api.operations.createPromise(create).addCallback(created)
+            return self._api.operations.createPromise(create, principal=principal).addCallback(created)
 
         def created(decision):
             status = _decided(decision)
@@ -330,7 +365,7 @@ class _Promises(promise_pb2_grpc.PromisesServicer):
         return await self._api.answer(context, request.requestId, handle)
 
     async def _complete(self, state, responseType, request, context):
-        async def handle():
+        async def handle(principal):
             body = {"state": state}
             if request.HasField("value"):
                 body["value"] = _value(request.value)
@@ -341,7 +376,7 @@ class _Promises(promise_pb2_grpc.PromisesServicer):
                 body,
                 _headers(request.idempotencyKey, request.strict),
             )
-            decision = await self._api.operations.completePromise(complete)
+            decision = await self._api.operations.completePromise(complete, principal=principal)
             status = _decided(decision)
             return status, responseType(
                 noop=status is Status.OK, promise=_renderPromise(decision.promise)
@@ -374,7 +409,7 @@ class _Schedules(schedule_pb2_grpc.SchedulesServicer):
         self._api = api
 
     async def CreateSchedule(self, request, context):
-        async def handle():
+        async def handle(principal):
             body = {
                 "id": request.id or None,
                 "description": request.description or None,
@@ -387,7 +422,7 @@ class _Schedules(schedule_pb2_grpc.SchedulesServicer):
             if request.HasField("promiseParam"):
                 body["promiseParam"] = _value(request.promiseParam)
             create = codec.parseCreateSchedule(body, _headers(request.idempotencyKey))
-            decision = await self._api.operations.createSchedule(create)
+            decision = await self._api.operations.createSchedule(create, principal=principal)
             status = _decided(decision)
             return status, schedule_pb2.CreatedScheduleResponse(
                 noop=status is Status.OK, schedule=_renderSchedule(decision.schedule)
@@ -396,9 +431,9 @@ class _Schedules(schedule_pb2_grpc.SchedulesServicer):
         return await self._api.answer(context, request.requestId, handle)
 
     async def ReadSchedule(self, request, context):
-        async def handle():
+        async def handle(principal):
             scheduleId = codec.parsePathId(request.id)
-            schedule = await self._api.operations.readSchedule(scheduleId)
+            schedule = await self._api.operations.readSchedule(scheduleId, principal=principal)
             if schedule is None:
                 raise ResonateError(Status.SCHEDULE_NOT_FOUND)
             return Status.OK, schedule_pb2.ReadScheduleResponse(
@@ -408,13 +443,13 @@ class _Schedules(schedule_pb2_grpc.SchedulesServicer):
         return await self._api.answer(context, request.requestId, handle)
 
     async def SearchSchedules(self, request, context):
-        async def handle():
+        async def handle(principal):
             if request.cursor:
                 query = codec.decodeScheduleCursor(request.cursor)
             else:
                 args = _searchArgs(request.id, request.tags, request.limit)
                 query = codec.parseScheduleSearchArgs(args)
-            page = await self._api.operations.searchSchedules(query)
+            page = await self._api.operations.searchSchedules(query, principal=principal)
             cursor = ""
             if page.next is not None:
                 cursor = codec.encodeScheduleCursor(page.next)
@@ -426,9 +461,9 @@ class _Schedules(schedule_pb2_grpc.SchedulesServicer):
         return await self._api.answer(context, request.requestId, handle)
 
     async def DeleteSchedule(self, request, context):
-        async def handle():
+        async def handle(principal):
             scheduleId = codec.parsePathId(request.id)
-            if not await self._api.operations.deleteSchedule(scheduleId):
+            if not await self._api.operations.deleteSchedule(scheduleId, principal=principal):
                 raise ResonateError(Status.SCHEDULE_NOT_FOUND)
             return Status.NO_CONTENT, schedule_pb2.DeleteScheduleResponse()
 
@@ -444,7 +479,7 @@ class _Locks(lock_pb2_grpc.LocksServicer):
         self._api = api
 
     async def AcquireLock(self, request, context):
-        async def handle():
+        async def handle(principal):
             lock = request.lock
             acquire = codec.parseAcquireLock(
                 {
@@ -454,29 +489,29 @@ class _Locks(lock_pb2_grpc.LocksServicer):
                     "expiryInMilliseconds": lock.expiry_in_milliseconds or None,
                 }
             )
-            decision = await self._api.operations.acquireLock(acquire)
+            decision = await self._api.operations.acquireLock(acquire, principal=principal)
             status = _decided(decision)
             return status, lock_pb2.AcquireLockResponse(lock=_renderLock(decision.lock))
 
         return await self._api.answer(context, request.request_id, handle)
 
     async def HeartbeatLocks(self, request, context):
-        async def handle():
+        async def handle(principal):
             processId = codec.parseHeartbeatLocks({"processId": request.process_id or None})
-            count = await self._api.operations.heartbeatLocks(processId)
+            count = await self._api.operations.heartbeatLocks(processId, principal=principal)
             return Status.OK, lock_pb2.HeartbeatLocksResponse(locksAffected=count)
 
         return await self._api.answer(context, request.request_id, handle)
 
     async def ReleaseLock(self, request, context):
-        async def handle():
+        async def handle(principal):
             release = codec.parseReleaseLock(
                 {
                     "resourceId": request.resource_id or None,
                     "executionId": request.execution_id or None,
                 }
             )
-            if not await self._api.operations.releaseLock(release):
+            if not await self._api.operations.releaseLock(release, principal=principal):
                 raise ResonateError(Status.LOCK_NOT_FOUND)
             return Status.NO_CONTENT, lock_pb2.ReleaseLockResponse()
 
@@ -492,7 +527,7 @@ class _Tasks(task_pb2_grpc.TasksServicer):
         self._api = api
 
     async def ClaimTask(self, request, context):
-        async def handle():
+        async def handle(principal):
             claim = codec.parseClaimTask(
                 {
                     "taskId": request.task_id or None,
@@ -502,7 +537,7 @@ class _Tasks(task_pb2_grpc.TasksServicer):
                     "expiryInMilliseconds": request.expiry_in_milliseconds or None,
                 }
             )
-            status, promise = await self._api.operations.claimTask(claim)
+            status, promise = await self._api.operations.claimTask(claim, principal=principal)
             if status.isError:
                 raise ResonateError(status)
             return status, task_pb2.ClaimTaskResponse(
@@ -512,7 +547,7 @@ class _Tasks(task_pb2_grpc.TasksServicer):
         return await self._api.answer(context, request.requestId, handle)
 
     async def CompleteTask(self, request, context):
-        async def handle():
+        async def handle(principal):
             body = {
                 "taskId": request.task_id or None,
                 "counter": request.counter,
@@ -522,7 +557,7 @@ class _Tasks(task_pb2_grpc.TasksServicer):
             if request.HasField("value"):
                 body["value"] = _value(request.value)
             complete = codec.parseCompleteTask(body)
-            status = await self._api.operations.completeTask(complete)
+            status = await self._api.operations.completeTask(complete, principal=principal)
             if status.isError:
                 raise ResonateError(status)
             return status, task_pb2.CompleteTaskResponse()

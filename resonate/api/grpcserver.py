@@ -303,6 +303,7 @@ class GRPCService(Service):
         metrics=None,
         maxMessageSize=None,
         reusePort=False,
+        tokens=None,
     ):
         """
         @param operations: the L{resonate.api.operations.Operations}.
@@ -325,6 +326,10 @@ class GRPCService(Service):
         @param reusePort: bind with C{SO_REUSEPORT}, sharing the port with
             the other workers of one server (L{resonate.services.workers});
             otherwise a port in use fails startup.
+        @param tokens: L{None} (no JWT auth), or the
+            L{resonate.api.tokens.TokenVerifier} of the C{Bearer} token
+            every RPC but the health service's must send as
+            C{authorization} metadata (checked by L{GRPCAPI}).
         """
         self.setName("grpc")
         self._reusePort = reusePort
@@ -337,6 +342,7 @@ class GRPCService(Service):
         self._unauthorizedCode = unauthorizedCode
         self._metrics = metrics
         self._maxMessageSize = maxMessageSize
+        self._tokens = tokens
         self._loopThread = None
         self._server = None
         self._health = None
@@ -365,7 +371,7 @@ class GRPCService(Service):
             maximum_concurrent_rpcs=self._workers * 3,
         )
         services = GRPCAPI(
-            self._operations, self._loopThread.call, self._metrics
+            self._operations, self._loopThread.call, self._metrics, self._tokens
         ).addTo(server)
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)

@@ -32,6 +32,7 @@ from werkzeug.routing import PathConverter
 
 from resonate.api import codec
 from resonate.api.auth import CHALLENGE
+from resonate.api import tokens as _tokens
 from resonate.api.protocol2026 import Protocol2026
 from resonate.api.resource import AppResource
 from resonate.api.sse import servePoll
@@ -235,6 +236,14 @@ class _Null:
 _NULL = _Null()
 
 
+def _principal(request):
+    """
+    Who a request is (L{APISite.authorizes} says): what every v0.5
+    operation is authorized for.
+    """
+    return getattr(request, "principal", UNAUTHENTICATED)
+
+
 def _headerReader(request):
     return lambda name: request.getHeader(name)
 
@@ -356,7 +365,7 @@ class HTTPAPI:
         """
         body = codec.parseJSONObject(request.content.read())
         create = codec.parseCreatePromise(body, _headerReader(request))
-        return self._operations.createPromise(create)
+        return self._operations.createPromise(create, principal=_principal(request))
 
     @app.route("/promises", methods=["GET"])
     @_endpoint
@@ -371,7 +380,8 @@ class HTTPAPI:
             query = codec.decodeCursor(cursor[-1])
         else:
             query = codec.parseSearchArgs(args)
-        return self._operations.searchPromises(query).addCallback(
+        d = self._operations.searchPromises(query, principal=_principal(request))
+        return d.addCallback(
             _pageAnswer, codec.renderSearchPage
         )
 
@@ -382,7 +392,7 @@ class HTTPAPI:
         C{GET /promises/{id...}}: 200 or 404.
         """
         promiseId = codec.parsePathId(promiseId)
-        return self._operations.readPromise(promiseId)
+        return self._operations.readPromise(promiseId, principal=_principal(request))
 
     @app.route("/promises/<id:promiseId>", methods=["PATCH"])
     @_decisionEndpoint(codec.renderPromise)
@@ -395,7 +405,9 @@ class HTTPAPI:
         complete = codec.parseCompletePromise(
             promiseId, body, _headerReader(request)
         )
-        return self._operations.completePromise(complete)
+        return self._operations.completePromise(
+            complete, principal=_principal(request)
+        )
 
     @app.route("/schedules", methods=["POST"])
     @_endpoint
@@ -406,7 +418,9 @@ class HTTPAPI:
         """
         body = codec.parseJSONObject(request.content.read())
         create = codec.parseCreateSchedule(body, _headerReader(request))
-        decision = await self._operations.createSchedule(create)
+        decision = await self._operations.createSchedule(
+            create, principal=_principal(request)
+        )
         if decision.status.isError:
             raise ResonateError(decision.status)
         return decision.status, codec.renderSchedule(decision.schedule)
@@ -424,7 +438,9 @@ class HTTPAPI:
             query = codec.decodeScheduleCursor(cursor[-1])
         else:
             query = codec.parseScheduleSearchArgs(args)
-        page = await self._operations.searchSchedules(query)
+        page = await self._operations.searchSchedules(
+            query, principal=_principal(request)
+        )
         return Status.OK, codec.renderSchedulePage(page)
 
     @app.route("/schedules/<id:scheduleId>", methods=["GET"])
@@ -434,7 +450,9 @@ class HTTPAPI:
         C{GET /schedules/{id...}}: 200 or 404.
         """
         scheduleId = codec.parsePathId(scheduleId)
-        schedule = await self._operations.readSchedule(scheduleId)
+        schedule = await self._operations.readSchedule(
+            scheduleId, principal=_principal(request)
+        )
         if schedule is None:
             raise ResonateError(Status.SCHEDULE_NOT_FOUND)
         return Status.OK, codec.renderSchedule(schedule)
@@ -446,7 +464,9 @@ class HTTPAPI:
         C{DELETE /schedules/{id...}}: 204 deleted, 404 not found.
         """
         scheduleId = codec.parsePathId(scheduleId)
-        if not await self._operations.deleteSchedule(scheduleId):
+        if not await self._operations.deleteSchedule(
+            scheduleId, principal=_principal(request)
+        ):
             raise ResonateError(Status.SCHEDULE_NOT_FOUND)
         return Status.NO_CONTENT, None
 
@@ -459,7 +479,9 @@ class HTTPAPI:
         """
         body = codec.parseJSONObject(request.content.read())
         acquire = codec.parseAcquireLock(body)
-        decision = await self._operations.acquireLock(acquire)
+        decision = await self._operations.acquireLock(
+            acquire, principal=_principal(request)
+        )
         if decision.status.isError:
             raise ResonateError(decision.status)
         return decision.status, codec.renderLock(decision.lock)
@@ -473,7 +495,9 @@ class HTTPAPI:
         """
         body = codec.parseJSONObject(request.content.read())
         processId = codec.parseHeartbeatLocks(body)
-        count = await self._operations.heartbeatLocks(processId)
+        count = await self._operations.heartbeatLocks(
+            processId, principal=_principal(request)
+        )
         return Status.OK, {"locksAffected": count}
 
     @app.route("/locks/release", methods=["POST"])
@@ -485,7 +509,9 @@ class HTTPAPI:
         """
         body = codec.parseJSONObject(request.content.read())
         release = codec.parseReleaseLock(body)
-        if not await self._operations.releaseLock(release):
+        if not await self._operations.releaseLock(
+            release, principal=_principal(request)
+        ):
             raise ResonateError(Status.LOCK_NOT_FOUND)
         return Status.NO_CONTENT, None
 
@@ -499,7 +525,9 @@ class HTTPAPI:
         """
         body = codec.parseJSONObject(request.content.read())
         claim = codec.parseClaimTask(body)
-        status, promise = await self._operations.claimTask(claim)
+        status, promise = await self._operations.claimTask(
+            claim, principal=_principal(request)
+        )
         if status.isError:
             raise ResonateError(status)
         return status, codec.renderPromise(promise)
@@ -514,7 +542,9 @@ class HTTPAPI:
         """
         body = codec.parseJSONObject(request.content.read())
         complete = codec.parseCompleteTask(body)
-        status = await self._operations.completeTask(complete)
+        status = await self._operations.completeTask(
+            complete, principal=_principal(request)
+        )
         if status.isError:
             raise ResonateError(status)
         return status, _NULL
@@ -533,7 +563,9 @@ class HTTPAPI:
             codec.parseJSONObject(request.content.read())
         )
         settledBefore = self._operations.now() - olderThan
-        count = await self._operations.collectGarbage(settledBefore, dryRun)
+        count = await self._operations.collectGarbage(
+            settledBefore, dryRun, principal=_principal(request)
+        )
         return Status.OK, {
             "dryRun": dryRun,
             "settledBefore": settledBefore,
@@ -708,6 +740,12 @@ _HEALTHY = _jsonBytes({"status": "ok"})
 _TOO_LARGE = _errorBody(ResonateError(Status.PAYLOAD_TOO_LARGE))
 
 
+#: The principal of a request the site has not authenticated (a path whose
+#: handler authenticates, with JWT auth): it may name no id, so a handler
+#: that forgets to authenticate fails closed (403).
+UNAUTHENTICATED = _tokens.Principal()
+
+
 class BoundedRequest(server.Request):
     """
     A request whose body may not exceed its site's C{maxBodySize}.
@@ -724,6 +762,11 @@ class BoundedRequest(server.Request):
     """
 
     endStream = None
+    #: The L{resonate.api.tokens.Principal} the site authenticated (set
+    #: before routing): C{EVERYONE} without JWT auth; L{UNAUTHENTICATED}
+    #: until then, and on the paths whose handler authenticates (see
+    #: L{APISite.authorizes}).
+    principal = UNAUTHENTICATED
     _refused = False
     _unauthorized = False
     _received = 0
@@ -754,8 +797,13 @@ class BoundedRequest(server.Request):
         transport.loseConnection()
 
     def gotLength(self, length):
-        # Every header has arrived: the credentials can be checked now.
-        self._unauthorized = not self.channel.site.authorizes(self)
+        # Every header has arrived: the credentials can be checked now (the
+        # request line is still the channel's: requestReceived comes after
+        # the body).
+        channel = self.channel
+        self._unauthorized = not channel.site.authorizes(
+            self, getattr(channel, "_command", None), getattr(channel, "_path", None)
+        )
         if length is not None and length > self._limit():
             self._refuse()
         super().gotLength(0 if self._refused or self._unauthorized else length)
@@ -784,16 +832,23 @@ _UNAUTHORIZED = _errorBody(ResonateError(Status.UNAUTHORIZED))
 class _Unauthorized(Resource):
     """
     Answers a request without the site's credentials: 401 with the
-    envelope (4010) and the challenge.
+    envelope (4010, saying why when C{reason} does) and the challenge.
     """
 
     isLeaf = True
 
+    def __init__(self, challenge=CHALLENGE, reason=None):
+        super().__init__()
+        self._challenge = challenge
+        self._body = _UNAUTHORIZED
+        if reason:
+            self._body = _errorBody(ResonateError(Status.UNAUTHORIZED, reason))
+
     def render(self, request):
         request.setResponseCode(Status.UNAUTHORIZED.httpCode)
         request.setHeader(b"content-type", b"application/json")
-        request.setHeader(b"www-authenticate", CHALLENGE)
-        return _UNAUTHORIZED
+        request.setHeader(b"www-authenticate", self._challenge)
+        return self._body
 
 
 _LINE_TOO_LONG = _errorBody(
@@ -907,6 +962,29 @@ class _TrackedChannel(HTTPChannel):
         self.site.channelClosed(self)
 
 
+#: The paths that stay open with JWT auth: the health probes (which cannot
+#: send a token).
+_OPEN_PATHS = frozenset([b"/healthz", b"/readyz", b"/health", b"/ready"])
+
+
+def tokenExempt(method, path):
+    """
+    Whether, with JWT auth, the site leaves a request to its handler rather
+    than asking for C{Authorization: Bearer}: the health probes (open), the
+    2026 protocol's C{POST /} (its token is the envelope's C{head.auth})
+    and the console (a Bearer header or its cookie).  Every other path,
+    unknown ones and C{GET /poll/...} included, needs the header.
+
+    @param method: C{bytes}.
+    @param path: the raw path without its query, C{bytes}.
+    """
+    if path in _OPEN_PATHS:
+        return True
+    if path == b"/":
+        return method == b"POST"
+    return path == b"/console" or path.startswith(b"/console/")
+
+
 class APISite(server.Site):
     """
     The HTTP site: bounded request bodies, slow clients cut off (see
@@ -928,7 +1006,7 @@ class APISite(server.Site):
 
     def __init__(
         self, resource, maxBodySize, credentials=None, metrics=None,
-        idleTimeout=60.0, **kwargs,
+        idleTimeout=60.0, tokens=None, **kwargs,
     ):
         """
         @param resource: the API's C{IResource}.
@@ -940,10 +1018,15 @@ class APISite(server.Site):
             routes (413, 401, bad paths) are counted in.
         @param idleTimeout: seconds after which a connection is closed when
             nothing arrives, or when a request has not arrived whole.
+        @param tokens: L{None} (no JWT auth), or the
+            L{resonate.api.tokens.TokenVerifier} of the C{Authorization:
+            Bearer} token every request must present, but to the paths
+            L{tokenExempt} leaves to their handlers.
         """
         super().__init__(resource, timeout=idleTimeout, **kwargs)
         self.maxBodySize = maxBodySize
         self.credentials = credentials
+        self.tokens = tokens
         self.metrics = metrics if metrics is not None else Metrics()
         self._channels = set()
         self._whenClosed = []
@@ -999,19 +1082,58 @@ class APISite(server.Site):
         for channel in list(self._channels):
             channel.transport.abortConnection()
 
-    def authorizes(self, request):
+    def authorizes(self, request, method, path):
         """
-        Whether C{request} may be served: there are no credentials to
-        present, or its C{Authorization} header presents them.
+        Whether C{request} may be served, and who it is: set
+        C{request.principal}.  Decided once per request (the first call,
+        once its headers are in, is remembered).
+
+        Without JWT auth, the principal is C{EVERYONE}, and the request
+        must present the basic credentials if there are any.  With it, the
+        request must present a token that verifies (C{Authorization:
+        Bearer}), and is its principal; but to the paths L{tokenExempt}
+        names, whose principal is L{UNAUTHENTICATED}: their handler
+        authenticates.
+
+        @param method: the request's method, C{bytes}, or L{None} if not
+            known yet.
+        @param path: the request's path (a query is ignored), C{bytes}, or
+            L{None} if not known yet: then a request without a good token
+            is let through for now, and decided once its path is known.
         """
-        if self.credentials is None:
+        decided = getattr(request, "_authorization", None)
+        if decided is not None:
+            return decided[0]
+        if self.tokens is None:
+            request.principal = _tokens.EVERYONE
+            if self.credentials is None:
+                decided = (True, None)
+            else:
+                good = self.credentials.check(request.getHeader(b"authorization"))
+                decided = (good, None)
+        elif path is None or method is None:
             return True
-        return self.credentials.check(request.getHeader(b"authorization"))
+        elif tokenExempt(method, path.split(b"?", 1)[0]):
+            request.principal = UNAUTHENTICATED
+            decided = (True, None)
+        else:
+            try:
+                request.principal = self.tokens.verifyAuthorization(
+                    request.getHeader(b"authorization")
+                )
+            except _tokens.TokenRejected as e:
+                decided = (False, str(e))
+            else:
+                decided = (True, None)
+        request._authorization = decided
+        return decided[0]
 
     def getResourceFor(self, request):
         # Before routing, so that unknown paths, wrong methods and the
         # health routes are refused alike.
-        if not self.authorizes(request):
+        if not self.authorizes(request, request.method, request.path):
+            if self.tokens is not None:
+                return _Unauthorized(_tokens.CHALLENGE, request._authorization[1])
             return _Unauthorized()
         return super().getResourceFor(request)
 

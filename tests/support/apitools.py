@@ -57,7 +57,8 @@ class LiveAPI:
 
     def __init__(self, testCase, store=None, size=100, maxBodySize=1024 * 1024,
                  routes=(), grpc=False, metrics=None, credentials=None,
-                 addr="127.0.0.1:0", scheme="http", agent=None, idleTimeout=60.0):
+                 addr="127.0.0.1:0", scheme="http", agent=None, idleTimeout=60.0,
+                 tokens=None, authorization=None):
         """
         @param grpc: whether to serve the gRPC API too, over the same
             operations, on another ephemeral port (its channel is
@@ -70,7 +71,13 @@ class LiveAPI:
         @param agent: the C{IAgent} requests go through (one that trusts
             the test's certificate, for TLS).
         @param idleTimeout: the site's idle timeout, in seconds.
+        @param tokens: L{None}, or the L{resonate.api.tokens.TokenVerifier}
+            of the Bearer tokens every request (and RPC) must present.
+        @param authorization: L{None}, or the C{Authorization} value sent
+            with every request that does not give its own (the scene of a
+            case, with JWT auth on).
         """
+        self.authorization = authorization
         self.clock = Clock()
         self.clock.advance(NOW / 1000)
         self.store = store if store is not None else MemoryStore()
@@ -83,6 +90,7 @@ class LiveAPI:
             metrics=metrics,
             credentials=credentials,
             idleTimeout=idleTimeout,
+            tokens=tokens,
         )
         self.site = site
         self.service = ListeningService(
@@ -96,7 +104,7 @@ class LiveAPI:
             self.grpc = GRPCService(
                 self.operations, Address("127.0.0.1:0"), reactor, workers=size,
                 grace=5, metrics=metrics, credentials=credentials,
-                maxMessageSize=maxBodySize,
+                maxMessageSize=maxBodySize, tokens=tokens,
             )
         self._testCase = testCase
         self._scheme = scheme
@@ -129,6 +137,10 @@ class LiveAPI:
         Send a request; C{body} is JSON-encoded unless C{raw} bytes are given.
         """
         data = raw
+        if self.authorization is not None:
+            headers = dict(headers or {})
+            if not any(name.lower() == "authorization" for name in headers):
+                headers["authorization"] = self.authorization
         if body is not None:
             data = json.dumps(body).encode("utf-8")
         if self._client is not None:

@@ -8,7 +8,7 @@ body), so one table checks both protocols.
 
 import base64
 import binascii
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 import grpc
 from twisted.internet import reactor
@@ -294,6 +294,8 @@ class GRPCDriver:
             raise NotExpressible("the body is not an object")
         if method == "post" and path == "/promises":
             return self._createPromise(body, headers)
+        if method == "get" and path.split("?", 1)[0] in ("/promises", "/schedules"):
+            return self._search(path)
         if method == "get" and path.startswith("/promises/"):
             request = promise_pb2.ReadPromiseRequest(id=_pathId(path, "/promises/"))
             return (self._promises.ReadPromise, request, lambda r: 200,
@@ -354,6 +356,24 @@ class GRPCDriver:
             )
             return (self._tasks.CompleteTask, request, lambda r: 200, lambda r: None)
         raise NotExpressible(f"no RPC for {method.upper()} {path}")
+
+    def _search(self, path):
+        """
+        A promise or schedule search by id pattern (the only query this
+        driver says).
+        """
+        route, _, query = path.partition("?")
+        args = parse_qs(query, keep_blank_values=True)
+        if set(args) - {"id"}:
+            raise NotExpressible(f"search arguments {sorted(args)}")
+        pattern = args.get("id", [""])[-1]
+        if route == "/promises":
+            request = promise_pb2.SearchPromisesRequest(id=pattern)
+            return (self._promises.SearchPromises, request, lambda r: 200,
+                    lambda r: {"ids": [p.id for p in r.promises]})
+        request = schedule_pb2.SearchSchedulesRequest(id=pattern)
+        return (self._schedules.SearchSchedules, request, lambda r: 200,
+                lambda r: {"ids": [s.id for s in r.schedules]})
 
     def _createPromise(self, body, headers):
         header = _headerReader(headers)
