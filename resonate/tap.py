@@ -385,7 +385,7 @@ def buildService(config, store, reactor, worker=None):
     site = APISite(
         HTTPAPI(
             operations, metrics, debug=debug, poll=poll,
-            console=Console(operations), tokens=tokens,
+            console=Console(operations, tokens=tokens), tokens=tokens,
         ).resource(),
         maxBodySize=config.get("api.subsystems.http.maxBodySize"),
         idleTimeout=config.get("api.subsystems.http.idleTimeout"),

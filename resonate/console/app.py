@@ -11,6 +11,15 @@ path the site serves, and so the console: a browser that has the
 credentials sends them with every request, to any site's forms too, so an
 action must show it comes from the console's own script (see
 L{Console._refusal}).
+
+With JWT auth (L{resonate.console.session}), the console asks who is using
+it: a request without a token that verifies (a Bearer header, or the
+cookie C{/console/login} sets) gets the login page (401), or, for a live
+section or an action, a 401 of its own; the static files are public.
+Every page and action is limited to what the token's principal may see
+and do: lists within its prefix, a detail page or an action outside it
+403.  Logging in and out are actions too, so another site cannot sign a
+browser in (with its own token) or out.
 """
 
 import json
@@ -26,8 +35,10 @@ from werkzeug.exceptions import MethodNotAllowed
 from resonate.api.envelope import DataReader
 from resonate.api.protocol2026 import readPromiseCreate, readPromiseSettle
 from resonate.api.resource import AppResource
+from resonate.api.tokens import TokenRejected
 from resonate.console import pages
 from resonate.console.reads import STATE_FILTERS, ConsoleReads, nextQuery
+from resonate.console.session import ConsoleForbidden, Scope, Sessions, describe
 from resonate.console.values import ConsoleInputError, encodeJSONData, invokeData, parseTag
 from resonate.errors import ResonateError
 from resonate.model.promise import ALL_STATES, State
@@ -81,17 +92,28 @@ class Page:
     refresh: bool = True
 
 
+#: The answer to a live section or an action without a token that
+#: verifies: the script goes to the login page.
+SIGN_IN_FIRST = "sign in first: your token is missing or no longer valid"
+
+
 def _page(handler):
     """
-    Wrap a page route: run the coroutine C{handler}, which returns a
-    L{Page}, and render it as a document, or its live section alone
-    when the query asks for C{fragment=1}.
+    Wrap a page route: authenticate the request (the login page when it
+    has no valid token), run the coroutine C{handler} with its
+    L{resonate.console.session.Scope}, which returns a L{Page}, and render
+    it as a document, or its live section alone when the query asks for
+    C{fragment=1}.
     """
 
     def endpoint(self, request, **kwargs):
         _secure(request)
         request.setHeader(b"content-type", b"text/html; charset=utf-8")
-        d = ensureDeferred(handler(self, request, **kwargs))
+        principal = self._sessions.principalOf(request)
+        if principal is None:
+            return self._signInPage(request)
+        request.consolePrincipal = principal
+        d = ensureDeferred(handler(self, request, Scope(principal), **kwargs))
         d.addErrback(self._pageFailed, request)
         d.addCallback(self._renderPage, request)
         return d
@@ -101,12 +123,14 @@ def _page(handler):
     return endpoint
 
 
-def _action(handler):
+def _action(handler, signedIn=True):
     """
     Wrap an action route: refuse a request that does not show it comes
-    from the console's script (403), read its JSON object, run the
-    coroutine C{handler} with it, and answer its C{(code, message,
-    location)} as JSON.
+    from the console's script (403), then one without a valid token (401,
+    unless C{signedIn} is false: logging in and out), read its JSON
+    object, run the coroutine C{handler} with it (and, when C{signedIn},
+    the L{resonate.console.session.Scope} of the request; else the
+    request), and answer its C{(code, message, location)} as JSON.
     """
 
     def endpoint(self, request, **kwargs):
@@ -115,13 +139,20 @@ def _action(handler):
         refusal = self._refusal(request)
         if refusal is not None:
             return _answer(request, 403, refusal)
+        if signedIn:
+            principal = self._sessions.principalOf(request)
+            if principal is None:
+                return _answer(request, 401, SIGN_IN_FIRST, pages.LOGIN)
+            context = Scope(principal)
+        else:
+            context = request
         try:
             body = json.loads(request.content.read())
         except ValueError:
             body = None
         if not isinstance(body, dict):
             return _answer(request, 400, "the body must be a JSON object")
-        d = ensureDeferred(handler(self, body))
+        d = ensureDeferred(handler(self, body, context))
         d.addCallbacks(
             lambda result: _answer(request, *result),
             self._actionFailed,
@@ -134,6 +165,14 @@ def _action(handler):
     return endpoint
 
 
+def _signInAction(handler):
+    """
+    Wrap an action that signs in or out: as L{_action}, but without a
+    valid token, and with the request instead of a scope.
+    """
+    return _action(handler, signedIn=False)
+
+
 class Console:
     """
     The console, over the API's operations.
@@ -142,12 +181,16 @@ class Console:
     app = Klein()
     _log = Logger()
 
-    def __init__(self, operations):
+    def __init__(self, operations, tokens=None):
         """
         @param operations: the L{resonate.api.operations.Operations} the
             API calls; every read and action goes through them.
+        @param tokens: L{None} when JWT auth is off, else the
+            L{resonate.api.tokens.TokenVerifier} the console authenticates
+            its users with.
         """
         self._operations = operations
+        self._sessions = Sessions(tokens)
         self._reads = ConsoleReads(operations)
         folder = resources.files("resonate.console").joinpath("static")
         self._static = {
@@ -180,6 +223,8 @@ class Console:
         error = failure.value
         if isinstance(error, ConsoleInputError):
             code, text = 400, str(error)
+        elif isinstance(error, ConsoleForbidden):
+            code, text = 403, str(error)
         elif isinstance(error, ResonateError):
             code, text = error.status.httpCode, error.message
         else:
@@ -194,8 +239,53 @@ class Console:
         liveURL = None
         if page.refresh and page.code == 200:
             liveURL = _withFragment(request)
-        document = pages.document(page.title, page.active, page.controls, page.live, liveURL)
+        document = pages.document(
+            page.title, page.active, page.controls, page.live, liveURL,
+            account=self._account(request),
+        )
         return flattenString(None, document).addCallback(lambda body: _DOCTYPE + body)
+
+    def _account(self, request):
+        """
+        Who is signed in, for the page's header; L{None} when the console
+        does not ask.
+        """
+        if not self._sessions.enabled:
+            return None
+        return describe(request.consolePrincipal)
+
+    def _signInPage(self, request, code=401):
+        """
+        The login page, answering a request without a valid token (401);
+        a live section gets a line that makes the script reload the page.
+        """
+        request.setResponseCode(code)
+        if request.args.get(b"fragment") == [b"1"]:
+            return flattenString(None, pages.fragment(pages.message(SIGN_IN_FIRST)))
+        document = pages.document(
+            "Sign in", "", pages.loginForm(_nextPage(request)),
+            pages.message(
+                "This server asks for a token (a JWT) of who you are. Paste "
+                "it to sign in: it is kept in a cookie of this browser until "
+                "it expires or you sign out."
+            ),
+            None,
+        )
+        return flattenString(None, document).addCallback(lambda body: _DOCTYPE + body)
+
+    @app.route("/console/login", methods=["GET", "HEAD"])
+    def login(self, request):
+        """
+        C{GET /console/login}: the login page (without JWT auth, to the
+        console's first page).
+        """
+        _secure(request)
+        if not self._sessions.enabled:
+            request.setResponseCode(302)
+            request.setHeader(b"location", pages.ROOT.encode("ascii"))
+            return b""
+        request.setHeader(b"content-type", b"text/html; charset=utf-8")
+        return self._signInPage(request, code=200)
 
     @app.route("/console", methods=["GET", "HEAD"])
     def home(self, request):
@@ -210,7 +300,7 @@ class Console:
     @app.route("/console/", methods=["GET", "HEAD"])
     @app.route("/console/promises", methods=["GET", "HEAD"])
     @_page
-    async def promises(self, request):
+    async def promises(self, request, scope):
         """
         C{GET /console/promises}: promises, newest first, filtered by id
         pattern (C{*} any text), state and one C{key=value} tag.
@@ -224,7 +314,12 @@ class Console:
             if states is None:
                 raise ConsoleInputError(f"state: {stateFilter!r} is not a state")
         sortId = _intArg(request, "before")
-        page = await self._reads.promises(idPattern, states, parseTag(tag), sortId)
+        if not idPattern and not scope.unrestricted:
+            # What the list shows: the filter says so.
+            idPattern = scope.pattern("")
+        page = await self._reads.promises(
+            idPattern, states, parseTag(tag), sortId, scope=scope
+        )
         query = {"id": idPattern, "state": stateFilter, "tag": tag}
         older = nextQuery(page)
         return Page(
@@ -241,13 +336,13 @@ class Console:
 
     @app.route("/console/promise", methods=["GET", "HEAD"])
     @_page
-    async def promise(self, request):
+    async def promise(self, request, scope):
         """
         C{GET /console/promise?id=...}: one promise and what refers to it,
         with the actions on it while it is pending.
         """
         promiseId = _arg(request, "id")
-        detail = await self._reads.promise(promiseId)
+        detail = await self._reads.promise(promiseId, scope)
         if detail is None:
             return Page(
                 "Promise", "promises", (),
@@ -265,7 +360,7 @@ class Console:
 
     @app.route("/console/workflow", methods=["GET", "HEAD"])
     @_page
-    async def workflow(self, request):
+    async def workflow(self, request, scope):
         """
         C{GET /console/workflow?id=...}: the call tree of a root promise
         (without an id, the workflows started lately), and the form that
@@ -274,12 +369,12 @@ class Console:
         rootId = _arg(request, "id") or None
         controls = [pages.workflowForm(rootId), pages.invokeForm()]
         if rootId is None:
-            roots = await self._reads.recentRoots()
+            roots = await self._reads.recentRoots(scope)
             return Page(
                 "Workflows", "workflows", controls,
                 pages.workflowIndex(roots, self._reads.now()),
             )
-        workflow = await self._reads.workflow(rootId)
+        workflow = await self._reads.workflow(rootId, scope)
         return Page(
             f"Workflow {rootId}",
             "workflows",
@@ -289,13 +384,13 @@ class Console:
 
     @app.route("/console/schedules", methods=["GET", "HEAD"])
     @_page
-    async def schedules(self, request):
+    async def schedules(self, request, scope):
         """
         C{GET /console/schedules}: schedules, newest first, with their
         next and last runs.
         """
         sortId = _intArg(request, "before")
-        page = await self._reads.schedules(sortId=sortId)
+        page = await self._reads.schedules(sortId=sortId, scope=scope)
         older = nextQuery(page)
         return Page(
             "Schedules",
@@ -311,7 +406,7 @@ class Console:
 
     @app.route("/console/tasks", methods=["GET", "HEAD"])
     @_page
-    async def tasks(self, request):
+    async def tasks(self, request, scope):
         """
         C{GET /console/tasks}: 2026 tasks (by id, filtered by state) and
         v0.5 tasks (by id).
@@ -325,8 +420,8 @@ class Console:
                 raise ConsoleInputError(f"state: {stateFilter!r} is not a task state")
         cursor = _arg(request, "after") or None
         after05 = _arg(request, "after05") or None
-        reply = await self._reads.tasks2026(state, cursor)
-        tasks05, next05 = await self._reads.tasks05(after05)
+        reply = await self._reads.tasks2026(state, cursor, scope)
+        tasks05, next05 = await self._reads.tasks05(after05, scope)
         now = self._reads.now()
         return Page(
             "Tasks",
@@ -347,12 +442,12 @@ class Console:
 
     @app.route("/console/locks", methods=["GET", "HEAD"])
     @_page
-    async def locks(self, request):
+    async def locks(self, request, scope):
         """
         C{GET /console/locks}: the locks held, by resource.
         """
         after = _arg(request, "after") or None
-        locks, nextAfter = await self._reads.locks(after)
+        locks, nextAfter = await self._reads.locks(after, scope)
         return Page(
             "Locks",
             "locks",
@@ -406,6 +501,8 @@ class Console:
         error = failure.value
         if isinstance(error, ConsoleInputError):
             return _answer(request, 400, str(error))
+        if isinstance(error, ConsoleForbidden):
+            return _answer(request, 403, str(error))
         if isinstance(error, ResonateError):
             return _answer(request, error.status.httpCode, error.message)
         self._log.failure("a console action failed", failure)
@@ -413,7 +510,7 @@ class Console:
 
     @app.route("/console/api/settle", methods=["POST"])
     @_action
-    async def settle(self, body):
+    async def settle(self, body, scope):
         """
         C{POST /console/api/settle} C{{id, state, value}}: resolve, reject
         or cancel a pending promise (a 2026 C{promise.settle}, which runs
@@ -427,6 +524,7 @@ class Console:
         data = encodeJSONData(_text(body, "value"))
         if data is not None:
             value["data"] = data
+        scope.check(_text(body, "id"))
         reader = DataReader(
             {"id": _text(body, "id"), "state": body["state"], "value": value}
         )
@@ -445,12 +543,13 @@ class Console:
 
     @app.route("/console/api/invoke", methods=["POST"])
     @_action
-    async def invoke(self, body):
+    async def invoke(self, body, scope):
         """
         C{POST /console/api/invoke} C{{id, func, args, target, timeout}}:
         create a promise that a worker runs (a 2026 C{promise.create} with
         a C{resonate:target}), encoded as the SDKs encode an invoke.
         """
+        scope.check(_text(body, "id"))
         now = self._operations.now()
         data = invokeData(
             _text(body, "id"), _text(body, "func"), _text(body, "args"),
@@ -472,16 +571,47 @@ class Console:
 
     @app.route("/console/api/schedule/delete", methods=["POST"])
     @_action
-    async def deleteSchedule(self, body):
+    async def deleteSchedule(self, body, scope):
         """
         C{POST /console/api/schedule/delete} C{{id}}: delete a schedule.
         """
         scheduleId = _text(body, "id")
         if not scheduleId:
             raise ConsoleInputError("id: required")
-        if not await self._operations.deleteSchedule(scheduleId):
+        scope.check(scheduleId)
+        if not await self._operations.deleteSchedule(
+            scheduleId, principal=scope.principal
+        ):
             return 404, f"no schedule {scheduleId}", None
         return 200, f"deleted schedule {scheduleId}", None
+
+    @app.route("/console/api/login", methods=["POST"])
+    @_signInAction
+    async def signIn(self, body, request):
+        """
+        C{POST /console/api/login} C{{token, next}}: verify the token and
+        keep it in the console's cookie; then to C{next} (a console page).
+        """
+        if not self._sessions.enabled:
+            return 404, "this server does not ask for tokens", None
+        token = _text(body, "token").strip()
+        try:
+            principal = self._sessions.signIn(request, token)
+        except TokenRejected as e:
+            return 401, f"the token was refused ({e})", None
+        return 200, f"signed in: {describe(principal)}", _safeNext(_text(body, "next"))
+
+    @app.route("/console/api/logout", methods=["POST"])
+    @_signInAction
+    async def signOut(self, body, request):
+        """
+        C{POST /console/api/logout}: forget the cookie; then to the login
+        page.
+        """
+        if not self._sessions.enabled:
+            return 404, "this server does not ask for tokens", None
+        self._sessions.signOut(request)
+        return 200, "signed out", pages.LOGIN
 
 
 
@@ -542,6 +672,30 @@ def _isOwnOrigin(origin, request):
     scheme, separator, hostAndPort = origin.partition(b"://")
     host = request.getHeader(b"host")
     return bool(separator) and host is not None and hostAndPort == host
+
+
+def _nextPage(request):
+    """
+    The page to go to once signed in: this one (without C{fragment=1}), or
+    the first page when this is the login page.
+    """
+    path = request.uri.decode("utf-8", "replace")
+    return _safeNext(path)
+
+
+def _safeNext(path):
+    """
+    C{path} when it is a page of this console (a path under C{/console/}
+    of this server, never another site's), else the first page.
+    """
+    if (
+        path.startswith(pages.ROOT)
+        and not path.startswith(pages.LOGIN)
+        and "\\" not in path
+        and not any(ord(c) < 32 for c in path)
+    ):
+        return path
+    return pages.ROOT
 
 
 def _withFragment(request):

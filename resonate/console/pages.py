@@ -28,6 +28,9 @@ from resonate.model.tasks2026 import TaskState
 #: Where the console is mounted.
 ROOT = "/console/"
 
+#: The login page (with JWT auth).
+LOGIN = "/console/login"
+
 #: The pages in the navigation: (key, path, label).
 NAVIGATION = (
     ("promises", "promises", "Promises"),
@@ -101,7 +104,7 @@ def promiseLink(promiseId):
     return tags.a(promiseId, href=promiseURL(promiseId), class_="id")
 
 
-def document(title, active, controls, live, liveURL, notice=None):
+def document(title, active, controls, live, liveURL, notice=None, account=None):
     """
     A whole page.
 
@@ -112,6 +115,8 @@ def document(title, active, controls, live, liveURL, notice=None):
     @param liveURL: the URL the script fetches the live section from, or
         L{None} when the page does not refresh.
     @param notice: a message to show at once, or L{None}.
+    @param account: who is signed in, in a few words, shown with a sign
+        out button; L{None} when the console does not ask.
     """
     navigation = tags.nav(
         tags.a("resonate", href=url("promises"), class_="brand"),
@@ -124,6 +129,7 @@ def document(title, active, controls, live, liveURL, notice=None):
             )
             for key, path, label in NAVIGATION
         ],
+        _account(account),
     )
     liveAttributes = {"id": "live", "aria-live": "polite"}
     if liveURL is not None:
@@ -149,6 +155,40 @@ def document(title, active, controls, live, liveURL, notice=None):
             ),
         ),
         lang="en",
+    )
+
+
+def _account(account):
+    if account is None:
+        return ()
+    return tags.span(
+        tags.span(account, class_="who"),
+        tags.button(
+            "Sign out", type="button", class_="signout",
+            **{"data-action": "logout", "data-id": ""},
+        ),
+        class_="account",
+    )
+
+
+def loginForm(nextPage):
+    """
+    Sign in: paste a token; the server verifies it and keeps it in a
+    cookie.
+    """
+    return tags.form(
+        tags.input(type="hidden", name="next", value=nextPage),
+        tags.label(
+            "token",
+            tags.textarea(
+                "", name="token", rows="4", required="required",
+                autocomplete="off", spellcheck="false", placeholder="eyJ...",
+            ),
+        ),
+        tags.div(tags.button("Sign in", type="submit", class_="action"), class_="buttons"),
+        class_="actions login",
+        method="post",
+        **{"data-action": "login"},
     )
 
 

@@ -5,15 +5,22 @@ What the console's pages show, read through the API's operations
 requests and the server's own read requests
 (L{resonate.model.requestsadmin}), each admitted and timed like an API
 request.  Nothing here touches a store directly.
+
+Every read takes the L{resonate.console.session.Scope} of who asks: lists
+are searched within it, or filtered to it where the search cannot be
+(2026 tasks, v0.5 tasks and locks, the promises of a call tree), and a
+promise's relations name only the ids it allows.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from resonate.api.tokens import EVERYONE
+from resonate.console.session import Scope
 from resonate.console.values import SCOPE_TAG
 from resonate.errors import ResonateError
 from resonate.model.ids import ORIGIN_TAG
 from resonate.model.promise import ALL_STATES, PromiseQuery, State
-from resonate.model.requests2026 import SearchTasks
+from resonate.model.requests2026 import Reply, SearchTasks
 from resonate.model.requestsadmin import ListLocks, ListTasks05, PromiseRelations
 from resonate.model.schedule import ScheduleQuery
 from resonate.model.tree import buildTree, treeSearches
@@ -29,6 +36,13 @@ TREE_LIMIT = 2000
 #: How many of the newest remote calls the workflow index looks through
 #: for roots.
 ROOT_SCAN = 200
+
+#: How many pages of a list by id a page of the console reads, at most,
+#: to fill itself with what a restricted principal may see.
+FILTERED_SCAN = 10
+
+#: Who may see everything.
+UNRESTRICTED = Scope(EVERYONE)
 
 #: The states the promise list can be filtered by, by their names in the
 #: query.
@@ -92,56 +106,76 @@ class ConsoleReads:
         """
         return self._operations.now()
 
-    async def promises(self, idPattern="*", states=ALL_STATES, tags=None, sortId=None):
+    async def promises(
+        self, idPattern="*", states=ALL_STATES, tags=None, sortId=None,
+        scope=UNRESTRICTED,
+    ):
         """
-        A page of promises, newest first (the v0.5 search's order).
+        A page of promises, newest first (the v0.5 search's order), among
+        those C{scope} may see.
 
+        @param idPattern: the id pattern (blank: every id C{scope} allows).
         @return: a L{resonate.model.promise.SearchPage}.
+        @raise ConsoleForbidden: the pattern reaches outside C{scope}.
         """
         query = PromiseQuery(
-            id=idPattern or "*",
+            id=scope.pattern(idPattern),
             states=states,
             tags=dict(tags or {}),
             limit=PAGE_SIZE,
             sortId=sortId,
         )
-        return await self._operations.searchPromises(query)
+        return await self._operations.searchPromises(query, principal=scope.principal)
 
-    async def promise(self, promiseId):
+    async def promise(self, promiseId, scope=UNRESTRICTED):
         """
         One promise (timed out first if it is overdue, as a read through
-        the API does) and what refers to it; L{None} when there is none.
+        the API does) and what refers to it, as far as C{scope} may see;
+        L{None} when there is none.
 
         @return: a L{PromiseDetail} or L{None}.
+        @raise ConsoleForbidden: C{scope} may not see it.
         """
-        decision = await self._operations.readPromise(promiseId)
+        scope.check(promiseId)
+        decision = await self._operations.readPromise(
+            promiseId, principal=scope.principal
+        )
         if decision.status is Status.PROMISE_NOT_FOUND:
             return None
         if decision.status.isError:
             raise ResonateError(decision.status)
         relations = await self._admin(PromiseRelations(promiseId))
+        if not scope.unrestricted:
+            relations = replace(
+                relations,
+                awaiters=tuple(i for i in relations.awaiters if scope.allows(i)),
+                awaiting=tuple(i for i in relations.awaiting if scope.allows(i)),
+            )
         return PromiseDetail(decision.promise, relations)
 
-    async def workflow(self, rootId):
+    async def workflow(self, rootId, scope=UNRESTRICTED):
         """
         The call tree of C{rootId}, from the searches
-        L{resonate.model.tree.treeSearches} names.
+        L{resonate.model.tree.treeSearches} names, of the promises C{scope}
+        may see.
 
         @return: a L{Workflow}.
+        @raise ConsoleForbidden: C{scope} may not see the root.
         """
+        scope.check(rootId)
         found, truncated = [], False
         for search in treeSearches(rootId):
             query = PromiseQuery(id=search.idPattern, tags=search.tags, limit=500)
             while query is not None and not truncated:
                 page = await self._operations.searchPromises(query)
-                found.extend(page.promises)
+                found.extend(p for p in page.promises if scope.allows(p.id))
                 truncated = len(found) > TREE_LIMIT
                 query = page.next
         root = buildTree(rootId, found[:TREE_LIMIT], self.now())
         size = 0 if root is None else sum(1 for _ in root.walk())
         return Workflow(root, truncated, size)
 
-    async def recentRoots(self):
+    async def recentRoots(self, scope=UNRESTRICTED):
         """
         The workflows started lately: among the L{ROOT_SCAN} newest
         promises the SDKs tag as remote calls (C{resonate:scope=global}),
@@ -151,60 +185,106 @@ class ConsoleReads:
         @return: a list of promises, newest first.
         """
         page = await self._operations.searchPromises(
-            PromiseQuery(tags={SCOPE_TAG: "global"}, limit=ROOT_SCAN)
+            PromiseQuery(
+                id=scope.pattern(""), tags={SCOPE_TAG: "global"}, limit=ROOT_SCAN
+            ),
+            principal=scope.principal,
         )
         return [p for p in page.promises if p.tags.get(ORIGIN_TAG) == p.id]
 
-    async def schedules(self, idPattern="*", sortId=None):
+    async def schedules(self, idPattern="", sortId=None, scope=UNRESTRICTED):
         """
-        A page of schedules, newest first.
+        A page of schedules, newest first, among those C{scope} may see.
 
         @return: a L{resonate.model.schedule.SchedulePage}.
         """
-        query = ScheduleQuery(id=idPattern or "*", limit=PAGE_SIZE, sortId=sortId)
-        return await self._operations.searchSchedules(query)
+        query = ScheduleQuery(id=scope.pattern(idPattern), limit=PAGE_SIZE, sortId=sortId)
+        return await self._operations.searchSchedules(query, principal=scope.principal)
 
-    async def tasks2026(self, state=None, cursor=None):
+    async def tasks2026(self, state=None, cursor=None, scope=UNRESTRICTED):
         """
-        A page of 2026 tasks, by id, after the id C{cursor}.
+        A page of the 2026 tasks C{scope} may see, by id, after the id
+        C{cursor}.
 
         @param state: a L{resonate.model.tasks2026.TaskState} or L{None}.
         @return: a L{resonate.model.requests2026.Reply} (C{tasks}, a tuple
             of L{resonate.model.requests2026.TaskView}s, and C{cursor}).
         """
-        reply = await self._operations.handle2026(
-            SearchTasks(state=state, limit=PAGE_SIZE, cursor=cursor), self.now()
-        )
-        if reply.isError:
-            raise ResonateError(Status.INTERNAL_SERVER_ERROR, reply.message)
-        return reply
 
-    async def tasks05(self, afterId=None):
+        async def fetch(after):
+            reply = await self._operations.handle2026(
+                SearchTasks(state=state, limit=PAGE_SIZE, cursor=after), self.now()
+            )
+            if reply.isError:
+                raise ResonateError(Status.INTERNAL_SERVER_ERROR, reply.message)
+            return reply.tasks, reply.cursor
+
+        tasks, after = await _filtered(
+            fetch, lambda view: scope.allows(view.task.id), cursor, scope
+        )
+        return Reply(tasks=tasks, cursor=after)
+
+    async def tasks05(self, afterId=None, scope=UNRESTRICTED):
         """
-        A page of v0.5 tasks, by id, after C{afterId}; one row more than a
-        page is asked for, to know whether there is a next page.
+        A page of the v0.5 tasks C{scope} may see (by their promise), by
+        id, after C{afterId}.
 
         @return: C{(tasks, nextAfterId)}, C{nextAfterId} L{None} on the
             last page.
         """
-        reply = await self._admin(ListTasks05(afterId=afterId, limit=PAGE_SIZE + 1))
-        return _paged(reply.tasks, lambda task: task.id)
 
-    async def locks(self, afterId=None):
+        async def fetch(after):
+            reply = await self._admin(ListTasks05(afterId=after, limit=PAGE_SIZE + 1))
+            return _paged(reply.tasks, lambda task: task.id)
+
+        return await _filtered(
+            fetch, lambda task: scope.allows(task.promiseId), afterId, scope
+        )
+
+    async def locks(self, afterId=None, scope=UNRESTRICTED):
         """
-        A page of locks, by resource id, after C{afterId}.
+        A page of the locks C{scope} may see, by resource id, after
+        C{afterId}.
 
         @return: C{(locks, nextAfterId)}, C{nextAfterId} L{None} on the
             last page.
         """
-        reply = await self._admin(ListLocks(afterId=afterId, limit=PAGE_SIZE + 1))
-        return _paged(reply.locks, lambda lock: lock.resourceId)
+
+        async def fetch(after):
+            reply = await self._admin(ListLocks(afterId=after, limit=PAGE_SIZE + 1))
+            return _paged(reply.locks, lambda lock: lock.resourceId)
+
+        return await _filtered(
+            fetch, lambda lock: scope.allows(lock.resourceId), afterId, scope
+        )
 
     async def _admin(self, request):
         """
         Run one of the server's own read requests through the operations.
         """
         return await self._operations.handle2026(request, self.now())
+
+
+async def _filtered(fetch, keep, after, scope):
+    """
+    A page of a list by id, of the rows C{keep} keeps: for an unrestricted
+    C{scope} one page as it comes; else pages read on until one page's
+    worth is kept, the list ends, or L{FILTERED_SCAN} pages were read
+    (the next page then starts after the last row read, kept or not).
+
+    @param fetch: a coroutine function of the id to start after, answering
+        C{(rows, nextAfter)}.
+    @return: C{(rows, nextAfter)}.
+    """
+    if scope.unrestricted:
+        return await fetch(after)
+    kept = []
+    for _ in range(FILTERED_SCAN):
+        rows, after = await fetch(after)
+        kept.extend(row for row in rows if keep(row))
+        if after is None or len(kept) >= PAGE_SIZE:
+            break
+    return tuple(kept), after
 
 
 def _paged(rows, keyOf):

@@ -17,15 +17,20 @@ from twisted.internet import reactor
 from twisted.internet.task import Clock
 from twisted.trial import unittest
 from twisted.web.client import HTTPConnectionPool
+from twisted.web.http import Request
+from twisted.web.test.requesthelper import DummyChannel
 
 from resonate.api.auth import BasicCredentials, basicAuthorization
 from resonate.api.http import APISite, HTTPAPI
 from resonate.api.operations import Operations
+from resonate.api.tokens import TokenVerifier
 from resonate.console import Console
+from resonate.console.session import COOKIE, Sessions
 from resonate.console.reads import PAGE_SIZE
 from resonate.status import Status
 from tests.support.apicases import ROUTES
 from tests.support.apitools import NOW
+from tests.support.jwttools import KeyPair
 
 #: What an action sends besides its body, as the console's script does.
 ACTION_HEADERS = {"content-type": "application/json", "x-resonate-console": "1"}
@@ -79,7 +84,7 @@ class LiveConsole:
     a SQLite store in a temporary file, its clock at L{NOW}.
     """
 
-    def __init__(self, testCase, credentials=None, routes=()):
+    def __init__(self, testCase, credentials=None, routes=(), tokens=None):
         from resonate.config import StoreConfig
         from resonate.store.sqlite.store import SQLiteStore
 
@@ -89,7 +94,9 @@ class LiveConsole:
         testCase.addCleanup(self.store.close)
         self.operations = Operations(self.store, self.clock, 100, routes=routes)
         site = APISite(
-            HTTPAPI(self.operations, console=Console(self.operations)).resource(),
+            HTTPAPI(
+                self.operations, console=Console(self.operations, tokens=tokens)
+            ).resource(),
             maxBodySize=1024 * 1024,
             credentials=credentials,
         )
@@ -768,3 +775,209 @@ class ConsoleAuthTests(unittest.TestCase):
             headers = {**(ACTION_HEADERS if body is not None else {}), **good}
             answer = await console.request(method, path, body, headers=headers)
             self.assertEqual(answer.code, 200, (path, answer))
+
+
+class ConsoleJWTTests(unittest.TestCase):
+    """
+    With JWT auth the console asks who is using it (a Bearer header, or
+    the cookie its login page sets), and shows and does only what the
+    token's principal may (issue 19).
+    """
+
+    def setUp(self):
+        self.keys = KeyPair("rsa")
+        self.console = LiveConsole(
+            self, routes=ROUTES, tokens=TokenVerifier(self.keys.publicPEM)
+        )
+        self.admin = self.keys.token(role="admin")
+
+    def signedIn(self, token):
+        """
+        Send the console's cookie holding C{token} with every request.
+        """
+        self.console.headers = {"cookie": f"{COOKIE.decode()}={token}"}
+
+    async def signIn(self, token, next=None):
+        body = {"token": token}
+        if next is not None:
+            body["next"] = next
+        return await self.console.action("login", body)
+
+    async def test_loginPageWithout(self):
+        """
+        Without a token, a page is the login page (401) whose form comes
+        back to it; a live section and an action are 401, the action
+        naming the login page; the static files and the login page itself
+        are served.
+        """
+        console = self.console
+        answer = await console.page("tasks?state=pending")
+        self.assertEqual(answer.code, 401, answer)
+        [form] = answer.tree.iterfind(".//form[@data-action='login']")
+        [nextPage] = form.iterfind("input[@name='next']")
+        self.assertEqual(nextPage.get("value"), "/console/tasks?state=pending")
+        self.assertEqual(len(list(form.iterfind(".//textarea[@name='token']"))), 1)
+        answer = await console.page("promises?fragment=1")
+        self.assertEqual(answer.code, 401)
+        self.assertNotIn("<html", answer.text)
+        answer = await console.action("invoke", {"id": "x", "func": "f"})
+        self.assertEqual(answer.code, 401)
+        self.assertEqual(answer.json["location"], "/console/login")
+        self.assertFalse(answer.json["ok"])
+        for path in ("static/console.js", "login"):
+            self.assertEqual((await console.page(path)).code, 200, path)
+        for bad in ("x.y.z", self.keys.token(expiresIn=-5, role="admin"),
+                    KeyPair("rsa").token(role="admin")):
+            self.signedIn(bad)
+            self.assertEqual((await console.page("promises")).code, 401)
+            console.headers = {"authorization": "Bearer " + bad}
+            self.assertEqual((await console.page("promises")).code, 401)
+
+    async def test_signIn(self):
+        """
+        The login action verifies the token and sets an HttpOnly,
+        SameSite=Strict cookie for /console that expires with the token
+        (not Secure over plain HTTP), then goes to the page asked for, if
+        it is one of the console's; with the cookie, pages are served.
+        """
+        token = self.keys.token(expiresIn=600, prefix="team-a/")
+        answer = await self.signIn(token, next="/console/tasks")
+        self.assertEqual(answer.code, 200, answer)
+        self.assertEqual(answer.json["location"], "/console/tasks")
+        self.assertEqual(answer.json["message"], "signed in: ids team-a/*")
+        [cookie] = answer.headers.getRawHeaders("set-cookie")
+        parts = [p.strip() for p in cookie.split(";")]
+        self.assertEqual(parts[0], f"resonate_console={token}")
+        self.assertIn("HttpOnly", parts)
+        self.assertIn("SameSite=strict", parts)
+        self.assertIn("Path=/console", parts)
+        self.assertNotIn("Secure", parts)
+        [maxAge] = [int(p.split("=")[1]) for p in parts if p.startswith("Max-Age=")]
+        self.assertTrue(590 <= maxAge <= 600, maxAge)
+        for next, location in [(None, "/console/"), ("https://evil.example/", "/console/"),
+                                ("//evil.example/console/", "/console/"),
+                                ("/console/login", "/console/"),
+                                ("/console/promise?id=a", "/console/promise?id=a")]:
+            answer = await self.signIn(token, next=next)
+            self.assertEqual(answer.json["location"], location, next)
+        self.signedIn(token)
+        answer = await self.console.page("promises")
+        self.assertEqual(answer.code, 200, answer)
+        self.assertIn("ids team-a/*", answer.texts(".//span[@class='who']"))
+
+    async def test_signInRefused(self):
+        """
+        A token that does not verify sets no cookie (401); a login that
+        does not come from the console's script is refused (403) whatever
+        its token, so another site cannot sign a browser in.
+        """
+        for bad in ("", "x.y.z", self.keys.token(expiresIn=None, role="admin")):
+            answer = await self.signIn(bad)
+            self.assertEqual(answer.code, 401, bad)
+            self.assertIsNone(answer.header("set-cookie"))
+        answer = await self.console.action(
+            "login", {"token": self.admin}, headers={"content-type": "application/json"}
+        )
+        self.assertEqual(answer.code, 403)
+        self.assertIsNone(answer.header("set-cookie"))
+
+    async def test_signOut(self):
+        """
+        Signing out replaces the cookie with an expired one and goes to the
+        login page.
+        """
+        self.signedIn(self.admin)
+        answer = await self.console.action("logout", {})
+        self.assertEqual((answer.code, answer.json["location"]), (200, "/console/login"))
+        [cookie] = answer.headers.getRawHeaders("set-cookie")
+        self.assertTrue(cookie.startswith("resonate_console=;"), cookie)
+        self.assertIn("Max-Age=0", cookie)
+
+    async def test_secureOverTLS(self):
+        """
+        Served over TLS, the cookie is Secure.
+        """
+        request = Request(DummyChannel(), False)
+        request.channel.transport = DummyChannel.SSL()
+        Sessions(TokenVerifier(self.keys.publicPEM)).signIn(request, self.admin)
+        [cookie] = request.cookies
+        self.assertIn(b"; Secure;", cookie)
+
+    async def makeBoth(self):
+        """
+        Promises, a 2026 task, a v0.5 task, a schedule and a lock under
+        C{team-a/} and under C{team-b/}.
+        """
+        console = self.console
+        console.headers = {"authorization": "Bearer " + self.admin}
+        for team in ("team-a", "team-b"):
+            await console.create(f"{team}/1")
+            await console.rpc("promise.create", {
+                "id": f"{team}/t", "timeoutAt": NOW + 60_000,
+                "tags": {"resonate:target": "poll://any@w"}})
+            await console.createSchedule(f"{team}/s", "* * * * *", f"{team}/s.{{{{.timestamp}}}}")
+            acquired = await console.request("POST", "/locks/acquire", {
+                "resourceId": f"{team}/r", "processId": "p", "executionId": "e",
+                "expiryInMilliseconds": 10_000})
+            self.assertEqual(acquired.code, 201, acquired)
+        console.headers = {}
+
+    def ids(self, answer):
+        return sorted(answer.texts(".//tbody//a[@class='id']"))
+
+    async def test_prefixSeesItsOwn(self):
+        """
+        A prefix token's lists hold only its ids (the promise filter
+        defaults to C{prefix*} and says so); a pattern, a page or an
+        action outside its prefix is 403 with a message naming it.
+        """
+        await self.makeBoth()
+        self.signedIn(self.keys.token(prefix="team-a/"))
+        console = self.console
+        answer = await console.page("promises")
+        self.assertEqual(self.ids(answer), ["team-a/1", "team-a/t"])
+        [idFilter] = answer.tree.iterfind(".//form//input[@name='id']")
+        self.assertEqual(idFilter.get("value"), "team-a/*")
+        self.assertEqual(self.ids(await console.page("promises?id=team-a/t*")), ["team-a/t"])
+        for pattern in ("*", "team-*", "team-b/*"):
+            answer = await console.page("promises?id=" + quote(pattern))
+            self.assertEqual(answer.code, 403, pattern)
+            self.assertIn("'team-a/'", answer.text)
+        answer = await console.page("tasks")
+        self.assertEqual(self.ids(answer), ["team-a/t"])
+        answer = await console.page("schedules")
+        self.assertNotIn("team-b/s", answer.text)
+        self.assertIn("team-a/s", answer.text)
+        answer = await console.page("locks")
+        self.assertNotIn("team-b/r", answer.text)
+        self.assertIn("team-a/r", answer.text)
+        for path in ("promise?id=team-b/1", "workflow?id=team-b/1"):
+            self.assertEqual((await console.page(path)).code, 403, path)
+        for path in ("promise?id=team-a/1", "workflow?id=team-a/1"):
+            self.assertEqual((await console.page(path)).code, 200, path)
+        for name, body in [
+            ("settle", {"id": "team-b/1", "state": "resolved"}),
+            ("invoke", {"id": "team-b/x", "func": "f", "target": "poll://any@w"}),
+            ("schedule/delete", {"id": "team-b/s"}),
+        ]:
+            answer = await console.action(name, body)
+            self.assertEqual(answer.code, 403, (name, answer))
+            self.assertIn("'team-a/'", answer.json["message"])
+        answer = await console.action("settle", {"id": "team-a/1", "state": "resolved"})
+        self.assertEqual(answer.code, 200, answer)
+        console.headers = {"authorization": "Bearer " + self.admin}
+        answer = await console.page("promises?id=team-b/1")
+        self.assertEqual(answer.texts(".//tbody//td/span"), ["pending"])
+
+    async def test_adminSeesAll(self):
+        """
+        An admin token (here as a Bearer header) sees every prefix; a
+        token without a prefix sees nothing.
+        """
+        await self.makeBoth()
+        self.console.headers = {"authorization": "Bearer " + self.admin}
+        answer = await self.console.page("promises")
+        self.assertEqual(self.ids(answer), ["team-a/1", "team-a/t", "team-b/1", "team-b/t"])
+        self.assertEqual(self.ids(await self.console.page("tasks")), ["team-a/t", "team-b/t"])
+        self.signedIn(self.keys.token(sub="nobody"))
+        self.assertEqual((await self.console.page("promises")).code, 403)

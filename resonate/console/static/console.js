@@ -2,14 +2,20 @@
 // page is visible, and take actions (settle, invoke, delete) after a
 // confirmation.  Actions are JSON POSTs with the X-Resonate-Console
 // header, which the server requires (another site's page cannot send it).
+// Signing in and out (when the server asks for tokens) are actions too,
+// without a confirmation; a 401 means the token is gone: to the login page.
 "use strict";
 
 (function () {
   var ACTIONS = {
     "settle": "settle",
     "invoke": "invoke",
-    "delete-schedule": "schedule/delete"
+    "delete-schedule": "schedule/delete",
+    "login": "login",
+    "logout": "logout"
   };
+  // Actions taken without asking first.
+  var QUIET = { "login": true, "logout": true };
   var timer = null;
 
   function notice(text, ok) {
@@ -41,6 +47,11 @@
     }
     return fetch(section.dataset.src, { credentials: "same-origin" })
       .then(function (response) {
+        if (response.status === 401) {
+          // Signed out meanwhile: the page itself is the login page now.
+          window.location.reload();
+          return "";
+        }
         if (!response.ok) {
           throw new Error("refresh failed: HTTP " + response.status);
         }
@@ -75,7 +86,7 @@
 
   function act(action, fields, message) {
     var path = ACTIONS[action];
-    if (path === undefined || !window.confirm(message)) {
+    if (path === undefined || (!QUIET[action] && !window.confirm(message))) {
       return;
     }
     notice("working...", true);
@@ -88,11 +99,14 @@
       .then(function (response) {
         return response.json().catch(function () {
           return { ok: false, message: "HTTP " + response.status };
+        }).then(function (answer) {
+          answer.status = response.status;
+          return answer;
         });
       })
       .then(function (answer) {
         notice(answer.message, answer.ok);
-        if (answer.ok && answer.location) {
+        if ((answer.ok || answer.status === 401) && answer.location) {
           window.location.assign(answer.location);
         } else if (answer.ok) {
           refresh();
