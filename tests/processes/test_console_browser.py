@@ -392,3 +392,109 @@ class PostgresConsoleBrowserTests(ConsoleBrowserTestsMixin, unittest.TestCase):
         from tests.processes.test_postgres_processes import scratchDatabase
 
         return scratchDatabase(self)[2]
+
+
+class JWTConsoleBrowserTests(unittest.TestCase):
+    """
+    The console of a server that verifies JWTs (issue 19), in a browser:
+    signing in through the login page with a prefix token shows only that
+    prefix, signing out goes back to the login page, and an admin token
+    shows everything.
+    """
+
+    async def test_signIn(self):
+        """
+        A person opens the console, gets the login page, pastes a token for
+        C{team-a/}, lands on the promise list with only C{team-a/}'s
+        promises (the filter says C{team-a/*}), is refused C{team-b/}'s
+        page, signs out, signs in again as an admin and sees every
+        promise.  The cookie is HttpOnly and SameSite=Strict; the
+        browser logs no error but the 401 and 403 it was answered.
+        """
+        from tests.support.jwttools import KeyPair
+
+        browser.requireBrowser()
+        keys = KeyPair("ec")
+        publicKey = keys.writePublic(self.mktemp())
+        server = await startResonate(
+            self, *sqliteFlags(self.mktemp()), "--api-auth-jwt-public-key", publicKey
+        )
+        admin = keys.token(role="admin")
+        api = HTTPClient(server.url)
+        for promiseId in ("team-a/1", "team-b/1", "team-a/2"):
+            answer = await api.request(
+                "POST", "/promises", {"id": promiseId, "timeout": FAR},
+                {"authorization": "Bearer " + admin},
+            )
+            self.assertEqual(answer.code, 201, answer)
+        answer = await api.request("POST", "/promises", {"id": "x", "timeout": FAR})
+        self.assertEqual(answer.code, 401, answer)
+        await deferToThread(
+            self.browse, server.url, keys.token(prefix="team-a/"), admin
+        )
+        exit = await stopResonate(server)
+        self.assertTrue(exit.stoppedByTERM, server.output)
+
+    def browse(self, url, teamToken, adminToken):
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        driver = browser.startBrowser()
+
+        def wait(condition, message):
+            return WebDriverWait(driver, browser.WAIT).until(condition, message)
+
+        def rowIds():
+            return driver.execute_script(
+                "return Array.from(document.querySelectorAll('#live tbody tr[data-id]'),"
+                " row => row.dataset.id);"
+            )
+
+        def signIn(token):
+            wait(lambda d: d.find_elements(By.NAME, "token"), "the login form")
+            driver.find_element(By.NAME, "token").send_keys(token)
+            driver.find_element(By.CSS_SELECTOR, "form.login button").click()
+
+        try:
+            driver.get(url + "/console/promises")
+            self.assertEqual(driver.title, "Sign in - resonate console")
+            signIn(teamToken)
+            wait(lambda d: rowIds(), "the promise list after signing in")
+            self.assertEqual(driver.current_url, url + "/console/promises")
+            self.assertEqual(rowIds(), ["team-a/2", "team-a/1"])
+            self.assertEqual(
+                driver.find_element(By.CSS_SELECTOR, "form.filters input[name=id]")
+                .get_attribute("value"),
+                "team-a/*",
+            )
+            self.assertEqual(driver.find_element(By.CSS_SELECTOR, ".who").text, "ids team-a/*")
+            [cookie] = driver.get_cookies()
+            self.assertEqual(
+                (cookie["name"], cookie["httpOnly"], cookie["sameSite"], cookie["path"]),
+                ("resonate_console", True, "Strict", "/console"),
+            )
+            self.assertEqual(driver.execute_script("return document.cookie;"), "")
+
+            driver.get(url + "/console/promise?id=team-b%2F1")
+            self.assertIn("team-a/", driver.find_element(By.ID, "live").text)
+
+            driver.get(url + "/console/promises")
+            wait(lambda d: rowIds(), "the list again")
+            driver.find_element(By.CSS_SELECTOR, "button.signout").click()
+            wait(lambda d: d.current_url.endswith("/console/login"), "the login page after signing out")
+            self.assertEqual(driver.get_cookies(), [])
+
+            signIn(adminToken)
+            wait(lambda d: d.current_url == url + "/console/", "the first page")
+            wait(lambda d: rowIds(), "the list as an admin")
+            self.assertEqual(rowIds(), ["team-a/2", "team-b/1", "team-a/1"])
+            self.assertEqual(driver.find_element(By.CSS_SELECTOR, ".who").text, "admin")
+
+            errors = [
+                entry for entry in browser.consoleErrors(driver)
+                if "the server responded with a status of 401" not in entry["message"]
+                and "the server responded with a status of 403" not in entry["message"]
+            ]
+            self.assertEqual(errors, [])
+        finally:
+            driver.quit()
