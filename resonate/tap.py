@@ -224,6 +224,27 @@ def tokensFromConfig(config):
     )
 
 
+def _metricsListener(reactor, config, site):
+    """
+    The listener of the metrics page C{site}: on C{metrics.addr} (a host;
+    empty for every interface) and C{metrics.port}.  The log names the host
+    as configured: C{addr=:9090} on every interface, as the Go server logs
+    it.
+    """
+    from resonate.config import listenAddress
+    from resonate.services.listen import ListeningService, endpointForAddress
+
+    host = config.get("metrics.addr")
+    address = listenAddress(host, config.get("metrics.port"))
+    return ListeningService(
+        "metrics",
+        endpointForAddress(reactor, address),
+        site,
+        onFailure=lambda failure: reactor.callWhenRunning(reactor.stop),
+        logHost=None if host else "",
+    )
+
+
 def buildService(config, store, reactor, worker=None):
     """
     Assemble the server around an open store.
@@ -426,16 +447,11 @@ def buildService(config, store, reactor, worker=None):
         reusePort=worker is not None,
         tokens=tokens,
     )
-    # GET /metrics on every interface (the configuration names only a
-    # port), logged as the contract has it: "starting metrics server
-    # addr=:9090".
+    # GET /metrics on metrics.addr (every interface by default), logged as
+    # the contract has it: "starting metrics server addr=:9090".
     if worker is None:
-        metricsListener = ListeningService(
-            "metrics",
-            endpointForAddress(reactor, f":{config.get('metrics.port')}"),
-            MetricsSite(metrics, reactor=reactor),
-            onFailure=lambda failure: reactor.callWhenRunning(reactor.stop),
-            logHost="",
+        metricsListener = _metricsListener(
+            reactor, config, MetricsSite(metrics, reactor=reactor)
         )
         notifier = SystemdNotifier()
     else:
@@ -573,7 +589,6 @@ def makeSupervisor(options, reactor, environ):
     """
     from resonate.config import isEndpointDescription
     from resonate.interfaces import ISharedStoreProvider
-    from resonate.services.listen import endpointForAddress, ListeningService
     from resonate.services.notify import SystemdNotifier
     from resonate.services.workers import (
         Supervisor,
@@ -644,12 +659,8 @@ def makeSupervisor(options, reactor, environ):
         grace=config.get("api.subsystems.http.timeout") + 15,
         onFatal=fatal,
     )
-    metricsListener = ListeningService(
-        "metrics",
-        endpointForAddress(reactor, f":{config.get('metrics.port')}"),
-        WorkersMetricsSite(supervisor, reactor),
-        onFailure=lambda failure: reactor.callWhenRunning(reactor.stop),
-        logHost="",
+    metricsListener = _metricsListener(
+        reactor, config, WorkersMetricsSite(supervisor, reactor)
     )
     root = _SupervisorService(supervisor, metricsListener)
     reactor.callWhenRunning(

@@ -19,6 +19,7 @@ from resonate.config.kinds import (
     DaysDurationKind,
     DurationKind,
     EnumKind,
+    HostKind,
     IntKind,
     JsonListKind,
     SizeKind,
@@ -213,6 +214,9 @@ KEYS = (
         _SIZE, 100,
         "most messages held for an SSE client that does not keep up; more "
         "are not written to it (they stay in the outbox and are retried)"),
+    Key("metrics.addr", "metrics-addr", HostKind(), "",
+        "host (interface) the Prometheus metrics server listens on, without "
+        "a port: empty for every interface, 127.0.0.1 to keep it private"),
     Key("metrics.port", "metrics-port", _PORT, 9090,
         "port of the Prometheus metrics server (0: any free port)"),
     Key("log.level", "log-level", EnumKind(("debug", "info", "warn", "error")),

@@ -35,6 +35,8 @@ Kinds and their written forms:
     which keeps the original text.  It may also take a Twisted endpoint
     description (C{ssl:8443:privateKey=key.pem}), kept as a C{str}; see
     L{isEndpointDescription}.
+  - L{HostKind}: a host without a port (C{"127.0.0.1"}, C{"::1"},
+    C{"[::1]"}, C{"localhost"}); an empty host means every interface.
   - L{MapKind}: a YAML mapping of strings to strings; as a flag,
     C{k=v[,k=v...]} (so values cannot contain commas).
   - L{JsonListKind}: a YAML list; as a flag, a JSON array.
@@ -635,6 +637,57 @@ def isEndpointDescription(text):
         getattr(parser, "prefix", None) == prefix
         for parser in getPlugins(IStreamServerEndpointStringParser)
     )
+
+
+def listenAddress(host, port):
+    """
+    The C{host:port} address of C{host} (C{""}: every interface; IPv6
+    without brackets) and C{port}, as L{splitAddress} reads it.
+    """
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{port}"
+
+
+class HostKind(_TextKind):
+    """
+    A host to listen on, without a port (the port is a key of its own):
+    an IPv4 or IPv6 address (IPv6 with or without brackets) or a name;
+    C{""} means every interface.  Parsed to the host without brackets.
+    """
+
+    def expectation(self):
+        """
+        What a value must be, for messages and help.
+        """
+        return (
+            "a host without a port: an IP address (IPv6 with or without "
+            "brackets) or a name; empty means every interface"
+        )
+
+    def parseFlag(self, text):
+        """
+        Check C{text}: a C{host:port} is refused, naming the port's key is
+        the caller's message to give (the expectation says "without a
+        port").
+        """
+        import ipaddress
+
+        host = text
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+            ok = ":" in host
+        else:
+            ok = True
+        if ok and ":" in host:
+            try:
+                ipaddress.IPv6Address(host)
+            except ValueError:
+                ok = False
+        ok = ok and not any(c.isspace() or c in "[]/" for c in host)
+        if not ok:
+            raise InvalidValue(f"must be {self.expectation()}, got {describeValue(text)}")
+        return host
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ from twisted.internet.task import Clock
 from twisted.python import usage
 from twisted.trial import unittest
 from twisted.web.client import HTTPConnectionPool
+from twisted.web.resource import Resource
+from twisted.web.server import Site
 
 from resonate import tap
 from resonate.config import KEYS
@@ -189,6 +191,40 @@ class BuildServiceTests(unittest.TestCase):
         await treq.content(response)
         await service.stopService()
         self.assertEqual(closed, [True])
+
+    async def test_metricsAddr(self):
+        """
+        The metrics listener binds C{metrics.addr} (every interface when it
+        is empty, the default), and logs the host as configured.
+        """
+        for flags, host in [((), "0.0.0.0"), (("--metrics-addr", "127.0.0.1"), "127.0.0.1")]:
+            options = parse(
+                "--api-http-addr", "127.0.0.1:0", "--api-grpc-addr", "127.0.0.1:0",
+                "--metrics-port", "0", "--aio-store", "memory", *flags,
+            )
+            service = buildService(options.config, MemoryStore(), reactor)
+            service.startService()
+            try:
+                listener = service.getServiceNamed("metrics")
+                self.assertEqual(listener.port.getHost().host, host, flags)
+            finally:
+                await service.stopService()
+
+    def test_metricsAddrIPv6(self):
+        """
+        An IPv6 C{metrics.addr} binds that interface (the supervisor's
+        listener is made the same way).
+        """
+        from resonate.tap import _metricsListener
+
+        options = parse("--metrics-addr", "::1", "--metrics-port", "0")
+        listener = _metricsListener(reactor, options.config, Site(Resource()))
+        try:
+            listener.startService()
+        except Exception as e:
+            raise unittest.SkipTest(f"no IPv6 loopback: {e}")
+        self.addCleanup(listener.stopService)
+        self.assertEqual(listener.port.getHost().host, "::1")
 
     def test_makeServiceOpensStore(self):
         """

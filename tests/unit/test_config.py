@@ -22,6 +22,7 @@ from resonate.config import (
     ConfigError,
     DurationKind,
     EnumKind,
+    HostKind,
     IntKind,
     InvalidValue,
     Key,
@@ -32,6 +33,7 @@ from resonate.config import (
     StoreConfig,
     StrKind,
     flagsFromOptions,
+    listenAddress,
     loadConfig,
     parseDuration,
     splitAddress,
@@ -222,6 +224,7 @@ class KeyTableTests(unittest.SynchronousTestCase):
             "transports-http-push-request-timeout": "180s",
             "transports-http-poll-max-connections": 1000,
             "transports-http-poll-buffer-size": 100,
+            "metrics-addr": "",
             "metrics-port": 9090,
             "log-level": "info",
             "debug": False,
@@ -1053,6 +1056,67 @@ class AddressKindTests(ConfigTestMixin, unittest.SynchronousTestCase):
             8001,
             "must be " + AddressKind().expectation() + ", got 8001 (quote it in YAML)",
         )
+
+
+class HostKindTests(ConfigTestMixin, unittest.SynchronousTestCase):
+    """
+    Tests for L{HostKind} (C{metrics.addr}) and L{listenAddress}.
+    """
+
+    def test_forms(self):
+        """
+        IPv4, names, IPv6 with or without brackets, and the empty host
+        (every interface) are hosts; brackets are dropped.
+        """
+        cases = {
+            "": "",
+            "127.0.0.1": "127.0.0.1",
+            "0.0.0.0": "0.0.0.0",
+            "localhost": "localhost",
+            "metrics.internal": "metrics.internal",
+            "::1": "::1",
+            "[::1]": "::1",
+            "fe80::1": "fe80::1",
+        }
+        for text, expected in cases.items():
+            self.assertEqual(HostKind().parseFlag(text), expected, text)
+            self.assertEqual(HostKind().parseYaml(text), expected, text)
+
+    def test_refused(self):
+        """
+        A host with a port, or anything else that is not a host, is refused
+        with what a host must be.
+        """
+        for text in ["127.0.0.1:9090", ":9090", "[::1]:9090", "localhost:9090",
+                     "[127.0.0.1]", "a b", "a/b", "[::1", "::1]"]:
+            error = self.assertRaises(InvalidValue, HostKind().parseFlag, text)
+            self.assertIn("a host without a port", str(error), text)
+        self.assertRaises(InvalidValue, HostKind().parseYaml, 9090)
+
+    def test_key(self):
+        """
+        C{metrics.addr} and C{--metrics-addr} load as a host; a port there
+        is a configuration error that names the key.
+        """
+        config = self.loadYaml({"metrics": {"addr": "[::1]", "port": 9100}})
+        self.assertEqual(config.get("metrics.addr"), "::1")
+        config = loadConfig(None, {"metrics-addr": "127.0.0.1"})
+        self.assertEqual(config.get("metrics.addr"), "127.0.0.1")
+        self.assertEqual(loadConfig(None, {}).get("metrics.addr"), "")
+        error = self.assertRaises(
+            ConfigError, loadConfig, None, {"metrics-addr": "127.0.0.1:9090"}
+        )
+        self.assertIn("metrics", str(error))
+
+    def test_listenAddress(self):
+        """
+        L{listenAddress} writes a host and a port as L{splitAddress} reads
+        them: IPv6 in brackets, the empty host as every interface.
+        """
+        for host, port in [("", 9090), ("127.0.0.1", 0), ("::1", 9100)]:
+            self.assertEqual(splitAddress(listenAddress(host, port)), (host, port))
+        self.assertEqual(listenAddress("::1", 9090), "[::1]:9090")
+        self.assertEqual(listenAddress("", 9090), ":9090")
 
 
 class StrKindTests(ConfigTestMixin, unittest.SynchronousTestCase):
