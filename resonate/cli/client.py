@@ -36,11 +36,13 @@ class APIError(Exception):
         string), or the HTTP reason.
     @ivar details: the messages of the envelope's details that say more
         than C{message}.
+    @ivar challenge: the C{WWW-Authenticate} header of a 401, or L{None}.
     """
 
-    def __init__(self, status, reason, body):
+    def __init__(self, status, reason, body, challenge=None):
         super().__init__(status, reason)
         self.status = status
+        self.challenge = challenge
         self.code = None
         self.message = reason
         self.details = []
@@ -119,19 +121,28 @@ class Client:
     """
 
     def __init__(self, server, username=None, password=None,
-                 timeout=DEFAULT_TIMEOUT, opener=None):
+                 timeout=DEFAULT_TIMEOUT, opener=None, token=None):
         """
         @param server: the base URL, e.g. C{http://127.0.0.1:8001}.
         @param username: with C{password}, sent as HTTP basic auth.
         @param password: see C{username}.
         @param opener: the C{urllib.request.OpenerDirector} to use.
+        @param token: a JWT, sent as C{Authorization: Bearer} with every
+            request and as C{head.auth} of every 2026 envelope; not with
+            C{username} and C{password} (one C{Authorization} header).
+        @raise ValueError: both a token and basic credentials.
         """
         self.server = server.rstrip("/")
         self._timeout = timeout
         self._opener = opener or urllib.request.build_opener()
         self._corrIds = itertools.count(1)
         self._headers = {"Accept": "application/json"}
-        if username is not None or password is not None:
+        self.token = token or None
+        if self.token is not None:
+            if username is not None or password is not None:
+                raise ValueError("a token cannot be sent with a username and password")
+            self._headers["Authorization"] = "Bearer " + self.token
+        elif username is not None or password is not None:
             credentials = f"{username or ''}:{password or ''}".encode("utf-8")
             self._headers["Authorization"] = (
                 "Basic " + base64.b64encode(credentials).decode("ascii")
@@ -140,7 +151,8 @@ class Client:
     def envelope(self, kind, data):
         """
         Send one 2026 operation, C{POST /} with the envelope C{{"kind",
-        "head": {"corrId", "version"}, "data"}}.
+        "head": {"corrId", "version", "auth"?}, "data"}} (C{auth}: the
+        token, if any).
 
         @return: the answer's C{data}.
         @raise APIError: an error answer (its C{head.status} is the HTTP
@@ -148,9 +160,12 @@ class Client:
         @raise Unreachable: no answer.
         """
         corrId = f"cli-{os.getpid()}-{next(self._corrIds)}"
+        head = {"corrId": corrId, "version": PROTOCOL_2026}
+        if self.token is not None:
+            head["auth"] = self.token
         response = self.request("POST", "/", {
             "kind": kind,
-            "head": {"corrId": corrId, "version": PROTOCOL_2026},
+            "head": head,
             "data": data,
         })
         body = response.body
@@ -189,7 +204,10 @@ class Client:
         except urllib.error.HTTPError as error:
             with error:
                 content = error.read()
-            raise APIError(error.code, error.reason, content)
+            raise APIError(
+                error.code, error.reason, content,
+                error.headers.get("WWW-Authenticate") if error.headers else None,
+            )
         except urllib.error.URLError as error:
             raise Unreachable(
                 f"cannot reach {self.server}: {_describe(error.reason)}"

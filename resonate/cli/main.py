@@ -50,10 +50,14 @@ DEFAULT_SERVER = "http://127.0.0.1:8001"
 #: The environment variable that overrides L{DEFAULT_SERVER}.
 SERVER_VARIABLE = "RESONATE_SERVER"
 
+#: The environment variable a JWT is taken from when C{--token} is not
+#: given (and neither are C{-U}/C{-P}).
+TOKEN_VARIABLE = "RESONATE_TOKEN"
+
 # The global options that take a value, for finding "serve" (see
 # _serverCommand).
 _GLOBAL_VALUE_OPTIONS = frozenset(
-    ["--server", "-U", "--username", "-P", "--password"]
+    ["--server", "-U", "--username", "-P", "--password", "--token"]
 )
 
 
@@ -416,6 +420,11 @@ def _addGlobalOptions(parser, environ, suppress):
     group.add_argument(
         "-P", "--password", default=default(None),
         help="HTTP basic auth password",
+    )
+    group.add_argument(
+        "--token", default=default(None),
+        help=f"a JWT for a server with JWT auth (default: ${TOKEN_VARIABLE}); "
+        "not with -U/-P",
     )
 
 
@@ -794,6 +803,37 @@ def _outputOf(args):
     return output, rest
 
 
+def _token(args, environ):
+    """
+    The token to send: C{--token}, else C{$RESONATE_TOKEN} unless basic
+    credentials are given (the flags win over the environment).
+
+    @raise UsageError: C{--token} with C{-U}/C{-P}.
+    """
+    basic = args.username is not None or args.password is not None
+    if args.token is not None:
+        if basic:
+            raise UsageError("--token cannot be given with -U/-P")
+        return args.token or None
+    if basic:
+        return None
+    return environ.get(TOKEN_VARIABLE) or None
+
+
+def _sentCredentials(client, args):
+    return client.token is not None or args.username is not None or args.password is not None
+
+
+def _credentialsHint(error):
+    """
+    What to give a server that refused a request sent without credentials:
+    what its challenge asks for (a 2026 refusal has none: a token).
+    """
+    if (error.challenge or "").lower().startswith("basic"):
+        return "give the server's username and password with -U/-P"
+    return f"give a token with --token or ${TOKEN_VARIABLE}"
+
+
 def main(argv=None, stdout=None, stderr=None, environ=None, now=None):
     """
     Run the command line.
@@ -821,11 +861,18 @@ def main(argv=None, stdout=None, stderr=None, environ=None, now=None):
         return serve(serverArgs, stderr, output)
     args = buildParser(environ).parse_args(argv)
     args.now = now or (lambda: int(time.time() * 1000))
-    client = Client(args.server, args.username, args.password)
+    try:
+        client = Client(args.server, args.username, args.password, token=_token(args, environ))
+    except UsageError as error:
+        stderr.write(f"error: {error}\n")
+        return 2
     try:
         args.run(args, client, stdout)
     except APIError as error:
-        stderr.write("\n".join(render.errorLines(error)) + "\n")
+        lines = render.errorLines(error)
+        if error.status == 401 and not _sentCredentials(client, args):
+            lines[0] += f"; {_credentialsHint(error)}"
+        stderr.write("\n".join(lines) + "\n")
         return 1
     except (Unreachable, CommandFailed) as error:
         stderr.write(f"error: {error}\n")

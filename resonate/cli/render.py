@@ -237,6 +237,11 @@ def errorLines(error):
     """
     An L{resonate.cli.client.APIError} as the lines to print on stderr:
     C{error: 409 The promise already exists (4090)}, then one indented
-    line per detail.
+    line per detail; a refusal (401, 403) is one line, its details after
+    a colon.
     """
+    if error.status in (401, 403):
+        # Refused as a whole: one line saying why.
+        return [": ".join([f"error: {error}", "; ".join(error.details)])
+                if error.details else f"error: {error}"]
     return [f"error: {error}"] + [f"  {detail}" for detail in error.details]

@@ -56,8 +56,9 @@ from tests.support.processtools import (
 #: $RESONATE_TEST_PLAIN_VENV names one: see L{tests.support.processtools}).
 CLI = resonateCommand()
 
-#: The environment of every child: no server chosen by the caller's shell.
-ENV = {"RESONATE_SERVER": None}
+#: The environment of every child: no server or token chosen by the
+#: caller's shell.
+ENV = {"RESONATE_SERVER": None, "RESONATE_TOKEN": None}
 
 
 def b64(text):
@@ -881,11 +882,11 @@ class RequestTests(unittest.TestCase):
         An error answer that is not an envelope (a proxy's, an auth
         layer's) prints the HTTP status and the start of the body: exit 1.
         """
-        recorder, url = listenRecorder(self, (401, b"Unauthorized\n"))
+        recorder, url = listenRecorder(self, (502, b"Bad Gateway\n"))
         process = await CLIRunner(self, url).run("promises", "get", "x",
                                                  expect=1)
         self.assertEqual(process.stderr,
-                         "error: 401 Unauthorized\n  Unauthorized\n")
+                         "error: 502 Bad Gateway\n  Bad Gateway\n")
 
     async def test_unreachable(self):
         """
