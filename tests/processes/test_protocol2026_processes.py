@@ -45,6 +45,8 @@ from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
 from twisted.trial import unittest
 
+from resonate.store.migrate import loadMigrations
+
 from tests.support.processtools import (
     HTTPClient,
     runProcess,
@@ -181,9 +183,14 @@ class Client2026:
     answer's envelope (§2).
     """
 
-    def __init__(self, url):
+    def __init__(self, url, auth=None):
+        """
+        @param auth: the token to send in C{head.auth} (JWT auth), or
+            L{None}.
+        """
         self.http = HTTPClient(url)
         self._corrIds = itertools.count()
+        self._auth = auth
 
     async def call(self, kind, data, at=None):
         """
@@ -196,6 +203,8 @@ class Client2026:
         head = {"corrId": corrId, "version": VERSION}
         if at is not None:
             head["resonate:debug_time"] = at
+        if self._auth is not None:
+            head["auth"] = self._auth
         response = await self.http.request(
             "POST", "/", {"kind": kind, "head": head, "data": data}
         )
@@ -909,7 +918,10 @@ class Protocol2026ProcessTestsMixin:
             self.assertEqual(
                 (record["state"], record["settledAt"]), (state, due), promiseId
             )
-        self.assertEqual(await deferToThread(self.schemaVersion), 6)
+        # Migrated to the latest schema the package ships.
+        self.assertEqual(
+            await deferToThread(self.schemaVersion), len(loadMigrations())
+        )
         await self.stopServer(server)
 
 
