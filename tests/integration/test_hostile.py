@@ -844,6 +844,13 @@ class FuzzTestsMixin:
     def makeStore(self):
         raise NotImplementedError()
 
+    def fuzzAuth(self):
+        """
+        @return: C{(LiveAPI keyword arguments, Authorization value or
+            None)}: the auth the fuzz runs under, none by default.
+        """
+        return {}, None
+
     async def test_http(self):
         """
         Random bodies (objects of the route's fields with random values,
@@ -852,18 +859,21 @@ class FuzzTestsMixin:
         every 4xx is the error envelope with its code, and the connection
         still serves afterwards.
         """
-        api = await LiveAPI(self, store=self.makeStore(), routes=ROUTES).start()
+        auth, authorization = self.fuzzAuth()
+        api = await LiveAPI(self, store=self.makeStore(), routes=ROUTES, **auth).start()
         await api.create("jobs/1")
         await api.dispatch()
-        await deferToThread(self._fuzzHTTP, api.port)
+        await deferToThread(self._fuzzHTTP, api.port, authorization)
 
-    def _fuzzHTTP(self, port):
+    def _fuzzHTTP(self, port, authorization=None):
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         connection.connect()
         sock = connection.sock
 
         def check(request):
             method, path, body, headers = request
+            if authorization is not None:
+                headers = dict(headers, authorization=authorization)
             connection.request(method, path, body=body, headers=headers)
             response = connection.getresponse()
             data = response.read()
@@ -893,14 +903,18 @@ class FuzzTestsMixin:
         answers OK or a client error carrying its 4-digit code, never
         INTERNAL, UNKNOWN or UNAVAILABLE.
         """
+        auth, authorization = self.fuzzAuth()
         api = await LiveAPI(
-            self, store=self.makeStore(), routes=ROUTES, grpc=True
+            self, store=self.makeStore(), routes=ROUTES, grpc=True, **auth
         ).start()
         await api.create("jobs/1")
         await api.dispatch()
-        await deferToThread(self._fuzzGRPC, api.channel)
+        await deferToThread(self._fuzzGRPC, api.channel, authorization)
 
-    def _fuzzGRPC(self, channel):
+    def _fuzzGRPC(self, channel, authorization=None):
+        metadata = None
+        if authorization is not None:
+            metadata = (("authorization", authorization),)
         rpcs = []
         for module in (promise_pb2, schedule_pb2, lock_pb2, task_pb2):
             for service in module.DESCRIPTOR.services_by_name.values():
@@ -926,7 +940,7 @@ class FuzzTestsMixin:
 
         def check(stub, request):
             try:
-                stub(request, timeout=30)
+                stub(request, timeout=30, metadata=metadata)
             except grpc.RpcError as error:
                 where = (stub, request, error.code(), error.details())
                 assert error.code() in allowed, where
@@ -995,6 +1009,47 @@ class SQLiteFuzzTests(FuzzTestsMixin, unittest.TestCase):
 
     def makeStore(self):
         # Durability is not under test: no fsync per commit.
+        return sqliteStore(self, synchronous="OFF")
+
+
+class JWTFuzzTestsMixin(FuzzTestsMixin):
+    """
+    The fuzz with JWT auth on, every request carrying the token
+    C{claims} describe (the scene's requests an admin's).
+    """
+
+    claims = None
+
+    def fuzzAuth(self):
+        from tests.support.authcases import ADMIN, KEYS, signed, verifierFor
+
+        keys = KEYS["ec"]
+        auth = {"tokens": verifierFor(keys), "authorization": ADMIN(keys)}
+        return auth, signed(**self.claims)(keys)
+
+
+class SQLiteJWTAdminFuzzTests(JWTFuzzTestsMixin, unittest.TestCase):
+    """
+    The fuzz over SQLite with JWT auth on and an admin token: verifying
+    tokens changes nothing hostile input can reach.
+    """
+
+    claims = {"role": "admin"}
+
+    def makeStore(self):
+        return sqliteStore(self, synchronous="OFF")
+
+
+class SQLiteJWTPrefixFuzzTests(JWTFuzzTestsMixin, unittest.TestCase):
+    """
+    The fuzz over SQLite with a token of prefix C{j} (the routed
+    C{jobs/1} is within it, most generated ids are not): hostile ids and
+    patterns are refused 403 with the envelope, never a 5xx.
+    """
+
+    claims = {"prefix": "j"}
+
+    def makeStore(self):
         return sqliteStore(self, synchronous="OFF")
 
 

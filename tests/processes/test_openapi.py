@@ -147,6 +147,13 @@ class ConformanceTestsMixin:
         """
         raise NotImplementedError()
 
+    def authFlags(self):
+        """
+        @return: C{(server flags, schemathesis arguments)} for the auth the
+            run is under: none by default.
+        """
+        return (), []
+
     async def test_schemathesis(self):
         """
         schemathesis generates requests, valid and invalid, for every
@@ -155,7 +162,8 @@ class ConformanceTestsMixin:
         document's links: no answer is a 5xx, and every answer has a declared
         status, content type and headers and a body that matches its schema.
         """
-        server = await startResonate(self, *self.storeFlags())
+        serverFlags, clientArgs = self.authFlags()
+        server = await startResonate(self, *self.storeFlags(), *serverFlags)
         workdir = os.path.abspath(self.mktemp())
         os.makedirs(workdir)
         report = os.path.join(workdir, "report.json")
@@ -173,6 +181,7 @@ class ConformanceTestsMixin:
             # A valid GET /poll/{group}/{id} is an event stream that never
             # ends: tests/integration/test_sse.py tests it instead.
             "--exclude-path", "/poll/{rest}",
+            *clientArgs,
         ]
         # No working directory of its own: with one, Twisted must fork()
         # instead of posix_spawn(), and forking this process, which has run
@@ -205,6 +214,28 @@ class SQLiteConformanceTests(ConformanceTestsMixin, unittest.TestCase):
 
     def storeFlags(self):
         return sqliteFlags(self.mktemp())
+
+
+class JWTConformanceTests(ConformanceTestsMixin, unittest.TestCase):
+    """
+    The conformance run over an SQLite file with JWT auth on, every request
+    carrying an admin token: hostile input still never gets a 5xx, and
+    authentication changes no answer the document declares.
+    """
+
+    def storeFlags(self):
+        return sqliteFlags(self.mktemp())
+
+    def authFlags(self):
+        from tests.support.jwttools import KeyPair
+
+        keys = KeyPair("ec")
+        publicKey = keys.writePublic(self.mktemp())
+        token = keys.token(expiresIn=3600, role="admin")
+        return (
+            ("--api-auth-jwt-public-key", publicKey),
+            ["--header", f"Authorization: Bearer {token}"],
+        )
 
 
 class PostgresConformanceTests(ConformanceTestsMixin, unittest.TestCase):
