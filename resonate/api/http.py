@@ -832,19 +832,24 @@ _UNAUTHORIZED = _errorBody(ResonateError(Status.UNAUTHORIZED))
 class _Unauthorized(Resource):
     """
     Answers a request without the site's credentials: 401 with the
-    envelope (4010, saying why when C{reason} does) and the challenge.
+    envelope (4010, saying why when C{reason} does) and the challenge,
+    counted in C{metrics}.
     """
 
     isLeaf = True
 
-    def __init__(self, challenge=CHALLENGE, reason=None):
+    def __init__(self, metrics, challenge=CHALLENGE, reason=None):
         super().__init__()
+        self._metrics = metrics
         self._challenge = challenge
         self._body = _UNAUTHORIZED
         if reason:
             self._body = _errorBody(ResonateError(Status.UNAUTHORIZED, reason))
 
     def render(self, request):
+        self._metrics.requestFinished(
+            "http", Status.UNAUTHORIZED, self._metrics.requestStarted("http")
+        )
         request.setResponseCode(Status.UNAUTHORIZED.httpCode)
         request.setHeader(b"content-type", b"application/json")
         request.setHeader(b"www-authenticate", self._challenge)
@@ -1133,8 +1138,10 @@ class APISite(server.Site):
         # health routes are refused alike.
         if not self.authorizes(request, request.method, request.path):
             if self.tokens is not None:
-                return _Unauthorized(_tokens.CHALLENGE, request._authorization[1])
-            return _Unauthorized()
+                return _Unauthorized(
+                    self.metrics, _tokens.CHALLENGE, request._authorization[1]
+                )
+            return _Unauthorized(self.metrics)
         return super().getResourceFor(request)
 
     def log(self, request):

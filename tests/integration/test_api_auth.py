@@ -18,9 +18,11 @@ from twisted.trial import unittest
 from resonate.api.grpcapi import CODE_METADATA
 from resonate.api.http import tokenExempt
 from resonate.api.pb import promise_pb2, promise_pb2_grpc
+from resonate.metrics import Metrics
 from resonate.store.memory import MemoryStore
+from tests.integration.test_metrics import samples
 from tests.support.apitools import LiveAPI
-from tests.support.authcases import ADMIN, KEYS, TEAM_A, AuthCasesMixin
+from tests.support.authcases import ADMIN, KEYS, TEAM_A, AuthCasesMixin, verifierFor
 from tests.support.grpctools import GRPCDriver, callRPC
 
 
@@ -145,6 +147,26 @@ class HTTPAuthTests(AuthCasesMixin, unittest.TestCase):
         answer = await done
         statuses = re.findall(rb"HTTP/1.1 (\d{3}) ", answer)
         self.assertEqual(statuses, [b"404", b"401"])
+
+    async def test_counted(self):
+        """
+        Refusals are counted in the metrics with their code, as answers
+        are: 401 (4010) and 403 (4038).
+        """
+        keys = KEYS["ec"]
+        metrics = Metrics()
+        api = await self.startAPI(
+            metrics=metrics, tokens=verifierFor(keys), authorization=ADMIN(keys)
+        )
+        await self.sendAs(api, ("get", "/promises/team-a/x"), None)
+        await self.sendAs(api, ("get", "/nope"), "Bearer abc")
+        await self.sendAs(api, ("get", "/promises/team-b/x"), TEAM_A(keys))
+        counts = {k: float(v) for k, v in
+                  samples(metrics.exposition(), "api_total_requests").items()}
+        self.assertEqual(
+            counts,
+            {'{status="4010",type="http"}': 2.0, '{status="4038",type="http"}': 1.0},
+        )
 
     async def test_basicAuthPrincipal(self):
         """
