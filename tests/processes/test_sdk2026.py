@@ -51,6 +51,7 @@ from twisted.trial import unittest
 
 from tests.processes.test_protocol2026_processes import Client2026
 from tests.support import sdkenv
+from tests.support.jwttools import KeyPair
 from tests.support.processtools import (
     ChildProcess,
     ProcessFailed,
@@ -176,7 +177,12 @@ class NpmSDK:
 class SDKProcessesMixin:
     """
     Starting the SDK's processes.
+
+    @ivar token: the token the SDK processes present (C{RESONATE_TOKEN}),
+        or L{None} for none.
     """
+
+    token = None
 
     async def setUpSDK(self):
         await self.prepareSDK()
@@ -192,7 +198,7 @@ class SDKProcessesMixin:
         process = SDKProcess(
             [*self.sdkArgs(mode), "--url", url, "--group", group,
              "--log", self.log, "--ttl", str(TTL), *map(str, args)],
-            env=SDK_ENV,
+            env=SDK_ENV if self.token is None else {**SDK_ENV, "RESONATE_TOKEN": self.token},
         )
         # No working directory: with one, Twisted must fork() instead of
         # posix_spawn(), and a fork of a test process that has run grpcio's
@@ -716,3 +722,52 @@ class NpmPostgresTests(
     """
     C{@resonatehq/sdk} 0.11.5 against servers on PostgreSQL.
     """
+
+
+class PythonJWTTests(PythonSDK, SQLiteStore, SDKProcessesMixin, unittest.TestCase):
+    """
+    C{resonate-sdk} 0.8.1 against a server that verifies JWTs (issue 19):
+    with C{RESONATE_TOKEN} the SDK puts its token in C{head.auth} and in
+    the Bearer header of its SSE stream, and a token for the workflow's
+    prefix runs it; a token for another prefix is refused.
+    """
+
+    timeout = 300
+
+    async def startServer(self):
+        keys = KeyPair("rsa")
+        self.keys = keys
+        server = await startResonate(
+            self, *self.storeFlags(), *SERVER_FLAGS,
+            "--api-auth-jwt-public-key", keys.writePublic(self.mktemp()),
+        )
+        return server, Client2026(server.url, auth=keys.token(role="admin"))
+
+    async def test_prefixToken(self):
+        """
+        A worker and a starter whose token allows the ids under
+        C{python-jwt}: the workflow runs to its result, and the server
+        holds its root resolved.  A starter whose token allows C{team-b/}
+        only cannot start it.
+        """
+        await self.setUpSDK()
+        server, admin = await self.startServer()
+        self.token = self.keys.token(prefix="python-jwt")
+        worker = await self.startWorker(server.url)
+        starter = self.startWorkflow(server.url, "python-jwt-fanout")
+        await self.workflowResult(starter, ("worker", worker), ("server", server))
+        root = await admin.promise("python-jwt-fanout")
+        self.assertEqual(
+            (root["state"], decode(root["value"])), ("resolved", expected()), root
+        )
+        self.token = self.keys.token(prefix="team-b/")
+        outsider = self.startWorkflow(server.url, "python-jwt-other")
+        # The SDK logs the refusal; its handle never settles.
+        await outsider.waitForOutput(r"failed: server error \(code=403\): Forbidden", WAIT)
+        await outsider.kill()
+        code, _ = await admin.call("promise.get", {"id": "python-jwt-other"})
+        self.assertEqual(code, 404)
+        worker.signal("TERM")
+        await worker.waitForEnd(20)
+        exit = await stopResonate(server)
+        self.assertTrue(exit.stoppedByTERM, server.output)
