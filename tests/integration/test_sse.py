@@ -22,7 +22,7 @@ from resonate.api.http import APISite, HTTPAPI
 from resonate.api.operations import Operations
 from resonate.api.protocol2026 import renderPromise
 from resonate.api.sse import PollRegistry, encodeEvent
-from resonate.api.tokens import Principal, TokenRejected, TokenVerifier
+from resonate.api.tokens import TokenVerifier
 from resonate.model.promise import CreatePromise
 from resonate.services.outbox import OutboxDelivery
 from resonate.services.listen import ListeningService, endpointForAddress
@@ -405,34 +405,12 @@ class SSEOverSocketTests(unittest.TestCase):
         await eventually(lambda: server.registry.connectionCount == 0)
 
 
-class _PrincipalSite(APISite):
-    """
-    The site, with each request's principal the one its C{Authorization:
-    Bearer} token names (a token that does not verify names nothing), set
-    as the site does with JWT auth on, whatever the site itself decided.
-    """
-
-    def __init__(self, resource, verifier, **kwargs):
-        super().__init__(resource, **kwargs)
-        self.verifier = verifier
-
-    def getResourceFor(self, request):
-        resource = super().getResourceFor(request)
-        try:
-            request.principal = self.verifier.verifyAuthorization(
-                request.getHeader(b"authorization")
-            )
-        except TokenRejected:
-            request.principal = Principal()
-        return resource
-
-
 class PrincipalStreamTests(unittest.TestCase):
     """
     With JWT auth, a stream whose token names a prefix receives only the
     messages about ids under it (issue 19): the outbox's anycast messages
     go, each, to a stream of the group that may receive it, and none is
-    lost.
+    lost.  The site authenticates the stream (C{Authorization: Bearer}).
     """
 
     async def startServer(self):
@@ -450,10 +428,10 @@ class PrincipalStreamTests(unittest.TestCase):
         self.delivery.startService()
         self.addCleanup(self.delivery.stopService)
         server = PollServer(self)
-        server.site = _PrincipalSite(
+        server.site = APISite(
             HTTPAPI(self.operations, poll=self.registry).resource(),
-            TokenVerifier(self.keys.publicPEM),
             maxBodySize=1024 * 1024,
+            tokens=TokenVerifier(self.keys.publicPEM),
         )
         server.service = ListeningService(
             "http", endpointForAddress(reactor, "127.0.0.1:0"), server.site
@@ -471,6 +449,17 @@ class PrincipalStreamTests(unittest.TestCase):
             now,
         )
         self.assertFalse(reply.isError, reply)
+
+    async def test_tokenRequired(self):
+        """
+        Without a token that verifies, C{/poll} is 401 and registers no
+        stream.
+        """
+        server = await self.startServer()
+        for headers in (b"", b"Authorization: Bearer x.y.z\r\n"):
+            client = await server.open("workers", "a", headers=headers)
+            self.assertTrue(client.head[0].startswith("HTTP/1.1 401"), client.head)
+        self.assertEqual(self.registry.connectionCount, 0)
 
     def received(self, client):
         return sorted(
