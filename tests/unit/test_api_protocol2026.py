@@ -17,6 +17,7 @@ from resonate.api.envelope import Request, Response, parseRequest
 from resonate.api.operations import Operations
 from resonate.api.protocol2026 import (
     KINDS,
+    DEBUG_DISABLED,
     LIMIT_TOO_LARGE,
     DebugStart,
     DebugStop,
@@ -35,7 +36,7 @@ from resonate.api.protocol2026 import (
     renderValue,
     resourceIds,
 )
-from resonate.api.tokens import Principal
+from resonate.api.tokens import Principal, TokenVerifier
 from resonate.errors import StoreFailure
 from resonate.metrics import Metrics
 from resonate.model.outbox import OutboxEntry
@@ -77,6 +78,7 @@ from resonate.model.tasks2026 import (
     Unblock,
 )
 from resonate.status import Status
+from tests.support.jwttools import KeyPair
 
 NOW = 1_700_000_000_000
 LATER = NOW + 60_000
@@ -1354,6 +1356,39 @@ class Protocol2026Tests(SynchronousTestCase):
         self.store.answers.append(Reply(HTTPStatus.BAD_REQUEST, "no"))
         self.answer(body("schedule.create", data))
         self.assertEqual(self.woken, [True])
+
+    def test_authRefusals(self):
+        """
+        With a verifier, a request without a valid C{head.auth} is 401
+        before anything else (the debug switch, the kind, the data), one
+        its principal may not make 403; neither reaches the store, and both
+        are counted by kind and status.
+        """
+        keys = KeyPair("ed25519")
+        protocol = Protocol2026(
+            self.operations, self.metrics, tokens=TokenVerifier(keys.publicPEM)
+        )
+        teamA = keys.token(prefix="a/")
+        for data, expected in [
+            (body("promise.get", {"id": "a/1"}), (401, "Unauthorized")),
+            (body("debug.snap", {}, auth="x"), (401, "Unauthorized")),
+            (body("no.such", {}, auth=keys.token(expiresIn=-1)), (401, "Unauthorized")),
+            (body("promise.get", {"id": "b/1"}, auth=teamA), (403, "Forbidden")),
+            (body("debug.snap", {}, auth=teamA), (403, "Forbidden")),
+            (body("no.such", {"id": "a/1"}, auth=teamA), (403, "Forbidden")),
+        ]:
+            response = self.successResultOf(protocol.handle(data))
+            self.assertEqual((response.status, response.data), expected, data)
+        self.assertEqual(self.store.calls, [])
+        response = self.successResultOf(
+            protocol.handle(body("debug.snap", {}, auth=keys.token(role="admin")))
+        )
+        self.assertEqual((response.status, response.data), (403, DEBUG_DISABLED))
+        text = self.metrics.exposition().decode("utf-8")
+        self.assertIn('resonate_request_total{kind="promise.get",status="401"} 1.0', text)
+        self.assertIn('resonate_request_total{kind="promise.get",status="403"} 1.0', text)
+        self.assertIn('resonate_request_total{kind="unknown",status="403"} 1.0', text)
+        self.assertIn('resonate_request_total{kind="debug.snap",status="403"} 2.0', text)
 
     def test_metrics(self):
         """
