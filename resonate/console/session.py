@@ -69,7 +69,7 @@ class Sessions:
     def principalOf(self, request):
         """
         The principal of C{request}: its Bearer token's, when it sends an
-        C{Authorization} header, else its cookie's.
+        C{Authorization} header that verifies, else its cookie's.
 
         @return: a L{resonate.api.tokens.Principal}, or L{None} when it
             has no token that verifies (the login page is the answer).
@@ -77,12 +77,16 @@ class Sessions:
         if self._tokens is None:
             return EVERYONE
         authorization = request.getHeader(b"authorization")
-        try:
-            if authorization is not None:
+        if authorization is not None:
+            try:
                 return self._tokens.verifyAuthorization(authorization)
-            token = request.getCookie(COOKIE)
-            if token is None:
-                return None
+            except TokenRejected:
+                # A proxy's own credentials, say: the cookie may do.
+                pass
+        token = request.getCookie(COOKIE)
+        if token is None:
+            return None
+        try:
             return self._tokens.verify(token.decode("ascii"))
         except (TokenRejected, UnicodeDecodeError):
             return None

@@ -865,6 +865,25 @@ class ConsoleJWTTests(unittest.TestCase):
         self.assertEqual(answer.code, 200, answer)
         self.assertIn("ids team-a/*", answer.texts(".//span[@class='who']"))
 
+    async def test_headerOrCookie(self):
+        """
+        A Bearer header that verifies is who the request is, whatever its
+        cookie; an C{Authorization} header that does not (a proxy's own
+        credentials) leaves the cookie to say.
+        """
+        teamA = self.keys.token(prefix="team-a/")
+        self.signedIn(teamA)
+        answer = await self.console.page("promises")
+        self.assertEqual(answer.texts(".//span[@class='who']"), ["ids team-a/*"])
+        self.console.headers["authorization"] = "Bearer " + self.admin
+        answer = await self.console.page("promises")
+        self.assertEqual(answer.texts(".//span[@class='who']"), ["admin"])
+        self.console.headers["authorization"] = "Basic cHJveHk6cHc="
+        answer = await self.console.page("promises")
+        self.assertEqual(answer.texts(".//span[@class='who']"), ["ids team-a/*"])
+        del self.console.headers["cookie"]
+        self.assertEqual((await self.console.page("promises")).code, 401)
+
     async def test_signInRefused(self):
         """
         A token that does not verify sets no cookie (401); a login that
