@@ -24,6 +24,8 @@ required; C{iss} and C{aud} are checked when configured.
 """
 
 import re
+import threading
+import time
 from dataclasses import dataclass
 
 import jwt
@@ -46,6 +48,9 @@ ADMIN_ROLE = "admin"
 
 #: The C{WWW-Authenticate} challenge of a refusal (RFC 6750 3).
 CHALLENGE = b'Bearer realm="resonate"'
+
+#: How many verified tokens a verifier remembers (see L{TokenVerifier}).
+VERIFIED_CACHE_SIZE = 1024
 
 
 class TokenRejected(Exception):
@@ -134,9 +139,18 @@ def _algorithmsFor(key):
 class TokenVerifier:
     """
     Verify JWTs with one public key, and read their principal.
+
+    Checking a signature costs about as much as serving a request, and a
+    client sends the same token with every request until it expires: the
+    last L{VERIFIED_CACHE_SIZE} tokens that verified are remembered, with
+    their principal, until their C{exp}.  A token is its signature and
+    claims, byte for byte, so a remembered one needs no other check than
+    its expiry (C{nbf} and C{iat} only ever become more true).  The cache
+    is shared by the reactor and gRPC's event loop: a lock guards its
+    changes.
     """
 
-    def __init__(self, publicKey, issuer=None, audience=None, leeway=0):
+    def __init__(self, publicKey, issuer=None, audience=None, leeway=0, clock=None):
         """
         @param publicKey: the PEM of the public key, C{bytes}.
         @param issuer: the C{iss} tokens must carry, or L{None} to accept
@@ -144,6 +158,9 @@ class TokenVerifier:
         @param audience: the C{aud} tokens must carry (or list), or L{None}
             to accept any.
         @param leeway: seconds of clock skew allowed on C{exp} and C{nbf}.
+        @param clock: an C{IReactorTime} whose C{seconds()} a remembered
+            token's expiry is checked against; L{None} for the wall clock
+            (which PyJWT checks a new token against).
         @raise ValueError: C{publicKey} is not a PEM public key of RSA, EC
             (P-256, P-384, P-521), Ed25519 or Ed448.
         """
@@ -152,6 +169,9 @@ class TokenVerifier:
         self.issuer = issuer or None
         self.audience = audience or None
         self._leeway = leeway
+        self._seconds = time.time if clock is None else clock.seconds
+        self._verified = {}
+        self._lock = threading.Lock()
 
     @classmethod
     def fromFile(cls, path, issuer=None, audience=None):
@@ -182,6 +202,14 @@ class TokenVerifier:
         """
         if not token or not isinstance(token, str):
             raise TokenRejected("no token")
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            principal, expires = remembered
+            if self._seconds() < expires + self._leeway:
+                return principal
+            with self._lock:
+                self._verified.pop(token, None)
+            raise TokenRejected("invalid token: Signature has expired")
         try:
             claims = jwt.decode(
                 token,
@@ -201,7 +229,20 @@ class TokenVerifier:
         except (ValueError, TypeError) as e:
             # What PyJWT lets through from a malformed token or key use.
             raise TokenRejected(f"invalid token: {e}")
-        return principalOf(claims)
+        principal = principalOf(claims)
+        self._remember(token, principal, claims["exp"])
+        return principal
+
+    def _remember(self, token, principal, expires):
+        """
+        Remember a token that verified, until C{expires} (its C{exp}),
+        forgetting the oldest beyond L{VERIFIED_CACHE_SIZE}.
+        """
+        with self._lock:
+            verified = self._verified
+            while len(verified) >= VERIFIED_CACHE_SIZE:
+                del verified[next(iter(verified))]
+            verified[token] = (principal, float(expires))
 
     def verifyAuthorization(self, authorization):
         """

@@ -3,8 +3,12 @@ Tests for L{resonate.api.tokens}: JWT verification and prefix
 authorization.
 """
 
+import time
+
+from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
+from resonate.api import tokens
 from resonate.api.tokens import (
     EVERYONE,
     Principal,
@@ -151,3 +155,83 @@ class VerifierTests(SynchronousTestCase):
         self.assertEqual(
             TokenVerifier.fromFile(pair.writePublic(self.mktemp())).algorithms, ["ES256"]
         )
+
+
+class VerifiedCacheTests(SynchronousTestCase):
+    """
+    L{TokenVerifier} remembers the tokens that verified, until they expire,
+    so that a client's every request does not pay for a signature check.
+    """
+
+    def setUp(self):
+        self.clock = Clock()
+        self.clock.advance(time.time())
+        self.pair = KeyPair("ec")
+        self.verifier = TokenVerifier(self.pair.publicPEM, clock=self.clock)
+        self.decoded = []
+        decode = tokens.jwt.decode
+
+        def countingDecode(*args, **kwargs):
+            self.decoded.append(args[0])
+            return decode(*args, **kwargs)
+
+        self.patch(tokens.jwt, "decode", countingDecode)
+
+    def test_remembered(self):
+        """
+        A token that verified is not decoded again; its principal is the
+        same.
+        """
+        token = self.pair.token(prefix="a/")
+        first = self.verifier.verify(token)
+        second = self.verifier.verifyAuthorization("Bearer " + token)
+        self.assertEqual((first, second), (Principal(prefix="a/"), Principal(prefix="a/")))
+        self.assertEqual(self.decoded, [token])
+
+    def test_expires(self):
+        """
+        A remembered token is refused once its C{exp} has passed on the
+        verifier's clock, as a new one would be.
+        """
+        token = self.pair.token(expiresIn=60, role="admin")
+        self.assertTrue(self.verifier.verify(token).admin)
+        self.clock.advance(59)
+        self.assertTrue(self.verifier.verify(token).admin)
+        self.clock.advance(2)
+        error = self.assertRaises(TokenRejected, self.verifier.verify, token)
+        self.assertIn("expired", str(error))
+        self.assertEqual(self.decoded, [token])
+
+    def test_leeway(self):
+        """
+        The leeway allowed on C{exp} applies to remembered tokens too.
+        """
+        verifier = TokenVerifier(self.pair.publicPEM, leeway=30, clock=self.clock)
+        token = self.pair.token(expiresIn=60, role="admin")
+        verifier.verify(token)
+        self.clock.advance(80)
+        self.assertTrue(verifier.verify(token).admin)
+        self.clock.advance(11)
+        self.assertRaises(TokenRejected, verifier.verify, token)
+
+    def test_refusedNotRemembered(self):
+        """
+        A token that does not verify is checked again every time.
+        """
+        token = KeyPair("ec").token(role="admin")
+        self.assertRaises(TokenRejected, self.verifier.verify, token)
+        self.assertRaises(TokenRejected, self.verifier.verify, token)
+        self.assertEqual(self.decoded, [token, token])
+
+    def test_bounded(self):
+        """
+        At most L{tokens.VERIFIED_CACHE_SIZE} tokens are remembered; the
+        oldest is forgotten first.
+        """
+        self.patch(tokens, "VERIFIED_CACHE_SIZE", 3)
+        issued = [self.pair.token(prefix=f"{n}/") for n in range(4)]
+        for token in issued:
+            self.verifier.verify(token)
+        self.verifier.verify(issued[3])
+        self.verifier.verify(issued[0])
+        self.assertEqual(self.decoded, issued + [issued[0]])
