@@ -826,6 +826,10 @@ class ConsoleJWTTests(unittest.TestCase):
         self.assertFalse(answer.json["ok"])
         for path in ("static/console.js", "login"):
             self.assertEqual((await console.page(path)).code, 200, path)
+        for cookie in (b"resonate_console=\xff\xfe", b"resonate_console=" + b"a" * 8000,
+                       b"resonate_console", b"=;;=resonate_console=;"):
+            console.headers = {b"cookie": cookie}
+            self.assertEqual((await console.page("promises")).code, 401, cookie)
         for bad in ("x.y.z", self.keys.token(expiresIn=-5, role="admin"),
                     KeyPair("rsa").token(role="admin")):
             self.signedIn(bad)
