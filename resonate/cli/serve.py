@@ -213,8 +213,10 @@ def dev(args, stdout=None, stderr=None, output="table"):
         "resonate", "--debug", "--aio-store", "sqlite",
         "--aio-store-sqlite-path", database,
         # Loopback unless told otherwise: the debug operations reset and
-        # replay the store, not for other machines to call.
+        # replay the store, not for other machines to call (nor its
+        # metrics to read).
         "--api-http-addr", "127.0.0.1:8001", "--api-grpc-addr", "127.0.0.1:50051",
+        "--metrics-addr", "127.0.0.1",
         *args,
     ]
     try:

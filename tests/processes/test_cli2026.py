@@ -573,7 +573,7 @@ class DevTests(unittest.TestCase):
         process, line = await self.startDev()
         match = re.fullmatch(
             r"resonate dev: http://(127\.0\.0\.1:\d+) .*gRPC 127\.0\.0\.1:\d+,"
-            r" metrics http://0\.0\.0\.0:\d+/metrics; throw-away database "
+            r" metrics http://127\.0\.0\.1:\d+/metrics; throw-away database "
             r"(/\S+/resonate\.db), .*\n",
             line,
         )
