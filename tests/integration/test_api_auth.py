@@ -214,7 +214,7 @@ class GRPCAuthTests(AuthCasesMixin, unittest.TestCase):
     """
 
     #: The rows only HTTP can say (paths, POST /gc) are left out.
-    minimumCases = 65
+    minimumCases = 69
 
     def makeStore(self):
         return MemoryStore()

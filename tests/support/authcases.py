@@ -11,7 +11,15 @@ with the token the case names (or none) through the protocol under test.
 """
 
 import time
+from dataclasses import replace
+from urllib.parse import quote
 
+from resonate.api.codec import (
+    encodeCursor,
+    encodeScheduleCursor,
+    parseScheduleSearchArgs,
+    parseSearchArgs,
+)
 from resonate.api.tokens import TokenVerifier
 from resonate.model.routing import Route
 from tests.support.apicases import (
@@ -106,6 +114,20 @@ def search(kind, pattern):
     return ("get", f"/{kind}?id={pattern}")
 
 
+def cursorSearch(kind, pattern):
+    """
+    A search that goes on from a cursor whose query is C{pattern} (a
+    cursor carries its whole query: a client can make one for any).
+    """
+    if kind == "promises":
+        cursor = encodeCursor(replace(parseSearchArgs({"id": [pattern]}), sortId=1))
+    else:
+        cursor = encodeScheduleCursor(
+            replace(parseScheduleSearchArgs({"id": [pattern]}), sortId=1)
+        )
+    return ("get", f"/{kind}?cursor={quote(cursor)}")
+
+
 def collect():
     return ("post", "/gc", {"olderThan": 0, "dryRun": True})
 
@@ -190,6 +212,9 @@ CASES = [
     ("search team-a* with team-a/", TEAM_A, [], search("promises", "team-a*"),
      403, 4038),
     ("admin searches everything", ADMIN, [], search("promises", "*"), 200, None),
+    ("a cursor inside", TEAM_A, [], cursorSearch("promises", "team-a/*"), 200, None),
+    ("a cursor whose query leaves the prefix", TEAM_A, [],
+     cursorSearch("promises", "*"), 403, 4038),
 
     # Schedules: their id, and the ids their template makes.
     ("create schedule inside", TEAM_A, [],
@@ -213,6 +238,10 @@ CASES = [
     ("search schedules inside", TEAM_A, [createSchedule("team-a/s")],
      search("schedules", "team-a/*"), 200, None),
     ("search schedules outside", TEAM_A, [], search("schedules", "*"), 403, 4038),
+    ("a schedule cursor inside", TEAM_A, [], cursorSearch("schedules", "team-a/*"),
+     200, None),
+    ("a schedule cursor whose query leaves the prefix", TEAM_A, [],
+     cursorSearch("schedules", "team-*"), 403, 4038),
 
     # Locks: the resource and the process.
     ("acquire inside", TEAM_A, [], acquire("team-a/r", "e", "team-a/p"), 201, None),

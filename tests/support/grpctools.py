@@ -359,19 +359,20 @@ class GRPCDriver:
 
     def _search(self, path):
         """
-        A promise or schedule search by id pattern (the only query this
-        driver says).
+        A promise or schedule search by id pattern or cursor (the only
+        queries this driver says).
         """
         route, _, query = path.partition("?")
         args = parse_qs(query, keep_blank_values=True)
-        if set(args) - {"id"}:
+        if set(args) - {"id", "cursor"}:
             raise NotExpressible(f"search arguments {sorted(args)}")
         pattern = args.get("id", [""])[-1]
+        cursor = args.get("cursor", [""])[-1]
         if route == "/promises":
-            request = promise_pb2.SearchPromisesRequest(id=pattern)
+            request = promise_pb2.SearchPromisesRequest(id=pattern, cursor=cursor)
             return (self._promises.SearchPromises, request, lambda r: 200,
                     lambda r: {"ids": [p.id for p in r.promises]})
-        request = schedule_pb2.SearchSchedulesRequest(id=pattern)
+        request = schedule_pb2.SearchSchedulesRequest(id=pattern, cursor=cursor)
         return (self._schedules.SearchSchedules, request, lambda r: 200,
                 lambda r: {"ids": [s.id for s in r.schedules]})
 
