@@ -246,7 +246,8 @@ class GRPCAPI:
         try:
             principal = self._principal(context)
         except ResonateError as refusal:
-            response, error = None, refusal
+            # Counted on the reactor, as every answer is.
+            response, error = await self._call(self._refused, refusal)
         else:
             response, error = await self._call(
                 self._serve, requestId, handle, principal
@@ -273,6 +274,17 @@ class GRPCAPI:
             callbackArgs=(started,),
             errbackArgs=(requestId, started),
         )
+
+    def _refused(self, error):
+        """
+        On the reactor: count an RPC refused before it was served.
+
+        @return: C{(None, error)}, as L{_serve} gives a failure.
+        """
+        self._metrics.requestFinished(
+            "grpc", error.status, self._metrics.requestStarted("grpc")
+        )
+        return None, error
 
     def _served(self, result, started):
         status, response = result

@@ -18,11 +18,9 @@ from twisted.trial import unittest
 from resonate.api.grpcapi import CODE_METADATA
 from resonate.api.http import tokenExempt
 from resonate.api.pb import promise_pb2, promise_pb2_grpc
-from resonate.metrics import Metrics
 from resonate.store.memory import MemoryStore
-from tests.integration.test_metrics import samples
 from tests.support.apitools import LiveAPI
-from tests.support.authcases import ADMIN, KEYS, TEAM_A, AuthCasesMixin, verifierFor
+from tests.support.authcases import ADMIN, KEYS, TEAM_A, AuthCasesMixin
 from tests.support.grpctools import GRPCDriver, callRPC
 
 
@@ -31,6 +29,8 @@ class HTTPAuthTests(AuthCasesMixin, unittest.TestCase):
     The auth case table over HTTP, and the site's answers to requests
     without a good token.
     """
+
+    protocol = "http"
 
     def makeStore(self):
         return MemoryStore()
@@ -148,26 +148,6 @@ class HTTPAuthTests(AuthCasesMixin, unittest.TestCase):
         statuses = re.findall(rb"HTTP/1.1 (\d{3}) ", answer)
         self.assertEqual(statuses, [b"404", b"401"])
 
-    async def test_counted(self):
-        """
-        Refusals are counted in the metrics with their code, as answers
-        are: 401 (4010) and 403 (4038).
-        """
-        keys = KEYS["ec"]
-        metrics = Metrics()
-        api = await self.startAPI(
-            metrics=metrics, tokens=verifierFor(keys), authorization=ADMIN(keys)
-        )
-        await self.sendAs(api, ("get", "/promises/team-a/x"), None)
-        await self.sendAs(api, ("get", "/nope"), "Bearer abc")
-        await self.sendAs(api, ("get", "/promises/team-b/x"), TEAM_A(keys))
-        counts = {k: float(v) for k, v in
-                  samples(metrics.exposition(), "api_total_requests").items()}
-        self.assertEqual(
-            counts,
-            {'{status="4010",type="http"}': 2.0, '{status="4038",type="http"}': 1.0},
-        )
-
     async def test_basicAuthPrincipal(self):
         """
         Without JWT auth, every request may name every id (as before).
@@ -212,6 +192,8 @@ class GRPCAuthTests(AuthCasesMixin, unittest.TestCase):
     The auth case table over gRPC (every row an RPC can say), and the
     health service, which stays open.
     """
+
+    protocol = "grpc"
 
     #: The rows only HTTP can say (paths, POST /gc) are left out.
     minimumCases = 69

@@ -21,6 +21,7 @@ from resonate.api.codec import (
     parseSearchArgs,
 )
 from resonate.api.tokens import TokenVerifier
+from resonate.metrics import Metrics
 from resonate.model.routing import Route
 from tests.support.apicases import (
     NotExpressible,
@@ -37,6 +38,7 @@ from tests.support.apicases import (
     readSchedule,
     release,
 )
+from tests.integration.test_metrics import samples
 from tests.support.jwttools import KeyPair, hmacToken, unsignedToken
 
 ISSUER = "https://issuer.example"
@@ -301,11 +303,14 @@ class AuthCasesMixin:
     sends the request under test through its protocol with the
     C{Authorization} value (or none) and returns an object with C{code},
     C{errorCode} and C{body}, or raises
-    L{tests.support.apicases.NotExpressible}.
+    L{tests.support.apicases.NotExpressible}; and sets C{protocol}.
     """
 
     #: The fewest cases the protocol must be able to run.
     minimumCases = len(CASES)
+
+    #: The C{type} label of the protocol's metrics.
+    protocol = None
 
     async def startAuthAPI(self, keys):
         """
@@ -361,6 +366,26 @@ class AuthCasesMixin:
                 self.assertEqual(
                     (response.code, response.errorCode), (401, 4010), (kind, otherKind)
                 )
+
+    async def test_counted(self):
+        """
+        Refusals are counted in the metrics with their code, as answers
+        are: 401 (4010) and 403 (4038).
+        """
+        keys = KEYS["ec"]
+        metrics = Metrics()
+        api = await self.startAPI(
+            metrics=metrics, tokens=verifierFor(keys), authorization=ADMIN(keys)
+        )
+        await self.sendAs(api, read("team-a/x"), None)
+        await self.sendAs(api, read("team-a/x"), "Bearer abc")
+        await self.sendAs(api, read("team-b/x"), TEAM_A(keys))
+        counts = {k: float(v) for k, v in
+                  samples(metrics.exposition(), "api_total_requests").items()}
+        self.assertEqual(counts, {
+            f'{{status="4010",type="{self.protocol}"}}': 2.0,
+            f'{{status="4038",type="{self.protocol}"}}': 1.0,
+        })
 
     def checkAnswer(self, name, response):
         """
