@@ -13,7 +13,10 @@ envelope's C{head.status}), with its C{GET /health} and C{GET /ready}, and
 its Server-Sent Events stream C{GET /poll/{group}/{id}}
 (L{resonate.api.sse}); and the web console under C{/console}
 (L{resonate.console}).  The site's limits (body size, basic auth, slow
-clients) apply to every path.
+clients) apply to every path.  With JWT auth the site asks every path for
+an C{Authorization: Bearer} token but the health probes, C{POST /} and the
+console, which authenticate themselves (L{tokenExempt}), and puts the
+principal on the request for the routes (C{request.principal}).
 """
 
 import uuid
