@@ -53,6 +53,19 @@ C{resonate_schedule_promises_total}; the outbox's delivery loop counts
 C{messageTaken(kind)} (C{resonate_messages_total{kind}}) and
 C{messageDelivery(status)} (C{resonate_deliveries_total{status}}).
 
+The web console (C{/console/...}) is not the API, and is counted apart,
+so that C{api_total_requests} keeps the contract's meaning:
+
+    started = metrics.consoleStarted(route)
+    ...                                   # answer the request
+    metrics.consoleFinished(route, status, started)
+
+records C{resonate_console_requests_total{route,status}} (C{status} the
+HTTP status, C{"200"}, C{"401"}; C{"499"} when the client went away first),
+C{resonate_console_requests_in_flight{route}} and
+C{resonate_console_request_duration_seconds{route}}, C{route} one of
+C{page}, C{fragment}, C{static}, C{action}.
+
 Every method may be called from any thread.
 
 Exposed names are exactly those of the Go server (contract section 2.12), so
@@ -296,6 +309,23 @@ class Metrics:
             ["status"],
         )
 
+        self._consoleRequests = family(
+            "counter", "resonate_console_requests_total",
+            "Web console requests answered, by route (page, fragment, "
+            "static, action) and HTTP status.",
+            ["route", "status"],
+        )
+        self._consoleInFlight = family(
+            "gauge", "resonate_console_requests_in_flight",
+            "Web console requests being answered, by route.", ["route"],
+        )
+        self._consoleDuration = _HistogramFamily(
+            "resonate_console_request_duration_seconds",
+            "Time from receiving a web console request to having written "
+            "its answer, by route.",
+            ["route"], _DURATION_BUCKETS, lock, registry,
+        )
+
         self._retentionDeleted = family(
             "counter", "resonate_retention_deleted_total",
             "Rows deleted by retention (and POST /gc), by kind: promises, "
@@ -373,6 +403,31 @@ class Metrics:
         with self._lock:
             self._addLocked((self._rpcRequests, (kind, str(int(status))), 1))
             self._rpcDuration.observeLocked(elapsed, (kind,))
+
+    def consoleStarted(self, route):
+        """
+        A web console request is being answered.
+
+        @param route: C{"page"}, C{"fragment"} (a page's live section),
+            C{"static"} or C{"action"}: one of a bounded set.
+        @return: the start, to hand to L{consoleFinished}.
+        """
+        with self._lock:
+            self._addLocked((self._consoleInFlight, (route,), 1))
+        return self._timer()
+
+    def consoleFinished(self, route, status, started):
+        """
+        The web console request of C{route} begun at C{started} was
+        answered with the HTTP C{status} (an C{int}).
+        """
+        elapsed = max(0.0, self._timer() - started)
+        with self._lock:
+            self._addLocked(
+                (self._consoleInFlight, (route,), -1),
+                (self._consoleRequests, (route, str(int(status))), 1),
+            )
+            self._consoleDuration.observeLocked(elapsed, (route,))
 
     def schedulePromisesFired(self, count):
         """

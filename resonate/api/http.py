@@ -12,8 +12,9 @@ L{resonate.api.protocol2026.Protocol2026} (the HTTP status is the
 envelope's C{head.status}), with its C{GET /health} and C{GET /ready}, and
 its Server-Sent Events stream C{GET /poll/{group}/{id}}
 (L{resonate.api.sse}); and the web console under C{/console}
-(L{resonate.console}).  The site's limits (body size, basic auth, slow
-clients) apply to every path.  With JWT auth the site asks every path for
+(L{resonate.console}), counted apart from the API
+(C{resonate_console_requests_total}, see L{resonate.metrics}).  The
+site's limits (body size, basic auth, slow clients) apply to every path.  With JWT auth the site asks every path for
 an C{Authorization: Bearer} token but the health probes, C{POST /} and the
 console, which authenticate themselves (L{tokenExempt}), and puts the
 principal on the request for the routes (C{request.principal}).
@@ -275,6 +276,22 @@ class _IdConverter(PathConverter):
 
     regex = "(?s:.+)"
     part_isolating = False
+
+
+def _consoleRoute(request):
+    """
+    The metrics label of a console request: C{"static"} (its stylesheet,
+    script, icon), C{"action"} (C{/console/api/...}), C{"fragment"} (a
+    page's live section) or C{"page"} (any other, unknown paths too).
+    """
+    path = request.path
+    if path.startswith(b"/console/static/"):
+        return "static"
+    if path.startswith(b"/console/api/"):
+        return "action"
+    if request.args.get(b"fragment") == [b"1"]:
+        return "fragment"
+    return "page"
 
 
 #: The methods the console's routes answer (pages, and JSON actions).
@@ -620,7 +637,20 @@ class HTTPAPI:
         """
         if self._console is None:
             return self._routingError(request, NotFound())
+        route = _consoleRoute(request)
+        started = self._metrics.consoleStarted(route)
+        request.notifyFinish().addBoth(
+            self._consoleAnswered, request, route, started
+        )
         return self._console.render(request)
+
+    def _consoleAnswered(self, result, request, route, started):
+        """
+        Count a console request once its answer is written (with its HTTP
+        status), or its client went away first (499).
+        """
+        status = 499 if isinstance(result, Failure) else request.code
+        self._metrics.consoleFinished(route, status, started)
 
     @app.route("/health", methods=["GET"])
     def health(self, request):

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from klein import Klein
-from twisted.internet.defer import ensureDeferred
+from twisted.internet.defer import CancelledError, ensureDeferred
 from twisted.logger import Logger
 from twisted.web.template import flattenString
 from werkzeug.exceptions import MethodNotAllowed
@@ -219,7 +219,11 @@ class Console:
         """
         A page could not be made: its input was refused (400), an
         operation refused (its status), or something failed (500, logged).
+        A page cancelled because its client went away stays cancelled,
+        unlogged: nobody reads it.
         """
+        if failure.check(CancelledError):
+            return failure
         error = failure.value
         if isinstance(error, ConsoleInputError):
             code, text = 400, str(error)
@@ -498,6 +502,9 @@ class Console:
         return None
 
     def _actionFailed(self, failure, request):
+        if failure.check(CancelledError):
+            # Its client went away: nothing to answer, nothing to log.
+            return failure
         error = failure.value
         if isinstance(error, ConsoleInputError):
             return _answer(request, 400, str(error))

@@ -27,7 +27,9 @@ from resonate.api.tokens import TokenVerifier
 from resonate.console import Console
 from resonate.console.session import COOKIE, Sessions
 from resonate.console.reads import PAGE_SIZE
+from resonate.metrics import Metrics
 from resonate.status import Status
+from tests.integration.test_metrics import samples
 from tests.support.apicases import ROUTES
 from tests.support.apitools import NOW
 from tests.support.jwttools import KeyPair
@@ -84,7 +86,7 @@ class LiveConsole:
     a SQLite store in a temporary file, its clock at L{NOW}.
     """
 
-    def __init__(self, testCase, credentials=None, routes=(), tokens=None):
+    def __init__(self, testCase, credentials=None, routes=(), tokens=None, metrics=None):
         from resonate.config import StoreConfig
         from resonate.store.sqlite.store import SQLiteStore
 
@@ -95,10 +97,12 @@ class LiveConsole:
         self.operations = Operations(self.store, self.clock, 100, routes=routes)
         site = APISite(
             HTTPAPI(
-                self.operations, console=Console(self.operations, tokens=tokens)
+                self.operations, metrics,
+                console=Console(self.operations, tokens=tokens),
             ).resource(),
             maxBodySize=1024 * 1024,
             credentials=credentials,
+            metrics=metrics,
         )
         self.port = reactor.listenTCP(0, site, interface="127.0.0.1")
         testCase.addCleanup(self.port.stopListening)
@@ -775,6 +779,158 @@ class ConsoleAuthTests(unittest.TestCase):
             headers = {**(ACTION_HEADERS if body is not None else {}), **good}
             answer = await console.request(method, path, body, headers=headers)
             self.assertEqual(answer.code, 200, (path, answer))
+
+
+class ConsoleMetricsTests(unittest.TestCase):
+    """
+    Console requests are counted apart from the API's
+    (C{resonate_console_requests_total{route,status}}), each under its
+    route (page, fragment, static, action) and HTTP status.
+    """
+
+    def setUp(self):
+        self.metrics = Metrics()
+
+    def counts(self):
+        return samples(self.metrics.exposition(), "resonate_console_requests_total")
+
+    async def test_counted(self):
+        """
+        Pages, live sections, static files and actions are counted with
+        the status they answered, unknown console paths too, and none of
+        them in C{api_total_requests}; nothing is left in flight.
+        """
+        console = LiveConsole(self, metrics=self.metrics)
+        await console.create("p")
+        for path, code in [
+            ("promises", 200), ("promises?fragment=1", 200), ("nope", 404),
+            ("static/console.css", 200), ("static/nope", 404),
+        ]:
+            self.assertEqual((await console.page(path)).code, code, path)
+        settle = {"id": "p", "state": "resolved"}
+        self.assertEqual((await console.action("settle", settle)).code, 200)
+        self.assertEqual(
+            (await console.action("settle", settle, headers={})).code, 403
+        )
+        text = self.metrics.exposition()
+        self.assertEqual(
+            self.counts(),
+            {
+                '{route="action",status="200"}': "1.0",
+                '{route="action",status="403"}': "1.0",
+                '{route="fragment",status="200"}': "1.0",
+                '{route="page",status="200"}': "1.0",
+                '{route="page",status="404"}': "1.0",
+                '{route="static",status="200"}': "1.0",
+                '{route="static",status="404"}': "1.0",
+            },
+        )
+        self.assertEqual(
+            set(samples(text, "resonate_console_requests_in_flight").values()),
+            {"0.0"},
+        )
+        self.assertEqual(
+            samples(text, "resonate_console_request_duration_seconds_count"),
+            {
+                '{route="action"}': "2.0",
+                '{route="fragment"}': "1.0",
+                '{route="page"}': "2.0",
+                '{route="static"}': "2.0",
+            },
+        )
+        self.assertEqual(
+            samples(text, "api_total_requests"),
+            {'{status="2010",type="http"}': "1.0"},
+        )
+
+    async def test_clientGone(self):
+        """
+        A page whose client goes away before it is answered is counted as
+        499, and leaves nothing in flight.
+        """
+        from twisted.internet.defer import Deferred
+        from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+        from twisted.internet.protocol import Protocol
+        from twisted.internet.task import deferLater
+
+        from resonate.store.memory import MemoryStore
+        from tests.integration.test_metrics import HeldStore
+
+        store = HeldStore(MemoryStore())
+        clock = Clock()
+        clock.advance(NOW / 1000)
+        operations = Operations(store, clock, 100)
+        site = APISite(
+            HTTPAPI(operations, self.metrics, console=Console(operations)).resource(),
+            maxBodySize=1024 * 1024,
+            metrics=self.metrics,
+        )
+        port = reactor.listenTCP(0, site, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        client = Protocol()
+        await connectProtocol(
+            TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port), client
+        )
+        client.transport.write(b"GET /console/promise?id=x HTTP/1.1\r\nHost: h\r\n\r\n")
+        await store.arrived
+        self.assertEqual(
+            samples(self.metrics.exposition(), "resonate_console_requests_in_flight"),
+            {'{route="page"}': "1.0"},
+        )
+        lost = Deferred()
+        client.connectionLost = lambda reason: lost.callback(None)
+        client.transport.loseConnection()
+        await lost
+        await deferLater(reactor, 0.05, lambda: None)
+        store.held.pop().callback(None)
+        await deferLater(reactor, 0, lambda: None)
+        text = self.metrics.exposition()
+        self.assertEqual(self.counts(), {'{route="page",status="499"}': "1.0"})
+        self.assertEqual(
+            samples(text, "resonate_console_requests_in_flight"),
+            {'{route="page"}': "0.0"},
+        )
+
+    async def test_signedOut(self):
+        """
+        With JWT auth, the console's own refusals (the login page, a live
+        section's and an action's 401) are console requests too.
+        """
+        keys = KeyPair("rsa")
+        console = LiveConsole(
+            self, routes=ROUTES, tokens=TokenVerifier(keys.publicPEM),
+            metrics=self.metrics,
+        )
+        self.assertEqual((await console.page("promises")).code, 401)
+        self.assertEqual((await console.page("promises?fragment=1")).code, 401)
+        self.assertEqual((await console.action("invoke", {"id": "x"})).code, 401)
+        self.assertEqual((await console.page("login")).code, 200)
+        self.assertEqual(
+            self.counts(),
+            {
+                '{route="action",status="401"}': "1.0",
+                '{route="fragment",status="401"}': "1.0",
+                '{route="page",status="200"}': "1.0",
+                '{route="page",status="401"}': "1.0",
+            },
+        )
+        self.assertEqual(samples(self.metrics.exposition(), "api_total_requests"), {})
+
+    async def test_basicAuthRefusal(self):
+        """
+        The site's basic-auth 401 comes before any route: it is the API's
+        (C{api_total_requests}, 4010), as for every path, not the
+        console's.
+        """
+        console = LiveConsole(
+            self, credentials=BasicCredentials("ada", "pw"), metrics=self.metrics
+        )
+        self.assertEqual((await console.page("promises")).code, 401)
+        self.assertEqual(self.counts(), {})
+        self.assertEqual(
+            samples(self.metrics.exposition(), "api_total_requests"),
+            {'{status="4010",type="http"}': "1.0"},
+        )
 
 
 class ConsoleJWTTests(unittest.TestCase):

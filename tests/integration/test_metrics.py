@@ -111,6 +111,43 @@ class MetricsTests(unittest.TestCase):
             {'{type="http"}': "0.0"},
         )
 
+    def test_consoleRequests(self):
+        """
+        A console request is counted apart from the API's, under its route
+        and HTTP status: in flight from C{consoleStarted} to
+        C{consoleFinished}, and timed.
+        """
+        page = self.metrics.consoleStarted("page")
+        action = self.metrics.consoleStarted("action")
+        self.assertEqual(
+            samples(self.text(), "resonate_console_requests_in_flight"),
+            {'{route="action"}': "1.0", '{route="page"}': "1.0"},
+        )
+        self.clock.advance(0.25)
+        self.metrics.consoleFinished("page", 200, page)
+        self.metrics.consoleFinished("action", 403, action)
+        self.metrics.consoleFinished(
+            "page", 401, self.metrics.consoleStarted("page")
+        )
+        text = self.text()
+        self.assertEqual(
+            samples(text, "resonate_console_requests_total"),
+            {
+                '{route="action",status="403"}': "1.0",
+                '{route="page",status="200"}': "1.0",
+                '{route="page",status="401"}': "1.0",
+            },
+        )
+        self.assertEqual(
+            samples(text, "resonate_console_requests_in_flight"),
+            {'{route="action"}': "0.0", '{route="page"}': "0.0"},
+        )
+        self.assertEqual(
+            samples(text, "resonate_console_request_duration_seconds_sum"),
+            {'{route="action"}': "0.25", '{route="page"}': "0.25"},
+        )
+        self.assertEqual(samples(text, "api_total_requests"), {})
+
     def test_requestDuration(self):
         """
         The duration histogram observes the time between start and finish
@@ -303,6 +340,9 @@ class MetricsTests(unittest.TestCase):
                 "resonate_deliveries_total": "counter",
                 "resonate_retention_deleted_total": "counter",
                 "resonate_retention_duration_seconds": "histogram",
+                "resonate_console_requests_total": "counter",
+                "resonate_console_requests_in_flight": "gauge",
+                "resonate_console_request_duration_seconds": "histogram",
             },
         )
         self.assertNotIn("api_total_requests_total", text)
