@@ -29,6 +29,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from resonate.api.grpcapi import CODE_METADATA, GRPCAPI
+from resonate.metrics import Metrics
 from resonate.services.listen import CannotListen
 from resonate.status import Status
 
@@ -54,14 +55,20 @@ def grpcAddress(address):
     return f"{host}:{address.port}"
 
 
-def _refusal(code):
+def _refusal(code, metrics):
     """
     A unary handler that refuses an RPC before its request is used:
-    UNAUTHENTICATED, with the 4-digit code in the trailing metadata.  (Every
-    API method is unary; the streaming health Watch is never refused.)
+    UNAUTHENTICATED, with the 4-digit code in the trailing metadata, counted
+    in C{metrics} as every RPC is (C{api_total_requests{type="grpc"}}), as
+    HTTP counts its 401s and L{GRPCAPI} its JWT refusals.  (Every API method
+    is unary; the streaming health Watch is never refused.)
     """
 
     async def refuse(request, context):
+        # Counted here, on the event loop, before the client can see the
+        # answer: L{Metrics} may be called from any thread, and this
+        # refusal needs nothing of the reactor's.
+        metrics.requestFinished("grpc", code, metrics.requestStarted("grpc"))
         context.set_trailing_metadata(((CODE_METADATA, str(code)),))
         await context.abort(grpc.StatusCode.UNAUTHENTICATED, "unauthorized")
 
@@ -76,14 +83,16 @@ class BasicAuthInterceptor(grpc.aio.ServerInterceptor):
     constant-time comparison, nothing that waits.
     """
 
-    def __init__(self, credentials, code):
+    def __init__(self, credentials, code, metrics):
         """
         @param credentials: an object whose C{check(value)} says, in
             constant time, whether an C{Authorization} value is right.
         @param code: the 4-digit status to report (401x).
+        @param metrics: the L{resonate.metrics.Metrics} refusals are
+            counted in.
         """
         self._credentials = credentials
-        self._refusal = _refusal(code)
+        self._refusal = _refusal(code, metrics)
 
     async def intercept_service(self, continuation, handler_call_details):
         method = handler_call_details.method or ""
@@ -355,10 +364,15 @@ class GRPCService(Service):
 
         @return: C{(port, reason)}: the port bound, or 0 and why not.
         """
+        if self._metrics is None:
+            # One registry for the interceptor and the servicers.
+            self._metrics = Metrics()
         interceptors = []
         if self._credentials is not None:
             interceptors.append(
-                BasicAuthInterceptor(self._credentials, self._unauthorizedCode)
+                BasicAuthInterceptor(
+                    self._credentials, self._unauthorizedCode, self._metrics
+                )
             )
         # grpcio sets SO_REUSEPORT by default: a second server on the same
         # port would then silently share it instead of failing.

@@ -296,9 +296,13 @@ class GRPCServiceTests(unittest.TestCase):
         With credentials configured, an RPC without them, or with wrong
         ones, is UNAUTHENTICATED (4010) before anything runs; the right
         ones, as C{authorization} metadata, are served; the health service
-        stays open to probes.
+        stays open to probes.  Each refusal is counted, as HTTP's 401s are
+        (C{api_total_requests{type="grpc",status="4010"}}).
         """
-        api = await self.startAPI(credentials=BasicCredentials("user", "secret"))
+        metrics = Metrics()
+        api = await self.startAPI(
+            credentials=BasicCredentials("user", "secret"), metrics=metrics
+        )
         stub = promise_pb2_grpc.PromisesStub(api.channel)
         create = promise_pb2.CreatePromiseRequest(id="p", timeout=2**62)
         for metadata in [None, [("authorization", "Basic " + "x" * 8)],
@@ -318,6 +322,19 @@ class GRPCServiceTests(unittest.TestCase):
             health_pb2_grpc.HealthStub(api.channel).Check, health_pb2.HealthCheckRequest()
         )
         self.assertEqual(health.status, health_pb2.HealthCheckResponse.SERVING)
+        text = metrics.exposition()
+        self.assertEqual(
+            samples(text, "api_total_requests"),
+            {
+                '{status="4010",type="grpc"}': "3.0",
+                '{status="2010",type="grpc"}': "1.0",
+                '{status="4010",type="http"}': "1.0",
+            },
+        )
+        self.assertEqual(
+            samples(text, "api_in_flight_requests"),
+            {'{type="grpc"}': "0.0", '{type="http"}': "0.0"},
+        )
 
     async def test_unexpectedFailure(self):
         """
