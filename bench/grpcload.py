@@ -3,7 +3,9 @@ gRPC load for bench/run.py: CreatePromise with a new id each call, from
 CONCURRENCY calls kept in flight for DURATION seconds.  Prints one JSON line
 like wrk's summary in bench/wrk/common.lua.
 
-    python bench/grpcload.py HOST:PORT --duration 10 --concurrency 64 --prefix g
+    python bench/grpcload.py HOST:PORT --duration 10 --concurrency 64 --prefix g [--token JWT]
+
+With C{--token}, every call carries C{authorization: Bearer <JWT>} metadata.
 
 A Python client costs about half as much CPU per call as the server it
 drives, so one process can be the bottleneck (wrk, in C, is not):
@@ -23,7 +25,7 @@ import grpc
 from resonate.api.pb import promise_pb2, promise_pb2_grpc
 
 
-async def run(address, duration, concurrency, prefix):
+async def run(address, duration, concurrency, prefix, token=None):
     """
     Keep C{concurrency} creates in flight on one channel for C{duration}
     seconds.
@@ -37,6 +39,7 @@ async def run(address, duration, concurrency, prefix):
         deadline = time.monotonic() + duration
         counter = iter(range(1, 1 << 62))
         param = promise_pb2.Value(headers={"k": "v"}, data=b"hello world")
+        metadata = (("authorization", f"Bearer {token}"),) if token else None
 
         async def worker():
             nonlocal errors
@@ -46,7 +49,7 @@ async def run(address, duration, concurrency, prefix):
                 )
                 started = time.monotonic()
                 try:
-                    await stub.CreatePromise(request)
+                    await stub.CreatePromise(request, metadata=metadata)
                 except grpc.aio.AioRpcError:
                     errors += 1
                 latencies.append(time.monotonic() - started)
@@ -87,7 +90,8 @@ def spread(args):
     children = [
         subprocess.Popen(
             [sys.executable, __file__, args.address, "--duration", str(args.duration),
-             "--concurrency", str(share), "--prefix", f"{args.prefix}{i}", "--raw"],
+             "--concurrency", str(share), "--prefix", f"{args.prefix}{i}", "--raw",
+             *(["--token", args.token] if args.token else [])],
             stdout=subprocess.PIPE, text=True,
         )
         for i, share in enumerate(shares)
@@ -114,13 +118,14 @@ def main():
         "--processes", type=int, default=1,
         help="client processes to spread the calls in flight over",
     )
+    parser.add_argument("--token", help="a JWT sent as authorization: Bearer metadata")
     parser.add_argument("--raw", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.processes > 1:
         print(json.dumps(spread(args)))
         return
     latencies, errors, elapsed = asyncio.run(
-        run(args.address, args.duration, args.concurrency, args.prefix)
+        run(args.address, args.duration, args.concurrency, args.prefix, args.token)
     )
     if args.raw:
         print(json.dumps({"latencies": latencies, "errors": errors, "elapsed": elapsed}))

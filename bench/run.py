@@ -5,6 +5,7 @@ The benchmark: the server against a storeless baseline, in one run.
     python bench/run.py --store postgres     # PostgreSQL (RESONATE_BENCH_POSTGRES or the local one)
     python bench/run.py --smoke              # a few hundred requests: does it all still work?
     python bench/run.py -- --api-workers 2   # flags after -- go to `twist resonate`
+    python bench/run.py --compare-jwt        # the server with JWT auth off and on (issue #19)
 
 For each workload (v0.5: create, get, complete, search by id prefix,
 mixed; 2026 protocol over POST /: create2026, get2026) wrk drives the
@@ -25,6 +26,23 @@ over SSE, task.acquire, task.fulfill) reports tasks/s against the
 baseline's create rate and its CPU per task, and gRPC creates
 (bench/grpcload.py) are compared with HTTP creates.  This machine is shared
 and noisy: only ratios between figures taken in the same run mean anything.
+
+JWT authentication (issue #19): C{--jwt} makes a key pair (C{--jwt-key-type},
+Ed25519 by default) in a scratch directory, starts the server with
+C{--api-auth-jwt-public-key} and has every load send an admin token: v0.5
+requests in C{Authorization: Bearer} (bench/wrk/common.lua's authorize()),
+2026 envelopes in C{head.auth}, the task loop in both, gRPC as
+C{authorization} metadata.  The baseline gets the same requests and ignores
+the tokens.  C{--compare-jwt} runs two servers side by side, one without
+JWT and one with, both sent the same requests (tokens included: the one
+without JWT ignores them), and drives each workload against one then the
+other (the order alternating from one workload to the next), so that the
+machine's drift falls on both alike; it reports each workload's req/s and
+CPU per request with JWT on against off (the tables against the baseline
+are of the server without JWT).  C{--jwt-fresh} (wrk workloads
+only) gives each wrk thread 2 x VERIFIED_CACHE_SIZE distinct tokens to
+cycle through, so that every request's token is one the server has not
+verified, or has forgotten: the cost of checking a signature each time.
 
 Needs wrk (Debian: apt-get install wrk).
 """
@@ -116,6 +134,11 @@ class Server:
             self.process.wait()
 
 
+#: Environment for wrk's scripts: BENCH_TOKEN or BENCH_TOKENS with --jwt
+#: (bench/wrk/common.lua's authorize()).
+WRK_ENV = {}
+
+
 def wrk(url, workload, prefix, pool, connections, duration, threads, pid=None):
     """
     Run one wrk workload; with C{pid}, also measure the CPU time that
@@ -125,7 +148,7 @@ def wrk(url, workload, prefix, pool, connections, duration, threads, pid=None):
         (L{None} without C{pid}) and C{wall_s}, the seconds between the two
         reads.
     """
-    env = dict(os.environ, BENCH_WRK_DIR=os.path.join(HERE, "wrk"))
+    env = dict(os.environ, BENCH_WRK_DIR=os.path.join(HERE, "wrk"), **WRK_ENV)
     cpuBefore = treeCPU(pid) if pid else None
     wallBefore = time.monotonic()
     result = subprocess.run(
@@ -221,11 +244,38 @@ def runWorkloads(url, args, pid, settle=lambda: None):
     completions, searches, the mix, then 2026 creates and reads of them;
     C{settle} is called before each.
     """
-    results = {}
+    return runWorkloadsOn([(url, pid, settle)], args)[0]
 
-    def phase(*args):
-        settle()
-        return wrk(*args, pid=pid)
+
+def runWorkloadsOn(targets, args):
+    """
+    L{runWorkloads} against several servers at once, each a C{(url, pid,
+    settle)}: each phase runs against every one in turn before the next
+    phase starts, first to last, then last to first for the next phase, and
+    so on, so that a slow spell of the machine falls on all alike.
+
+    @return: a C{list}, per target, of a C{dict} of each workload's summary.
+    """
+    results = [{} for _ in targets]
+    turns = iter(range(1 << 30))
+
+    def phase(name, workload, prefix, pool, duration):
+        """
+        Run C{workload} on every target; C{pool} is a number, or a function
+        of a target's results so far (each target's creates ran at their
+        own speed).
+        """
+        order = list(range(len(targets)))
+        if next(turns) % 2:
+            order.reverse()
+        for index in order:
+            url, pid, settle = targets[index]
+            settle()
+            summary = wrk(url, workload, prefix,
+                          pool(results[index]) if callable(pool) else pool,
+                          args.connections, duration, args.threads, pid=pid)
+            if name is not None:
+                results[index][name] = summary
 
     duration = args.duration
     # Each completion takes the next created id: complete for a third of
@@ -233,24 +283,18 @@ def runWorkloads(url, args, pid, settle=lambda: None):
     # so they never run out.
     completing = max(1, duration // 3)
     creating = max(duration, 3 * completing)
-    phase(url, "create", "warm", 1, args.connections, max(1, duration // 5), args.threads)
-    results["create"] = phase(url, "create", "c", 1, args.connections, creating, args.threads)
-    pool = readPool(results["create"], args.connections)
-    results["get"] = phase(url, "get", "c", pool, args.connections, duration, args.threads)
-    results["complete"] = phase(
-        url, "complete", "c", 1, args.connections, completing, args.threads
-    )
-    results["search"] = phase(url, "search", "c", pool, args.connections, duration, args.threads)
-    results["mixed"] = phase(
-        url, "mixed", "m", 4 * args.connections, args.connections, duration, args.threads
-    )
-    results["create2026"] = phase(
-        url, "create2026", "n", 1, args.connections, duration, args.threads
-    )
-    results["get2026"] = phase(
-        url, "get2026", "n", readPool(results["create2026"], args.connections),
-        args.connections, duration, args.threads,
-    )
+
+    def pool(created):
+        return lambda own: readPool(own[created], args.connections)
+
+    phase(None, "create", "warm", 1, max(1, duration // 5))
+    phase("create", "create", "c", 1, creating)
+    phase("get", "get", "c", pool("create"), duration)
+    phase("complete", "complete", "c", 1, completing)
+    phase("search", "search", "c", pool("create"), duration)
+    phase("mixed", "mixed", "m", 4 * args.connections, duration)
+    phase("create2026", "create2026", "n", 1, duration)
+    phase("get2026", "get2026", "n", pool("create2026"), duration)
     return results
 
 
@@ -414,14 +458,16 @@ def taskLoopTables(baseline, loop):
     return "\n".join(rows)
 
 
-def runTaskLoop(url, args, pid):
+def runTaskLoop(url, args, pid, token=None):
     """
-    bench/taskloop.py against the server at C{url} (process C{pid}).
+    bench/taskloop.py against the server at C{url} (process C{pid}), with
+    C{token} in every request when given.
     """
     out = subprocess.run(
         [sys.executable, os.path.join(HERE, "taskloop.py"), url,
          "--duration", str(args.duration), "--warmup", "0.5" if args.smoke else "1",
-         "--in-flight", str(args.in_flight), "--server-pid", str(pid)],
+         "--in-flight", str(args.in_flight), "--server-pid", str(pid),
+         *(["--token", token] if token else [])],
         capture_output=True, text=True, cwd=ROOT,
     )
     lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
@@ -430,15 +476,16 @@ def runTaskLoop(url, args, pid):
     return json.loads(lines[-1])
 
 
-def runGRPC(address, args, pid):
+def runGRPC(address, args, pid, token=None):
     """
     bench/grpcload.py against the server's gRPC C{address}, with the
-    server's CPU time over the run.
+    server's CPU time over the run; with C{token} in every call when given.
     """
     cpuBefore, wallBefore = treeCPU(pid), time.monotonic()
     out = subprocess.run(
         [sys.executable, os.path.join(HERE, "grpcload.py"), address,
-         "--duration", str(args.duration), "--concurrency", str(args.connections)],
+         "--duration", str(args.duration), "--concurrency", str(args.connections),
+         *(["--token", token] if token else [])],
         capture_output=True, text=True, check=True, cwd=ROOT,
     )
     summary = json.loads(out.stdout.strip().splitlines()[-1])
@@ -447,6 +494,125 @@ def runGRPC(address, args, pid):
     summary["wall_s"] = time.monotonic() - wallBefore
     summary["cpu_us_per_request"] = cpuPerRequest(summary)
     return summary
+
+
+#: Each key type --jwt-key-type makes, and the algorithm its tokens use.
+JWT_ALGORITHMS = {"ed25519": "EdDSA", "ec": "ES256", "rsa": "RS256"}
+
+
+def makeJWT(directory, keyType, threads=0):
+    """
+    A key pair of C{keyType} in C{directory} and admin tokens signed with
+    it, valid for an hour.
+
+    @param threads: with more than 0, also write C{tokens-<n>} (n from 1 to
+        C{threads}), one per wrk thread, each of twice as many distinct
+        tokens as the server's verifier remembers
+        (L{resonate.api.tokens.VERIFIED_CACHE_SIZE}).
+    @return: C{(path of the public key's PEM, one token, path prefix of the
+        token files or None)}.
+    """
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    from resonate.api.tokens import VERIFIED_CACHE_SIZE
+
+    if keyType == "ed25519":
+        key = ed25519.Ed25519PrivateKey.generate()
+    elif keyType == "ec":
+        key = ec.generate_private_key(ec.SECP256R1())
+    else:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    publicPath = os.path.join(directory, "jwt.pub")
+    with open(publicPath, "wb") as f:
+        f.write(key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    algorithm = JWT_ALGORITHMS[keyType]
+    expires = int(time.time()) + 3600
+
+    def token(jti):
+        return jwt.encode({"sub": "bench", "role": "admin", "exp": expires, "jti": jti},
+                          key, algorithm=algorithm)
+
+    tokensPrefix = None
+    if threads:
+        tokensPrefix = os.path.join(directory, "tokens")
+        for thread in range(1, threads + 1):
+            with open(f"{tokensPrefix}-{thread}", "w") as f:
+                for i in range(2 * VERIFIED_CACHE_SIZE):
+                    f.write(token(f"{thread}-{i}") + "\n")
+    return publicPath, token("bench"), tokensPrefix
+
+
+def startServer(args, storeFlags, extraFlags=()):
+    """
+    The server, started with C{storeFlags} and C{extraFlags}, then the
+    run's own flags; and the function that waits until it is idle.
+    """
+    env = None
+    if args.src:
+        env = dict(os.environ, PYTHONPATH=os.path.abspath(args.src))
+    server = Server(
+        [sys.executable, "-m", "twisted", "--log-format=text", "resonate",
+         "--api-http-addr", "127.0.0.1:0", "--api-grpc-addr", "127.0.0.1:0",
+         "--metrics-port", "0", "--api-size", "1000", *storeFlags, *extraFlags,
+         *args.server_flags],
+        env=env, cwd=os.path.abspath(args.src) if args.src else ROOT,
+    )
+    metricsHost, metricsPort = server.address("metrics")
+    return server, idleWaiter(f"http://{metricsHost}:{metricsPort}/metrics")
+
+
+def jwtTable(off, on, grpcOff, grpcOn, loopOff, loopOn):
+    """
+    JWT on against off: each workload's req/s, p99 and CPU per request of
+    the server with JWT authentication, over the same of the server
+    without, run side by side.
+    """
+    rows = [
+        "| workload | off req/s | on req/s | req/s on/off | off p99 ms | on p99 ms "
+        "| p99 on/off | off CPU us/req | on CPU us/req | CPU on/off | on - off CPU us/req "
+        "| errors off, on |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+
+    def us(value):
+        return "-" if value is None else f"{value:.0f}"
+
+    def errors(summary):
+        return sum(summary["errors"].values())
+
+    def row(name, a, b):
+        cpuA, cpuB = a["cpu_us_per_request"], b["cpu_us_per_request"]
+        rows.append(
+            f"| {name} | {rate(a):.0f} | {rate(b):.0f} | {rate(b) / rate(a):.2f} "
+            f"| {a['p99_us'] / 1000:.1f} | {b['p99_us'] / 1000:.1f} "
+            f"| {b['p99_us'] / max(1, a['p99_us']):.2f} | {us(cpuA)} | {us(cpuB)} "
+            f"| {ratio(cpuB, cpuA)} | {us(None if cpuA is None or cpuB is None else cpuB - cpuA)} "
+            f"| {errors(a)}, {errors(b)} |"
+        )
+
+    for name in WORKLOADS:
+        row(name, off[name], on[name])
+    if grpcOff is not None and grpcOn is not None:
+        row("grpc create", grpcOff, grpcOn)
+    if loopOff is not None and loopOn is not None:
+        def perTask(loop):
+            return None if not loop["tasks"] else loop["server_cpu_s"] * 1e6 / loop["tasks"]
+
+        a, b = perTask(loopOff), perTask(loopOn)
+        rows.append(
+            f"| task loop (tasks) | {loopOff['tasks_per_s']:.0f} | {loopOn['tasks_per_s']:.0f} "
+            f"| {ratio(loopOn['tasks_per_s'], loopOff['tasks_per_s'])} "
+            f"| {loopOff['kinds']['task']['p99_us'] / 1000:.1f} "
+            f"| {loopOn['kinds']['task']['p99_us'] / 1000:.1f} "
+            f"| {ratio(loopOn['kinds']['task']['p99_us'], loopOff['kinds']['task']['p99_us'])} "
+            f"| {us(a)} | {us(b)} | {ratio(b, a)} "
+            f"| {us(None if a is None or b is None else b - a)} "
+            f"| {loopOff['errors']}, {loopOn['errors']} |"
+        )
+    return "\n".join(rows)
 
 
 def main(argv=None):
@@ -474,8 +640,23 @@ def main(argv=None):
                         "and Klein's resource")
     parser.add_argument("--klein-baseline", action="store_true",
                         help="the same as --baseline shared-klein (the old flag)")
+    parser.add_argument("--jwt", action="store_true",
+                        help="the server requires a JWT (--api-auth-jwt-public-key) and every "
+                        "load sends an admin token")
+    parser.add_argument("--compare-jwt", action="store_true",
+                        help="run the server with JWT off and on side by side, each workload "
+                        "against both in turn, and report on/off ratios")
+    parser.add_argument("--jwt-key-type", choices=sorted(JWT_ALGORITHMS), default="ed25519",
+                        help="the key type of --jwt and --compare-jwt (ed25519: EdDSA; ec: "
+                        "ES256 on P-256; rsa: RS256, 3072 bits)")
+    parser.add_argument("--jwt-fresh", action="store_true",
+                        help="with --jwt or --compare-jwt: each wrk request sends a token the "
+                        "server has not verified lately (the cost of a signature check per "
+                        "request; the task loop and gRPC still send one token)")
     parser.add_argument("server_flags", nargs="*", help="extra twist resonate flags (after --)")
     args = parser.parse_args(argv)
+    if args.jwt_fresh and not (args.jwt or args.compare_jwt):
+        parser.error("--jwt-fresh needs --jwt or --compare-jwt")
     if args.klein_baseline:
         args.baseline = "shared-klein"
     if args.smoke:
@@ -485,6 +666,15 @@ def main(argv=None):
         raise SystemExit("error: wrk is not installed (Debian: apt-get install wrk)")
     loadAtStart = os.getloadavg()
 
+    scratch = tempfile.mkdtemp(prefix="resonate-bench-")
+    token = publicKey = None
+    if args.jwt or args.compare_jwt:
+        publicKey, token, tokensPrefix = makeJWT(
+            scratch, args.jwt_key_type, args.threads if args.jwt_fresh else 0)
+        WRK_ENV.update({"BENCH_TOKENS": tokensPrefix} if tokensPrefix
+                       else {"BENCH_TOKEN": token})
+    jwtFlags = [] if publicKey is None else ["--api-auth-jwt-public-key", publicKey]
+
     baselineServer = Server([sys.executable, os.path.join(HERE, "baseline.py"),
                              "--variant", args.baseline])
     host, port = baselineServer.address("http")
@@ -493,45 +683,58 @@ def main(argv=None):
     finally:
         baselineServer.stop()
 
-    scratch = tempfile.mkdtemp(prefix="resonate-bench-")
-    if args.store == "postgres":
-        dsn = os.environ.get(
-            "RESONATE_BENCH_POSTGRES", "host=127.0.0.1 port=5432 user=postgres dbname=test"
-        )
-        storeFlags = postgresFlags(dsn)
-    else:
-        storeFlags = ["--aio-store", "sqlite",
-                      "--aio-store-sqlite-path", os.path.join(scratch, "bench.db")]
-    env = None
-    if args.src:
-        env = dict(os.environ, PYTHONPATH=os.path.abspath(args.src))
-    server = Server(
-        [sys.executable, "-m", "twisted", "--log-format=text", "resonate",
-         "--api-http-addr", "127.0.0.1:0", "--api-grpc-addr", "127.0.0.1:0",
-         "--metrics-port", "0", "--api-size", "1000", *storeFlags, *args.server_flags],
-        env=env, cwd=os.path.abspath(args.src) if args.src else ROOT,
-    )
-    grpcResult = loopResult = None
-    pid = server.process.pid
-    try:
-        host, port = server.address("http")
-        metricsHost, metricsPort = server.address("metrics")
-        settle = idleWaiter(f"http://{metricsHost}:{metricsPort}/metrics")
-        results = runWorkloads(f"http://{host}:{port}", args, pid, settle)
-        if not args.no_grpc:
-            settle()
-            grpcHost, grpcPort = server.address("grpc")
-            grpcResult = runGRPC(f"{grpcHost}:{grpcPort}", args, pid)
-        if not args.no_taskloop:
-            settle()
-            loopResult = runTaskLoop(f"http://{host}:{port}", args, pid)
-        rss = server.rssPeakMB()
-    finally:
-        server.stop()
-        shutil.rmtree(scratch, ignore_errors=True)
+    def storeFlags(name):
+        if args.store == "postgres":
+            dsn = os.environ.get(
+                "RESONATE_BENCH_POSTGRES", "host=127.0.0.1 port=5432 user=postgres dbname=test"
+            )
+            return postgresFlags(dsn, f"resonate_{name}")
+        return ["--aio-store", "sqlite",
+                "--aio-store-sqlite-path", os.path.join(scratch, f"{name}.db")]
 
+    # One server, or with --compare-jwt two: JWT off (the one the tables
+    # against the baseline are of), then on.
+    if args.compare_jwt:
+        sides = [("bench", []), ("bench_jwt", jwtFlags)]
+    else:
+        sides = [("bench", jwtFlags)]
+    servers = []
+    grpcResults, loopResults = [None] * len(sides), [None] * len(sides)
+    try:
+        for name, flags in sides:
+            servers.append(startServer(args, storeFlags(name), flags))
+        targets = []
+        for server, settle in servers:
+            host, port = server.address("http")
+            targets.append((f"http://{host}:{port}", server.process.pid, settle))
+        allResults = runWorkloadsOn(targets, args)
+        sideTokens = [token if flags else None for _, flags in sides]
+        if not args.no_grpc:
+            for index, (server, settle) in enumerate(servers):
+                settle()
+                grpcHost, grpcPort = server.address("grpc")
+                grpcResults[index] = runGRPC(f"{grpcHost}:{grpcPort}", args,
+                                             server.process.pid, sideTokens[index])
+        if not args.no_taskloop:
+            for index, (server, settle) in enumerate(servers):
+                settle()
+                loopResults[index] = runTaskLoop(targets[index][0], args,
+                                                 server.process.pid, sideTokens[index])
+        rss = servers[0][0].rssPeakMB()
+    finally:
+        for server, _ in servers:
+            server.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
+    results, grpcResult, loopResult = allResults[0], grpcResults[0], loopResults[0]
+    server = servers[0][0]
+
+    jwtMode = "-"
+    if args.jwt or args.compare_jwt:
+        jwtMode = (f"{'off and on, side by side' if args.compare_jwt else 'on'} "
+                   f"({JWT_ALGORITHMS[args.jwt_key_type]}"
+                   f"{', a fresh token per wrk request' if args.jwt_fresh else ''})")
     print(f"store: {args.store}, connections: {args.connections}, "
-          f"{args.duration} s per workload, wrk threads: {args.threads}, "
+          f"{args.duration} s per workload, wrk threads: {args.threads}, JWT: {jwtMode}, "
           f"baseline: {args.baseline}, server flags: {' '.join(args.server_flags) or '-'}, "
           f"server peak RSS (summed over its processes): {rss:.0f} MB, cores: {os.cpu_count()}, "
           f"load average at start: {loadAtStart[0]:.2f}")
@@ -555,9 +758,35 @@ def main(argv=None):
         print("2026 task loop (create with a target, execute over SSE, acquire, fulfill):")
         print()
         print(taskLoopTables(baseline, loopResult))
+    if args.compare_jwt:
+        print()
+        print("JWT authentication, on against off (two servers side by side, the same "
+              "requests):")
+        print()
+        print(jwtTable(allResults[0], allResults[1], grpcResults[0], grpcResults[1],
+                       loopResults[0], loopResults[1]))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({
+                "jwt": None if not (args.jwt or args.compare_jwt) else {
+                    "mode": "compare" if args.compare_jwt else "on",
+                    "keyType": args.jwt_key_type, "fresh": args.jwt_fresh,
+                    "on": None if not args.compare_jwt else {
+                        "server": allResults[1], "grpc": grpcResults[1],
+                        "taskloop": loopResults[1],
+                    },
+                    "ratio": None if not args.compare_jwt else {
+                        name: rate(allResults[1][name]) / rate(allResults[0][name])
+                        for name in WORKLOADS
+                    },
+                    "cpuRatio": None if not args.compare_jwt else {
+                        name: (allResults[1][name]["cpu_us_per_request"]
+                               / allResults[0][name]["cpu_us_per_request"])
+                        if allResults[1][name]["cpu_us_per_request"]
+                        and allResults[0][name]["cpu_us_per_request"] else None
+                        for name in WORKLOADS
+                    },
+                },
                 "baseline": baseline, "server": results, "grpc": grpcResult,
                 "taskloop": loopResult, "rssPeakMB": rss, "store": args.store,
                 "baselineVariant": args.baseline, "threads": args.threads,
@@ -574,13 +803,21 @@ def main(argv=None):
                     for name in WORKLOADS
                 },
             }, f, indent=2)
-    failed = [name for name in WORKLOADS if sum(results[name]["errors"].values())]
-    if loopResult is not None and (loopResult["errors"] or not loopResult["tasks"]):
-        failed.append("taskloop")
-        print("\n".join(loopResult["first_errors"]), file=sys.stderr)
+    failed = []
+    for index, (name, _) in enumerate(sides):
+        side = "" if len(sides) == 1 else f" ({name})"
+        failed += [workload + side for workload in WORKLOADS
+                   if sum(allResults[index][workload]["errors"].values())]
+        loop = loopResults[index]
+        if loop is not None and (loop["errors"] or not loop["tasks"]):
+            failed.append("taskloop" + side)
+            print("\n".join(loop["first_errors"]), file=sys.stderr)
+        if grpcResults[index] is not None and sum(grpcResults[index]["errors"].values()):
+            failed.append("grpc create" + side)
     if failed:
-        warnings = [line for line in server.lines if "warn" in line or "error" in line]
-        print("".join(warnings[-10:]), file=sys.stderr, end="")
+        for server, _ in servers:
+            warnings = [line for line in server.lines if "warn" in line or "error" in line]
+            print("".join(warnings[-10:]), file=sys.stderr, end="")
         print(f"errors in: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0

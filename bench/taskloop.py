@@ -3,7 +3,7 @@ The 2026 task loop, end to end, as a lean worker speaking the raw protocol
 (protocol-2026.md §7.2, §7.9, §7.11, §10, §11):
 
     python bench/taskloop.py http://127.0.0.1:8001 [--duration 5] [--in-flight 64]
-                             [--server-pid PID]
+                             [--server-pid PID] [--token JWT]
 
 It opens one SSE stream, C{GET /poll/<group>/<worker>}, and keeps
 C{--in-flight} tasks going at once, each on its own keep-alive connection:
@@ -18,6 +18,9 @@ C{execute} delivery (create sent to message received) and of a whole
 task, errors by kind, and with C{--server-pid} the server's CPU time
 (user+system of its process tree, bench/proctree.py) over the same window,
 with this worker's own.
+
+With C{--token}, every envelope carries it in C{head.auth} and the stream
+asks with C{Authorization: Bearer} (a server with JWT authentication).
 
 Plain asyncio and hand-written HTTP/1.1: the worker should cost as little
 as it can, so that the figure is the server's.
@@ -87,8 +90,8 @@ class Connection:
     at a time.
     """
 
-    def __init__(self, host, port):
-        self.host, self.port = host, port
+    def __init__(self, host, port, token=None):
+        self.host, self.port, self.token = host, port, token
         self.reader = self.writer = None
 
     async def open(self):
@@ -98,8 +101,11 @@ class Connection:
         """
         Send one envelope; the status and the decoded answer.
         """
+        head = {"corrId": corrId, "version": VERSION}
+        if self.token:
+            head["auth"] = self.token
         body = json.dumps(
-            {"kind": kind, "head": {"corrId": corrId, "version": VERSION}, "data": data},
+            {"kind": kind, "head": head, "data": data},
             separators=(",", ":"),
         ).encode("utf-8")
         self.writer.write(
@@ -120,16 +126,20 @@ class Stream:
     registered for its task id.
     """
 
-    def __init__(self, host, port, group, worker):
+    def __init__(self, host, port, group, worker, token=None):
         self.host, self.port, self.group, self.worker = host, port, group, worker
+        self.token = token
         self.waiting = {}
         self.unexpected = 0
 
     async def open(self):
         self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        authorization = (b"Authorization: Bearer %s\r\n" % self.token.encode("ascii")
+                         if self.token else b"")
         self.writer.write(
-            b"GET /poll/%s/%s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n\r\n"
-            % (self.group.encode(), self.worker.encode(), self.host.encode("ascii"))
+            b"GET /poll/%s/%s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n%s\r\n"
+            % (self.group.encode(), self.worker.encode(), self.host.encode("ascii"),
+               authorization)
         )
         status, headers = await readHead(self.reader)
         if status != 200:
@@ -193,11 +203,13 @@ class Loop:
     errors, counted only inside the window [C{start}, C{end}).
     """
 
-    def __init__(self, url, group, prefix, inFlight, warmup, duration, ttl, serverPid):
+    def __init__(self, url, group, prefix, inFlight, warmup, duration, ttl, serverPid,
+                 token=None):
         parts = urlsplit(url)
         self.host, self.port = parts.hostname, parts.port or 80
         self.group, self.prefix, self.inFlight = group, prefix, inFlight
         self.warmup, self.duration, self.ttl = warmup, duration, ttl
+        self.token = token
         self.serverPid = serverPid
         self.latencies = {kind: [] for kind in KINDS}
         self.errors = {kind: 0 for kind in KINDS}
@@ -226,7 +238,7 @@ class Loop:
         return status, answer
 
     async def _slot(self, index):
-        connection = Connection(self.host, self.port)
+        connection = Connection(self.host, self.port, self.token)
         await connection.open()
         target = f"poll://any@{self.group}"
         count = 0
@@ -285,7 +297,7 @@ class Loop:
 
     async def run(self):
         self.worker = f"bench-{os.getpid()}"
-        self.stream = Stream(self.host, self.port, self.group, self.worker)
+        self.stream = Stream(self.host, self.port, self.group, self.worker, self.token)
         await self.stream.open()
         now = time.monotonic()
         self.start = now + self.warmup
@@ -338,9 +350,10 @@ def main(argv=None):
     parser.add_argument("--prefix", default=f"tl{os.getpid()}")
     parser.add_argument("--ttl", type=int, default=60_000, help="lease of an acquire, ms")
     parser.add_argument("--server-pid", type=int, help="read this process tree's CPU time")
+    parser.add_argument("--token", help="a JWT for head.auth and the stream's Bearer header")
     args = parser.parse_args(argv)
     loop = Loop(args.url, args.group, args.prefix, args.in_flight, args.warmup,
-                args.duration, args.ttl, args.server_pid)
+                args.duration, args.ttl, args.server_pid, args.token)
     print(json.dumps(asyncio.run(loop.run())), flush=True)
     return 0
 

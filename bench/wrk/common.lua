@@ -16,6 +16,7 @@ function init(args)
   prefix = (args[1] or "bench") .. "-" .. tid .. "-"
   counter = 0
   pool = tonumber(args[2] or "1000")
+  loadTokens()
 end
 
 -- min_counter: the smallest last counter of any thread (for a create
@@ -39,3 +40,36 @@ end
 headers = {["Content-Type"] = "application/json"}
 TIMEOUT = "4102444800000"
 FIRST = 2
+
+-- JWT (bench/run.py --jwt): BENCH_TOKEN, one token every request sends;
+-- or BENCH_TOKENS, a path prefix: thread `tid` cycles through the tokens of
+-- the file BENCH_TOKENS .. "-" .. tid, one a line, more than the server's
+-- verifier remembers, so that no request's token is one it verified before.
+-- authorize() puts the next token in the Authorization header (of
+-- `headers` and of wrk.headers, which wrk.format uses when given none) and
+-- returns the text to put in a 2026 envelope's head: ', "auth": "<jwt>"'
+-- ("" without a token).
+local token = os.getenv("BENCH_TOKEN")
+local tokens = nil
+local nextIndex = 0
+
+function loadTokens()
+  local path = os.getenv("BENCH_TOKENS")
+  if path == nil or path == "" then return end
+  tokens = {}
+  for line in io.lines(path .. "-" .. tid) do
+    if line ~= "" then table.insert(tokens, line) end
+  end
+end
+
+function authorize()
+  local t = token
+  if tokens ~= nil then
+    nextIndex = nextIndex % #tokens + 1
+    t = tokens[nextIndex]
+  end
+  if t == nil or t == "" then return "" end
+  headers["Authorization"] = "Bearer " .. t
+  wrk.headers["Authorization"] = "Bearer " .. t
+  return ', "auth": "' .. t .. '"'
+end

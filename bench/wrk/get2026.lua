@@ -3,8 +3,9 @@
 dofile(os.getenv("BENCH_WRK_DIR") .. "/common.lua")
 
 request = function()
+  local auth = authorize()
   counter = counter % pool + FIRST
   local id = prefix .. counter
   return wrk.format("POST", "/", headers, '{"kind": "promise.get", "head": {"corrId": "' ..
-    id .. '", "version": "2026-04-01"}, "data": {"id": "' .. id .. '"}}')
+    id .. '", "version": "2026-04-01"' .. auth .. '}, "data": {"id": "' .. id .. '"}}')
 end

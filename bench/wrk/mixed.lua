@@ -9,6 +9,7 @@ local created = 0
 local completed = FIRST - 1
 
 request = function()
+  authorize()
   local r = math.random()
   local settled = created - pool
   if r < 0.2 and completed < settled then

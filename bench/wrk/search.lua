@@ -2,6 +2,7 @@
 dofile(os.getenv("BENCH_WRK_DIR") .. "/common.lua")
 
 request = function()
+  authorize()
   counter = counter % pool + FIRST
   return wrk.format("GET", "/promises?id=" .. prefix .. counter .. "*&limit=10")
 end

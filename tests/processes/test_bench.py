@@ -118,6 +118,41 @@ class BenchSmokeTests(unittest.TestCase):
             self.assertGreater(taskloop["kinds"][kind]["count"], 0, kind)
         self.assertGreater(results["grpc"]["cpu_us_per_request"], 0)
 
+    async def test_smokeCompareJWT(self):
+        """
+        C{--compare-jwt} drives a server without JWT and one with it side
+        by side, and every load sends the second a token it accepts (an
+        error would fail the run): the JWT table names each workload, gRPC
+        and the task loop with on/off ratios and no error on either side;
+        the JSON has the ratios.  With C{--jwt-fresh}, each wrk request's
+        token is a new one, and those verify too.
+        """
+        path = self.mktemp()
+        process = await runProcess(
+            self,
+            [sys.executable, os.path.join(BENCH, "run.py"), "--smoke", "--compare-jwt",
+             "--jwt-fresh", "--json", path],
+            timeout=240,
+        )
+        self.assertEqual((process.exit.code, process.exit.signal), (0, None), process.output)
+        self.assertIn("JWT: off and on, side by side (EdDSA, a fresh token per wrk request)",
+                      process.stdout)
+        table = section(process.stdout, "JWT authentication, on against off")
+        for workload in WORKLOADS + ["grpc create", r"task loop \(tasks\)"]:
+            self.assertRegex(
+                table, rf"\| {workload} \| \d+ \| [1-9]\d* \| \d+\.\d\d \| [\d.]+ \| [\d.]+ "
+                r"\| \d+\.\d\d \| \d+ \| \d+ \| \d+\.\d\d \| -?\d+ \| 0, 0 \|"
+            )
+        with open(path) as f:
+            results = json.load(f)
+        self.assertEqual(results["jwt"]["mode"], "compare")
+        self.assertTrue(results["jwt"]["fresh"])
+        for workload in WORKLOADS:
+            self.assertGreater(results["jwt"]["ratio"][workload], 0)
+            self.assertGreater(results["jwt"]["cpuRatio"][workload], 0)
+            self.assertGreater(results["jwt"]["on"]["server"][workload]["requests"], 0)
+        self.assertGreater(results["jwt"]["on"]["taskloop"]["tasks"], 0)
+
 
 class BaselineTests(unittest.TestCase):
     """
