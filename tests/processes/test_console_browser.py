@@ -389,7 +389,7 @@ class PostgresConsoleBrowserTests(ConsoleBrowserTestsMixin, unittest.TestCase):
             raise unittest.SkipTest("set RESONATE_TEST_POSTGRES_DSN to run the PostgreSQL console test")
 
     def storeFlags(self):
-        from tests.processes.test_postgres_processes import scratchDatabase
+        from tests.support.postgrestools import scratchDatabase
 
         return scratchDatabase(self)[2]
 

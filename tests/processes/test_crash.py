@@ -281,7 +281,7 @@ class PostgresCrashTests(_CrashMixin, unittest.TestCase):
         skip = "RESONATE_TEST_POSTGRES_DSN is not set"
 
     def serverFlags(self):
-        from tests.processes.test_postgres_processes import scratchDatabase
+        from tests.support.postgrestools import scratchDatabase
 
         _, _, flags = scratchDatabase(self)
         return flags + ["--aio-store-workers", "4"]

@@ -9,7 +9,7 @@ from twisted.trial import unittest
 
 from tests.integration.test_health import cutDatabase, restoreDatabase, until
 from tests.integration.test_store_postgres import SKIP
-from tests.processes.test_postgres_processes import scratchDatabase
+from tests.support.postgrestools import scratchDatabase
 from tests.support.processtools import HTTPClient, startResonate, stopResonate
 
 

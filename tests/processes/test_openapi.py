@@ -19,7 +19,7 @@ from twisted.trial import unittest
 from twisted.web.client import HTTPConnectionPool
 
 from resonate.api.http import HTTPAPI
-from tests.processes import test_postgres_processes as postgres
+from tests.support import postgrestools as postgres
 from tests.support.apitools import LiveAPI
 from tests.support.processtools import (
     runProcess,

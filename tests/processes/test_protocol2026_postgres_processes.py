@@ -24,7 +24,6 @@ stopped.
 """
 
 import itertools
-import os
 import re
 
 import treq
@@ -34,26 +33,17 @@ from twisted.internet.task import deferLater
 from twisted.trial import unittest
 from twisted.web.client import HTTPConnectionPool
 
+from tests.support.postgrestools import (
+    NO_POSTGRES,
+    attempt,
+    isEnvelope,
+    runClients,
+    scratchDatabase,
+)
 from tests.support.processtools import HTTPClient, startResonate, stopResonate
 
-DSN = os.environ.get("RESONATE_TEST_POSTGRES_DSN")
-
-try:
-    import psycopg2  # noqa: F401 (only whether it is there)
-except ImportError:  # pragma: no cover
-    psycopg2 = None
-
-if not DSN:
-    skip = "set RESONATE_TEST_POSTGRES_DSN to run the PostgreSQL process tests"
-elif psycopg2 is None:
-    skip = "psycopg2 is not installed"
-else:
-    from tests.processes.test_postgres_processes import (
-        attempt,
-        isEnvelope,
-        runClients,
-        scratchDatabase,
-    )
+if NO_POSTGRES:
+    skip = NO_POSTGRES
 
 #: The protocol version of every request and answer.
 VERSION = "2026-04-01"

@@ -47,6 +47,12 @@ from twisted.trial import unittest
 
 from resonate.store.migrate import loadMigrations
 
+from tests.support.postgrestools import (
+    DSN,
+    NO_POSTGRES,
+    psycopg2,
+    scratchDatabase,
+)
 from tests.support.processtools import (
     HTTPClient,
     runProcess,
@@ -55,16 +61,6 @@ from tests.support.processtools import (
     startResonate,
     stopResonate,
 )
-
-DSN = os.environ.get("RESONATE_TEST_POSTGRES_DSN")
-
-try:
-    import psycopg2
-except ImportError:  # pragma: no cover
-    psycopg2 = None
-
-if DSN and psycopg2 is not None:
-    from tests.processes.test_postgres_processes import scratchDatabase
 
 #: The protocol version of every request.
 VERSION = "2026-04-01"
@@ -958,10 +954,7 @@ class PostgresProtocol2026ProcessTests(
     test on a scratch database of its own.
     """
 
-    if not DSN:
-        skip = "set RESONATE_TEST_POSTGRES_DSN to run the PostgreSQL process tests"
-    elif psycopg2 is None:
-        skip = "psycopg2 is not installed"
+    skip = NO_POSTGRES
 
     def setUp(self):
         self.database, _, self.flags = scratchDatabase(self)

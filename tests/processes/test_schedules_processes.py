@@ -9,7 +9,6 @@ named by C{RESONATE_TEST_POSTGRES_DSN} and dropped once the processes have
 stopped.
 """
 
-import os
 import time
 from urllib.parse import quote
 
@@ -18,21 +17,14 @@ from twisted.internet.defer import ensureDeferred, gatherResults
 from twisted.internet.task import deferLater
 from twisted.trial import unittest
 
+from tests.support.postgrestools import (
+    NO_POSTGRES,
+    scratchDatabase,
+)
 from tests.support.processtools import HTTPClient, startResonate, stopResonate
 
-DSN = os.environ.get("RESONATE_TEST_POSTGRES_DSN")
-
-try:
-    import psycopg2  # noqa: F401 (only whether it is there)
-except ImportError:  # pragma: no cover
-    psycopg2 = None
-
-if not DSN:
-    skip = "set RESONATE_TEST_POSTGRES_DSN to run the PostgreSQL process tests"
-elif psycopg2 is None:
-    skip = "psycopg2 is not installed"
-else:
-    from tests.processes.test_postgres_processes import scratchDatabase
+if NO_POSTGRES:
+    skip = NO_POSTGRES
 
 #: The schedule's C{promiseTimeout}, in milliseconds.
 PROMISE_TIMEOUT = 60000

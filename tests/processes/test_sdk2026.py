@@ -52,6 +52,7 @@ from twisted.trial import unittest
 from tests.processes.test_protocol2026_processes import Client2026
 from tests.support import sdkenv
 from tests.support.jwttools import KeyPair
+from tests.support.postgrestools import NO_POSTGRES, scratchDatabase
 from tests.support.processtools import (
     ChildProcess,
     ProcessFailed,
@@ -59,16 +60,6 @@ from tests.support.processtools import (
     startResonate,
     stopResonate,
 )
-
-DSN = os.environ.get("RESONATE_TEST_POSTGRES_DSN")
-
-try:
-    import psycopg2
-except ImportError:  # pragma: no cover
-    psycopg2 = None
-
-if DSN and psycopg2 is not None:
-    from tests.processes.test_postgres_processes import scratchDatabase
 
 #: The Python SDK's script.
 PYTHON_SCRIPT = os.path.join(sdkenv.SDK_DIR, "workflow.py")
@@ -650,10 +641,7 @@ class SQLiteStore:
 
 
 class PostgresStore:
-    if not DSN:
-        skip = "set RESONATE_TEST_POSTGRES_DSN to run the PostgreSQL process tests"
-    elif psycopg2 is None:
-        skip = "psycopg2 is not installed"
+    skip = NO_POSTGRES
 
     def setUp(self):
         self.database, _, self.flags = scratchDatabase(self)
