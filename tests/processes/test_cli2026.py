@@ -32,7 +32,6 @@ from tests.processes.test_cli import (
     listenRecorder,
     nowMs,
 )
-from tests.processes.test_delivery_processes import connectWorker
 from tests.processes.test_protocol2026_processes import Client2026, waitFor
 from tests.processes.test_sdk2026 import PYTHON_SCRIPT, SDK_ENV, SDKProcess
 from tests.support import sdkenv
@@ -46,6 +45,7 @@ from tests.support.processtools import (
     startResonate,
     stopResonate,
 )
+from tests.support.sseclient import connectWorker
 
 #: The servers the SDK works with: a short retry, and timeouts swept ten
 #: times a second, so that a durable sleep ends on time.

@@ -41,34 +41,26 @@ import os
 import re
 import time
 from collections import Counter
+from functools import partial
 
 import treq
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred, ensureDeferred, gatherResults
-from twisted.internet.protocol import Protocol
-from twisted.internet.task import deferLater
+from twisted.internet.defer import ensureDeferred, gatherResults
 from twisted.trial import unittest
-from twisted.web.client import Agent, HTTPConnectionPool
-from twisted.web.http_headers import Headers
+from twisted.web.client import HTTPConnectionPool
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Site
 
+from tests.support.postgrestools import NO_POSTGRES, scratchDatabase
+from tests.support.processtools import waitUntil as _waitUntil
 from tests.support.processtools import (
     HTTPClient,
     sqliteFlags,
     startResonate,
     stopResonate,
+    wallNow,
 )
-
-DSN = os.environ.get("RESONATE_TEST_POSTGRES_DSN")
-
-try:
-    import psycopg2
-except ImportError:  # pragma: no cover
-    psycopg2 = None
-
-if DSN and psycopg2 is not None:
-    from tests.processes.test_postgres_processes import scratchDatabase
+from tests.support.sseclient import aboutPromise, connectWorker
 
 #: The protocol version of every request.
 VERSION = "2026-04-01"
@@ -94,35 +86,8 @@ COMMON = (
 )
 
 
-def wallNow():
-    """
-    The wall clock in epoch milliseconds, as the server reads it.
-    """
-    return int(time.time() * 1000)
-
-
-def pause(seconds):
-    return deferLater(reactor, seconds, lambda: None)
-
-
-async def waitUntil(description, probe, timeout=WAIT, interval=0.01):
-    """
-    Call C{probe} (a function, or a coroutine function) until it returns
-    something true.
-
-    @return: that value.
-    @raise AssertionError: if it has not within C{timeout} seconds.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if hasattr(value, "__await__"):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{description}: not within {timeout}s")
-        await pause(interval)
+#: Every wait here polls every 10 ms, for at most L{WAIT} seconds.
+waitUntil = partial(_waitUntil, timeout=WAIT, interval=0.01)
 
 
 def executeMessage(taskId, version=0):
@@ -206,107 +171,6 @@ class Client:
             (m["address"], m["message"]["kind"], aboutPromise(m["message"]))
             for m in snap["messages"]
         )
-
-
-def aboutPromise(message):
-    """
-    The id of the task or promise C{message} is about.
-    """
-    if message["kind"] == "execute":
-        return message["data"]["task"]["id"]
-    return message["data"]["promise"]["id"]
-
-
-class SSEWorker(Protocol):
-    """
-    The body of one SSE stream, parsed as resonate-sdk 0.8.1's C{SseFramer}
-    does: each chunk decoded as UTF-8 by itself (a chunk that is not is
-    dropped), appended to a buffer split on C{"\\n\\n"}, and every
-    C{data:} line of an event, stripped, one JSON message.
-
-    @ivar name: C{group/id}.
-    @ivar events: C{(time.monotonic() of arrival, message)}, in order.
-    @ivar lost: whether the stream has ended.
-    """
-
-    def __init__(self, name):
-        self.name = name
-        self.events = []
-        self.lost = False
-        self._buffer = ""
-        self._lostWaiters = []
-
-    def dataReceived(self, data):
-        arrived = time.monotonic()
-        try:
-            self._buffer += data.decode("utf-8")
-        except UnicodeDecodeError:
-            return
-        while "\n\n" in self._buffer:
-            block, self._buffer = self._buffer.split("\n\n", 1)
-            for line in block.splitlines():
-                if line.startswith("data:"):
-                    payload = line[len("data:"):].strip()
-                    if payload:
-                        self.events.append((arrived, json.loads(payload)))
-
-    def connectionLost(self, reason):
-        self.lost = True
-        waiting, self._lostWaiters = self._lostWaiters, []
-        for d in waiting:
-            d.callback(None)
-
-    @property
-    def messages(self):
-        return [message for _, message in self.events]
-
-    def about(self, promiseId, kind=None):
-        """
-        The messages about C{promiseId} (of C{kind}, if given), each with
-        its arrival time.
-        """
-        return [
-            (at, m)
-            for at, m in self.events
-            if aboutPromise(m) == promiseId and kind in (None, m["kind"])
-        ]
-
-    def close(self):
-        """
-        Close the connection.
-
-        @return: a C{Deferred} that fires once it is closed.
-        """
-        if self.lost:
-            return None
-        d = Deferred()
-        self._lostWaiters.append(d)
-        self.transport.stopProducing()
-        return d
-
-
-async def connectWorker(testCase, server, group, id):
-    """
-    Open C{GET /poll/{group}/{id}} on C{server}, as an SDK worker does, and
-    read it until the test ends.
-
-    @return: the L{SSEWorker}, once the answer's headers are in (from then
-        on, the server has it registered).
-    """
-    agent = Agent(reactor, pool=HTTPConnectionPool(reactor, persistent=False))
-    response = await agent.request(
-        b"GET",
-        f"{server.url}/poll/{group}/{id}".encode("ascii"),
-        Headers({b"accept": [b"text/event-stream"]}),
-    )
-    worker = SSEWorker(f"{group}/{id}")
-    response.deliverBody(worker)
-    testCase.addCleanup(worker.close)
-    testCase.assertEqual(response.code, 200)
-    testCase.assertEqual(
-        response.headers.getRawHeaders(b"content-type"), [b"text/event-stream"]
-    )
-    return worker
 
 
 class Push:
@@ -817,10 +681,7 @@ class PostgresDeliveryProcessTests(DeliveryProcessTestsMixin, unittest.TestCase)
     database of its own; and by two servers sharing one.
     """
 
-    if not DSN:
-        skip = "set RESONATE_TEST_POSTGRES_DSN to run the PostgreSQL process tests"
-    elif psycopg2 is None:
-        skip = "psycopg2 is not installed"
+    skip = NO_POSTGRES
 
     def setUp(self):
         self.database, _, self.flags = scratchDatabase(self)

@@ -39,9 +39,7 @@ import sqlite3
 import tarfile
 import time
 
-from twisted.internet import reactor
 from twisted.internet.defer import ensureDeferred, gatherResults
-from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
 from twisted.trial import unittest
 
@@ -55,11 +53,13 @@ from tests.support.postgrestools import (
 )
 from tests.support.processtools import (
     HTTPClient,
+    pause,
     runProcess,
     spawnResonate,
     sqliteFlags,
     startResonate,
     stopResonate,
+    wallNow,
 )
 
 #: The protocol version of every request.
@@ -99,17 +99,6 @@ WAIT = 15.0
 
 #: How often a wait polls, in seconds.
 POLL = 0.05
-
-
-def wallNow():
-    """
-    The wall clock in epoch milliseconds, as the server reads it.
-    """
-    return int(time.time() * 1000)
-
-
-def pause(seconds):
-    return deferLater(reactor, seconds, lambda: None)
 
 
 async def waitFor(description, probe, accept, timeout=WAIT):

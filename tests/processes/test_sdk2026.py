@@ -44,8 +44,6 @@ import os
 import time
 from collections import Counter
 
-from twisted.internet import reactor
-from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
 from twisted.trial import unittest
 
@@ -56,6 +54,7 @@ from tests.support.postgrestools import NO_POSTGRES, scratchDatabase
 from tests.support.processtools import (
     ChildProcess,
     ProcessFailed,
+    pause,
     sqliteFlags,
     startResonate,
     stopResonate,
@@ -99,10 +98,6 @@ SDK_ENV = dict.fromkeys(
     sdkenv.CLEAN_ENV + ("RESONATE_URL", "RESONATE_HOST", "RESONATE_PORT",
                         "RESONATE_TOKEN", "RESONATE_TIMEOUT")
 )
-
-
-def pause(seconds):
-    return deferLater(reactor, seconds, lambda: None)
 
 
 def decode(value):

@@ -40,12 +40,12 @@ import socket
 import tempfile
 import time
 from collections import Counter
+from functools import partial
 
 import treq
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet import reactor
 from twisted.internet.defer import ensureDeferred, gatherResults
-from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
 from twisted.trial import unittest
 from twisted.web.client import HTTPConnectionPool
@@ -54,17 +54,16 @@ from twisted.web.server import Site
 
 from tests.processes import test_crash
 from tests.processes.test_crash import _CrashMixin, integrityCheck
-from tests.processes.test_delivery_processes import (
-    aboutPromise,
-    connectWorker,
-)
 from tests.support.apitools import Response
 from tests.support.tlstools import SKIP_TLS, SelfSigned
+from tests.support.postgrestools import NO_POSTGRES, scratchDatabase
+from tests.support.processtools import waitUntil as _waitUntil
 from tests.support.processtools import (
     HTTPClient,
     ResonateProcess,
     _ephemeralFlags,
     isAlive,
+    pause,
     runResonate,
     spawnResonate,
     sqliteFlags,
@@ -72,22 +71,7 @@ from tests.support.processtools import (
     stopResonate,
     waitGone,
 )
-
-DSN = os.environ.get("RESONATE_TEST_POSTGRES_DSN")
-
-try:
-    import psycopg2
-except ImportError:  # pragma: no cover
-    psycopg2 = None
-
-if DSN and psycopg2 is not None:
-    from tests.processes.test_postgres_processes import scratchDatabase
-
-NO_POSTGRES = (
-    "set RESONATE_TEST_POSTGRES_DSN to run the PostgreSQL process tests"
-    if not DSN
-    else "psycopg2 is not installed" if psycopg2 is None else None
-)
+from tests.support.sseclient import aboutPromise, connectWorker
 
 VERSION = "2026-04-01"
 WORKERS = ("--api-workers", "2")
@@ -107,25 +91,8 @@ BIG_QUEUES = ("--api-size", "1000", "--aio-store-size", "1000")
 _WORKER_READY = re.compile(r"worker (\d+) ready \(pid (\d+)\)")
 
 
-def pause(seconds):
-    return deferLater(reactor, seconds, lambda: None)
-
-
-async def waitUntil(description, probe, timeout=WAIT, interval=0.05):
-    """
-    Call C{probe} (a function or coroutine function) until it answers
-    something true; fail naming C{description} after C{timeout} seconds.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if hasattr(value, "__await__"):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{description}: not within {timeout}s")
-        await pause(interval)
+#: Every wait here polls every 50 ms, for at most L{WAIT} seconds.
+waitUntil = partial(_waitUntil, timeout=WAIT)
 
 
 async def scrape(server):

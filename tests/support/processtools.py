@@ -20,12 +20,14 @@ import os
 import re
 import signal
 import sys
+import time
 from collections import namedtuple
 
 import treq
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.error import ProcessDone, ProcessTerminated
 from twisted.internet.protocol import ProcessProtocol
+from twisted.internet.task import deferLater
 from twisted.web.client import HTTPConnectionPool
 
 from tests.support.apitools import Response
@@ -658,3 +660,42 @@ class HTTPClient:
         C{GET /promises/{id}}.
         """
         return self.request("GET", "/promises/" + promiseId)
+
+
+def wallNow():
+    """
+    The wall clock in epoch milliseconds, as the server reads it.
+    """
+    return int(time.time() * 1000)
+
+
+def pause(seconds):
+    """
+    Wait C{seconds} on the reactor, blocking nothing.
+
+    @return: a C{Deferred} firing with L{None} once they have passed.
+    """
+    from twisted.internet import reactor
+
+    return deferLater(reactor, seconds, lambda: None)
+
+
+async def waitUntil(description, probe, timeout=10.0, interval=0.05):
+    """
+    Call C{probe} (a function, or a coroutine function) every C{interval}
+    seconds until it returns something true.
+
+    @return: that value.
+    @raise AssertionError: naming C{description}, if it has not within
+        C{timeout} seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if hasattr(value, "__await__"):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{description}: not within {timeout}s")
+        await pause(interval)
