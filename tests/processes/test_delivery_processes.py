@@ -37,7 +37,6 @@ anything sent before it has arrived.  Every wait is bounded and polls.
 
 import itertools
 import json
-import os
 import re
 import time
 from collections import Counter
@@ -51,13 +50,13 @@ from twisted.web.client import HTTPConnectionPool
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Site
 
-from tests.support.postgrestools import NO_POSTGRES, scratchDatabase
+from tests.support.postgrestools import PostgresStore
 from tests.support.processtools import waitUntil as _waitUntil
 from tests.support.processtools import (
     HTTPClient,
-    sqliteFlags,
+    SQLiteStore,
     startResonate,
-    stopResonate,
+    stopCleanly,
     wallNow,
 )
 from tests.support.sseclient import aboutPromise, connectWorker
@@ -322,9 +321,7 @@ class DeliveryProcessTestsMixin:
         """
         Stop C{server} cleanly, and check that it logged no traceback.
         """
-        exit = await stopResonate(server)
-        self.assertTrue(exit.stoppedByTERM, f"{exit}\n{server.output}")
-        self.assertNotIn("Traceback", server.output, server.output)
+        await stopCleanly(self, server)
 
     async def barrier(self, client, workers, name="barrier"):
         """
@@ -661,33 +658,21 @@ class DeliveryProcessTestsMixin:
         await self.stopServer(server)
 
 
-class SQLiteDeliveryProcessTests(DeliveryProcessTestsMixin, unittest.TestCase):
+class SQLiteDeliveryProcessTests(
+    SQLiteStore, DeliveryProcessTestsMixin, unittest.TestCase
+):
     """
     Outbox delivery by a server on SQLite.
     """
 
-    def setUp(self):
-        directory = os.path.abspath(self.mktemp())
-        os.makedirs(directory)
-        self.path = os.path.join(directory, "resonate.db")
 
-    def storeFlags(self):
-        return sqliteFlags(self.path)
-
-
-class PostgresDeliveryProcessTests(DeliveryProcessTestsMixin, unittest.TestCase):
+class PostgresDeliveryProcessTests(
+    PostgresStore, DeliveryProcessTestsMixin, unittest.TestCase
+):
     """
     Outbox delivery by servers on PostgreSQL, each test on a scratch
     database of its own; and by two servers sharing one.
     """
-
-    skip = NO_POSTGRES
-
-    def setUp(self):
-        self.database, _, self.flags = scratchDatabase(self)
-
-    def storeFlags(self):
-        return self.flags
 
     async def test_twoServersOneDatabase(self):
         """

@@ -21,7 +21,7 @@ from tests.support.postgrestools import (
     isEnvelope,
     scratchDatabase,
 )
-from tests.support.processtools import HTTPClient, startResonate, stopResonate
+from tests.support.processtools import HTTPClient, startResonate, stopCleanly
 
 if NO_POSTGRES:
     skip = NO_POSTGRES
@@ -110,9 +110,7 @@ class LocksAcrossProcessesTests(unittest.TestCase):
         Stop both servers and check that each stopped cleanly.
         """
         for server in servers:
-            exit = await stopResonate(server)
-            self.assertTrue(exit.stoppedByTERM, f"{exit}\n{server.output}")
-            self.assertNotIn("Traceback", server.output, server.output)
+            await stopCleanly(self, server)
 
     def assertGranted(self, response, resourceId, processId, executionId):
         """

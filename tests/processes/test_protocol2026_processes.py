@@ -47,18 +47,17 @@ from resonate.store.migrate import loadMigrations
 
 from tests.support.postgrestools import (
     DSN,
-    NO_POSTGRES,
+    PostgresStore,
     psycopg2,
-    scratchDatabase,
 )
 from tests.support.processtools import (
     HTTPClient,
+    SQLiteStore,
     pause,
     runProcess,
     spawnResonate,
-    sqliteFlags,
     startResonate,
-    stopResonate,
+    stopCleanly,
     wallNow,
 )
 
@@ -331,9 +330,7 @@ class Protocol2026ProcessTestsMixin:
         """
         Stop C{server} cleanly, and check that it logged no traceback.
         """
-        exit = await stopResonate(server)
-        self.assertTrue(exit.stoppedByTERM, f"{exit}\n{server.output}")
-        self.assertNotIn("Traceback", server.output, server.output)
+        await stopCleanly(self, server)
 
     # --- Real time --------------------------------------------------------
 
@@ -911,19 +908,11 @@ class Protocol2026ProcessTestsMixin:
 
 
 class SQLiteProtocol2026ProcessTests(
-    Protocol2026ProcessTestsMixin, unittest.TestCase
+    SQLiteStore, Protocol2026ProcessTestsMixin, unittest.TestCase
 ):
     """
     The 2026 protocol's background work in a server on SQLite.
     """
-
-    def setUp(self):
-        directory = os.path.abspath(self.mktemp())
-        os.makedirs(directory)
-        self.path = os.path.join(directory, "resonate.db")
-
-    def storeFlags(self):
-        return sqliteFlags(self.path)
 
     def schemaVersion(self):
         connection = sqlite3.connect(self.path)
@@ -936,20 +925,12 @@ class SQLiteProtocol2026ProcessTests(
 
 
 class PostgresProtocol2026ProcessTests(
-    Protocol2026ProcessTestsMixin, unittest.TestCase
+    PostgresStore, Protocol2026ProcessTestsMixin, unittest.TestCase
 ):
     """
     The 2026 protocol's background work in a server on PostgreSQL, each
     test on a scratch database of its own.
     """
-
-    skip = NO_POSTGRES
-
-    def setUp(self):
-        self.database, _, self.flags = scratchDatabase(self)
-
-    def storeFlags(self):
-        return self.flags
 
     def schemaVersion(self):
         connection = psycopg2.connect(DSN, dbname=self.database)

@@ -21,7 +21,7 @@ from tests.support.postgrestools import (
     NO_POSTGRES,
     scratchDatabase,
 )
-from tests.support.processtools import HTTPClient, startResonate, stopResonate
+from tests.support.processtools import HTTPClient, startResonate, stopCleanly
 
 if NO_POSTGRES:
     skip = NO_POSTGRES
@@ -139,9 +139,7 @@ class ScheduleAcrossProcessesTests(unittest.TestCase):
         )
 
         for server in servers:
-            exit = await stopResonate(server)
-            self.assertTrue(exit.stoppedByTERM, f"{exit}\n{server.output}")
-            self.assertNotIn("Traceback", server.output, server.output)
+            await stopCleanly(self, server)
 
     async def test_manySchedulesBothServers(self):
         """
@@ -201,6 +199,4 @@ class ScheduleAcrossProcessesTests(unittest.TestCase):
             )
 
         for server in servers:
-            exit = await stopResonate(server)
-            self.assertTrue(exit.stoppedByTERM, f"{exit}\n{server.output}")
-            self.assertNotIn("Traceback", server.output, server.output)
+            await stopCleanly(self, server)

@@ -50,13 +50,14 @@ from twisted.trial import unittest
 from tests.processes.test_protocol2026_processes import Client2026
 from tests.support import sdkenv
 from tests.support.jwttools import KeyPair
-from tests.support.postgrestools import NO_POSTGRES, scratchDatabase
+from tests.support.postgrestools import PostgresStore
 from tests.support.processtools import (
     ChildProcess,
     ProcessFailed,
+    SQLiteStore,
     pause,
-    sqliteFlags,
     startResonate,
+    stopCleanly,
     stopResonate,
 )
 
@@ -353,9 +354,7 @@ class WorkflowTestsMixin(SDKProcessesMixin):
         """
         Stop C{server} cleanly; it must not have logged a traceback.
         """
-        exit = await stopResonate(server)
-        self.assertTrue(exit.stoppedByTERM, f"{exit}\n{server.output}")
-        self.assertNotIn("Traceback", server.output, server.output)
+        await stopCleanly(self, server)
 
     async def stopWorker(self, worker):
         """
@@ -623,26 +622,6 @@ class WorkflowTestsMixin(SDKProcessesMixin):
         await self.checkSettled(client, workflowId, exactlyOnce=False)
         await self.stopWorker(worker)
         await self.stopServer(server)
-
-
-class SQLiteStore:
-    def setUp(self):
-        directory = os.path.abspath(self.mktemp())
-        os.makedirs(directory)
-        self.path = os.path.join(directory, "resonate.db")
-
-    def storeFlags(self):
-        return sqliteFlags(self.path)
-
-
-class PostgresStore:
-    skip = NO_POSTGRES
-
-    def setUp(self):
-        self.database, _, self.flags = scratchDatabase(self)
-
-    def storeFlags(self):
-        return self.flags
 
 
 class TwoServersTestsMixin:

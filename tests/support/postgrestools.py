@@ -126,3 +126,19 @@ async def runClients(clients, work, act):
         [ensureDeferred(client(n)) for n in range(clients)],
         consumeErrors=True,
     )
+
+
+class PostgresStore:
+    """
+    A test case mixin (listed before the mixin whose C{storeFlags} it
+    supplies): each test's server on a scratch database of its own, named
+    C{self.database}; the test skips without PostgreSQL.
+    """
+
+    skip = NO_POSTGRES
+
+    def setUp(self):
+        self.database, _, self.flags = scratchDatabase(self)
+
+    def storeFlags(self):
+        return self.flags

@@ -699,3 +699,32 @@ async def waitUntil(description, probe, timeout=10.0, interval=0.05):
         if time.monotonic() > deadline:
             raise AssertionError(f"{description}: not within {timeout}s")
         await pause(interval)
+
+
+async def stopCleanly(testCase, server):
+    """
+    Stop C{server} with C{SIGTERM} and check, through C{testCase}, that it
+    ended by that signal and logged no traceback.
+
+    @return: its L{ProcessExit}.
+    """
+    exit = await stopResonate(server)
+    testCase.assertTrue(exit.stoppedByTERM, f"{exit}\n{server.output}")
+    testCase.assertNotIn("Traceback", server.output, server.output)
+    return exit
+
+
+class SQLiteStore:
+    """
+    A test case mixin (listed before the mixin whose C{storeFlags} it
+    supplies): each test's server on a SQLite database file of its own in
+    the test's temporary directory, at C{self.path}.
+    """
+
+    def setUp(self):
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        self.path = os.path.join(directory, "resonate.db")
+
+    def storeFlags(self):
+        return sqliteFlags(self.path)
