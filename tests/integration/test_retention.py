@@ -8,7 +8,7 @@ store.
 import sqlite3
 
 from twisted.internet import reactor
-from twisted.internet.defer import gatherResults, succeed
+from twisted.internet.defer import gatherResults
 from twisted.trial import unittest
 
 from resonate.api.auth import BasicCredentials, basicAuthorization
@@ -17,10 +17,9 @@ from resonate.metrics import Metrics
 from resonate.model.promise import CompletePromise, CreatePromise, State
 from resonate.model.requestsadmin import GARBAGE_BATCH, CollectGarbage
 from resonate.store import migrate
-from resonate.store.postgres.rows import PostgresRows
-from resonate.store.sqlite.rows import SQLiteRows
 from resonate.store.sqlite.store import SQLiteStore
 from tests.support.apitools import LiveAPI
+from tests.support.queryplans import postgresPlans, sqlitePlans
 from tests.integration.test_store_postgres import (
     PostgresTestsMixin,
     adminConnection,
@@ -101,20 +100,7 @@ class SQLiteRetentionSchemaTests(SQLiteStoreTestsMixin, unittest.TestCase):
         self.assertEqual(migrate.schemaVersion(connection), 7)
 
         def plan(method, *args):
-            found = []
-
-            class Explaining:
-                def execute(self, sql, parameters=()):
-                    found.extend(
-                        row[3]
-                        for row in connection.execute(
-                            "EXPLAIN QUERY PLAN " + sql, parameters
-                        )
-                    )
-                    return connection.execute(sql, parameters)
-
-            getattr(SQLiteRows(Explaining()), method)(*args)
-            return " ".join(found)
+            return " ".join(sqlitePlans(connection, method, *args)[0])
 
         self.assertIn("USING INDEX promises_settled", plan(*_READS[0]))
         self.assertIn("USING INDEX promises_settled", plan(*_READS[1]))
@@ -161,16 +147,7 @@ class PostgresRetentionSchemaTests(PostgresTestsMixin, unittest.TestCase):
         cursor.execute("SET enable_seqscan = off")
 
         def plan(method, *args):
-            found = []
-
-            def execute(statement, parameters):
-                cursor.execute("EXPLAIN " + statement, parameters)
-                found.extend(line for (line,) in cursor.fetchall())
-                cursor.execute(statement, parameters)
-                return succeed(cursor)
-
-            getattr(PostgresRows(execute), method)(*args)
-            return "\n".join(found)
+            return "\n".join(postgresPlans(cursor, method, *args)[0])
 
         self.assertIn("promises_settled", plan(*_READS[0]))
         self.assertIn("promises_settled", plan(*_READS[1]))

@@ -18,7 +18,7 @@ import uuid
 import psycopg2
 import psycopg2.extensions
 from twisted.internet import reactor
-from twisted.internet.defer import DeferredList, gatherResults, succeed
+from twisted.internet.defer import DeferredList, gatherResults
 from twisted.internet.task import deferLater
 from twisted.trial import unittest
 from zope.interface.verify import verifyObject
@@ -67,6 +67,7 @@ from tests.integration.test_store_sqlite import (
     writeBeforeSearches2026,
     writeBeforeTables2026,
 )
+from tests.support.queryplans import postgresPlans
 
 NOW = 1_700_000_000_000
 LATER = NOW + 60_000
@@ -545,21 +546,8 @@ class Searches2026SchemaTests(PostgresTestsMixin, unittest.TestCase):
         cursor.execute("SET enable_seqscan = off")
 
         def plans(method, *args):
-            """
-            The query plan of what the row operation C{method} runs, and
-            its result.
-            """
-            found = []
-
-            def execute(statement, parameters):
-                cursor.execute("EXPLAIN " + statement, parameters)
-                found.extend(line for (line,) in cursor.fetchall())
-                cursor.execute(statement, parameters)
-                return succeed(cursor)
-
-            result = []
-            getattr(PostgresRows(execute), method)(*args).addCallback(result.append)
-            return "\n".join(found), result[0]
+            found, result = postgresPlans(cursor, method, *args)
+            return "\n".join(found), result
 
         plan, branch = plans("branchPromises", "b", None)
         self.assertIn("promises_branch", plan)

@@ -53,6 +53,7 @@ from resonate.store.sqlite.store import (
 )
 from resonate.store.sqlrows import likePattern
 from resonate.testing.store import StoreTestsMixin
+from tests.support.queryplans import sqlitePlans
 
 NOW = 1_700_000_000_000
 LATER = NOW + 60_000
@@ -712,24 +713,7 @@ class SchemaTests(SQLiteStoreTestsMixin, unittest.TestCase):
         self.assertEqual(migrate.schemaVersion(connection), 6)
 
         def plans(method, *args):
-            """
-            The query plans of what the row operation C{method} runs, and
-            its result.
-            """
-            found = []
-
-            class Explaining:
-                def execute(self, sql, parameters=()):
-                    found.extend(
-                        row[3]
-                        for row in connection.execute(
-                            "EXPLAIN QUERY PLAN " + sql, parameters
-                        )
-                    )
-                    return connection.execute(sql, parameters)
-
-            result = getattr(SQLiteRows(Explaining()), method)(*args)
-            return found, result
+            return sqlitePlans(connection, method, *args)
 
         [plan], branch = plans("branchPromises", "b", None)
         self.assertIn("USING INDEX promises_branch", plan)
