@@ -6,8 +6,9 @@ for the console's workflow page and C{resonate tree}.
 A 2026 SDK tags every promise of a workflow with its root
 (C{resonate:origin}) and its caller (C{resonate:parent}).  The 2024 SDK
 (v0.5) tags nothing; its child ids extend their parent's id
-(C{wf.1}, C{wf.1.2}).  So the members of a tree are found by two
-searches (L{treeSearches}), and each member hangs under its
+(C{wf.1}, C{wf.1.2}).  Either way a member's id starts with the root's,
+so the members of a tree are found by id prefix (L{treeSearches}), and
+each member hangs under its
 C{resonate:parent} when that names another member, else under the
 longest member id its own id extends by a separator (L{SEPARATORS}).
 
@@ -83,17 +84,18 @@ class TreeNode:
 def treeSearches(rootId):
     """
     The searches whose results, together, hold every member of the tree of
-    C{rootId}: the promises tagged with it as their origin (2026), and those
-    whose ids extend it (v0.5, and the root itself).
+    C{rootId}: the promises whose ids start with it.  That is every member:
+    v0.5 child ids extend their parent's, and the server refuses a 2026
+    promise tagged with an origin its id does not start with (protocol
+    reference 5).  A pattern that starts with the root's id also stays
+    within a JWT prefix that covers the root; one search by the origin tag
+    alone (pattern C{*}) is refused to a prefix token.
 
     @return: a tuple of L{TreeSearch}es.
     """
-    return (
-        TreeSearch(idPattern="*", tags={ORIGIN_TAG: rootId}),
-        # The patterns have no escape for C{*}: a root id holding one
-        # finds more than members, which buildTree leaves out.
-        TreeSearch(idPattern=rootId + "*", tags={}),
-    )
+    # The patterns have no escape for C{*}: a root id holding one finds
+    # more than members, which buildTree leaves out.
+    return (TreeSearch(idPattern=rootId + "*", tags={}),)
 
 
 def _extends(childId, parentId):

@@ -190,5 +190,11 @@ class TokenServerTests(unittest.TestCase):
         )
         await resonate(self, url, "--token", teamA, "promises", "create", "team-a/1",
                        "--timeout", "1m")
+        # A workflow's tree is read within the prefix that covers its root.
+        await resonate(self, url, "--token", teamA, "invoke", "team-a/wf",
+                       "--func", "f")
+        process = await resonate(self, url, "--token", teamA, "tree", "team-a/wf",
+                                 "-o", "json")
+        self.assertEqual(json.loads(process.stdout)["id"], "team-a/wf")
         exit = await stopResonate(server)
         self.assertTrue(exit.stoppedByTERM, server.output)

@@ -28,17 +28,12 @@ def _shape(node):
 
 class TreeSearchesTests(SynchronousTestCase):
     """
-    L{treeSearches} finds members by origin tag and by id prefix.
+    L{treeSearches} finds members by id prefix: 2026 member ids start
+    with their origin, v0.5 ones extend their parent's.
     """
 
     def test_searches(self):
-        self.assertEqual(
-            treeSearches("wf"),
-            (
-                TreeSearch(idPattern="*", tags={"resonate:origin": "wf"}),
-                TreeSearch(idPattern="wf*", tags={}),
-            ),
-        )
+        self.assertEqual(treeSearches("wf"), (TreeSearch(idPattern="wf*", tags={}),))
 
 
 class BuildTreeTests(SynchronousTestCase):
